@@ -1,0 +1,86 @@
+# cdht developer entry points (GNU make).
+#
+#   make run      quick start #1: build .venv, seed the demo data (prints tokens), serve on $(HOST):$(PORT)
+#   make test     quick start #2: run the test suite (SQLite always; PostgreSQL too when available)
+#   make lint     ruff
+#   make openapi  regenerate openapi/openapi.json
+#   make clean    remove .venv, var/ and caches
+
+PY          ?= python3
+HOST        ?= 127.0.0.1
+PORT        ?= 8000
+PYTEST_ARGS ?=
+
+# PostgreSQL auto-detection for `make test` (used only when CDHT_TEST_POSTGRES_URL is unset).
+TEST_PG_HOST ?= 127.0.0.1
+TEST_PG_PORT ?= 5432
+TEST_PG_USER ?= postgres
+TEST_PG_DB   ?= cdht_test
+
+VENV := .venv
+BIN  := $(VENV)/bin
+
+.DEFAULT_GOAL := help
+
+.PHONY: help run test lint openapi clean
+
+help:
+	@echo "targets: run (HOST=$(HOST) PORT=$(PORT)), test (PYTEST_ARGS=...), lint, openapi, clean"
+
+# The virtualenv is a file target: it is rebuilt whenever pyproject.toml is newer than it.
+# On failure its mtime is reset to 1970 so that the next `make` retries instead of trusting
+# a half-built environment.
+$(VENV): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { \
+	  echo "error: '$(PY)' not found. Install Python >= 3.11 (Debian: apt-get install python3 python3-venv)" \
+	       "or pass PY=/path/to/python3." >&2; exit 1; }
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "error: cdht needs Python >= 3.11 but '$(PY)' is $$($(PY) -V 2>&1); pass e.g. PY=python3.11." >&2; \
+	  exit 1; }
+	@echo "$(PY) -m venv $(VENV)"; $(PY) -m venv $(VENV) || { \
+	  touch -t 197001010000 $(VENV) 2>/dev/null; \
+	  echo "" >&2; \
+	  echo "error: '$(PY) -m venv $(VENV)' failed. On Debian/Ubuntu this almost always means the venv" \
+	       "module / ensurepip is missing: run 'apt-get install python3-venv' (as root or with sudo)," \
+	       "then run make again." >&2; \
+	  exit 1; }
+	$(BIN)/pip install --upgrade pip || { touch -t 197001010000 $(VENV) 2>/dev/null; exit 1; }
+	$(BIN)/pip install -e '.[test]' || { touch -t 197001010000 $(VENV) 2>/dev/null; exit 1; }
+	touch $(VENV)
+
+run: $(VENV)
+	$(BIN)/cdht seed-demo
+	exec $(BIN)/cdht serve --host $(HOST) --port $(PORT)
+
+# SQLite always; PostgreSQL as well when CDHT_TEST_POSTGRES_URL is set. If it is not set and a
+# server answers at $(TEST_PG_HOST):$(TEST_PG_PORT), use it (database $(TEST_PG_DB), user
+# $(TEST_PG_USER), no password prompt - trust/.pgpass/PGPASSWORD), creating the database if needed.
+test: $(VENV)
+	@enable_hint="set CDHT_TEST_POSTGRES_URL=postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB to enable them"; \
+	pg_psql() { psql -X -w -h $(TEST_PG_HOST) -p $(TEST_PG_PORT) -U $(TEST_PG_USER) -d postgres "$$@"; }; \
+	pg_has_db() { pg_psql -Atc "select 1 from pg_database where datname='$(TEST_PG_DB)'" 2>/dev/null | grep -q 1; }; \
+	if [ -n "$${CDHT_TEST_POSTGRES_URL:-}" ]; then \
+	  echo "make test: PostgreSQL tests use CDHT_TEST_POSTGRES_URL=$$(printf '%s' "$$CDHT_TEST_POSTGRES_URL" | sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#')"; \
+	elif command -v pg_isready >/dev/null 2>&1 && pg_isready -h $(TEST_PG_HOST) -p $(TEST_PG_PORT) -q; then \
+	  if pg_has_db || createdb -w -h $(TEST_PG_HOST) -p $(TEST_PG_PORT) -U $(TEST_PG_USER) $(TEST_PG_DB) || pg_has_db; then \
+	    export CDHT_TEST_POSTGRES_URL="postgresql+asyncpg://$(TEST_PG_USER)@$(TEST_PG_HOST):$(TEST_PG_PORT)/$(TEST_PG_DB)"; \
+	    echo "make test: PostgreSQL found, PostgreSQL tests use CDHT_TEST_POSTGRES_URL=$$CDHT_TEST_POSTGRES_URL"; \
+	  else \
+	    echo "make test: PostgreSQL answers at $(TEST_PG_HOST):$(TEST_PG_PORT) but database $(TEST_PG_DB) is not usable as user $(TEST_PG_USER); PostgreSQL tests will be skipped ($$enable_hint)."; \
+	  fi; \
+	else \
+	  echo "make test: no PostgreSQL at $(TEST_PG_HOST):$(TEST_PG_PORT), PostgreSQL tests will be skipped (start one with trust auth for user $(TEST_PG_USER), or $$enable_hint)."; \
+	fi; \
+	exec $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)
+	$(BIN)/ruff check service workflows tests migrations
+
+openapi: $(VENV)
+	@mkdir -p openapi
+	$(BIN)/python -m service.openapi_dump > openapi/openapi.json.tmp || { rm -f openapi/openapi.json.tmp; exit 1; }
+	mv openapi/openapi.json.tmp openapi/openapi.json
+
+clean:
+	rm -rf $(VENV) var build .pytest_cache .ruff_cache .hypothesis .mypy_cache .coverage htmlcov *.egg-info
+	find . -path ./.git -prune -o \( -name __pycache__ -type d -prune -exec rm -rf {} + \) -o \( -name '*.py[co]' -type f -delete \)

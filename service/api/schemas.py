@@ -1,0 +1,244 @@
+"""Shapes of what the API sends and receives (pydantic), and how domain rows become them."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.domain.casefile import CaseFile
+from service.persistence.tables import AdminUnit, AuditEvent, Deadline, Evidence
+from workflows.criteria import assess
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Label(Out):
+    vi: str
+    en: str
+
+
+class DeadlineOut(Out):
+    key: str
+    due_at: datetime
+    status: Literal["open", "met", "breached", "waived"]
+    overdue: bool
+    explanation: str
+    citation: str
+    rule: str
+    calendar_version: str
+    inputs: dict[str, Any]
+
+
+class CaseOut(Out):
+    id: str
+    procedure: str
+    version: str
+    profile: str
+    unit: str
+    unit_name: str
+    cycle: int
+    kind: str
+    state: str
+    state_label: Label
+    target_level: int | None
+    assessed_level: int = Field(description="The level the indicators reach now, per TT25/2023 Điều 8 (0: none)")
+    requested_level: int | None
+    level: int | None = Field(description="The level granted by the recognition decision")
+    decided_on: date | None
+    deadlines: list[DeadlineOut]
+    allowed_transitions: list[str] = Field(description="Triggers the caller may fire now, subject to the payload")
+    dossier: dict[str, Any] = Field(description="Every accepted payload, by trigger")
+    etag: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ActorOut(Out):
+    sub: str
+    name: str
+    role: str | None
+    unit: str | None
+    on_behalf_of: str | None
+
+
+class EventOut(Out):
+    id: str
+    seq: int
+    chain: str
+    case_id: str | None
+    procedure: str | None
+    unit: str | None
+    kind: str
+    trigger: str | None
+    indicator: str | None
+    from_state: str | None = Field(alias="from")
+    to_state: str | None = Field(alias="to")
+    actor: ActorOut
+    occurred_at: datetime
+    payload: Any
+    citation: str | None
+    request_id: str | None
+    idempotency_key: str | None
+    prev_hash: str
+    hash: str
+
+
+class TransitionOut(Out):
+    case: CaseOut
+    event: EventOut
+
+
+class CasePage(Out):
+    items: list[CaseOut]
+    next_cursor: str | None
+
+
+class EventPage(Out):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class OpenCaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    procedure: str = Field(examples=["cdht_xa"])
+    unit: str = Field(description="Administrative unit code of the commune")
+    cycle: int = Field(ge=2000, le=2100, description="Evaluation year N (data 01/01–31/12/N)")
+    kind: Literal["first", "re_recognition", "upgrade"] = "first"
+    target_level: Literal[1, 2] | None = None
+
+
+class TriggerCheckOut(Out):
+    trigger: str
+    allowed: bool
+    reasons: list[dict[str, str]]
+    bodies: list[str]
+    citation: str
+    checked_when_fired: list[str] = Field(description="Guards that read the payload; judged when it is sent")
+
+
+class ExplainOut(Out):
+    case_id: str
+    state: str
+    triggers: list[TriggerCheckOut]
+
+
+class EvidenceOut(Out):
+    id: str
+    sha256: str
+    size: int
+    media_type: str
+    filename: str
+    title: str | None
+    uploaded_by: str
+    uploaded_at: datetime
+
+
+class IndicatorOut(Out):
+    code: str
+    criterion: str
+    label: Label
+    measure: str
+    assignee_org: str | None
+    state: str | None
+    rating: str | None
+    figures: dict[str, Any] | None
+    note: str | None
+    result: dict[str, bool] = Field(description="Computed pass/fail per level ('1', '2')")
+    disagrees_at: list[int] = Field(description="Levels where the self-rating disagrees with the computed result")
+    explanation: str
+    evidence: list[EvidenceOut]
+
+
+class IndicatorsOut(Out):
+    case_id: str
+    assessed_level: int
+    criteria: dict[str, dict[str, bool]]
+    indicators: list[IndicatorOut]
+
+
+class AdminUnitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    level: Literal["province", "district", "commune"]
+    parent: str | None = None
+    disadvantaged: bool = False
+    valid_from: date | None = None
+    valid_to: date | None = None
+    source: str | None = Field(default=None, max_length=300)
+
+
+class AdminUnitOut(Out):
+    code: str
+    name: str
+    level: str
+    parent: str | None
+    disadvantaged: bool
+    valid_from: date | None
+    valid_to: date | None
+    source: str | None
+
+
+class VerifyOut(Out):
+    ok: bool
+    events_checked: int
+    chains_checked: int
+    first_bad_event: dict[str, Any] | None
+
+
+def etag_of(row_version: int) -> str:
+    return f'"v{row_version}"'
+
+
+def deadline_out(row: Deadline, now: datetime) -> DeadlineOut:
+    return DeadlineOut(key=row.key, due_at=row.due_at, status=row.status,
+                       overdue=row.status == "open" and now > row.due_at, explanation=row.explanation,
+                       citation=row.citation, rule=row.rule, calendar_version=row.calendar_version,
+                       inputs=row.inputs or {})
+
+
+def case_out(cf: CaseFile, *, allowed: list[str], now: datetime) -> CaseOut:
+    case, definition = cf.case, cf.procedure.definition
+    state = definition.states[case.state]
+    assessed = assess(definition, cf.indicators, disadvantaged=cf.unit.disadvantaged).level if cf.indicator_rows else 0
+    return CaseOut(
+        id=case.id, procedure=case.procedure, version=case.version, profile=case.profile, unit=case.unit_code,
+        unit_name=cf.unit.name, cycle=case.cycle, kind=case.kind, state=case.state,
+        state_label=Label(vi=state.vi, en=state.en), target_level=case.target_level, assessed_level=assessed,
+        requested_level=case.requested_level, level=case.level, decided_on=case.decided_on,
+        deadlines=[deadline_out(row, now) for row in sorted(cf.deadlines.values(), key=lambda r: r.due_at)],
+        allowed_transitions=allowed, dossier=case.dossier or {}, etag=etag_of(case.row_version),
+        created_at=case.created_at, updated_at=case.updated_at,
+    )
+
+
+def event_out(event: AuditEvent) -> EventOut:
+    return EventOut(
+        id=event.uid, seq=event.seq, chain=event.chain, case_id=event.case_id, procedure=event.procedure,
+        unit=event.unit_code, kind=event.kind, trigger=event.trigger, indicator=event.indicator,
+        from_state=event.from_state, to_state=event.to_state,
+        actor=ActorOut(sub=event.actor_sub, name=event.actor_name, role=event.actor_role, unit=event.actor_unit,
+                       on_behalf_of=event.on_behalf_of),
+        occurred_at=event.occurred_at, payload=json.loads(event.payload), citation=event.citation,
+        request_id=event.request_id, idempotency_key=event.idempotency_key, prev_hash=event.prev_hash,
+        hash=event.hash,
+    )
+
+
+def evidence_out(row: Evidence) -> EvidenceOut:
+    return EvidenceOut(id=row.id, sha256=row.sha256, size=row.size, media_type=row.media_type,
+                       filename=row.filename, title=row.title, uploaded_by=row.uploaded_by,
+                       uploaded_at=row.uploaded_at)
+
+
+def unit_out(unit: AdminUnit) -> AdminUnitOut:
+    return AdminUnitOut(code=unit.code, name=unit.name, level=unit.level, parent=unit.parent_code,
+                        disadvantaged=unit.disadvantaged, valid_from=unit.valid_from, valid_to=unit.valid_to,
+                        source=unit.source)

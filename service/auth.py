@@ -1,0 +1,296 @@
+"""Authentication: turning an ``Authorization: Bearer <JWT>`` header into a verified `Actor`.
+
+This module owns the token contract and nothing else: which claims a token carries (``sub``, ``name``,
+``roles``, ``unit``, optional ``org`` and ``on_behalf_of``), which role names exist, and how a token is
+verified. Whether the actor may *do* anything is decided elsewhere (the workflow definitions).
+
+Two modes, chosen by ``Settings.env``:
+
+* production: asymmetric signatures only (``Settings.auth_algorithms``, never HS*), keys from the
+  configured issuer's JWKS, issuer and audience required and checked;
+* dev / test: HS256 with the local secret (``Settings.dev_secret()``), issuer ``cdht-dev``,
+  audience ``cdht``; `issue_dev_token` mints such tokens and refuses to run in production.
+
+Every refusal is an `Unauthenticated` (401) carrying one `Reason`; the reason codes are
+``missing_token``, ``bad_scheme``, ``malformed_token``, ``dev_token_refused``, ``algorithm_not_allowed``,
+``jwks_unavailable``, ``unknown_key``, ``bad_signature``, ``expired``, ``not_yet_valid``,
+``wrong_issuer``, ``wrong_audience``, ``missing_claim``, ``bad_claim``, ``unknown_role``,
+``system_role``, ``system_subject`` and ``invalid_token``.
+
+FastAPI stays out of this module: the API layer wraps `bearer_token` and `TokenVerifier.verify` in a
+dependency.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+from service.config import ConfigurationError, Settings
+from service.domain.actor import Actor
+from service.domain.errors import Reason, Unauthenticated
+from workflows.schema import ROLES
+
+log = logging.getLogger(__name__)
+
+KNOWN_ROLES: frozenset[str] = ROLES  # PROCEDURES.md §3; definitions and tokens share one list
+
+DEV_ISSUER = "cdht-dev"
+DEV_AUDIENCE = "cdht"
+DEV_ALGORITHM = "HS256"
+
+# Timers act as ``system:<name>`` holding the role ``system`` (see `system_actor`); a token that could
+# claim either would let a caller impersonate the service itself.
+_SYSTEM_ROLE = "system"
+_SYSTEM_SUBJECT_PREFIX = "system:"
+
+# The JWKS is fetched with blocking urllib from inside request handling; a short timeout bounds how long
+# an unreachable identity provider can stall a request before it becomes a 401.
+_JWKS_TIMEOUT_SECONDS = 5.0
+
+
+def _refused(code: str, message: str) -> Unauthenticated:
+    return Unauthenticated(f"the bearer token was refused: {message}", reasons=[Reason(code, message)])
+
+
+def bearer_token(authorization_header: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (the scheme is case-insensitive)."""
+    parts = (authorization_header or "").split()
+    if not parts:
+        raise _refused("missing_token", "no Authorization header; send 'Authorization: Bearer <token>'")
+    if parts[0].lower() != "bearer":
+        raise _refused("bad_scheme", f"the Authorization scheme must be Bearer, not {parts[0]!r}")
+    if len(parts) == 1:
+        raise _refused("missing_token", "the Authorization header names the Bearer scheme but no token")
+    if len(parts) > 2:
+        raise _refused("bad_scheme", "expected 'Authorization: Bearer <token>' with a single token")
+    return parts[1]
+
+
+def _role_problem(roles: Any) -> Reason | None:
+    """Why a ``roles`` value is unacceptable, or None; shared by verification and issuance."""
+    if not isinstance(roles, (list, tuple)) or not all(isinstance(role, str) for role in roles):
+        return Reason("bad_claim", "the roles claim must be a list of role names")
+    if not roles:
+        # An actor without roles can do nothing; saying so here beats a 403 on every later request.
+        return Reason("missing_claim", "the roles claim is empty")
+    if _SYSTEM_ROLE in roles:
+        return Reason("system_role", "the role 'system' belongs to the service's own timers, not to tokens")
+    unknown = sorted(set(roles) - KNOWN_ROLES)
+    if unknown:
+        return Reason("unknown_role", f"unknown role(s): {', '.join(unknown)}")
+    return None
+
+
+def _optional_text(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _refused("bad_claim", f"the {name} claim must be a non-empty string when present")
+    return value
+
+
+def _actor_from_claims(claims: dict[str, Any]) -> Actor:
+    for name in ("sub", "name", "unit"):
+        value = claims.get(name)
+        if value is None:
+            raise _refused("missing_claim", f"the token has no {name} claim")
+        if not isinstance(value, str) or not value.strip():
+            raise _refused("bad_claim", f"the {name} claim must be a non-empty string")
+    if claims["sub"].startswith(_SYSTEM_SUBJECT_PREFIX):
+        raise _refused("system_subject", "subjects starting 'system:' are reserved for the service itself")
+    if "roles" not in claims:
+        raise _refused("missing_claim", "the token has no roles claim")
+    problem = _role_problem(claims["roles"])
+    if problem is not None:
+        raise _refused(problem.code, problem.message)
+    return Actor(
+        sub=claims["sub"],
+        name=claims["name"],
+        roles=tuple(dict.fromkeys(claims["roles"])),
+        unit=claims["unit"],
+        org=_optional_text(claims, "org"),
+        on_behalf_of=_optional_text(claims, "on_behalf_of"),
+    )
+
+
+def _decode_refusal(error: jwt.PyJWTError) -> Unauthenticated:
+    # Subclasses before their bases: InvalidSignatureError is a DecodeError, all are InvalidTokenError.
+    if isinstance(error, jwt.ExpiredSignatureError):
+        return _refused("expired", "the token has expired")
+    if isinstance(error, jwt.ImmatureSignatureError):
+        return _refused("not_yet_valid", "the token is not valid yet")
+    if isinstance(error, jwt.InvalidSignatureError):
+        return _refused("bad_signature", "the token's signature does not verify")
+    if isinstance(error, jwt.InvalidIssuerError):
+        return _refused("wrong_issuer", "the token was issued by another issuer")
+    if isinstance(error, jwt.InvalidAudienceError):
+        return _refused("wrong_audience", "the token is meant for another audience")
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return _refused("missing_claim", f"the token has no {error.claim} claim")
+    if isinstance(error, jwt.InvalidAlgorithmError):
+        return _refused("algorithm_not_allowed", "the token's signing algorithm is not accepted")
+    if isinstance(error, jwt.exceptions.InvalidSubjectError):
+        return _refused("bad_claim", "the sub claim must be a string")
+    if isinstance(error, jwt.DecodeError):
+        return _refused("malformed_token", "the token is not a well-formed JWT")
+    return _refused("invalid_token", "the token is invalid")
+
+
+class TokenVerifier:
+    """Verifies bearer tokens for one `Settings`; hold one per application (the JWKS cache lives here)."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._jwks_client: jwt.PyJWKClient | None = None
+        self._dev_secret: str | None = None
+        self._lock = threading.Lock()
+        if settings.is_production:
+            missing = [
+                name
+                for name, value in (
+                    ("CDHT_AUTH_ISSUER", settings.auth_issuer),
+                    ("CDHT_AUTH_AUDIENCE", settings.auth_audience),
+                    ("CDHT_AUTH_JWKS_URL", settings.auth_jwks_url),
+                )
+                if not value
+            ]
+            if missing:
+                # Without an issuer or audience jwt.decode silently skips those checks.
+                raise ConfigurationError(f"production token verification needs {', '.join(missing)}")
+            if settings.auth_issuer == DEV_ISSUER:
+                raise ConfigurationError(f"CDHT_AUTH_ISSUER cannot be the dev issuer {DEV_ISSUER!r}")
+            # Algorithm confusion: an HS* entry would let a public JWKS key be used as an HMAC secret.
+            self._algorithms = [
+                alg for alg in settings.auth_algorithms if not alg.upper().startswith("HS") and alg != "none"
+            ]
+            if not self._algorithms:
+                raise ConfigurationError("CDHT_AUTH_ALGORITHMS has no asymmetric algorithm for production")
+        else:
+            self._algorithms = [DEV_ALGORITHM]
+
+    def verify(self, token: str) -> Actor:
+        """The actor a token speaks for; raises `Unauthenticated` with one reason on any failure."""
+        if self._settings.is_production:
+            claims = self._verify_production(token)
+        else:
+            claims = self._verify_dev(token)
+        return _actor_from_claims(claims)
+
+    def _decode(self, token: str, key: Any, *, issuer: str, audience: str) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=self._algorithms,
+                issuer=issuer,
+                audience=audience,
+                options={"require": ["exp", "sub"]},
+                leeway=self._settings.auth_leeway_seconds,
+            )
+        except jwt.PyJWTError as error:
+            raise _decode_refusal(error) from error
+
+    def _verify_dev(self, token: str) -> dict[str, Any]:
+        if self._dev_secret is None:
+            # dev_secret() may create the secret file; do it once, not on every request.
+            self._dev_secret = self._settings.dev_secret()
+        return self._decode(token, self._dev_secret, issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
+
+    def _verify_production(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as error:
+            raise _decode_refusal(error) from error
+        alg = header.get("alg")
+        # Refused by name before any key lookup, so that the 401 says what happened rather than
+        # surfacing as an unknown key or a disallowed algorithm.
+        if (isinstance(alg, str) and alg.upper().startswith("HS")) or unverified.get("iss") == DEV_ISSUER:
+            raise _refused("dev_token_refused", "dev-signed tokens are refused in production")
+        if alg not in self._algorithms:
+            raise _refused("algorithm_not_allowed", f"the signing algorithm {alg!r} is not accepted")
+        key = self._signing_key(token)
+        assert self._settings.auth_issuer and self._settings.auth_audience  # checked in __init__
+        return self._decode(
+            token, key, issuer=self._settings.auth_issuer, audience=self._settings.auth_audience
+        )
+
+    def _signing_key(self, token: str) -> jwt.PyJWK:
+        client = self._client()
+        try:
+            return client.get_signing_key_from_jwt(token)
+        except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, ValueError) as error:
+            # ValueError: the endpoint answered with something that is not JSON.
+            log.warning("JWKS %s unusable: %s", self._settings.auth_jwks_url, error)
+            raise _refused(
+                "jwks_unavailable", "the identity provider's signing keys cannot be fetched; try again later"
+            ) from error
+        except jwt.PyJWKClientError as error:
+            raise _refused(
+                "unknown_key", "no signing key of the identity provider matches the token"
+            ) from error
+        except jwt.PyJWTError as error:
+            raise _decode_refusal(error) from error
+
+    def _client(self) -> jwt.PyJWKClient:
+        # Lazily, so that constructing the app (and its tests) never touches the network.
+        with self._lock:
+            if self._jwks_client is None:
+                assert self._settings.auth_jwks_url  # checked in __init__
+                self._jwks_client = jwt.PyJWKClient(
+                    self._settings.auth_jwks_url,
+                    cache_keys=True,
+                    lifespan=300,
+                    timeout=_JWKS_TIMEOUT_SECONDS,
+                )
+            return self._jwks_client
+
+
+def issue_dev_token(
+    settings: Settings,
+    *,
+    sub: str,
+    roles: list[str],
+    unit: str,
+    org: str | None = None,
+    name: str | None = None,
+    ttl_seconds: int = 12 * 3600,
+    now: datetime | None = None,
+) -> str:
+    """An HS256 dev token that `TokenVerifier` accepts outside production.
+
+    ``now`` defaults to the real time, not ``settings.clock()``: a frozen CDHT_NOW moves workflow
+    deadlines, but token expiry is checked against the real clock by the verifier.
+    Raises `ConfigurationError` in production and `ValueError` for claims the verifier would refuse.
+    """
+    if settings.is_production:
+        raise ConfigurationError("dev tokens are refused in production")
+    problem = _role_problem(roles)
+    if problem is not None:
+        raise ValueError(problem.message)
+    if not sub.strip() or sub.startswith(_SYSTEM_SUBJECT_PREFIX):
+        raise ValueError("sub must be non-empty and must not start with 'system:'")
+    if not unit.strip():
+        raise ValueError("unit must be non-empty")
+    if ttl_seconds <= 0:
+        raise ValueError("ttl_seconds must be positive")
+    issued = (now or datetime.now(UTC)).astimezone(UTC)
+    claims: dict[str, Any] = {
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "sub": sub,
+        "name": name or sub,
+        "roles": list(dict.fromkeys(roles)),
+        "unit": unit,
+        "iat": issued,
+        "exp": issued + timedelta(seconds=ttl_seconds),
+    }
+    if org is not None:
+        claims["org"] = org
+    return jwt.encode(claims, settings.dev_secret(), algorithm=DEV_ALGORITHM)

@@ -1,0 +1,138 @@
+"""The ``cdht`` command: serve, migrate, token, units, seed-demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from service.config import ConfigurationError, Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from service.main import create_app
+    from service.persistence import migrate
+
+    settings.check()
+    if not args.no_migrate:
+        asyncio.run(migrate.upgrade(settings.resolved_database_url))
+    # The deadline sweeper and webhook dispatcher join here (and as `cdht worker`) with their issues;
+    # until then there are no background workers and --no-workers changes nothing.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", proxy_headers=True)
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from service.persistence import migrate
+
+    asyncio.run(migrate.upgrade(settings.resolved_database_url))
+    print(f"database at revision {migrate.head_revision()}: {settings.resolved_database_url}")
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from service.auth import issue_dev_token
+
+    try:
+        token = issue_dev_token(settings, sub=args.sub, roles=args.role, unit=args.unit, org=args.org,
+                                name=args.name, ttl_seconds=args.ttl_hours * 3600)
+    except ValueError as exc:
+        print(f"cdht token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _units_add(args: argparse.Namespace, settings: Settings) -> int:
+    from service.domain.actor import system_actor
+    from service.domain.admin_units import create_unit
+    from service.domain.errors import DomainError
+    from service.persistence.db import make_engine, session_factory, unit_of_work
+
+    async def run() -> None:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                await create_unit(session, actor=system_actor("cli"), now=settings.clock(), source_default="cdht units add",
+                                  data={"code": args.code, "name": args.name, "level": args.level,
+                                        "parent": args.parent, "disadvantaged": args.disadvantaged})
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except DomainError as exc:
+        print(f"cdht units add: {exc.detail}: " + "; ".join(r.message for r in exc.reasons), file=sys.stderr)
+        return 2
+    print(f"added {args.level} {args.code} {args.name}")
+    return 0
+
+
+def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from service.demo import seed
+
+    if settings.is_production:
+        print("cdht seed-demo: refused in production", file=sys.stderr)
+        return 2
+    asyncio.run(seed(settings, migrate_first=not args.no_migrate))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="cdht", description="Learning-community (CĐHT) workflow service")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate the database, then run the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-migrate", action="store_true", help="do not run migrations first")
+    serve.add_argument("--no-workers", action="store_true", help="do not run background workers in-process")
+    serve.set_defaults(run=_serve)
+
+    sub.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(run=_migrate)
+
+    token = sub.add_parser("token", help="print a dev bearer token (refused in production)")
+    token.add_argument("--sub", required=True)
+    token.add_argument("--role", required=True, action="append", help="repeat for several roles")
+    token.add_argument("--unit", required=True, help="administrative unit code the roles are scoped to")
+    token.add_argument("--org", help="the commune organisation a member belongs to")
+    token.add_argument("--name")
+    token.add_argument("--ttl-hours", type=int, default=12)
+    token.set_defaults(run=_token)
+
+    units = sub.add_parser("units", help="administrative units").add_subparsers(dest="units_command", required=True)
+    add = units.add_parser("add", help="add one unit")
+    add.add_argument("code")
+    add.add_argument("name")
+    add.add_argument("--level", required=True, choices=["province", "district", "commune"])
+    add.add_argument("--parent")
+    add.add_argument("--disadvantaged", action="store_true")
+    add.set_defaults(run=_units_add)
+
+    demo = sub.add_parser("seed-demo", help="create demo units, cases in several states, and print tokens")
+    demo.add_argument("--no-migrate", action="store_true")
+    demo.set_defaults(run=_seed_demo)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        print(f"cdht: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.run(args, settings)
+    except ConfigurationError as exc:
+        print(f"cdht: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

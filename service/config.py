@@ -1,0 +1,101 @@
+"""Settings: the one place that reads the environment (prefix ``CDHT_``).
+
+Every setting has a documented default; the README's configuration table is written from this class.
+Production (``CDHT_ENV=production``) refuses the conveniences meant for development: a frozen clock,
+dev-signed tokens, and start-up without an issuer, an audience and a JWKS URL.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot run the service; the message says which setting and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDHT_", extra="ignore")
+
+    env: Literal["dev", "test", "production"] = "dev"
+    data_dir: Path = Field(default=Path("var"), description="Evidence files, the dev secret and the SQLite file.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default sqlite+aiosqlite under data_dir."
+    )
+    now: datetime | None = Field(default=None, description="Freezes the clock (ISO 8601). Refused in production.")
+
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_url: str | None = None
+    auth_dev_secret: str | None = Field(
+        default=None, description="HS256 secret for dev tokens; default: generated once into data_dir/dev-secret."
+    )
+    auth_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+    auth_leeway_seconds: int = 30
+
+    evidence_max_bytes: int = Field(default=20 * 1024 * 1024, description="Largest evidence file accepted (413).")
+    page_size_default: int = 50
+    page_size_max: int = 500
+    idempotency_retention_hours: int = 24 * 7
+
+    @field_validator("now")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("CDHT_NOW must carry a timezone offset, e.g. 2026-02-28T23:59:00+07:00")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'cdht.sqlite3').resolve()}"
+
+    def check(self) -> None:
+        """Refuse settings that must not reach production; called at start-up."""
+        if not self.is_production:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("CDHT_AUTH_ISSUER", self.auth_issuer),
+                ("CDHT_AUTH_AUDIENCE", self.auth_audience),
+                ("CDHT_AUTH_JWKS_URL", self.auth_jwks_url),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError(f"production needs {', '.join(missing)}")
+        if self.now is not None:
+            raise ConfigurationError("CDHT_NOW (a frozen clock) is refused in production")
+        if self.auth_dev_secret:
+            raise ConfigurationError("CDHT_AUTH_DEV_SECRET (dev tokens) is refused in production")
+
+    def dev_secret(self) -> str:
+        """The HS256 secret of dev tokens, shared by `cdht serve` and `cdht token` through the data dir."""
+        if self.is_production:
+            raise ConfigurationError("dev tokens are refused in production")
+        if self.auth_dev_secret:
+            return self.auth_dev_secret
+        path = self.data_dir / "dev-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def clock(self) -> datetime:
+        """The app clock: CDHT_NOW when set (never in production), else the real time in UTC."""
+        if self.now is not None:
+            return self.now.astimezone(timezone.utc)
+        return datetime.now(timezone.utc)

@@ -1,0 +1,126 @@
+"""Everything known about a case at one moment, loaded before any decision is taken.
+
+The engine reads the database here, once, then decides on frozen values (DESIGN.md contract 2): the guard
+context and the authority context are built from a ``CaseFile`` without further I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.domain.authority import AuthorityContext, UnitPath
+from service.domain.errors import Conflict, NotFound, Reason
+from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
+from workflows.criteria import IndicatorRecord
+from workflows.guards import DeadlineView, GuardContext, PriorRecognition
+from workflows.registry import Procedure, Registry
+from workflows.schema import Profile
+
+
+@dataclass
+class CaseFile:
+    case: Case
+    procedure: Procedure
+    profile: Profile
+    unit: AdminUnit
+    units: UnitPath
+    indicator_rows: dict[str, CaseIndicator]
+    evidence_counts: dict[str, int]
+    deadlines: dict[str, Deadline]
+    prior: tuple[PriorRecognition, ...]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {**self.procedure.definition.default_settings(), **self.profile.default_settings()}
+
+    @property
+    def indicators(self) -> dict[str, IndicatorRecord]:
+        return {
+            code: IndicatorRecord(code, row.state, row.assignee_org, row.rating, row.figures,
+                                  self.evidence_counts.get(code, 0))
+            for code, row in self.indicator_rows.items()
+        }
+
+    def guard_context(self, *, trigger: str, payload: dict[str, Any], now: datetime,
+                      indicator: str | None = None) -> GuardContext:
+        records = self.indicators
+        return GuardContext(
+            definition=self.procedure.definition, trigger=trigger, state=self.case.state, kind=self.case.kind,
+            cycle=self.case.cycle, now=now, payload=payload, settings=self.settings,
+            target_level=self.case.target_level, requested_level=self.case.requested_level,
+            disadvantaged=self.unit.disadvantaged, dossier=self.case.dossier or {}, indicators=records,
+            indicator=records.get(indicator) if indicator else None,
+            deadlines={
+                key: DeadlineView(key, row.due_at, row.status, row.explanation)
+                for key, row in self.deadlines.items() if row.status == "open"
+            },
+            prior_recognitions=self.prior,
+        )
+
+    def authority_context(self, indicator: str | None = None) -> AuthorityContext:
+        row = self.indicator_rows.get(indicator) if indicator else None
+        council = ((self.case.dossier or {}).get("form_council") or {}).get("members") or ()
+        return AuthorityContext(self.profile, self.units, row.assignee_org if row else None, tuple(council))
+
+
+async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, UnitPath]:
+    unit = await session.get(AdminUnit, unit_code)
+    if unit is None:
+        raise NotFound(f"administrative unit {unit_code} does not exist",
+                       reasons=[Reason("unit_unknown", f"no administrative unit has code {unit_code}")])
+    codes, levels = [unit.code], [unit.level]
+    current = unit
+    while current.parent_code is not None and len(codes) < 8:
+        parent = await session.get(AdminUnit, current.parent_code)
+        if parent is None:
+            break
+        codes.append(parent.code)
+        levels.append(parent.level)
+        current = parent
+    return unit, UnitPath(tuple(codes), tuple(levels))
+
+
+def resolve(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
+    procedure = registry.get(case.procedure, case.version)
+    profile = registry.profiles.get(case.profile)
+    if procedure is None or profile is None:
+        # A case pins its definition and profile; losing either is a deployment error worth saying plainly.
+        raise Conflict(f"case {case.id} is pinned to {case.procedure}/{case.version} with profile {case.profile}, "
+                       "which this deployment no longer ships",
+                       reasons=[Reason("definition_missing", "the pinned definition or profile is not loaded")])
+    return procedure, profile
+
+
+async def load_case_file(session: AsyncSession, registry: Registry, case_id: str, *, lock: bool) -> CaseFile:
+    query = select(Case).where(Case.id == case_id)
+    if lock:
+        # SELECT … FOR UPDATE on PostgreSQL; SQLite holds the write lock since BEGIN IMMEDIATE.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    case = (await session.execute(query)).scalar_one_or_none()
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist", reasons=[Reason("case_unknown", f"no case has id {case_id}")])
+    procedure, profile = resolve(registry, case)
+    unit, units = await unit_path(session, case.unit_code)
+    rows = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars().all()
+    counts = dict((await session.execute(
+        select(Evidence.indicator_code, func.count()).where(Evidence.case_id == case.id)
+        .group_by(Evidence.indicator_code)
+    )).all())
+    deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars().all()
+    prior = (await session.execute(
+        select(Case.id, Case.level, Case.decided_on).where(
+            Case.unit_code == case.unit_code, Case.procedure == case.procedure, Case.id != case.id,
+            Case.level.is_not(None), Case.decided_on.is_not(None),
+        )
+    )).all()
+    return CaseFile(
+        case=case, procedure=procedure, profile=profile, unit=unit, units=units,
+        indicator_rows={row.code: row for row in rows}, evidence_counts=counts,
+        deadlines={row.key: row for row in deadlines},
+        prior=tuple(PriorRecognition(r.id, r.level, r.decided_on) for r in prior),
+    )

@@ -1,0 +1,369 @@
+"""The only writer of case state (DESIGN.md contract 1), for people and for the system's timers alike.
+
+``apply_transition`` in order: lock the case row, answer a replayed idempotency key, check the expected version,
+resolve the trigger in the pinned definition, decide authority, validate the payload, run the guards, fire the
+machine, apply the effects, close and open deadlines, append the audit event, add the outbox row. It never
+commits: the caller's unit of work does, so state, audit and outbox commit together or not at all.
+``open_case`` and ``record_evidence`` are the two other writes; they share the audit and outbox steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.domain import idempotency
+from service.domain.actor import Actor
+from service.domain.audit import EventFacts, append_case_event, format_time
+from service.domain.authority import AuthorityContext, decide
+from service.domain.casefile import CaseFile, load_case_file, unit_path
+from service.domain.errors import (
+    Conflict,
+    Forbidden,
+    GuardFailed,
+    InvalidPayload,
+    NotFound,
+    PreconditionFailed,
+    Reason,
+)
+from service.domain.evidence import StoredFile
+from service.domain.idempotency import IdempotencyRequest, StoredResponse
+from service.persistence.tables import AuditEvent, Case, CaseIndicator, Deadline, Evidence, OutboxMessage
+from workflows.calendar import DueDate, extended_due, fixed_date_due, validity_end_due
+from workflows.effects import combine
+from workflows.guards import GUARDS, run_guards
+from workflows.payloads import payload_errors
+from workflows.registry import Registry
+from workflows.schema import Definition, Transition
+
+log = logging.getLogger("cdht.engine")
+
+
+@dataclass
+class Outcome:
+    case: Case | None = None
+    event: AuditEvent | None = None
+    replay: StoredResponse | None = None
+
+
+@dataclass(frozen=True)
+class TriggerCheck:
+    trigger: str
+    allowed: bool
+    reasons: list[Reason]
+    bodies: list[str]
+    citation: str
+    checked_when_fired: list[str]  # guards that read the payload, so can only be judged when it is sent
+
+
+def _refused(kind: str, trigger: str, actor: Actor, reasons: list[Reason]) -> None:
+    # Refusals are logged, not chained (DESIGN.md contract 4).
+    log.info("refused %s %s by %s: %s", kind, trigger, actor.sub, "; ".join(r.message for r in reasons))
+
+
+# --- reading what may be done --------------------------------------------------------------------------------
+
+
+def check_trigger(cf: CaseFile, transition: Transition, actor: Actor, now: datetime, *,
+                  indicator: str | None = None, payload: dict[str, Any] | None = None) -> TriggerCheck:
+    """Authority and guards for one trigger. Without a payload, guards that read it are left for firing time."""
+    reasons: list[Reason] = []
+    decision = decide(actor, transition.bodies, cf.authority_context(indicator))
+    if not decision.allowed:
+        reasons.extend(Reason("not_authorised", message) for message in decision.reasons)
+    guards = transition.guards if payload is not None else [g for g in transition.guards if not GUARDS[g].reads]
+    ctx = cf.guard_context(trigger=transition.trigger, payload=payload or {}, now=now, indicator=indicator)
+    reasons.extend(Reason(v.code, v.message) for v in run_guards(guards, ctx))
+    later = [] if payload is not None else [g for g in transition.guards if GUARDS[g].reads]
+    return TriggerCheck(transition.trigger, not reasons, reasons, transition.bodies, transition.citation.ref, later)
+
+
+def explain(cf: CaseFile, actor: Actor, now: datetime) -> list[TriggerCheck]:
+    definition = cf.procedure.definition
+    return [
+        check_trigger(cf, definition.transition(trigger), actor, now)
+        for trigger in cf.procedure.machine.triggers_from(cf.case.state)
+    ]
+
+
+def allowed_transitions(cf: CaseFile, actor: Actor, now: datetime) -> list[str]:
+    return [check.trigger for check in explain(cf, actor, now) if check.allowed]
+
+
+# --- writing -----------------------------------------------------------------------------------------------
+
+
+def _outbox(session: AsyncSession, *, case: Case, event: AuditEvent, type_: str, now: datetime,
+            extra: dict[str, Any] | None = None) -> None:
+    data = {
+        "case_id": case.id, "procedure": case.procedure, "version": case.version, "unit": case.unit_code,
+        "cycle": case.cycle, "from": event.from_state, "to": event.to_state, "trigger": event.trigger,
+        "actor": event.actor_sub, "event_id": event.uid, "seq": event.seq, **(extra or {}),
+    }
+    session.add(OutboxMessage(event_uid=event.uid, case_id=case.id, seq=event.seq, type=type_,
+                              unit_code=case.unit_code, body={"type": type_, "timestamp": format_time(now), "data": data},
+                              created_at=now))
+
+
+def _open_deadlines(session: AsyncSession, cf: CaseFile, state: str, now: datetime) -> None:
+    definition, case = cf.procedure.definition, cf.case
+    settings = cf.settings
+    for key, deadline in definition.deadlines.items():
+        if state not in deadline.opens_in or key in cf.deadlines:
+            continue
+        if deadline.rule.kind == "fixed_date":
+            due = fixed_date_due(deadline, cycle=case.cycle, inclusive=bool(settings.get("cutoff_inclusive", True)))
+        else:
+            if case.decided_on is None:
+                continue
+            due = validity_end_due(deadline, decided_on=case.decided_on,
+                                   years_after=int(settings.get("validity_years_after_decision_year", 3)))
+        row = Deadline(case_id=case.id, key=key, due_at=due.at, status="open", on_breach=deadline.on_breach,
+                       rule=due.rule, calendar_version=due.calendar_version, inputs=due.inputs,
+                       explanation=due.explanation, citation=deadline.citation, opened_at=now)
+        session.add(row)
+        cf.deadlines[key] = row
+
+
+def _close_deadlines(cf: CaseFile, trigger: str, now: datetime) -> None:
+    for key, row in cf.deadlines.items():
+        deadline = cf.procedure.definition.deadlines.get(key)
+        if row.status == "open" and deadline is not None and trigger in deadline.closes_on:
+            row.status = "met" if now <= row.due_at else "breached"
+            row.closed_at = now
+
+
+def _extend_deadline(cf: CaseFile, key: str, until: Any, reason: str) -> None:
+    row = cf.deadlines[key]
+    due = extended_due(DueDate(row.due_at, row.rule, row.calendar_version, dict(row.inputs), row.explanation),
+                       until, reason)
+    row.due_at, row.rule, row.inputs, row.explanation = due.at, due.rule, due.inputs, due.explanation
+
+
+def _resolve(definition: Definition, cf: CaseFile, trigger: str, indicator: str | None) -> tuple[Transition, str]:
+    """The transition and the state it fires from, or a refusal naming what is wrong."""
+    if indicator is None:
+        transition = definition.transition(trigger)
+        if transition is None:
+            raise NotFound(f"{trigger} is not a trigger of {definition.key}/{definition.version}",
+                           reasons=[Reason("trigger_unknown", f"{definition.key} has no trigger {trigger}")])
+        return transition, cf.case.state
+    process = definition.indicator_process
+    transition = definition.indicator_transition(trigger) if process else None
+    if transition is None:
+        raise NotFound(f"{trigger} is not an indicator trigger of {definition.key}/{definition.version}",
+                       reasons=[Reason("trigger_unknown", f"{definition.key} has no indicator trigger {trigger}")])
+    row = cf.indicator_rows.get(indicator)
+    if row is None:
+        raise NotFound(f"indicator {indicator} is not assigned in case {cf.case.id}",
+                       reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")])
+    if cf.case.state not in process.case_states:
+        raise Conflict(
+            f"indicators change only while the case is {', '.join(process.case_states)}; it is {cf.case.state}",
+            reasons=[Reason("wrong_case_state", f"the case is {cf.case.state}")],
+        )
+    return transition, row.state
+
+
+async def apply_transition(
+    session: AsyncSession, *, registry: Registry, case_id: str, trigger: str, actor: Actor,
+    payload: dict[str, Any], now: datetime, indicator: str | None = None, expected_version: int | None = None,
+    idempotency_request: IdempotencyRequest | None = None, request_id: str | None = None,
+    comment: str | None = None,
+) -> Outcome:
+    cf = await load_case_file(session, registry, case_id, lock=True)
+    if idempotency_request is not None:
+        stored = await idempotency.find(session, actor, idempotency_request)
+        if stored is not None:
+            return Outcome(replay=stored)
+    case, definition = cf.case, cf.procedure.definition
+    if expected_version is not None and expected_version != case.row_version:
+        raise PreconditionFailed(
+            f"the case changed since you read it (version {case.row_version}, you sent {expected_version})",
+            reasons=[Reason("stale_etag", "read the case again and retry against its new ETag")],
+        )
+    transition, state = _resolve(definition, cf, trigger, indicator)
+    machine = cf.procedure.indicator_machine if indicator else cf.procedure.machine
+    if trigger not in machine.triggers_from(state):
+        allowed = [] if indicator else allowed_transitions(cf, actor, now)
+        reasons = [Reason("wrong_state", f"{trigger} fires from {', '.join(transition.source)}; "
+                                         f"{'the indicator' if indicator else 'the case'} is {state}")]
+        _refused("transition", trigger, actor, reasons)
+        raise Conflict(f"{trigger} is not possible in state {state}", reasons=reasons, allowed_transitions=allowed)
+
+    decision = decide(actor, transition.bodies, cf.authority_context(indicator))
+    if not decision.allowed:
+        reasons = [Reason("not_authorised", message) for message in decision.reasons]
+        _refused("transition", trigger, actor, reasons)
+        raise Forbidden(f"you may not {trigger} in this case", reasons=reasons)
+    errors = payload_errors(transition, payload)
+    if errors:
+        raise InvalidPayload(f"the payload of {trigger} is malformed",
+                             reasons=[Reason("payload_invalid", f"{path}: {message}") for path, message in errors])
+    ctx = cf.guard_context(trigger=trigger, payload=payload, now=now, indicator=indicator)
+    failures = run_guards(transition.guards, ctx)
+    if failures:
+        reasons = [Reason(v.code, v.message) for v in failures]
+        _refused("transition", trigger, actor, reasons)
+        raise GuardFailed(f"{trigger} refused: " + "; ".join(r.message for r in reasons), reasons=reasons,
+                          allowed_transitions=None if indicator else allowed_transitions(cf, actor, now))
+
+    new_state = machine.fire(state, trigger)
+    effect = combine(transition.effects, ctx)
+    if indicator is None:
+        case.state = new_state
+        case.dossier = {**(case.dossier or {}), trigger: payload}
+    else:
+        row = cf.indicator_rows[indicator]
+        row.state = new_state
+        row.updated_at = now
+        for name, value in effect.indicator_fields.items():
+            setattr(row, name, value)
+    for name, value in effect.case_fields.items():
+        setattr(case, name, value)
+    for code, org in effect.create_indicators:
+        row = CaseIndicator(case_id=case.id, code=code, assignee_org=org,
+                            state=definition.indicator_process.initial, updated_at=now)
+        session.add(row)
+        cf.indicator_rows[code] = row
+    if indicator is None:
+        _close_deadlines(cf, trigger, now)
+        if effect.extend_deadline is not None:
+            _extend_deadline(cf, *effect.extend_deadline)
+        _open_deadlines(session, cf, new_state, now)
+
+    event_payload: dict[str, Any] = {"data": payload}
+    if comment:
+        event_payload["comment"] = comment
+    facts = EventFacts(kind="indicator_transition" if indicator else "transition", trigger=trigger,
+                       from_state=state, to_state=new_state, indicator=indicator, payload=event_payload,
+                       citation=transition.citation.ref)
+    event = append_case_event(session, case=case, facts=facts, actor=actor, actor_role=decision.role, now=now,
+                              request_id=request_id,
+                              idempotency_key=idempotency_request.key if idempotency_request else None)
+    case.row_version += 1
+    case.updated_at = now
+    _outbox(session, case=case, event=event, type_="indicator.transitioned" if indicator else "case.transitioned",
+            now=now, extra={"indicator": indicator} if indicator else None)
+    await session.flush()
+    return Outcome(case=case, event=event)
+
+
+async def open_case(
+    session: AsyncSession, *, registry: Registry, actor: Actor, procedure: str, unit_code: str, cycle: int,
+    kind: str, target_level: int | None, now: datetime, request_id: str | None = None,
+    idempotency_request: IdempotencyRequest | None = None,
+) -> Outcome:
+    if idempotency_request is not None:
+        stored = await idempotency.find(session, actor, idempotency_request)
+        if stored is not None:
+            return Outcome(replay=stored)
+    loaded = registry.current(procedure)
+    if loaded is None:
+        raise NotFound(f"no procedure {procedure}", reasons=[Reason("procedure_unknown", f"{procedure} is not defined")])
+    definition = loaded.definition
+    unit, units = await unit_path(session, unit_code)
+    reasons = []
+    if unit.level != definition.subject_level:
+        reasons.append(Reason("unit_level", f"{definition.key} is for a {definition.subject_level}; "
+                                            f"{unit_code} is a {unit.level}"))
+    if kind not in definition.kinds:
+        reasons.append(Reason("kind_unknown", f"kind must be one of {', '.join(definition.kinds)}"))
+    if target_level is None:
+        target_level = 2 if kind == "upgrade" else min(definition.levels)
+    if target_level not in definition.levels:
+        reasons.append(Reason("level_unknown", f"target_level must be one of {definition.levels}"))
+    if cycle < definition.effective_from.year:
+        reasons.append(Reason("cycle_before_instrument",
+                              f"{definition.instrument} applies from cycle {definition.effective_from.year}"))
+    if cycle > now.year + 1:
+        reasons.append(Reason("cycle_in_future", f"cycle {cycle} is more than a year ahead"))
+    if unit.valid_to is not None and unit.valid_to.year < cycle:
+        reasons.append(Reason("unit_not_valid", f"{unit_code} ceased on {unit.valid_to:%d/%m/%Y}, before cycle {cycle}"))
+    if reasons:
+        raise InvalidPayload("this case cannot be opened", reasons=reasons)
+    profile = registry.profile_for_cycle(cycle)
+    missing = sorted({rule.at for rule in profile.bodies.values() if units.at(rule.at) is None})
+    if missing:
+        raise Conflict(f"cycle {cycle} runs under profile {profile.name}, which needs a {' and '.join(missing)} "
+                       f"above {unit_code}; none is on record",
+                       reasons=[Reason("no_tier", f"{unit_code} has no {m} in the unit tree") for m in missing])
+    decision = decide(actor, definition.open.bodies, AuthorityContext(profile, units))
+    if not decision.allowed:
+        raise Forbidden(f"you may not open a {procedure} case for {unit_code}",
+                        reasons=[Reason("not_authorised", m) for m in decision.reasons])
+    existing = (await session.execute(select(Case.id).where(
+        Case.procedure == procedure, Case.unit_code == unit_code, Case.cycle == cycle, Case.kind == kind,
+    ))).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict(f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}: {existing}",
+                       reasons=[Reason("case_exists", f"one case per unit, cycle and kind; see case {existing}")],
+                       extra={"case_id": existing})
+    case = Case(id=str(uuid.uuid4()), procedure=definition.key, version=definition.version, profile=profile.name,
+                unit_code=unit_code, cycle=cycle, kind=kind, state=definition.initial_state,
+                target_level=target_level, dossier={}, opened_by=actor.sub, created_at=now, updated_at=now)
+    session.add(case)
+    cf = CaseFile(case, loaded, profile, unit, units, {}, {}, {}, ())
+    _open_deadlines(session, cf, case.state, now)
+    facts = EventFacts(kind="case_opened", trigger="open", from_state=None, to_state=case.state,
+                       payload={"procedure": definition.key, "version": definition.version, "profile": profile.name,
+                                "unit": unit_code, "cycle": cycle, "kind": kind, "target_level": target_level},
+                       citation=definition.open.citation.ref)
+    event = append_case_event(session, case=case, facts=facts, actor=actor, actor_role=decision.role, now=now,
+                              request_id=request_id,
+                              idempotency_key=idempotency_request.key if idempotency_request else None)
+    _outbox(session, case=case, event=event, type_="case.opened", now=now)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent open of the same case won the race
+        raise Conflict(f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}",
+                       reasons=[Reason("case_exists", "one case per unit, cycle and kind")]) from exc
+    return Outcome(case=case, event=event)
+
+
+async def record_evidence(
+    session: AsyncSession, *, registry: Registry, case_id: str, indicator: str, actor: Actor, stored: StoredFile,
+    title: str | None, now: datetime, request_id: str | None = None,
+) -> tuple[Evidence, AuditEvent]:
+    """An uploaded file joins an indicator's evidence; the upload is an audit event carrying its hash."""
+    cf = await load_case_file(session, registry, case_id, lock=True)
+    process = cf.procedure.definition.indicator_process
+    row = cf.indicator_rows.get(indicator)
+    if process is None or row is None:
+        raise NotFound(f"indicator {indicator} is not assigned in case {case_id}",
+                       reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")])
+    rule = process.evidence
+    decision = decide(actor, rule.bodies, cf.authority_context(indicator))
+    if not decision.allowed:
+        raise Forbidden(f"you may not add evidence to {indicator}",
+                        reasons=[Reason("not_authorised", m) for m in decision.reasons])
+    if cf.case.state not in process.case_states or row.state not in rule.indicator_states:
+        raise Conflict(
+            f"evidence is added while the case is {', '.join(process.case_states)} and the indicator is "
+            f"{' or '.join(rule.indicator_states)}; they are {cf.case.state} and {row.state}",
+            reasons=[Reason("wrong_state", f"the indicator {indicator} is {row.state}")],
+        )
+    evidence = Evidence(id=str(uuid.uuid4()), case_id=case_id, indicator_code=indicator, sha256=stored.sha256,
+                        size=stored.size, media_type=stored.media_type, filename=stored.filename, title=title,
+                        uploaded_by=actor.sub, uploaded_at=now)
+    session.add(evidence)
+    facts = EventFacts(kind="evidence_uploaded", trigger="upload_evidence", from_state=row.state, to_state=row.state,
+                       indicator=indicator,
+                       payload={"evidence_id": evidence.id, "sha256": stored.sha256, "size": stored.size,
+                                "media_type": stored.media_type, "filename": stored.filename, "title": title},
+                       citation=rule.citation.ref)
+    event = append_case_event(session, case=cf.case, facts=facts, actor=actor, actor_role=decision.role, now=now,
+                              request_id=request_id)
+    cf.case.row_version += 1
+    cf.case.updated_at = now
+    _outbox(session, case=cf.case, event=event, type_="evidence.uploaded", now=now,
+            extra={"indicator": indicator, "sha256": stored.sha256})
+    await session.flush()
+    return evidence, event

@@ -1,0 +1,69 @@
+"""The application: ``create_app(settings)`` wires routers, error handlers, middleware and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import Counter, Histogram
+
+from service.api import admin_units, audit, cases, health, indicators, procedures
+from service.api.deps import Services
+from service.api.errors import install as install_errors
+from service.auth import TokenVerifier
+from service.config import Settings
+from service.persistence.db import make_engine, session_factory
+from workflows.registry import Registry, default_registry
+
+log = logging.getLogger("cdht")
+
+REQUESTS = Counter("cdht_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("cdht_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+DESCRIPTION = """
+Workflow service for the assessment and recognition of learning communities ("Cộng đồng học tập") under
+Thông tư 25/2023/TT-BGDĐT. Every legal step is its own operation; each is checked for authority (role and
+administrative unit), guards and deadlines, and recorded in a hash-chained audit log.
+
+Errors are `application/problem+json` (RFC 9457) with `reasons` and, on refusals, `allowed_transitions`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
+    settings = settings or Settings()
+    registry = registry or default_registry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.check()
+        yield
+        await app.state.services.engine.dispose()
+
+    app = FastAPI(title="cdht", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  openapi_tags=[{"name": "transitions", "description": "One operation per legal step"}])
+    engine = make_engine(settings.resolved_database_url)
+    app.state.services = Services(settings=settings, registry=registry, engine=engine,
+                                  sessions=session_factory(engine), verifier=TokenVerifier(settings))
+    install_errors(app)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
+        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    for module in (health, procedures, admin_units, cases, indicators, audit):
+        app.include_router(module.router)
+    trigger_router = cases.APIRouter(prefix="/v1")
+    cases.add_trigger_routes(trigger_router, registry)
+    app.include_router(trigger_router)
+    return app

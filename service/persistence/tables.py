@@ -1,0 +1,206 @@
+"""The tables (SQLModel), one class each, with the indexes the API's queries need.
+
+Times are stored timezone-aware in UTC (``UTCDateTime`` restores the zone SQLite drops). Audit events are
+append-only: no code path updates or deletes them. The audit payload is stored as the exact canonical JSON text
+that was hashed, so verification never depends on how a database re-encodes JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def _time(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def _json(**kwargs: Any) -> Any:
+    return Field(sa_type=JSONType, **kwargs)
+
+
+class AdminUnit(SQLModel, table=True):
+    __tablename__ = "admin_unit"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    level: str = Field(max_length=16, index=True)  # national, province, district, commune
+    parent_code: str | None = Field(default=None, foreign_key="admin_unit.code", index=True, max_length=32)
+    disadvantaged: bool = False
+    valid_from: date | None = None
+    valid_to: date | None = None
+    source: str | None = Field(default=None, max_length=300)
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        sa.UniqueConstraint("procedure", "unit_code", "cycle", "kind", name="uq_case_per_unit_cycle_kind"),
+        sa.Index("ix_cases_procedure_cycle_state", "procedure", "cycle", "state"),
+        sa.Index("ix_cases_unit_cycle", "unit_code", "cycle"),
+        sa.Index("ix_cases_keyset", "created_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    procedure: str = Field(max_length=64)
+    version: str = Field(max_length=64)
+    profile: str = Field(max_length=64)
+    unit_code: str = Field(foreign_key="admin_unit.code", max_length=32)
+    cycle: int
+    kind: str = Field(max_length=32)
+    state: str = Field(max_length=64, index=True)
+    target_level: int | None = None
+    assessed_level: int | None = None
+    requested_level: int | None = None
+    level: int | None = None
+    decided_on: date | None = None
+    dossier: dict[str, Any] = _json(default_factory=dict)
+    row_version: int = 1
+    event_seq: int = 0
+    last_hash: str = Field(default="", max_length=64)
+    opened_by: str = Field(max_length=200)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class CaseIndicator(SQLModel, table=True):
+    __tablename__ = "case_indicator"
+
+    case_id: str = Field(foreign_key="cases.id", primary_key=True, max_length=36)
+    code: str = Field(primary_key=True, max_length=16)
+    assignee_org: str = Field(max_length=200)
+    state: str = Field(max_length=32)
+    rating: str | None = Field(default=None, max_length=8)
+    figures: dict[str, Any] | None = _json(default=None)
+    note: str | None = None
+    updated_at: datetime = _time()
+
+
+class Evidence(SQLModel, table=True):
+    __tablename__ = "evidence"
+    __table_args__ = (sa.Index("ix_evidence_case_indicator", "case_id", "indicator_code"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(foreign_key="cases.id", max_length=36)
+    indicator_code: str = Field(max_length=16)
+    sha256: str = Field(max_length=64, index=True)
+    size: int
+    media_type: str = Field(max_length=120)
+    filename: str = Field(max_length=200)
+    title: str | None = Field(default=None, max_length=300)
+    uploaded_by: str = Field(max_length=200)
+    uploaded_at: datetime = _time()
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        sa.UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"),
+        sa.Index("ix_audit_case_seq", "case_id", "seq"),
+        sa.Index("ix_audit_unit_time", "unit_code", "occurred_at"),
+        sa.Index("ix_audit_actor_time", "actor_sub", "occurred_at"),
+        sa.Index("ix_audit_trigger_time", "trigger", "occurred_at"),
+        sa.Index("ix_audit_time", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=36, unique=True)
+    chain: str = Field(max_length=64)
+    seq: int
+    case_id: str | None = Field(default=None, max_length=36)
+    procedure: str | None = Field(default=None, max_length=64)
+    unit_code: str | None = Field(default=None, max_length=32)
+    kind: str = Field(max_length=32)  # case_opened, transition, indicator_transition, evidence_uploaded
+    trigger: str | None = Field(default=None, max_length=64)
+    indicator: str | None = Field(default=None, max_length=16)
+    from_state: str | None = Field(default=None, max_length=64)
+    to_state: str | None = Field(default=None, max_length=64)
+    actor_sub: str = Field(max_length=200)
+    actor_name: str = Field(max_length=200)
+    actor_role: str | None = Field(default=None, max_length=64)
+    actor_unit: str | None = Field(default=None, max_length=32)
+    on_behalf_of: str | None = Field(default=None, max_length=200)
+    occurred_at: datetime = _time()
+    payload: str = Field(sa_type=sa.Text)  # canonical JSON, exactly as hashed
+    citation: str | None = Field(default=None, max_length=200)
+    request_id: str | None = Field(default=None, max_length=64)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class Deadline(SQLModel, table=True):
+    __tablename__ = "deadline"
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "key", name="uq_deadline_case_key"),
+        sa.Index("ix_deadline_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="cases.id", max_length=36)
+    key: str = Field(max_length=64)
+    due_at: datetime = _time()
+    status: str = Field(max_length=16)  # open, met, breached, waived
+    on_breach: str = Field(max_length=32)
+    rule: str = Field(max_length=32)
+    calendar_version: str = Field(max_length=64)
+    inputs: dict[str, Any] = _json(default_factory=dict)
+    explanation: str
+    citation: str = Field(max_length=200)
+    opened_at: datetime = _time()
+    closed_at: datetime | None = _time(default=None)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Events for webhook subscribers, written in the transaction that caused them (DESIGN.md contract 6)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_case_seq", "case_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_uid: str = Field(max_length=36)
+    case_id: str | None = Field(default=None, max_length=36)
+    seq: int
+    type: str = Field(max_length=64, index=True)
+    unit_code: str | None = Field(default=None, max_length=32)
+    body: dict[str, Any] = _json()
+    created_at: datetime = _time()
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A stored response, so a retried request with the same key and body is answered without acting twice."""
+
+    __tablename__ = "idempotency_record"
+
+    actor_sub: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=200)
+    scope: str = Field(max_length=300)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: str = Field(sa_type=sa.Text)
+    created_at: datetime = _time(index=True)

@@ -1,0 +1,73 @@
+"""Due dates the law sets, each with the rule, the calendar version and the inputs used, so it can be explained.
+
+Dates are local dates in Asia/Ho_Chi_Minh; a cut-off is the end of its local day (23:59:59). "trước ngày X"
+is read as on or before X unless the ``cutoff_inclusive`` setting is off (PROCEDURES.md §6, §10 q2).
+Working-day arithmetic (holiday table) belongs here too and arrives with the deadline sweeper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from workflows.schema import Deadline
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+CALENDAR_VERSION = "calendar-days"  # fixed dates need no holiday table
+
+
+@dataclass(frozen=True)
+class DueDate:
+    at: datetime  # UTC, aware
+    rule: str
+    calendar_version: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    explanation: str = ""
+
+
+def end_of_local_day(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+
+
+def local_date(moment: datetime) -> date:
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+def describe(at: datetime) -> str:
+    local = at.astimezone(LOCAL_TZ)
+    return f"{local:%d/%m/%Y}, {local:%H:%M} Asia/Ho_Chi_Minh"
+
+
+def fixed_date_due(deadline: Deadline, *, cycle: int, inclusive: bool) -> DueDate:
+    """A fixed day of the year after the cycle, e.g. 28/02 of N+1 (TT25/2023 Điều 9 k1 d)."""
+    rule = deadline.rule
+    named = date(cycle + rule.year_offset, rule.month, rule.day)
+    last_day = named if inclusive else named - timedelta(days=1)
+    at = end_of_local_day(last_day)
+    reading = "on or before" if inclusive else "before"
+    explanation = (
+        f"{describe(at)}: {reading} {named:%d/%m/%Y}, the year after cycle {cycle}, {deadline.citation}"
+    )
+    return DueDate(at, "fixed_date", CALENDAR_VERSION,
+                   {"cycle": cycle, "named_date": named.isoformat(), "cutoff_inclusive": inclusive}, explanation)
+
+
+def validity_end_due(deadline: Deadline, *, decided_on: date, years_after: int) -> DueDate:
+    """End of the recognition's validity: 31/12 of the decision year + N (TT25/2023 Điều 5 k4)."""
+    last_day = date(decided_on.year + years_after, 12, 31)
+    at = end_of_local_day(last_day)
+    explanation = (
+        f"{describe(at)}: end of {decided_on.year} + {years_after} years after the decision of "
+        f"{decided_on:%d/%m/%Y}, {deadline.citation}"
+    )
+    return DueDate(at, "validity_end", CALENDAR_VERSION,
+                   {"decided_on": decided_on.isoformat(), "years_after_decision_year": years_after}, explanation)
+
+
+def extended_due(original: DueDate, until: date, reason: str) -> DueDate:
+    at = end_of_local_day(until)
+    return DueDate(at, "extension", original.calendar_version,
+                   {**original.inputs, "extended_until": until.isoformat(), "reason": reason},
+                   f"{describe(at)}: extended ({reason}); originally {original.explanation}")

@@ -1,0 +1,129 @@
+"""Results of indicators and criteria, and the level a commune reaches (TT25/2023 Điều 6–8).
+
+Pure: no I/O. An indicator is pass or fail (Điều 8 k2 c); a criterion passes only when all its indicators pass
+(Điều 8 k2 b); a commune reaches level L only when every criterion of level L passes (Điều 8 k1). For the
+quantitative indicators (TC4, TC5) the service computes the result from the reported figures and shows where the
+self-rating disagrees instead of taking the rating on trust.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from workflows.schema import Definition, Indicator
+
+
+@dataclass(frozen=True)
+class IndicatorRecord:
+    """What the case holds for one indicator."""
+
+    code: str
+    state: str
+    assignee_org: str | None = None
+    rating: str | None = None
+    figures: Mapping[str, Any] | None = None
+    evidence_count: int = 0
+
+
+@dataclass(frozen=True)
+class IndicatorResult:
+    code: str
+    rating: str | None
+    result: dict[int, bool]  # level -> pass
+    disagrees_at: list[int] = field(default_factory=list)  # levels where the self-rating disagrees
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class Assessment:
+    level: int  # 0: no level reached
+    criteria: dict[str, dict[int, bool]]
+    indicators: dict[str, IndicatorResult]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def figures_problems(indicator: Indicator, figures: Mapping[str, Any] | None) -> list[str]:
+    """What is missing or wrong in the figures an indicator needs; empty when they are usable."""
+    measure = indicator.measure
+    if measure.kind == "rating":
+        return []
+    figures = figures or {}
+    if measure.kind == "recognition_level":
+        problems = []
+        level = figures.get("level_reached")
+        if isinstance(level, bool) or not isinstance(level, int) or level < 0:
+            problems.append(f"{indicator.code}: figures.level_reached must be a whole number ≥ 0")
+        recognition = figures.get("recognition")
+        if not isinstance(recognition, Mapping) or not recognition.get("number") or not recognition.get("date"):
+            problems.append(
+                f"{indicator.code}: figures.recognition must be the NĐ 20/2014 recognition's DocRef (number, date)"
+            )
+        return problems
+    problems = []
+    for name in measure.figures or []:
+        value = _number(figures.get(name))
+        if value is None or not 0 <= value <= 100:
+            problems.append(f"{indicator.code}: figures.{name} must be a percentage between 0 and 100")
+    return problems
+
+
+def indicator_result(indicator: Indicator, record: IndicatorRecord | None, *, levels: Iterable[int],
+                     disadvantaged: bool) -> IndicatorResult:
+    measure = indicator.measure
+    rating = record.rating if record else None
+    figures = (record.figures if record else None) or {}
+    levels = list(levels)
+    if measure.kind == "rating":
+        passed = rating == "pass"
+        return IndicatorResult(indicator.code, rating, {lv: passed for lv in levels},
+                               explanation=f"self-rating {rating or 'missing'}, identical at every level")
+    if record is None or figures_problems(indicator, figures):
+        return IndicatorResult(indicator.code, rating, {lv: False for lv in levels},
+                               explanation="figures missing or invalid")
+    result: dict[int, bool] = {}
+    parts: list[str] = []
+    if measure.kind == "recognition_level":
+        reached = int(figures["level_reached"])
+        for lv in levels:
+            needed = (measure.required or {}).get(lv, 0)
+            result[lv] = reached >= needed
+            parts.append(f"level {lv} needs NĐ 20/2014 level ≥ {needed}")
+        explanation = f"recognised at level {reached}; " + "; ".join(parts)
+    else:
+        table = measure.minimum_disadvantaged if disadvantaged and measure.minimum_disadvantaged else measure.minimum
+        for lv in levels:
+            minimum = (table or {}).get(lv, {})
+            result[lv] = all(float(figures[name]) >= bound for name, bound in minimum.items())
+            parts.append(f"level {lv} needs " + ", ".join(f"{n} ≥ {b:g}%" for n, b in minimum.items()))
+        reported = ", ".join(f"{n} = {float(figures[n]):g}%" for n in measure.figures or [])
+        area = "disadvantaged-area thresholds" if table is measure.minimum_disadvantaged else "standard thresholds"
+        explanation = f"reported {reported}; {area}: " + "; ".join(parts)
+    disagrees = [lv for lv in levels if rating in ("pass", "fail") and (rating == "pass") != result[lv]]
+    return IndicatorResult(indicator.code, rating, result, disagrees, explanation)
+
+
+def assess(definition: Definition, records: Mapping[str, IndicatorRecord], *, disadvantaged: bool) -> Assessment:
+    """The highest level whose every criterion passes (Điều 8 k1); level 2 implies level 1."""
+    levels = sorted(definition.levels)
+    results = {
+        ind.code: indicator_result(ind, records.get(ind.code), levels=levels, disadvantaged=disadvantaged)
+        for ind in definition.indicators
+    }
+    criteria = {
+        crit.code: {lv: all(results[ind.code].result[lv] for ind in crit.indicators) for lv in levels}
+        for crit in definition.criteria
+    }
+    reached = 0
+    for lv in levels:
+        if criteria and all(passes[lv] for passes in criteria.values()):
+            reached = lv
+        else:
+            break
+    return Assessment(reached, criteria, results)

@@ -1,0 +1,218 @@
+"""Loads and checks the definitions and profiles shipped under ``workflows/``.
+
+Loading refuses anything the engine could not honour: an unknown key, state, body, role, guard, effect or payload
+field. Each error names the file and the key path, e.g.
+``definitions/cdht_xa/tt25-2023.yaml: transitions[5].guards[1]: unknown guard 'has_foo'``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from workflows.effects import EFFECTS
+from workflows.guards import GUARDS
+from workflows.machine import StateMachine
+from workflows.schema import ROLES, SYSTEM_BODY, Definition, Profile
+
+ROOT = Path(__file__).resolve().parent
+BODIES = frozenset(
+    {
+        "commune.leader",
+        "commune.officer",
+        "commune.member",
+        "reviewer.officer",
+        "reviewer.head",
+        "council.secretary",
+        "council.member",
+        "report.recipient",
+    }
+)
+
+
+class DefinitionError(ValueError):
+    """A definition or profile file cannot be used; the message names the file and the key."""
+
+
+def _where(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"{_where(path)}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DefinitionError(f"{_where(path)}: expected a mapping at the top level")
+    return data
+
+
+def _parse(model: type, path: Path) -> Any:
+    try:
+        return model.model_validate(_read(path))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise DefinitionError(f"{_where(path)}: {key}: {first['msg']}") from exc
+
+
+def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> None:
+    where = _where(path)
+
+    def error(key: str, message: str) -> DefinitionError:
+        return DefinitionError(f"{where}: {key}: {message}")
+
+    initial = [name for name, s in d.states.items() if s.initial]
+    if len(initial) != 1:
+        raise error("states", f"exactly one initial state is required, found {initial or 'none'}")
+    known_bodies = BODIES | {SYSTEM_BODY}
+    for i, body in enumerate(d.open.bodies):
+        if body not in known_bodies:
+            raise error(f"open.bodies[{i}]", f"unknown body {body!r}")
+    codes = [ind.code for ind in d.indicators]
+    if len(codes) != len(set(codes)):
+        raise error("criteria", "indicator codes must be unique")
+
+    def check_transitions(prefix: str, transitions: list, states: set[str]) -> None:
+        triggers = [t.trigger for t in transitions]
+        if len(triggers) != len(set(triggers)):
+            raise error(prefix, "each trigger may appear once")
+        for i, t in enumerate(transitions):
+            key = f"{prefix}[{i}]"
+            for j, source in enumerate(t.source):
+                if source not in states:
+                    raise error(f"{key}.source[{j}]", f"unknown state {source!r}")
+            if t.dest != "=" and t.dest not in states:
+                raise error(f"{key}.dest", f"unknown state {t.dest!r}")
+            for j, body in enumerate(t.bodies):
+                if body not in known_bodies:
+                    raise error(f"{key}.bodies[{j}]", f"unknown body {body!r} (known: {', '.join(sorted(known_bodies))})")
+                if body != SYSTEM_BODY and body not in profile_bodies:
+                    raise error(f"{key}.bodies[{j}]", f"body {body!r} is filled by no profile")
+            for j, name in enumerate(t.guards):
+                if name not in GUARDS:
+                    raise error(f"{key}.guards[{j}]", f"unknown guard {name!r}")
+                for needed in GUARDS[name].reads:
+                    if needed not in t.payload:
+                        raise error(f"{key}.guards[{j}]",
+                                    f"guard {name!r} reads payload field {needed!r}, which {t.trigger} does not declare")
+            for j, name in enumerate(t.effects):
+                if name not in EFFECTS:
+                    raise error(f"{key}.effects[{j}]", f"unknown effect {name!r}")
+
+    check_transitions("transitions", d.transitions, set(d.states))
+    process = d.indicator_process
+    if process is not None:
+        if process.initial not in process.states:
+            raise error("indicator_process.initial", f"unknown state {process.initial!r}")
+        for j, state in enumerate(process.case_states):
+            if state not in d.states:
+                raise error(f"indicator_process.case_states[{j}]", f"unknown state {state!r}")
+        for j, state in enumerate(process.evidence.indicator_states):
+            if state not in process.states:
+                raise error(f"indicator_process.evidence.indicator_states[{j}]", f"unknown state {state!r}")
+        check_transitions("indicator_process.transitions", process.transitions, set(process.states))
+    triggers = {t.trigger for t in d.transitions}
+    for name, deadline in d.deadlines.items():
+        for j, state in enumerate(deadline.opens_in):
+            if state not in d.states:
+                raise error(f"deadlines.{name}.opens_in[{j}]", f"unknown state {state!r}")
+        for j, trigger in enumerate(deadline.closes_on):
+            if trigger not in triggers:
+                raise error(f"deadlines.{name}.closes_on[{j}]", f"unknown trigger {trigger!r}")
+        if deadline.fires is not None and deadline.fires not in triggers:
+            raise error(f"deadlines.{name}.fires", f"unknown trigger {deadline.fires!r}")
+
+
+def _check_profile(p: Profile, path: Path) -> None:
+    for body, rule in p.bodies.items():
+        if body not in BODIES:
+            raise DefinitionError(f"{_where(path)}: bodies.{body}: unknown body {body!r}")
+        if rule.role not in ROLES:
+            raise DefinitionError(f"{_where(path)}: bodies.{body}.role: unknown role {rule.role!r}")
+
+
+@dataclass
+class Procedure:
+    """A loaded definition with its machines."""
+
+    definition: Definition
+    machine: StateMachine
+    indicator_machine: StateMachine | None
+    path: Path
+    triggers_by_state: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Registry:
+    procedures: dict[tuple[str, str], Procedure]
+    profiles: dict[str, Profile]
+
+    def get(self, key: str, version: str) -> Procedure | None:
+        return self.procedures.get((key, version))
+
+    def current(self, key: str) -> Procedure | None:
+        """The newest version of a procedure: the one new cases pin."""
+        versions = [p for (k, _), p in self.procedures.items() if k == key]
+        return max(versions, key=lambda p: p.definition.effective_from, default=None)
+
+    def profile_for_cycle(self, cycle: int) -> Profile:
+        """Cycles ending before 2025-07-01 run under ``three_tier``; later ones under ``two_tier``."""
+        cycle_end = date(cycle, 12, 31)
+        dated = sorted(
+            (p for p in self.profiles.values() if p.applies_to_cycles_ending_before),
+            key=lambda p: p.applies_to_cycles_ending_before,
+        )
+        for profile in dated:
+            if cycle_end < profile.applies_to_cycles_ending_before:
+                return profile
+        return next(p for p in self.profiles.values() if p.applies_to_cycles_ending_before is None)
+
+
+def load_profile(path: Path) -> Profile:
+    profile = _parse(Profile, path)
+    _check_profile(profile, path)
+    return profile
+
+
+def load_definition(path: Path, profiles: dict[str, Profile]) -> Procedure:
+    definition: Definition = _parse(Definition, path)
+    profile_bodies = set.intersection(*(set(p.bodies) for p in profiles.values())) if profiles else set()
+    _check_definition(definition, path, profile_bodies)
+    expected = path.parent.name, path.stem
+    if (definition.key, definition.version) != expected:
+        raise DefinitionError(f"{_where(path)}: key/version {definition.key}/{definition.version} "
+                              f"do not match the path {expected[0]}/{expected[1]}")
+    machine = StateMachine(definition.key, list(definition.states), definition.initial_state, definition.transitions)
+    process = definition.indicator_process
+    indicator_machine = (
+        StateMachine(f"{definition.key}:indicator", list(process.states), process.initial, process.transitions)
+        if process
+        else None
+    )
+    return Procedure(definition, machine, indicator_machine, path,
+                     {state: machine.triggers_from(state) for state in definition.states})
+
+
+def load(root: Path = ROOT) -> Registry:
+    profiles = {p.name: p for p in (load_profile(path) for path in sorted((root / "profiles").glob("*.yaml")))}
+    procedures = {}
+    for path in sorted((root / "definitions").glob("*/*.yaml")):
+        procedure = load_definition(path, profiles)
+        procedures[(procedure.definition.key, procedure.definition.version)] = procedure
+    return Registry(procedures, profiles)
+
+
+@cache
+def default_registry() -> Registry:
+    return load()

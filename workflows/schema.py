@@ -1,0 +1,248 @@
+"""Typed models of a procedure definition and a jurisdiction profile.
+
+A definition is data (YAML under ``definitions/<key>/<version>.yaml``); these models give it types and refuse
+unknown keys. Cross-references (states, bodies, guards, effects, payload fields) are checked by
+``workflows.registry`` when the files are loaded, so that an error names the file and the key.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Roles a token may carry (PROCEDURES.md §3). `system` is the service's own timers, never a token.
+ROLES = frozenset(
+    {
+        "commune_leader",
+        "commune_officer",
+        "commune_member",
+        "district_officer",
+        "district_head",
+        "province_officer",
+        "province_director",
+        "council_member",
+        "auditor",
+        "admin",
+    }
+)
+SYSTEM_BODY = "system"
+UNIT_LEVELS = ("national", "province", "district", "commune")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Citation(Strict):
+    ref: str
+    basis: Literal["law", "practice", "config"]
+
+
+class Setting(Strict):
+    default: Any
+    doc: str
+
+
+class State(Strict):
+    vi: str
+    en: str
+    initial: bool = False
+    final: bool = False
+
+
+FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime", "docref", "array", "object"]
+
+
+class FieldSpec(Strict):
+    """One payload field. Compiled to JSON Schema for validation and for the OpenAPI document."""
+
+    type: FieldType
+    required: bool = False
+    enum: list[Any] | None = None
+    items: FieldSpec | None = None
+    properties: dict[str, FieldSpec] | None = None
+    description: str | None = None
+
+
+class Measure(Strict):
+    """How an indicator's result is found (TT25/2023 Điều 8 k2): a rating, a standing recognition, or shares."""
+
+    kind: Literal["rating", "recognition_level", "shares"]
+    required: dict[int, int] | None = None  # recognition_level: minimum NĐ 20/2014 level per CĐHT level
+    figures: list[str] | None = None  # shares: figure names
+    minimum: dict[int, dict[str, float]] | None = None
+    minimum_disadvantaged: dict[int, dict[str, float]] | None = None
+
+
+class Indicator(Strict):
+    code: str
+    vi: str
+    en: str
+    measure: Measure
+
+
+class Criterion(Strict):
+    code: str
+    vi: str
+    en: str
+    citation: str
+    indicators: list[Indicator]
+
+
+class Transition(Strict):
+    trigger: str
+    source: list[str]
+    dest: str  # "=" stays in the same state
+    bodies: list[str]
+    guards: list[str] = Field(default_factory=list)
+    effects: list[str] = Field(default_factory=list)
+    payload: dict[str, FieldSpec] = Field(default_factory=dict)
+    citation: Citation
+    vi: str
+    en: str
+
+
+class EvidenceRule(Strict):
+    bodies: list[str]
+    indicator_states: list[str]
+    citation: Citation
+
+
+class IndicatorProcess(Strict):
+    initial: str
+    states: dict[str, State]
+    case_states: list[str]
+    evidence: EvidenceRule
+    transitions: list[Transition]
+
+
+class DeadlineRule(Strict):
+    kind: Literal["fixed_date", "validity_end"]
+    month: int | None = None
+    day: int | None = None
+    year_offset: int = 0
+
+
+class Deadline(Strict):
+    rule: DeadlineRule
+    opens_in: list[str]
+    closes_on: list[str]
+    on_breach: Literal["refuse_and_fire", "fire", "flag"]
+    fires: str | None = None
+    extendable: bool = False
+    citation: str
+    vi: str
+    en: str
+
+
+class OpenRule(Strict):
+    bodies: list[str]
+    citation: Citation
+
+
+class Definition(Strict):
+    key: str
+    version: str
+    title: dict[str, str]
+    instrument: str
+    effective_from: date
+    subject_level: Literal["commune", "district", "province"]
+    levels: list[int]
+    kinds: list[str]
+    settings: dict[str, Setting] = Field(default_factory=dict)
+    states: dict[str, State]
+    open: OpenRule
+    criteria: list[Criterion] = Field(default_factory=list)
+    indicator_process: IndicatorProcess | None = None
+    transitions: list[Transition]
+    deadlines: dict[str, Deadline] = Field(default_factory=dict)
+
+    @property
+    def initial_state(self) -> str:
+        return next(name for name, state in self.states.items() if state.initial)
+
+    def transition(self, trigger: str) -> Transition | None:
+        return next((t for t in self.transitions if t.trigger == trigger), None)
+
+    def indicator_transition(self, trigger: str) -> Transition | None:
+        if self.indicator_process is None:
+            return None
+        return next((t for t in self.indicator_process.transitions if t.trigger == trigger), None)
+
+    @property
+    def indicators(self) -> list[Indicator]:
+        return [indicator for criterion in self.criteria for indicator in criterion.indicators]
+
+    def indicator(self, code: str) -> Indicator | None:
+        return next((i for i in self.indicators if i.code == code), None)
+
+    def default_settings(self) -> dict[str, Any]:
+        return {name: setting.default for name, setting in self.settings.items()}
+
+
+class BodyRule(Strict):
+    """Which real role, at which unit relative to the case's unit, fills a body of the definitions."""
+
+    role: str
+    at: Literal["case_unit", "district", "province"]
+    match_org: bool = False
+    council_position: list[Literal["chair", "secretary", "member"]] | None = None
+
+
+class Profile(Strict):
+    name: str
+    vi: str
+    en: str
+    applies_to_cycles_ending_before: date | None = None
+    bodies: dict[str, BodyRule]
+    settings: dict[str, Setting] = Field(default_factory=dict)
+
+    def default_settings(self) -> dict[str, Any]:
+        return {name: setting.default for name, setting in self.settings.items()}
+
+
+DOCREF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "DocRef",
+    "description": "A document reference: số/ký hiệu, ngày ban hành, người ký, trích yếu; optionally an uploaded file.",
+    "properties": {
+        "number": {"type": "string", "minLength": 1, "description": "Số/ký hiệu, e.g. 12/KH-UBND"},
+        "date": {"type": "string", "format": "date"},
+        "signer": {"type": "string"},
+        "title": {"type": "string"},
+        "evidence_id": {"type": "string"},
+    },
+    "required": ["number", "date"],
+    "additionalProperties": False,
+}
+
+
+def field_json_schema(spec: FieldSpec) -> dict[str, Any]:
+    """JSON Schema (2020-12) of one payload field."""
+    if spec.type == "docref":
+        schema: dict[str, Any] = dict(DOCREF_SCHEMA)
+    elif spec.type in ("date", "datetime"):
+        schema = {"type": "string", "format": "date" if spec.type == "date" else "date-time"}
+    elif spec.type == "array":
+        schema = {"type": "array", "items": field_json_schema(spec.items) if spec.items else {}}
+    elif spec.type == "object" and spec.properties is not None:
+        schema = payload_json_schema(spec.properties)
+    else:
+        schema = {"type": spec.type}
+    if spec.enum is not None:
+        schema["enum"] = list(spec.enum)
+    if spec.description:
+        schema["description"] = spec.description
+    return schema
+
+
+def payload_json_schema(fields: dict[str, FieldSpec]) -> dict[str, Any]:
+    """JSON Schema of a transition's payload: an object with exactly the declared fields."""
+    return {
+        "type": "object",
+        "properties": {name: field_json_schema(spec) for name, spec in fields.items()},
+        "required": [name for name, spec in fields.items() if spec.required],
+        "additionalProperties": False,
+    }
