@@ -28,6 +28,8 @@ from service.persistence.migrate import (
 )
 
 config = context.config
+# SQLModel.metadata, with every table of service.persistence.tables registered (migrate imports it).
+target_metadata = MIGRATION_CONTEXT_OPTS["target_metadata"]
 
 
 def _options(sqlite: bool) -> dict[str, object]:
@@ -41,7 +43,7 @@ def _options(sqlite: bool) -> dict[str, object]:
 
 
 def run_migrations_offline() -> None:
-    """Emit the SQL instead of running it (``--sql``)."""
+    """Emit the SQL instead of running it: ``command.upgrade(alembic_config(url), rev, sql=True)``."""
     url = config.get_main_option("sqlalchemy.url") or ""
     context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **_options(is_sqlite(url)))
     with context.begin_transaction():
@@ -55,6 +57,11 @@ def do_run_migrations(connection: Connection) -> None:
             # Held to the end of the transaction; taken before Alembic reads the current revision.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_ADVISORY_LOCK_KEY})
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            # Migrations run without enforced foreign keys (batch mode rebuilds tables); check them before commit.
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration leaves rows breaking foreign keys: {broken[:10]}")
 
 
 async def run_async_migrations() -> None:

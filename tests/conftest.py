@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.config import Settings
@@ -58,20 +60,25 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_migrated() -> str:
+def postgres_migrated() -> Iterator[str]:
+    """A database of this test session's own, created beside CDHT_TEST_POSTGRES_URL's and dropped after, so
+    that concurrent test runs on one server never share tables."""
     if not POSTGRES_URL:
         pytest.skip("CDHT_TEST_POSTGRES_URL is not set")
+    base = make_url(POSTGRES_URL)
+    name = f"{base.database}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    url = base.set(database=name).render_as_string(hide_password=False)
 
-    async def prepare() -> None:
-        engine = create_async_engine(POSTGRES_URL)
-        async with engine.begin() as connection:
-            await connection.execute(text("DROP SCHEMA public CASCADE"))
-            await connection.execute(text("CREATE SCHEMA public"))
+    async def admin(sql: str) -> None:
+        engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as connection:
+            await connection.execute(text(sql))
         await engine.dispose()
-        await migrate.upgrade(POSTGRES_URL)
 
-    run_in_thread(prepare)
-    return POSTGRES_URL
+    run_in_thread(lambda: admin(f'CREATE DATABASE "{name}"'))
+    run_in_thread(lambda: migrate.upgrade(url))
+    yield url
+    run_in_thread(lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def empty_postgres(url: str) -> None:

@@ -28,13 +28,13 @@ async def search_events(
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> EventPage:
     size = limit or svc.settings.page_size_default
-    query = select(AuditEvent).where(AuditEvent.unit_code.in_(unit_subtree(actor.unit)))
+    query = select(AuditEvent).where(AuditEvent.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
     if case:
         query = query.where(AuditEvent.case_id == case)
     if actor_sub:
         query = query.where(AuditEvent.actor_sub == actor_sub)
     if unit:
-        query = query.where(AuditEvent.unit_code.in_(unit_subtree(unit)))
+        query = query.where(AuditEvent.unit_code.in_(unit_subtree(unit, name="requested_unit")))
     if trigger:
         query = query.where(AuditEvent.trigger == trigger)
     if since:

@@ -106,9 +106,9 @@ async def list_cases(
     cursor: str | None = None, limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> CasePage:
     size = limit or svc.settings.page_size_default
-    query = select(Case).where(Case.unit_code.in_(unit_subtree(actor.unit)))
+    query = select(Case).where(Case.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
     if unit:
-        query = query.where(Case.unit_code.in_(unit_subtree(unit)))
+        query = query.where(Case.unit_code.in_(unit_subtree(unit, name="requested_unit")))
     if procedure:
         query = query.where(Case.procedure == procedure)
     if cycle is not None:

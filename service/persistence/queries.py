@@ -13,10 +13,11 @@ from service.domain.errors import InvalidPayload, Reason
 from service.persistence.tables import AdminUnit
 
 
-def unit_subtree(code: str) -> Select:
-    """The codes of a unit and every unit below it (a recursive CTE; both databases support it)."""
-    tree = select(AdminUnit.code).where(AdminUnit.code == code).cte(f"subtree_{abs(hash(code)) % 10**8}",
-                                                                       recursive=True)
+def unit_subtree(code: str, *, name: str = "subtree") -> Select:
+    """The codes of a unit and every unit below it (a recursive CTE; both databases support it).
+
+    A query that filters on two subtrees (the caller's jurisdiction and a requested unit) names them apart."""
+    tree = select(AdminUnit.code).where(AdminUnit.code == code).cte(name, recursive=True)
     child = aliased(AdminUnit)
     tree = tree.union_all(select(child.code).where(child.parent_code == tree.c.code))
     return select(tree.c.code)
