@@ -127,7 +127,7 @@ def has_evidence_file(ctx: GuardContext) -> Verdict:
     """At least one evidence file is uploaded for the indicator (Điều 9 k1 b: the figures need proof)."""
     if ctx.indicator is None or ctx.indicator.evidence_count < 1:
         code = ctx.indicator.code if ctx.indicator else "?"
-        return fail("evidence_missing", f"{code}: upload at least one evidence file before submitting")
+        return fail("evidence_missing", f"{code}: upload at least one evidence file before submitting (Điều 9 k1 b)")
     return PASS
 
 
@@ -141,9 +141,10 @@ def has_figures_for_measure(ctx: GuardContext) -> Verdict:
         return fail("indicator_unknown", f"{ctx.indicator.code} is not an indicator of this procedure")
     problems = figures_problems(indicator, ctx.payload.get("figures"))
     if problems:
-        return fail("figures_invalid", "; ".join(problems))
+        return fail("figures_invalid", "; ".join(problems) + " (Điều 6 k4–5, Điều 7 k4–5)")
     if indicator.measure.kind == "rating" and ctx.payload.get("figures"):
-        return fail("figures_unexpected", f"{indicator.code} is rated pass/fail with evidence; it takes no figures")
+        return fail("figures_unexpected",
+                    f"{indicator.code} is rated pass/fail with evidence; it takes no figures (Điều 8 k2 c)")
     return PASS
 
 
@@ -169,7 +170,7 @@ def has_assignee_for_every_indicator(ctx: GuardContext) -> Verdict:
         problems.append("not assigned: " + ", ".join(missing))
     if twice:
         problems.append("assigned more than once: " + ", ".join(twice))
-    return fail("assignments_incomplete", "; ".join(problems)) if problems else PASS
+    return fail("assignments_incomplete", "; ".join(problems) + " (Điều 24 k2)") if problems else PASS
 
 
 @guard("is_every_indicator_accepted")
@@ -181,7 +182,7 @@ def is_every_indicator_accepted(ctx: GuardContext) -> Verdict:
         if ind.code not in ctx.indicators or ctx.indicators[ind.code].state != "accepted"
     ]
     if pending:
-        return fail("indicators_not_accepted", "not yet accepted: " + ", ".join(pending))
+        return fail("indicators_not_accepted", "not yet accepted: " + ", ".join(pending) + " (Điều 9 k1 a–b)")
     return PASS
 
 
@@ -393,7 +394,7 @@ def has_result_for_every_indicator(ctx: GuardContext) -> Verdict:
         problems.append("unknown indicators " + ", ".join(map(str, unknown)))
     if twice := sorted({c for c in given if given.count(c) > 1}):
         problems.append("more than one result for " + ", ".join(twice))
-    return fail("appraisal_results_incomplete", "; ".join(problems)) if problems else PASS
+    return fail("appraisal_results_incomplete", "; ".join(problems) + " (Điều 9 k2 c)") if problems else PASS
 
 
 @guard("is_conclusion_consistent", reads=("results", "conclusion"))

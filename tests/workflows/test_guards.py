@@ -126,6 +126,10 @@ def assignments_with(*, drop: str | None = None, extra: tuple[dict[str, str], ..
     return {"assignments": [*rows, *extra]}
 
 
+TC51_AT_70 = records(changes={"TC5.1": {"figures": {"share": 70}}})  # assessment reaches level 1
+SIXTH = {"name": "Lý Văn Nam", "position": "member", "org": "Hội LHPN tỉnh", "org_type": "chinh_tri_xa_hoi"}
+SEVENTH = {"name": "Mai Thị Oanh", "position": "member", "org": "Sở VHTTDL", "org_type": "khac"}
+NO_SUB = "the secretary must be named by account (sub) to record the appraisal"
 UPGRADE = {"kind": "upgrade", "payload": w.submit_dossier(CYCLE, 2)}
 LEVEL1 = (PriorRecognition("case-2024", 1, LEVEL1_DECIDED),)
 
@@ -203,7 +207,7 @@ FAILING = [
     pytest.param("has_required_meeting_participants", {"payload": meeting(without="hoi_khuyen_hoc")},
                  "meeting_participants_missing", "Điều 9 k1 c", id="has_participants-no-hoi-khuyen-hoc"),
     pytest.param("is_requested_level_assessed",
-                 {"payload": w.submit_dossier(CYCLE, 2), "indicators": records(changes={"TC5.1": {"figures": {"share": 70}}})},
+                 {"payload": w.submit_dossier(CYCLE, 2), "indicators": TC51_AT_70},
                  "requested_level_not_assessed", "Điều 9 k1 d", id="is_requested_level-2-when-assessed-1"),
     pytest.param("is_requested_level_assessed",
                  {"payload": w.submit_dossier(CYCLE, 1), "indicators": records(changes={"TC1.2": {"rating": "fail"}})},
@@ -302,7 +306,7 @@ PASSING = [
     pytest.param("has_required_meeting_participants", {"payload": meeting()}, id="has_participants"),
     pytest.param("is_requested_level_assessed", {"payload": w.submit_dossier(CYCLE, 2)}, id="is_requested_level-2"),
     pytest.param("is_requested_level_assessed",
-                 {"payload": w.submit_dossier(CYCLE, 1), "indicators": records(changes={"TC5.1": {"figures": {"share": 70}}})},
+                 {"payload": w.submit_dossier(CYCLE, 1), "indicators": TC51_AT_70},
                  id="is_requested_level-1"),
     pytest.param("is_dossier_complete", {"payload": w.submit_dossier(CYCLE, 2)}, id="is_dossier_complete"),
     pytest.param("is_upgrade_interval_met", {"payload": w.submit_dossier(CYCLE, 1)}, id="is_upgrade_interval-first"),
@@ -321,10 +325,7 @@ PASSING = [
     pytest.param("is_first_supplement_request", {}, id="is_first_supplement_request"),
     pytest.param("is_valid_council", {"payload": council()}, id="is_valid_council-5"),
     pytest.param("is_valid_council",
-                 {"payload": council(add=(
-                     {"name": "Lý Văn Nam", "position": "member", "org": "Hội LHPN tỉnh", "org_type": "chinh_tri_xa_hoi"},
-                     {"name": "Mai Thị Oanh", "position": "member", "org": "Sở VHTTDL", "org_type": "khac"},
-                 ))},
+                 {"payload": council(add=(SIXTH, SEVENTH))},
                  id="is_valid_council-7"),
     pytest.param("has_result_for_every_indicator", {"payload": appraisal()}, id="has_result"),
     pytest.param("is_conclusion_consistent", {"payload": appraisal()}, id="is_conclusion_consistent-eligible"),
@@ -410,7 +411,7 @@ def test_default_context_passes_submit_dossier_guards() -> None:
 
 def test_several_failing_guards_all_reported_in_definition_order() -> None:
     ctx = context(payload=w.submit_dossier(CYCLE, 2, submission_letter=None), now=SUBMISSION.due_at + SECONDS,
-                  indicators=records(changes={"TC5.1": {"figures": {"share": 70}}}))
+                  indicators=TC51_AT_70)
     verdicts = run_guards(D.transition("submit_dossier").guards, ctx)
     assert [v.code for v in verdicts] == [
         "requested_level_not_assessed", "dossier_incomplete", "submission_deadline_passed",
@@ -423,8 +424,6 @@ def test_several_failing_guards_all_reported_in_definition_order() -> None:
 def _problems(verdict: Verdict) -> list[str]:
     return verdict.message.removesuffix(" (Điều 9 k2 b)").split("; ")
 
-
-SIXTH = {"name": "Lý Văn Nam", "position": "member", "org": "Hội LHPN tỉnh", "org_type": "chinh_tri_xa_hoi"}
 
 
 @pytest.mark.parametrize(
@@ -443,9 +442,9 @@ SIXTH = {"name": "Lý Văn Nam", "position": "member", "org": "Hội LHPN tỉnh
         pytest.param(council(change={"Vũ Thị Gấm": {"position": "member"}}), "0 secretar",
                      id="no-secretary"),
         pytest.param(council(change={"Vũ Thị Gấm": {"sub": None}}),
-                     "the secretary must be named by account (sub) to record the appraisal", id="secretary-without-sub"),
+                     NO_SUB, id="secretary-without-sub"),
         pytest.param(council(change={"Vũ Thị Gấm": {"sub": "  "}}),
-                     "the secretary must be named by account (sub) to record the appraisal", id="secretary-blank-sub"),
+                     NO_SUB, id="secretary-blank-sub"),
     ],
 )
 def test_council_with_single_fault_refused_naming_it(payload: dict[str, Any], problem: str) -> None:
@@ -490,7 +489,7 @@ def test_meeting_without_chinh_tri_xa_hoi_refused_naming_it() -> None:
 
 def test_requested_level_2_when_assessment_reaches_1_refused_naming_criterion() -> None:
     verdict = check("is_requested_level_assessed", payload=w.submit_dossier(CYCLE, 2),
-                    indicators=records(changes={"TC5.1": {"figures": {"share": 70}}}))
+                    indicators=TC51_AT_70)
     assert verdict.code == "requested_level_not_assessed"
     assert "level 1" in verdict.message
     assert "TC5 (L2)" in verdict.message
