@@ -10,6 +10,7 @@ import pytest
 from service import walkthrough as w
 from workflows.criteria import IndicatorRecord, assess, figures_problems, indicator_result
 from workflows.registry import default_registry
+from workflows.schema import Definition
 
 D = default_registry().get("cdht_xa", "tt25-2023").definition
 LEVELS = (1, 2)
@@ -89,6 +90,16 @@ def test_one_tc1_indicator_rated_fail_reaches_no_level() -> None:
     assert assessment.criteria["TC1"] == {1: False, 2: False}
     assert all(passes == {1: True, 2: True} for code, passes in assessment.criteria.items() if code != "TC1")
     assert assessment.indicators["TC1.3"].disagrees_at == []  # a rated indicator's result is its rating
+
+
+def test_level_2_without_level_1_reaches_no_level() -> None:
+    # Not reachable with TT25's monotone thresholds; a definition with inverted ones shows level 2 implies level 1.
+    data = D.model_dump()
+    data["criteria"][4]["indicators"][0]["measure"]["minimum"] = {1: {"share": 90}, 2: {"share": 80}}
+    inverted = Definition.model_validate(data)
+    assessment = assess(inverted, records(changes={"TC5.1": {"figures": {"share": 85}}}), disadvantaged=False)
+    assert assessment.criteria["TC5"] == {1: False, 2: True}
+    assert assessment.level == 0
 
 
 def test_no_records_reach_no_level() -> None:
