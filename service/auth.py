@@ -217,9 +217,7 @@ class TokenVerifier:
             raise _refused("algorithm_not_allowed", f"the signing algorithm {alg!r} is not accepted")
         key = self._signing_key(token)
         assert self._settings.auth_issuer and self._settings.auth_audience  # checked in __init__
-        return self._decode(
-            token, key, issuer=self._settings.auth_issuer, audience=self._settings.auth_audience
-        )
+        return self._decode(token, key, issuer=self._settings.auth_issuer, audience=self._settings.auth_audience)
 
     def _signing_key(self, token: str) -> jwt.PyJWK:
         client = self._client()
@@ -232,9 +230,7 @@ class TokenVerifier:
                 "jwks_unavailable", "the identity provider's signing keys cannot be fetched; try again later"
             ) from error
         except jwt.PyJWKClientError as error:
-            raise _refused(
-                "unknown_key", "no signing key of the identity provider matches the token"
-            ) from error
+            raise _refused("unknown_key", "no signing key of the identity provider matches the token") from error
         except jwt.PyJWTError as error:
             raise _decode_refusal(error) from error
 

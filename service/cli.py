@@ -38,8 +38,15 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     from service.auth import issue_dev_token
 
     try:
-        token = issue_dev_token(settings, sub=args.sub, roles=args.role, unit=args.unit, org=args.org,
-                                name=args.name, ttl_seconds=args.ttl_hours * 3600)
+        token = issue_dev_token(
+            settings,
+            sub=args.sub,
+            roles=args.role,
+            unit=args.unit,
+            org=args.org,
+            name=args.name,
+            ttl_seconds=args.ttl_hours * 3600,
+        )
     except ValueError as exc:
         print(f"cdht token: {exc}", file=sys.stderr)
         return 2
@@ -57,9 +64,19 @@ def _units_add(args: argparse.Namespace, settings: Settings) -> int:
         engine = make_engine(settings.resolved_database_url)
         try:
             async with unit_of_work(session_factory(engine)) as session:
-                await create_unit(session, actor=system_actor("cli"), now=settings.clock(), source_default="cdht units add",
-                                  data={"code": args.code, "name": args.name, "level": args.level,
-                                        "parent": args.parent, "disadvantaged": args.disadvantaged})
+                await create_unit(
+                    session,
+                    actor=system_actor("cli"),
+                    now=settings.clock(),
+                    source_default="cdht units add",
+                    data={
+                        "code": args.code,
+                        "name": args.name,
+                        "level": args.level,
+                        "parent": args.parent,
+                        "disadvantaged": args.disadvantaged,
+                    },
+                )
         finally:
             await engine.dispose()
 

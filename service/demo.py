@@ -91,27 +91,72 @@ class Walker:
 
     async def open(self, sub: str, unit: str, cycle: int, day: str, **kw: Any) -> str:
         async with unit_of_work(self.sessions) as session:
-            outcome = await engine.open_case(session, registry=self.registry, actor=BY_SUB[sub].actor,
-                                             procedure="cdht_xa", unit_code=unit, cycle=cycle, kind=kw.get("kind", "first"),
-                                             target_level=kw.get("target_level"), now=at(day))
+            outcome = await engine.open_case(
+                session,
+                registry=self.registry,
+                actor=BY_SUB[sub].actor,
+                procedure="cdht_xa",
+                unit_code=unit,
+                cycle=cycle,
+                kind=kw.get("kind", "first"),
+                target_level=kw.get("target_level"),
+                now=at(day),
+            )
         return outcome.case.id
 
-    async def step(self, case_id: str, sub: str, trigger: str, payload: dict[str, Any], day: str,
-                   indicator: str | None = None, actor: Actor | None = None) -> None:
+    async def step(
+        self,
+        case_id: str,
+        sub: str,
+        trigger: str,
+        payload: dict[str, Any],
+        day: str,
+        indicator: str | None = None,
+        actor: Actor | None = None,
+    ) -> None:
         async with unit_of_work(self.sessions) as session:
-            await engine.apply_transition(session, registry=self.registry, case_id=case_id, trigger=trigger,
-                                          actor=actor or BY_SUB[sub].actor, payload=payload, now=at(day),
-                                          indicator=indicator)
+            await engine.apply_transition(
+                session,
+                registry=self.registry,
+                case_id=case_id,
+                trigger=trigger,
+                actor=actor or BY_SUB[sub].actor,
+                payload=payload,
+                now=at(day),
+                indicator=indicator,
+            )
 
     async def evidence(self, case_id: str, code: str, actor: Actor, day: str) -> None:
-        stored = await store_evidence_file(_pdf(), data_dir=self.settings.data_dir, max_bytes=10**6,
-                                           declared_type="application/pdf", filename=f"minh-chung-{code}.pdf")
+        stored = await store_evidence_file(
+            _pdf(),
+            data_dir=self.settings.data_dir,
+            max_bytes=10**6,
+            declared_type="application/pdf",
+            filename=f"minh-chung-{code}.pdf",
+        )
         async with unit_of_work(self.sessions) as session:
-            await engine.record_evidence(session, registry=self.registry, case_id=case_id, indicator=code,
-                                         actor=actor, stored=stored, title=f"Minh chứng {code}", now=at(day))
+            await engine.record_evidence(
+                session,
+                registry=self.registry,
+                case_id=case_id,
+                indicator=code,
+                actor=actor,
+                stored=stored,
+                title=f"Minh chứng {code}",
+                now=at(day),
+            )
 
-    async def collect(self, case_id: str, leader: str, unit: str, cycle: int, *, level: int = 1,
-                      upto: int | None = None, low_tc5: bool = False) -> None:
+    async def collect(
+        self,
+        case_id: str,
+        leader: str,
+        unit: str,
+        cycle: int,
+        *,
+        level: int = 1,
+        upto: int | None = None,
+        low_tc5: bool = False,
+    ) -> None:
         """Issue the plan, assign, and submit and accept evidence for the first ``upto`` indicators."""
         officer = Actor(f"officer-{unit[-3:].lower()}", f"Công chức UBND xã {unit}", ("commune_officer",), unit)
         await self.step(case_id, leader, "issue_plan", w.issue_plan(cycle), f"{cycle}-01-15")
@@ -127,15 +172,27 @@ class Walker:
             await self.step(case_id, leader, "accept", {}, day, indicator=indicator.code)
 
     async def self_assess(self, case_id: str, leader: str, cycle: int) -> None:
-        await self.step(case_id, leader, "complete_self_assessment", w.complete_self_assessment(cycle), f"{cycle + 1}-01-10")
+        await self.step(
+            case_id, leader, "complete_self_assessment", w.complete_self_assessment(cycle), f"{cycle + 1}-01-10"
+        )
         await self.step(case_id, leader, "record_review_meeting", w.record_review_meeting(cycle), f"{cycle + 1}-01-20")
 
-    async def review(self, case_id: str, cycle: int, *, officer: str, head: str, secretary: str,
-                     failed: tuple[str, ...] = ()) -> None:
-        await self.step(case_id, officer, "receive_dossier", {"received_on": f"{cycle + 1}-02-03"}, f"{cycle + 1}-02-03")
-        await self.step(case_id, head, "form_council", w.form_council(cycle, secretary_sub=secretary), f"{cycle + 1}-03-01")
-        await self.step(case_id, secretary, "record_appraisal", w.record_appraisal(self.definition, cycle, failed=failed),
-                        f"{cycle + 1}-03-10")
+    async def review(
+        self, case_id: str, cycle: int, *, officer: str, head: str, secretary: str, failed: tuple[str, ...] = ()
+    ) -> None:
+        await self.step(
+            case_id, officer, "receive_dossier", {"received_on": f"{cycle + 1}-02-03"}, f"{cycle + 1}-02-03"
+        )
+        await self.step(
+            case_id, head, "form_council", w.form_council(cycle, secretary_sub=secretary), f"{cycle + 1}-03-01"
+        )
+        await self.step(
+            case_id,
+            secretary,
+            "record_appraisal",
+            w.record_appraisal(self.definition, cycle, failed=failed),
+            f"{cycle + 1}-03-10",
+        )
 
 
 async def seed(settings: Settings, *, migrate_first: bool = True) -> None:
@@ -157,17 +214,35 @@ async def seed(settings: Settings, *, migrate_first: bool = True) -> None:
         await db.dispose()
     print("\nDemo users (dev tokens, valid 30 days). Use as: Authorization: Bearer <token>\n")
     for user in USERS:
-        token = issue_dev_token(settings, sub=user.sub, roles=[user.role], unit=user.unit, org=user.org,
-                                name=user.name, ttl_seconds=30 * 24 * 3600)
+        token = issue_dev_token(
+            settings,
+            sub=user.sub,
+            roles=[user.role],
+            unit=user.unit,
+            org=user.org,
+            name=user.name,
+            ttl_seconds=30 * 24 * 3600,
+        )
         print(f"# {user.sub}: {user.role} at {user.unit}{f' (org {user.org})' if user.org else ''}\n{token}\n")
 
 
 async def _create(sessions: async_sessionmaker[AsyncSession], registry: Registry, settings: Settings) -> None:
     async with unit_of_work(sessions) as session:
         for code, name, level, parent, disadvantaged, valid_to in UNITS:
-            await create_unit(session, actor=system_actor("seed-demo"), now=at("2024-01-02"), source_default=SOURCE,
-                              data={"code": code, "name": name, "level": level, "parent": parent,
-                                    "disadvantaged": disadvantaged, "valid_to": valid_to})
+            await create_unit(
+                session,
+                actor=system_actor("seed-demo"),
+                now=at("2024-01-02"),
+                source_default=SOURCE,
+                data={
+                    "code": code,
+                    "name": name,
+                    "level": level,
+                    "parent": parent,
+                    "disadvantaged": disadvantaged,
+                    "valid_to": valid_to,
+                },
+            )
     walk = Walker(sessions, registry, settings)
     review = {"officer": "province-officer", "head": "province-director", "secretary": "council-secretary"}
 
@@ -176,8 +251,9 @@ async def _create(sessions: async_sessionmaker[AsyncSession], registry: Registry
     await walk.collect(case, "leader-x01", "DEMO-X01", 2024)
     await walk.self_assess(case, "leader-x01", 2024)
     await walk.step(case, "leader-x01", "submit_dossier", w.submit_dossier(2024, 1), "2025-02-10")
-    await walk.review(case, 2024, officer="district-officer", head="district-head",
-                      secretary="council-secretary-district")
+    await walk.review(
+        case, 2024, officer="district-officer", head="district-head", secretary="council-secretary-district"
+    )
     await walk.step(case, "district-head", "recognize", w.recognize(2024), "2025-03-20")
 
     # Cycle 2025, two-tier: the provincial Department reviews. One recognised, one refused, one not submitted,
@@ -194,15 +270,24 @@ async def _create(sessions: async_sessionmaker[AsyncSession], registry: Registry
     await walk.self_assess(case, "leader-x02", 2025)
     await walk.step(case, "leader-x02", "submit_dossier", w.submit_dossier(2025, 1), "2026-02-12")
     await walk.review(case, 2025, failed=("TC3.2",), **review)
-    await walk.step(case, "province-director", "refuse",
-                    w.refuse(2025, reasons=["Chỉ tiêu 3.2: thư viện xã chưa ứng dụng công nghệ thông tin"]),
-                    "2026-03-25")
+    await walk.step(
+        case,
+        "province-director",
+        "refuse",
+        w.refuse(2025, reasons=["Chỉ tiêu 3.2: thư viện xã chưa ứng dụng công nghệ thông tin"]),
+        "2026-03-25",
+    )
 
     case = await walk.open("leader-x03", "DEMO-X03", 2025, "2025-01-10")
     await walk.collect(case, "leader-x03", "DEMO-X03", 2025, low_tc5=True)
     await walk.self_assess(case, "leader-x03", 2025)
-    await walk.step(case, "leader-x03", "decline_submission",
-                    {"reason": "TC5.1 chỉ đạt 55%, chưa đủ mức độ 1; xây dựng tiếp năm sau"}, "2026-02-15")
+    await walk.step(
+        case,
+        "leader-x03",
+        "decline_submission",
+        {"reason": "TC5.1 chỉ đạt 55%, chưa đủ mức độ 1; xây dựng tiếp năm sau"},
+        "2026-02-15",
+    )
 
     case = await walk.open("leader-x04", "DEMO-X04", 2025, "2025-02-01")
     await walk.step(case, "leader-x04", "issue_plan", w.issue_plan(2025), "2025-02-05")

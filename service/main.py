@@ -43,11 +43,21 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         yield
         await app.state.services.engine.dispose()
 
-    app = FastAPI(title="cdht", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  openapi_tags=[{"name": "transitions", "description": "One operation per legal step"}])
+    app = FastAPI(
+        title="cdht",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[{"name": "transitions", "description": "One operation per legal step"}],
+    )
     engine = make_engine(settings.resolved_database_url)
-    app.state.services = Services(settings=settings, registry=registry, engine=engine,
-                                  sessions=session_factory(engine), verifier=TokenVerifier(settings))
+    app.state.services = Services(
+        settings=settings,
+        registry=registry,
+        engine=engine,
+        sessions=session_factory(engine),
+        verifier=TokenVerifier(settings),
+    )
     install_errors(app)
 
     @app.middleware("http")

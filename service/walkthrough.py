@@ -11,7 +11,10 @@ from typing import Any
 from workflows.schema import Definition
 
 ORGS = {
-    "TC1": "ubnd_xa", "TC2": "hoi_khuyen_hoc", "TC3": "trung_tam_hoc_tap_cong_dong", "TC4": "truong_hoc",
+    "TC1": "ubnd_xa",
+    "TC2": "hoi_khuyen_hoc",
+    "TC3": "trung_tam_hoc_tap_cong_dong",
+    "TC4": "truong_hoc",
     "TC5": "hoi_khuyen_hoc",
 }
 MINIMAL_PDF = (
@@ -36,7 +39,9 @@ def assign_indicators(definition: Definition, **over: Any) -> dict[str, Any]:
     return {"assignments": [{"indicator": i.code, "org": org_for(i.code)} for i in definition.indicators], **over}
 
 
-def figures_for(definition: Definition, code: str, *, level: int = 1, disadvantaged: bool = False) -> dict[str, Any] | None:
+def figures_for(
+    definition: Definition, code: str, *, level: int = 1, disadvantaged: bool = False
+) -> dict[str, Any] | None:
     """Figures that just reach ``level`` for a quantitative indicator; None for a rated one."""
     indicator = definition.indicator(code)
     measure = indicator.measure
@@ -48,8 +53,9 @@ def figures_for(definition: Definition, code: str, *, level: int = 1, disadvanta
     return None
 
 
-def submit_evidence(definition: Definition, code: str, *, level: int = 1, rating: str = "pass",
-                    **over: Any) -> dict[str, Any]:
+def submit_evidence(
+    definition: Definition, code: str, *, level: int = 1, rating: str = "pass", **over: Any
+) -> dict[str, Any]:
     payload: dict[str, Any] = {"rating": rating, "note": f"Minh chứng cho chỉ tiêu {code}"}
     figures = figures_for(definition, code, level=level)
     if figures is not None:
@@ -77,8 +83,12 @@ def record_review_meeting(cycle: int, **over: Any) -> dict[str, Any]:
 
 
 def submit_dossier(cycle: int, level: int = 1, **over: Any) -> dict[str, Any]:
-    return {"requested_level": level, "channel": "online",
-            "submission_letter": docref("07/TTr-UBND", f"{cycle + 1}-02-01"), **over}
+    return {
+        "requested_level": level,
+        "channel": "online",
+        "submission_letter": docref("07/TTr-UBND", f"{cycle + 1}-02-01"),
+        **over,
+    }
 
 
 def form_council(cycle: int, *, secretary_sub: str, **over: Any) -> dict[str, Any]:
@@ -86,8 +96,13 @@ def form_council(cycle: int, *, secretary_sub: str, **over: Any) -> dict[str, An
         "decision": docref("21/QĐ-SGDĐT", f"{cycle + 1}-03-01"),
         "members": [
             {"name": "Hoàng Văn Em", "position": "chair", "org": "Sở GDĐT", "org_type": "co_quan_chuyen_mon"},
-            {"sub": secretary_sub, "name": "Vũ Thị Gấm", "position": "secretary", "org": "Sở GDĐT",
-             "org_type": "co_quan_chuyen_mon"},
+            {
+                "sub": secretary_sub,
+                "name": "Vũ Thị Gấm",
+                "position": "secretary",
+                "org": "Sở GDĐT",
+                "org_type": "co_quan_chuyen_mon",
+            },
             {"name": "Đỗ Văn Hùng", "position": "member", "org": "Hội Khuyến học tỉnh", "org_type": "hoi_khuyen_hoc"},
             {"name": "Bùi Thị Lan", "position": "member", "org": "Ủy ban MTTQ tỉnh", "org_type": "mat_tran"},
             {"name": "Ngô Văn Minh", "position": "member", "org": "Tỉnh đoàn", "org_type": "chinh_tri_xa_hoi"},
@@ -96,10 +111,14 @@ def form_council(cycle: int, *, secretary_sub: str, **over: Any) -> dict[str, An
     }
 
 
-def record_appraisal(definition: Definition, cycle: int, *, failed: tuple[str, ...] = (), **over: Any) -> dict[str, Any]:
+def record_appraisal(
+    definition: Definition, cycle: int, *, failed: tuple[str, ...] = (), **over: Any
+) -> dict[str, Any]:
     return {
         "method": "meeting",
-        "results": [{"indicator": i.code, "result": "fail" if i.code in failed else "pass"} for i in definition.indicators],
+        "results": [
+            {"indicator": i.code, "result": "fail" if i.code in failed else "pass"} for i in definition.indicators
+        ],
         "conclusion": "not_eligible" if failed else "eligible",
         "report": docref("02/BC-HĐĐG", f"{cycle + 1}-03-10"),
         **over,
@@ -111,5 +130,8 @@ def recognize(cycle: int, **over: Any) -> dict[str, Any]:
 
 
 def refuse(cycle: int, **over: Any) -> dict[str, Any]:
-    return {"reasons": ["Chỉ tiêu 5.1 chưa đạt: tỷ lệ Công dân học tập dưới 60%"],
-            "reply_letter": docref("36/SGDĐT-GDTX", f"{cycle + 1}-03-20"), **over}
+    return {
+        "reasons": ["Chỉ tiêu 5.1 chưa đạt: tỷ lệ Công dân học tập dưới 60%"],
+        "reply_letter": docref("36/SGDĐT-GDTX", f"{cycle + 1}-03-20"),
+        **over,
+    }

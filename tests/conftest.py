@@ -30,8 +30,16 @@ from tests.helpers import Api, Clock
 
 POSTGRES_URL = os.environ.get("CDHT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
-TABLES = ["idempotency_record", "outbox", "deadline", "audit_event", "evidence", "case_indicator", "cases",
-          "admin_unit"]
+TABLES = [
+    "idempotency_record",
+    "outbox",
+    "deadline",
+    "audit_event",
+    "evidence",
+    "case_indicator",
+    "cases",
+    "admin_unit",
+]
 
 # The unit tree the tests use: two provinces; P1 has a district D1 (three-tier, until 2025-06-30) with two
 # communes, and a commune C3 directly under it (two-tier); P2 has one commune, outside P1's jurisdiction.
@@ -85,8 +93,11 @@ async def empty_postgres(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        await connection.execute(text("INSERT INTO admin_unit (code, name, level, disadvantaged) "
-                                      "VALUES ('VN', 'Việt Nam', 'national', false)"))
+        await connection.execute(
+            text(
+                "INSERT INTO admin_unit (code, name, level, disadvantaged) VALUES ('VN', 'Việt Nam', 'national', false)"
+            )
+        )
     await engine.dispose()
 
 
@@ -107,15 +118,28 @@ def postgres_url(postgres_migrated: str) -> str:
 
 
 def make_settings(url: str, data_dir: Path) -> Settings:
-    return Settings(env="test", data_dir=data_dir, database_url=url, auth_dev_secret="test-secret-" + "x" * 32,
-                    now=datetime(2025, 1, 10, 2, 0, tzinfo=timezone.utc))
+    return Settings(
+        env="test",
+        data_dir=data_dir,
+        database_url=url,
+        auth_dev_secret="test-secret-" + "x" * 32,
+        now=datetime(2025, 1, 10, 2, 0, tzinfo=timezone.utc),
+    )
 
 
 async def add_units(app) -> None:  # type: ignore[no-untyped-def]
     async with app.state.services.sessions() as session, session.begin():
         for code, name, level, parent, disadvantaged in UNITS:
-            session.add(AdminUnit(code=code, name=name, level=level, parent_code=parent, disadvantaged=disadvantaged,
-                                  valid_to=datetime(2025, 6, 30).date() if level == "district" else None))
+            session.add(
+                AdminUnit(
+                    code=code,
+                    name=name,
+                    level=level,
+                    parent_code=parent,
+                    disadvantaged=disadvantaged,
+                    valid_to=datetime(2025, 6, 30).date() if level == "district" else None,
+                )
+            )
 
 
 async def build_api(url: str, data_dir: Path) -> AsyncIterator[Api]:

@@ -14,8 +14,18 @@ from service.config import Settings
 from workflows.registry import default_registry
 
 DEFINITION = default_registry().get("cdht_xa", "tt25-2023").definition
-HAPPY_PATH = ["planning", "plan_issued", "collecting_evidence", "self_assessed", "review_meeting_held", "submitted",
-              "under_review", "council_formed", "appraised", "recognized"]
+HAPPY_PATH = [
+    "planning",
+    "plan_issued",
+    "collecting_evidence",
+    "self_assessed",
+    "review_meeting_held",
+    "submitted",
+    "under_review",
+    "council_formed",
+    "appraised",
+    "recognized",
+]
 
 
 class Clock:
@@ -66,35 +76,62 @@ class Api:
     def reviewers(self, cycle: int) -> Reviewers:
         """The reviewing office and council secretary the pinned profile names for the cycle's commune C1/C2."""
         if cycle <= 2024:
-            return Reviewers(self.who("district_officer", "D1"), self.who("district_head", "D1"),
-                             self.who("council_member", "D1"))
-        return Reviewers(self.who("province_officer", "P1"), self.who("province_director", "P1"),
-                         self.who("council_member", "P1"))
+            return Reviewers(
+                self.who("district_officer", "D1"), self.who("district_head", "D1"), self.who("council_member", "D1")
+            )
+        return Reviewers(
+            self.who("province_officer", "P1"), self.who("province_director", "P1"), self.who("council_member", "P1")
+        )
 
     async def get(self, who: Who, path: str, **params: Any) -> httpx.Response:
         return await self.client.get(path, headers=who.headers, params=params or None)
 
     async def open(self, who: Who, unit: str, cycle: int, **extra: Any) -> httpx.Response:
-        return await self.client.post("/v1/cases", headers=who.headers,
-                                      json={"procedure": "cdht_xa", "unit": unit, "cycle": cycle, **extra})
+        return await self.client.post(
+            "/v1/cases", headers=who.headers, json={"procedure": "cdht_xa", "unit": unit, "cycle": cycle, **extra}
+        )
 
-    async def fire(self, who: Who, case_id: str, trigger: str, data: dict[str, Any] | None = None, *,
-                   headers: dict[str, str] | None = None, comment: str | None = None) -> httpx.Response:
+    async def fire(
+        self,
+        who: Who,
+        case_id: str,
+        trigger: str,
+        data: dict[str, Any] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        comment: str | None = None,
+    ) -> httpx.Response:
         body: dict[str, Any] = {"data": data or {}}
         if comment:
             body["comment"] = comment
-        return await self.client.post(f"/v1/cases/{case_id}/transitions/{trigger}",
-                                      headers={**who.headers, **(headers or {})}, json=body)
+        return await self.client.post(
+            f"/v1/cases/{case_id}/transitions/{trigger}", headers={**who.headers, **(headers or {})}, json=body
+        )
 
-    async def fire_indicator(self, who: Who, case_id: str, code: str, trigger: str,
-                             data: dict[str, Any] | None = None) -> httpx.Response:
-        return await self.client.post(f"/v1/cases/{case_id}/indicators/{code}/transitions/{trigger}",
-                                      headers=who.headers, json={"data": data or {}})
+    async def fire_indicator(
+        self, who: Who, case_id: str, code: str, trigger: str, data: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/v1/cases/{case_id}/indicators/{code}/transitions/{trigger}",
+            headers=who.headers,
+            json={"data": data or {}},
+        )
 
-    async def upload(self, who: Who, case_id: str, code: str, content: bytes = w.MINIMAL_PDF,
-                     filename: str = "minh-chung.pdf", media_type: str = "application/pdf") -> httpx.Response:
-        return await self.client.post(f"/v1/cases/{case_id}/indicators/{code}/evidence", headers=who.headers,
-                                      files={"file": (filename, content, media_type)}, data={"title": "Minh chứng"})
+    async def upload(
+        self,
+        who: Who,
+        case_id: str,
+        code: str,
+        content: bytes = w.MINIMAL_PDF,
+        filename: str = "minh-chung.pdf",
+        media_type: str = "application/pdf",
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/v1/cases/{case_id}/indicators/{code}/evidence",
+            headers=who.headers,
+            files={"file": (filename, content, media_type)},
+            data={"title": "Minh chứng"},
+        )
 
     async def ok(self, response: httpx.Response, status: int = 200) -> dict[str, Any]:
         assert response.status_code == status, response.text
@@ -106,8 +143,9 @@ class Api:
         body = await self.ok(await self.open(leader, unit, cycle, **extra), 201)
         return body["id"], leader
 
-    async def collect(self, case_id: str, leader: Who, *, cycle: int, level: int = 1,
-                      figures: dict[str, dict[str, Any]] | None = None) -> None:
+    async def collect(
+        self, case_id: str, leader: Who, *, cycle: int, level: int = 1, figures: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         """Plan, assign, and submit and accept evidence for every indicator."""
         unit = leader.unit
         await self.ok(await self.fire(leader, case_id, "issue_plan", w.issue_plan(cycle)))
@@ -121,8 +159,17 @@ class Api:
             await self.ok(await self.fire_indicator(officer, case_id, indicator.code, "submit_evidence", payload))
             await self.ok(await self.fire_indicator(leader, case_id, indicator.code, "accept"))
 
-    async def walk(self, case_id: str, leader: Who, *, cycle: int, until: str, level: int = 1,
-                   failed: tuple[str, ...] = (), reviewers: Reviewers | None = None) -> Reviewers:
+    async def walk(
+        self,
+        case_id: str,
+        leader: Who,
+        *,
+        cycle: int,
+        until: str,
+        level: int = 1,
+        failed: tuple[str, ...] = (),
+        reviewers: Reviewers | None = None,
+    ) -> Reviewers:
         """Drive the case along the happy path as the right roles until it is in state ``until``."""
         stop = HAPPY_PATH.index(until)
         reviewers = reviewers or self.reviewers(cycle)
@@ -133,10 +180,20 @@ class Api:
             (4, f"{cycle + 1}-01-20", leader, "record_review_meeting", w.record_review_meeting(cycle)),
             (5, f"{cycle + 1}-02-10", leader, "submit_dossier", w.submit_dossier(cycle, level)),
             (6, f"{cycle + 1}-02-12", reviewers.officer, "receive_dossier", {"received_on": f"{cycle + 1}-02-12"}),
-            (7, f"{cycle + 1}-03-01", reviewers.head, "form_council",
-             w.form_council(cycle, secretary_sub=reviewers.secretary.sub)),
-            (8, f"{cycle + 1}-03-10", reviewers.secretary, "record_appraisal",
-             w.record_appraisal(DEFINITION, cycle, failed=failed)),
+            (
+                7,
+                f"{cycle + 1}-03-01",
+                reviewers.head,
+                "form_council",
+                w.form_council(cycle, secretary_sub=reviewers.secretary.sub),
+            ),
+            (
+                8,
+                f"{cycle + 1}-03-10",
+                reviewers.secretary,
+                "record_appraisal",
+                w.record_appraisal(DEFINITION, cycle, failed=failed),
+            ),
             (9, f"{cycle + 1}-03-20", reviewers.head, "recognize", w.recognize(cycle)),
         ]
         if stop == 1:

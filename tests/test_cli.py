@@ -22,8 +22,14 @@ REPO = Path(__file__).resolve().parent.parent
 def cdht(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CDHT_")}
     environment.update({"PYTHONPATH": str(REPO), **(env or {})})
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def free_port() -> int:
@@ -42,8 +48,14 @@ def test_seed_demo_creates_cases_in_several_states_once(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "var" / "cdht.sqlite3") as db:
         states = dict(db.execute("select state, count(*) from cases group by state").fetchall())
         events = db.execute("select count(*) from audit_event").fetchone()[0]
-    assert states == {"recognized": 2, "refused": 1, "not_submitted": 1, "lapsed": 1, "collecting_evidence": 1,
-                      "plan_issued": 1}
+    assert states == {
+        "recognized": 2,
+        "refused": 1,
+        "not_submitted": 1,
+        "lapsed": 1,
+        "collecting_evidence": 1,
+        "plan_issued": 1,
+    }
     assert events > 100
     assert any((tmp_path / "var" / "evidence").rglob("*"))
 
@@ -53,8 +65,14 @@ def test_serve_migrates_then_answers_with_demo_data(tmp_path: Path) -> None:
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CDHT_")}
     environment["PYTHONPATH"] = str(REPO)
-    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=tmp_path,
-                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -70,8 +88,9 @@ def test_serve_migrates_then_answers_with_demo_data(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
         settings = Settings(data_dir=tmp_path / "var")
         token = issue_dev_token(settings, sub="province-director", roles=["province_director"], unit="DEMO-LS")
-        cases = httpx.get(f"{base}/v1/cases", params={"cycle": 2025},
-                          headers={"Authorization": f"Bearer {token}"}).json()
+        cases = httpx.get(
+            f"{base}/v1/cases", params={"cycle": 2025}, headers={"Authorization": f"Bearer {token}"}
+        ).json()
         assert sorted(c["state"] for c in cases["items"]) == ["lapsed", "not_submitted", "recognized", "refused"]
         assert httpx.get(f"{base}/v1/cases").status_code == 401
     finally:
@@ -80,8 +99,9 @@ def test_serve_migrates_then_answers_with_demo_data(tmp_path: Path) -> None:
 
 
 def test_token_is_refused_in_production(tmp_path: Path) -> None:
-    result = cdht("token", "--sub", "x", "--role", "admin", "--unit", "VN", cwd=tmp_path,
-                  env={"CDHT_ENV": "production"})
+    result = cdht(
+        "token", "--sub", "x", "--role", "admin", "--unit", "VN", cwd=tmp_path, env={"CDHT_ENV": "production"}
+    )
     assert result.returncode == 2
     assert "refused in production" in result.stderr
 
@@ -103,8 +123,13 @@ def test_serve_in_production_without_auth_settings_refuses_to_start(tmp_path: Pa
     [({"now": "2026-01-01T00:00:00+07:00"}, "CDHT_NOW"), ({"auth_dev_secret": "s"}, "CDHT_AUTH_DEV_SECRET")],
 )
 def test_production_refuses_dev_conveniences(extra: dict[str, str], message: str) -> None:
-    settings = Settings(env="production", auth_issuer="https://id.example", auth_audience="cdht",
-                        auth_jwks_url="https://id.example/jwks", **extra)
+    settings = Settings(
+        env="production",
+        auth_issuer="https://id.example",
+        auth_audience="cdht",
+        auth_jwks_url="https://id.example/jwks",
+        **extra,
+    )
     with pytest.raises(ConfigurationError, match=message):
         settings.check()
 
@@ -117,8 +142,9 @@ def test_frozen_clock_needs_an_offset() -> None:
 def test_units_add_builds_the_tree(tmp_path: Path) -> None:
     assert cdht("migrate", cwd=tmp_path).returncode == 0
     assert cdht("units", "add", "P7", "Tỉnh Bảy", "--level", "province", cwd=tmp_path).returncode == 0
-    added = cdht("units", "add", "X7", "Xã Bảy", "--level", "commune", "--parent", "P7", "--disadvantaged",
-                 cwd=tmp_path)
+    added = cdht(
+        "units", "add", "X7", "Xã Bảy", "--level", "commune", "--parent", "P7", "--disadvantaged", cwd=tmp_path
+    )
     assert added.returncode == 0, added.stderr
     again = cdht("units", "add", "X7", "Xã Bảy", "--level", "commune", "--parent", "P7", cwd=tmp_path)
     assert again.returncode == 2

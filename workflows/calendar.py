@@ -47,11 +47,14 @@ def fixed_date_due(deadline: Deadline, *, cycle: int, inclusive: bool) -> DueDat
     last_day = named if inclusive else named - timedelta(days=1)
     at = end_of_local_day(last_day)
     reading = "on or before" if inclusive else "before"
-    explanation = (
-        f"{describe(at)}: {reading} {named:%d/%m/%Y}, the year after cycle {cycle}, {deadline.citation}"
+    explanation = f"{describe(at)}: {reading} {named:%d/%m/%Y}, the year after cycle {cycle}, {deadline.citation}"
+    return DueDate(
+        at,
+        "fixed_date",
+        CALENDAR_VERSION,
+        {"cycle": cycle, "named_date": named.isoformat(), "cutoff_inclusive": inclusive},
+        explanation,
     )
-    return DueDate(at, "fixed_date", CALENDAR_VERSION,
-                   {"cycle": cycle, "named_date": named.isoformat(), "cutoff_inclusive": inclusive}, explanation)
 
 
 def validity_end_due(deadline: Deadline, *, decided_on: date, years_after: int) -> DueDate:
@@ -62,12 +65,21 @@ def validity_end_due(deadline: Deadline, *, decided_on: date, years_after: int) 
         f"{describe(at)}: end of {decided_on.year} + {years_after} years after the decision of "
         f"{decided_on:%d/%m/%Y}, {deadline.citation}"
     )
-    return DueDate(at, "validity_end", CALENDAR_VERSION,
-                   {"decided_on": decided_on.isoformat(), "years_after_decision_year": years_after}, explanation)
+    return DueDate(
+        at,
+        "validity_end",
+        CALENDAR_VERSION,
+        {"decided_on": decided_on.isoformat(), "years_after_decision_year": years_after},
+        explanation,
+    )
 
 
 def extended_due(original: DueDate, until: date, reason: str) -> DueDate:
     at = end_of_local_day(until)
-    return DueDate(at, "extension", original.calendar_version,
-                   {**original.inputs, "extended_until": until.isoformat(), "reason": reason},
-                   f"{describe(at)}: extended ({reason}); originally {original.explanation}")
+    return DueDate(
+        at,
+        "extension",
+        original.calendar_version,
+        {**original.inputs, "extended_until": until.isoformat(), "reason": reason},
+        f"{describe(at)}: extended ({reason}); originally {original.explanation}",
+    )

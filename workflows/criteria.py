@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from workflows.schema import Definition, Indicator
@@ -49,44 +50,69 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _is_date(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and bool(date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
 def figures_problems(indicator: Indicator, figures: Mapping[str, Any] | None) -> list[str]:
     """What is missing or wrong in the figures an indicator needs; empty when they are usable."""
     measure = indicator.measure
     if measure.kind == "rating":
         return []
     figures = figures or {}
+    code = indicator.code
     if measure.kind == "recognition_level":
+        expected = {"level_reached", "recognition"}
         problems = []
-        level = figures.get("level_reached")
-        if isinstance(level, bool) or not isinstance(level, int) or level < 0:
-            problems.append(f"{indicator.code}: figures.level_reached must be a whole number ≥ 0")
+        level, top = figures.get("level_reached"), measure.max_level
+        if isinstance(level, bool) or not isinstance(level, int) or level < 0 or (top is not None and level > top):
+            problems.append(f"{code}: figures.level_reached must be a whole number from 0 to {top} (NĐ 20/2014)")
         recognition = figures.get("recognition")
-        if not isinstance(recognition, Mapping) or not recognition.get("number") or not recognition.get("date"):
-            problems.append(
-                f"{indicator.code}: figures.recognition must be the NĐ 20/2014 recognition's DocRef (number, date)"
-            )
-        return problems
-    problems = []
-    for name in measure.figures or []:
-        value = _number(figures.get(name))
-        if value is None or not 0 <= value <= 100:
-            problems.append(f"{indicator.code}: figures.{name} must be a percentage between 0 and 100")
+        if (
+            not isinstance(recognition, Mapping)
+            or not recognition.get("number")
+            or not _is_date(recognition.get("date"))
+        ):
+            problems.append(f"{code}: figures.recognition must be the NĐ 20/2014 recognition's DocRef (number, date)")
+    else:
+        expected = set(measure.figures or [])
+        problems = []
+        for name in measure.figures or []:
+            value = _number(figures.get(name))
+            if value is None or not 0 <= value <= 100:
+                problems.append(f"{code}: figures.{name} must be a percentage between 0 and 100")
+        for part, whole in (measure.not_above or {}).items():
+            part_value, whole_value = _number(figures.get(part)), _number(figures.get(whole))
+            if part_value is not None and whole_value is not None and part_value > whole_value:
+                problems.append(f"{code}: figures.{part} is a part of figures.{whole} and cannot exceed it")
+    unknown = sorted(set(figures) - expected)
+    if unknown:
+        problems.append(f"{code}: unknown figures {', '.join(unknown)} (expected {', '.join(sorted(expected))})")
     return problems
 
 
-def indicator_result(indicator: Indicator, record: IndicatorRecord | None, *, levels: Iterable[int],
-                     disadvantaged: bool) -> IndicatorResult:
+def indicator_result(
+    indicator: Indicator, record: IndicatorRecord | None, *, levels: Iterable[int], disadvantaged: bool
+) -> IndicatorResult:
     measure = indicator.measure
     rating = record.rating if record else None
     figures = (record.figures if record else None) or {}
     levels = list(levels)
     if measure.kind == "rating":
         passed = rating == "pass"
-        return IndicatorResult(indicator.code, rating, {lv: passed for lv in levels},
-                               explanation=f"self-rating {rating or 'missing'}, identical at every level")
+        return IndicatorResult(
+            indicator.code,
+            rating,
+            {lv: passed for lv in levels},
+            explanation=f"self-rating {rating or 'missing'}, identical at every level",
+        )
     if record is None or figures_problems(indicator, figures):
-        return IndicatorResult(indicator.code, rating, {lv: False for lv in levels},
-                               explanation="figures missing or invalid")
+        return IndicatorResult(
+            indicator.code, rating, {lv: False for lv in levels}, explanation="figures missing or invalid"
+        )
     result: dict[int, bool] = {}
     parts: list[str] = []
     if measure.kind == "recognition_level":

@@ -603,9 +603,7 @@ def svg(definition: Definition, *, indicator_process: bool = False) -> str:
         edge = route.edge
         x, y, anchor = route.label_at
         colour = "#555555" if edge.system else "#111111"
-        out.append(
-            f'<path class="label-background" d="{_plain_rect_path(rect)}" fill="#ffffff" fill-opacity="0.88"/>'
-        )
+        out.append(f'<path class="label-background" d="{_plain_rect_path(rect)}" fill="#ffffff" fill-opacity="0.88"/>')
         system = '<tspan font-style="italic"> (system)</tspan>' if edge.system else ""
         out.append(
             f'<text class="trigger" x="{n(x)}" y="{n(y + LABEL_SIZE * 0.35)}" text-anchor="{anchor}" '

@@ -56,9 +56,13 @@ def create_indicators(ctx: GuardContext) -> Effect:
 @effect("record_indicator_rating")
 def record_indicator_rating(ctx: GuardContext) -> Effect:
     """The unit's self-rating, figures and note go on the indicator; its result is computed from them."""
-    return Effect(indicator_fields={
-        "rating": ctx.payload["rating"], "figures": ctx.payload.get("figures"), "note": ctx.payload.get("note"),
-    })
+    return Effect(
+        indicator_fields={
+            "rating": ctx.payload["rating"],
+            "figures": ctx.payload.get("figures"),
+            "note": ctx.payload.get("note"),
+        }
+    )
 
 
 @effect("record_assessed_level")
@@ -75,8 +79,13 @@ def record_requested_level(ctx: GuardContext) -> Effect:
 @effect("record_extension")
 def record_extension(ctx: GuardContext) -> Effect:
     until = ctx.payload["until"]
-    return Effect(extend_deadline=("submission", date.fromisoformat(until) if isinstance(until, str) else until,
-                                   ctx.payload["reason"].strip()))
+    return Effect(
+        extend_deadline=(
+            "submission",
+            date.fromisoformat(until) if isinstance(until, str) else until,
+            ctx.payload["reason"].strip(),
+        )
+    )
 
 
 @effect("grant_level")

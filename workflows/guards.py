@@ -143,8 +143,10 @@ def has_figures_for_measure(ctx: GuardContext) -> Verdict:
     if problems:
         return fail("figures_invalid", "; ".join(problems) + " (Điều 6 k4–5, Điều 7 k4–5)")
     if indicator.measure.kind == "rating" and ctx.payload.get("figures"):
-        return fail("figures_unexpected",
-                    f"{indicator.code} is rated pass/fail with evidence; it takes no figures (Điều 8 k2 c)")
+        return fail(
+            "figures_unexpected",
+            f"{indicator.code} is rated pass/fail with evidence; it takes no figures (Điều 8 k2 c)",
+        )
     return PASS
 
 
@@ -327,8 +329,7 @@ def is_extension_date_later(ctx: GuardContext) -> Verdict:
     if isinstance(until, str):
         until = date.fromisoformat(until)
     if until is None or until <= local_date(due.due_at):
-        return fail("extension_not_later",
-                    f"the new date must be after the current deadline ({describe(due.due_at)})")
+        return fail("extension_not_later", f"the new date must be after the current deadline ({describe(due.due_at)})")
     return PASS
 
 
@@ -337,8 +338,10 @@ def is_supplement_allowed(ctx: GuardContext) -> Verdict:
     """Supplement requests are one-stop-shop practice, allowed only where the profile turns them on."""
     if ctx.settings.get("supplement_requests_allowed", False):
         return PASS
-    return fail("supplement_not_allowed",
-                "this jurisdiction's profile does not allow supplement requests (setting supplement_requests_allowed)")
+    return fail(
+        "supplement_not_allowed",
+        "this jurisdiction's profile does not allow supplement requests (setting supplement_requests_allowed)",
+    )
 
 
 @guard("has_missing_items", reads=("missing",))
@@ -366,10 +369,10 @@ def is_valid_council(ctx: GuardContext) -> Verdict:
     problems = []
     if len(members) < minimum or len(members) % 2 == 0:
         problems.append(f"{len(members)} members: the council must be an odd number, at least {minimum}")
-    for position in ("chair", "secretary"):
+    for position, plural in (("chair", "chairs"), ("secretary", "secretaries")):
         count = sum(1 for m in members if m.get("position") == position)
         if count != 1:
-            problems.append(f"{count} {position}s: exactly one is required")
+            problems.append(f"{count} {plural}: exactly one {position} is required")
     org_types = {m.get("org_type") for m in members}
     for org_type, label in (("hoi_khuyen_hoc", "Hội Khuyến học"), ("mat_tran", "Ủy ban MTTQ")):
         if org_type not in org_types:
@@ -404,8 +407,10 @@ def is_conclusion_consistent(ctx: GuardContext) -> Verdict:
     failed = [r.get("indicator") for r in results if r.get("result") != "pass"]
     conclusion = ctx.payload.get("conclusion")
     if conclusion == "eligible" and failed:
-        return fail("conclusion_inconsistent",
-                    f"'eligible' contradicts the failed indicators {', '.join(map(str, failed))} (Điều 8 k1)")
+        return fail(
+            "conclusion_inconsistent",
+            f"'eligible' contradicts the failed indicators {', '.join(map(str, failed))} (Điều 8 k1)",
+        )
     if conclusion == "not_eligible" and results and not failed:
         return fail("conclusion_inconsistent", "'not_eligible' contradicts results that all pass (Điều 8 k1)")
     return PASS
@@ -427,7 +432,9 @@ def is_appraisal_eligible(ctx: GuardContext) -> Verdict:
 def is_appraisal_not_eligible(ctx: GuardContext) -> Verdict:
     """A refusal follows an appraisal that concluded not eligible (Điều 9 k2 d)."""
     if _appraisal(ctx).get("conclusion") != "not_eligible":
-        return fail("appraisal_eligible", "the council concluded the commune is eligible; refusal is not open (Điều 9 k2 d)")
+        return fail(
+            "appraisal_eligible", "the council concluded the commune is eligible; refusal is not open (Điều 9 k2 d)"
+        )
     return PASS
 
 
@@ -437,4 +444,6 @@ def is_validity_ended(ctx: GuardContext) -> Verdict:
     due = ctx.deadlines.get("validity")
     if due is not None and ctx.now > due.due_at:
         return PASS
-    return fail("validity_not_ended", f"the recognition is still valid: {due.explanation if due else 'no validity on record'}")
+    return fail(
+        "validity_not_ended", f"the recognition is still valid: {due.explanation if due else 'no validity on record'}"
+    )

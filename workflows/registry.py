@@ -96,7 +96,9 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
                 raise error(f"{key}.dest", f"unknown state {t.dest!r}")
             for j, body in enumerate(t.bodies):
                 if body not in known_bodies:
-                    raise error(f"{key}.bodies[{j}]", f"unknown body {body!r} (known: {', '.join(sorted(known_bodies))})")
+                    raise error(
+                        f"{key}.bodies[{j}]", f"unknown body {body!r} (known: {', '.join(sorted(known_bodies))})"
+                    )
                 if body != SYSTEM_BODY and body not in profile_bodies:
                     raise error(f"{key}.bodies[{j}]", f"body {body!r} is filled by no profile")
             for j, name in enumerate(t.guards):
@@ -104,8 +106,10 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
                     raise error(f"{key}.guards[{j}]", f"unknown guard {name!r}")
                 for needed in GUARDS[name].reads:
                     if needed not in t.payload:
-                        raise error(f"{key}.guards[{j}]",
-                                    f"guard {name!r} reads payload field {needed!r}, which {t.trigger} does not declare")
+                        raise error(
+                            f"{key}.guards[{j}]",
+                            f"guard {name!r} reads payload field {needed!r}, which {t.trigger} does not declare",
+                        )
             for j, name in enumerate(t.effects):
                 if name not in EFFECTS:
                     raise error(f"{key}.effects[{j}]", f"unknown effect {name!r}")
@@ -191,8 +195,10 @@ def load_definition(path: Path, profiles: dict[str, Profile]) -> Procedure:
     _check_definition(definition, path, profile_bodies)
     expected = path.parent.name, path.stem
     if (definition.key, definition.version) != expected:
-        raise DefinitionError(f"{_where(path)}: key/version {definition.key}/{definition.version} "
-                              f"do not match the path {expected[0]}/{expected[1]}")
+        raise DefinitionError(
+            f"{_where(path)}: key/version {definition.key}/{definition.version} "
+            f"do not match the path {expected[0]}/{expected[1]}"
+        )
     machine = StateMachine(definition.key, list(definition.states), definition.initial_state, definition.transitions)
     process = definition.indicator_process
     indicator_machine = (
@@ -200,8 +206,13 @@ def load_definition(path: Path, profiles: dict[str, Profile]) -> Procedure:
         if process
         else None
     )
-    return Procedure(definition, machine, indicator_machine, path,
-                     {state: machine.triggers_from(state) for state in definition.states})
+    return Procedure(
+        definition,
+        machine,
+        indicator_machine,
+        path,
+        {state: machine.triggers_from(state) for state in definition.states},
+    )
 
 
 def load(root: Path = ROOT) -> Registry:

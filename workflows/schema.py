@@ -71,9 +71,11 @@ class Measure(Strict):
 
     kind: Literal["rating", "recognition_level", "shares"]
     required: dict[int, int] | None = None  # recognition_level: minimum NĐ 20/2014 level per CĐHT level
+    max_level: int | None = None  # recognition_level: the highest level the NĐ 20/2014 standard has
     figures: list[str] | None = None  # shares: figure names
     minimum: dict[int, dict[str, float]] | None = None
     minimum_disadvantaged: dict[int, dict[str, float]] | None = None
+    not_above: dict[str, str] | None = None  # shares: a figure that is a part of another ("trong đó")
 
 
 class Indicator(Strict):

@@ -31,8 +31,18 @@ admin_unit = sa.table(
 
 
 def upgrade() -> None:
-    op.bulk_insert(admin_unit, [{"code": "VN", "name": "Việt Nam", "level": "national", "disadvantaged": False,
-                                 "source": "national root (migration 0002)"}])
+    op.bulk_insert(
+        admin_unit,
+        [
+            {
+                "code": "VN",
+                "name": "Việt Nam",
+                "level": "national",
+                "disadvantaged": False,
+                "source": "national root (migration 0002)",
+            }
+        ],
+    )
 
 
 def downgrade() -> None:

@@ -19,12 +19,22 @@ from service.persistence.tables import AuditEvent
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 
-@router.get("/audit/events", response_model=EventPage, responses=problems(401, 422),
-            summary="Search audit events in the caller's jurisdiction, oldest first, keyset-paginated")
+@router.get(
+    "/audit/events",
+    response_model=EventPage,
+    responses=problems(401, 422),
+    summary="Search audit events in the caller's jurisdiction, oldest first, keyset-paginated",
+)
 async def search_events(
-    actor: ActorDep, svc: ServicesDep, case: str | None = None, actor_sub: Annotated[str | None, Query(alias="actor")] = None,
-    unit: Annotated[str | None, Query(description="A unit and all below it")] = None, trigger: str | None = None,
-    since: datetime | None = None, until: datetime | None = None, cursor: str | None = None,
+    actor: ActorDep,
+    svc: ServicesDep,
+    case: str | None = None,
+    actor_sub: Annotated[str | None, Query(alias="actor")] = None,
+    unit: Annotated[str | None, Query(description="A unit and all below it")] = None,
+    trigger: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> EventPage:
     size = limit or svc.settings.page_size_default
@@ -50,17 +60,27 @@ async def search_events(
     return EventPage(items=[event_out(e) for e in rows[:size]], next_cursor=next_cursor)
 
 
-@router.get("/audit/verify", response_model=VerifyOut, responses=problems(401, 403, 404),
-            summary="Recompute the hash chains and name the first bad event",
-            description="With `case`, that case's chain (anyone who may read the case); without it, every chain "
-            "(a national auditor or admin).")
+@router.get(
+    "/audit/verify",
+    response_model=VerifyOut,
+    responses=problems(401, 403, 404),
+    summary="Recompute the hash chains and name the first bad event",
+    description="With `case`, that case's chain (anyone who may read the case); without it, every chain "
+    "(a national auditor or admin).",
+)
 async def verify(actor: ActorDep, svc: ServicesDep, case: str | None = None) -> VerifyOut:
     async with svc.sessions() as session:
         if case is not None:
             await readable_case(session, svc.registry, case, actor)
         elif actor.unit != "VN" or not (actor.has_role("auditor") or actor.has_role("admin")):
-            raise Forbidden("verifying every chain needs a national auditor or admin",
-                            reasons=[Reason("not_authorised", "pass case= to verify one case's chain")])
+            raise Forbidden(
+                "verifying every chain needs a national auditor or admin",
+                reasons=[Reason("not_authorised", "pass case= to verify one case's chain")],
+            )
         report = await audit.verify(session, case_id=case)
-    return VerifyOut(ok=report.ok, events_checked=report.events_checked, chains_checked=report.chains_checked,
-                     first_bad_event=report.first_bad_event)
+    return VerifyOut(
+        ok=report.ok,
+        events_checked=report.events_checked,
+        chains_checked=report.chains_checked,
+        first_bad_event=report.first_bad_event,
+    )

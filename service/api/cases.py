@@ -49,8 +49,10 @@ async def readable_case(session: AsyncSession, registry: Registry, case_id: str,
     cf = await load_case_file(session, registry, case_id, lock=False)
     decision = can_read(actor, cf.units)
     if not decision.allowed:
-        raise Forbidden("this case is outside your jurisdiction",
-                        reasons=[Reason("outside_jurisdiction", m) for m in decision.reasons])
+        raise Forbidden(
+            "this case is outside your jurisdiction",
+            reasons=[Reason("outside_jurisdiction", m) for m in decision.reasons],
+        )
     return cf
 
 
@@ -59,8 +61,10 @@ def expected_version(if_match: str | None) -> int | None:
         return None
     match = re.fullmatch(r'\s*(?:W/)?"v(\d+)"\s*', if_match)
     if match is None:
-        raise PreconditionFailed("If-Match does not name a version of this case",
-                                 reasons=[Reason("etag_malformed", 'send the ETag as returned, e.g. "v3"')])
+        raise PreconditionFailed(
+            "If-Match does not name a version of this case",
+            reasons=[Reason("etag_malformed", 'send the ETag as returned, e.g. "v3"')],
+        )
     return int(match.group(1))
 
 
@@ -73,19 +77,39 @@ def json_response(body: Any, status: int, *, etag: str | None = None, replayed: 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-@router.post("/cases", status_code=201, response_model=CaseOut, responses=problems(401, 403, 404, 409, 422),
-             summary="Open a case", description="Opened by commune.leader for its own commune or by reviewer.head "
-             "for the communes it reviews (TT25/2023 Điều 9, Điều 24 k1). Pins the definition version and the "
-             "jurisdiction profile in force for the cycle.")
-async def open_case(body: OpenCaseIn, request: Request, actor: ActorDep, svc: ServicesDep, at: NowDep,
-                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CaseOut,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Open a case",
+    description="Opened by commune.leader for its own commune or by reviewer.head "
+    "for the communes it reviews (TT25/2023 Điều 9, Điều 24 k1). Pins the definition version and the "
+    "jurisdiction profile in force for the cycle.",
+)
+async def open_case(
+    body: OpenCaseIn,
+    request: Request,
+    actor: ActorDep,
+    svc: ServicesDep,
+    at: NowDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     scope = "POST /v1/cases"
     idem = idempotency.idempotency_request(idempotency_key, scope, body.model_dump(mode="json"))
     async with unit_of_work(svc.sessions) as session:
         outcome = await engine.open_case(
-            session, registry=svc.registry, actor=actor, procedure=body.procedure, unit_code=body.unit,
-            cycle=body.cycle, kind=body.kind, target_level=body.target_level, now=at,
-            request_id=request_id(request), idempotency_request=idem,
+            session,
+            registry=svc.registry,
+            actor=actor,
+            procedure=body.procedure,
+            unit_code=body.unit,
+            cycle=body.cycle,
+            kind=body.kind,
+            target_level=body.target_level,
+            now=at,
+            request_id=request_id(request),
+            idempotency_request=idem,
         )
         if outcome.replay:
             return json_response(outcome.replay.body, outcome.replay.status_code, replayed=True)
@@ -96,14 +120,24 @@ async def open_case(body: OpenCaseIn, request: Request, actor: ActorDep, svc: Se
     return json_response(out, 201, etag=out["etag"])
 
 
-@router.get("/cases", response_model=CasePage, responses=problems(401, 422), summary="List cases",
-            description="Cases in the caller's jurisdiction (its unit and below), newest first, keyset-paginated.")
+@router.get(
+    "/cases",
+    response_model=CasePage,
+    responses=problems(401, 422),
+    summary="List cases",
+    description="Cases in the caller's jurisdiction (its unit and below), newest first, keyset-paginated.",
+)
 async def list_cases(
-    actor: ActorDep, svc: ServicesDep, at: NowDep,
-    procedure: str | None = None, unit: Annotated[str | None, Query(description="A unit and all below it")] = None,
-    cycle: int | None = None, state: str | None = None,
+    actor: ActorDep,
+    svc: ServicesDep,
+    at: NowDep,
+    procedure: str | None = None,
+    unit: Annotated[str | None, Query(description="A unit and all below it")] = None,
+    cycle: int | None = None,
+    state: str | None = None,
     overdue: Annotated[bool | None, Query(description="Only cases with an open deadline already past")] = None,
-    cursor: str | None = None, limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> CasePage:
     size = limit or svc.settings.page_size_default
     query = select(Case).where(Case.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
@@ -129,12 +163,19 @@ async def list_cases(
         for case in rows[:size]:
             cf = await load_case_file(session, svc.registry, case.id, lock=False)
             items.append(case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at))
-    next_cursor = encode_cursor([rows[size - 1].created_at.isoformat(), rows[size - 1].id]) if len(rows) > size else None
+    next_cursor = (
+        encode_cursor([rows[size - 1].created_at.isoformat(), rows[size - 1].id]) if len(rows) > size else None
+    )
     return CasePage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(401, 403, 404), summary="Read a case",
-            description="The case with its deadlines and the triggers the caller may fire now; `ETag` header.")
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseOut,
+    responses=problems(401, 403, 404),
+    summary="Read a case",
+    description="The case with its deadlines and the triggers the caller may fire now; `ETag` header.",
+)
 async def get_case(case_id: str, actor: ActorDep, svc: ServicesDep, at: NowDep) -> JSONResponse:
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
@@ -142,27 +183,47 @@ async def get_case(case_id: str, actor: ActorDep, svc: ServicesDep, at: NowDep) 
     return json_response(out.model_dump(mode="json"), 200, etag=out.etag)
 
 
-@router.get("/cases/{case_id}/explain", response_model=ExplainOut, responses=problems(401, 403, 404),
-            summary="Why each trigger is or is not open to the caller")
+@router.get(
+    "/cases/{case_id}/explain",
+    response_model=ExplainOut,
+    responses=problems(401, 403, 404),
+    summary="Why each trigger is or is not open to the caller",
+)
 async def explain_case(case_id: str, actor: ActorDep, svc: ServicesDep, at: NowDep) -> ExplainOut:
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
         checks = engine.explain(cf, actor, at)
-    return ExplainOut(case_id=case_id, state=cf.case.state, triggers=[
-        TriggerCheckOut(trigger=c.trigger, allowed=c.allowed, reasons=[r.as_dict() for r in c.reasons],
-                        bodies=c.bodies, citation=c.citation, checked_when_fired=c.checked_when_fired)
-        for c in checks
-    ])
+    return ExplainOut(
+        case_id=case_id,
+        state=cf.case.state,
+        triggers=[
+            TriggerCheckOut(
+                trigger=c.trigger,
+                allowed=c.allowed,
+                reasons=[r.as_dict() for r in c.reasons],
+                bodies=c.bodies,
+                citation=c.citation,
+                checked_when_fired=c.checked_when_fired,
+            )
+            for c in checks
+        ],
+    )
 
 
-@router.get("/cases/{case_id}/history", response_model=list[EventOut], responses=problems(401, 403, 404),
-            summary="The case's audit events, oldest first")
+@router.get(
+    "/cases/{case_id}/history",
+    response_model=list[EventOut],
+    responses=problems(401, 403, 404),
+    summary="The case's audit events, oldest first",
+)
 async def case_history(case_id: str, actor: ActorDep, svc: ServicesDep) -> list[EventOut]:
     async with svc.sessions() as session:
         await readable_case(session, svc.registry, case_id, actor)
-        events = (await session.execute(
-            select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)
-        )).scalars().all()
+        events = (
+            (await session.execute(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)))
+            .scalars()
+            .all()
+        )
     return [event_out(e) for e in events]
 
 
@@ -174,33 +235,61 @@ async def read_body(request: Request) -> tuple[dict[str, Any], str | None]:
     except ValueError as exc:
         raise InvalidPayload("the body is not JSON", reasons=[Reason("body_not_json", str(exc))]) from exc
     if not isinstance(body, dict) or set(body) - {"data", "comment"}:
-        raise InvalidPayload("the body must be an object {data, comment?}",
-                             reasons=[Reason("body_shape", "only the keys data and comment are accepted")])
+        raise InvalidPayload(
+            "the body must be an object {data, comment?}",
+            reasons=[Reason("body_shape", "only the keys data and comment are accepted")],
+        )
     data, comment = body.get("data", {}), body.get("comment")
     if not isinstance(data, dict) or (comment is not None and not isinstance(comment, str)):
-        raise InvalidPayload("data must be an object and comment a string",
-                             reasons=[Reason("body_shape", "data: object; comment: string")])
+        raise InvalidPayload(
+            "data must be an object and comment a string",
+            reasons=[Reason("body_shape", "data: object; comment: string")],
+        )
     return data, comment
 
 
-async def fire(request: Request, *, svc: Services, actor: Actor, at: datetime, case_id: str, trigger: str,
-               indicator: str | None, if_match: str | None, idempotency_key: str | None) -> JSONResponse:
+async def fire(
+    request: Request,
+    *,
+    svc: Services,
+    actor: Actor,
+    at: datetime,
+    case_id: str,
+    trigger: str,
+    indicator: str | None,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> JSONResponse:
     """The HTTP side of the single write path: one unit of work around ``engine.apply_transition``."""
     data, comment = await read_body(request)
     scope = f"POST {request.url.path}"
     idem = idempotency.idempotency_request(idempotency_key, scope, {"data": data, "comment": comment})
     async with unit_of_work(svc.sessions) as session:
         outcome = await engine.apply_transition(
-            session, registry=svc.registry, case_id=case_id, trigger=trigger, actor=actor, payload=data, now=at,
-            indicator=indicator, expected_version=expected_version(if_match), idempotency_request=idem,
-            request_id=request_id(request), comment=comment,
+            session,
+            registry=svc.registry,
+            case_id=case_id,
+            trigger=trigger,
+            actor=actor,
+            payload=data,
+            now=at,
+            indicator=indicator,
+            expected_version=expected_version(if_match),
+            idempotency_request=idem,
+            request_id=request_id(request),
+            comment=comment,
         )
         if outcome.replay:
-            return json_response(outcome.replay.body, outcome.replay.status_code, replayed=True,
-                                 etag=(outcome.replay.body.get("case") or {}).get("etag"))
+            return json_response(
+                outcome.replay.body,
+                outcome.replay.status_code,
+                replayed=True,
+                etag=(outcome.replay.body.get("case") or {}).get("etag"),
+            )
         cf = await load_case_file(session, svc.registry, case_id, lock=False)
-        out = TransitionOut(case=case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at),
-                            event=event_out(outcome.event)).model_dump(mode="json", by_alias=True)
+        out = TransitionOut(
+            case=case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at), event=event_out(outcome.event)
+        ).model_dump(mode="json", by_alias=True)
         if idem:
             idempotency.remember(session, actor, idem, status_code=200, body=out, now=at)
     return json_response(out, 200, etag=etag_of(outcome.case.row_version))
@@ -209,20 +298,29 @@ async def fire(request: Request, *, svc: Services, actor: Actor, at: datetime, c
 def request_body_schema(variants: list[tuple[str, Transition]]) -> dict[str, Any]:
     schemas = [payload_json_schema(t.payload) for _, t in variants]
     data = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
-    return {"required": True, "content": {"application/json": {"schema": {
-        "type": "object",
-        "properties": {"data": data, "comment": {"type": "string"}},
-        "required": ["data"] if any(s.get("required") for s in schemas) else [],
-        "additionalProperties": False,
-    }}}}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"data": data, "comment": {"type": "string"}},
+                    "required": ["data"] if any(s.get("required") for s in schemas) else [],
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
 
 
 def describe(variants: list[tuple[str, Transition]]) -> str:
     lines = []
     for procedure, t in variants:
-        lines.append(f"**{procedure}** — {t.vi} / {t.en}. From {', '.join(t.source)} to "
-                     f"{'the same state' if t.dest == '=' else t.dest}. Bodies: {', '.join(t.bodies)}. "
-                     f"Guards: {', '.join(t.guards) or 'none'}. Source: {t.citation.ref} [{t.citation.basis}].")
+        lines.append(
+            f"**{procedure}** — {t.vi} / {t.en}. From {', '.join(t.source)} to "
+            f"{'the same state' if t.dest == '=' else t.dest}. Bodies: {', '.join(t.bodies)}. "
+            f"Guards: {', '.join(t.guards) or 'none'}. Source: {t.citation.ref} [{t.citation.basis}]."
+        )
     return "\n\n".join(lines)
 
 
@@ -231,8 +329,11 @@ def human_triggers(registry: Registry, *, indicator: bool) -> dict[str, list[tup
     found: dict[str, list[tuple[str, Transition]]] = {}
     for (key, version), procedure in sorted(registry.procedures.items()):
         definition = procedure.definition
-        transitions = (definition.indicator_process.transitions if definition.indicator_process else []) \
-            if indicator else definition.transitions
+        transitions = (
+            (definition.indicator_process.transitions if definition.indicator_process else [])
+            if indicator
+            else definition.transitions
+        )
         for t in transitions:
             if t.bodies != [SYSTEM_BODY]:
                 found.setdefault(t.trigger, []).append((f"{key}/{version}", t))
@@ -240,20 +341,52 @@ def human_triggers(registry: Registry, *, indicator: bool) -> dict[str, list[tup
 
 
 def _case_route(trigger: str):  # noqa: ANN202 - a route function, typed by its signature
-    async def fire_case(case_id: str, request: Request, actor: ActorDep, svc: ServicesDep, at: NowDep,
-                        if_match: IfMatch = None, idempotency_key: IdempotencyKey = None) -> JSONResponse:
-        return await fire(request, svc=svc, actor=actor, at=at, case_id=case_id, trigger=trigger,
-                          indicator=None, if_match=if_match, idempotency_key=idempotency_key)
+    async def fire_case(
+        case_id: str,
+        request: Request,
+        actor: ActorDep,
+        svc: ServicesDep,
+        at: NowDep,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        return await fire(
+            request,
+            svc=svc,
+            actor=actor,
+            at=at,
+            case_id=case_id,
+            trigger=trigger,
+            indicator=None,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
 
     return fire_case
 
 
 def _indicator_route(trigger: str):  # noqa: ANN202
-    async def fire_indicator(case_id: str, code: str, request: Request, actor: ActorDep, svc: ServicesDep,
-                             at: NowDep, if_match: IfMatch = None,
-                             idempotency_key: IdempotencyKey = None) -> JSONResponse:
-        return await fire(request, svc=svc, actor=actor, at=at, case_id=case_id, trigger=trigger,
-                          indicator=code, if_match=if_match, idempotency_key=idempotency_key)
+    async def fire_indicator(
+        case_id: str,
+        code: str,
+        request: Request,
+        actor: ActorDep,
+        svc: ServicesDep,
+        at: NowDep,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        return await fire(
+            request,
+            svc=svc,
+            actor=actor,
+            at=at,
+            case_id=case_id,
+            trigger=trigger,
+            indicator=code,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
 
     return fire_indicator
 
@@ -266,8 +399,14 @@ def add_trigger_routes(router: APIRouter, registry: Registry) -> None:
     ):
         for trigger, variants in human_triggers(registry, indicator=indicator).items():
             router.add_api_route(
-                path + trigger, make(trigger), methods=["POST"], response_model=TransitionOut,
-                operation_id=prefix + trigger, summary=f"{trigger}: {variants[0][1].en}", tags=[tag],
-                description=describe(variants), openapi_extra={"requestBody": request_body_schema(variants)},
+                path + trigger,
+                make(trigger),
+                methods=["POST"],
+                response_model=TransitionOut,
+                operation_id=prefix + trigger,
+                summary=f"{trigger}: {variants[0][1].en}",
+                tags=[tag],
+                description=describe(variants),
+                openapi_extra={"requestBody": request_body_schema(variants)},
                 responses=problems(401, 403, 404, 409, 412, 422),
             )

@@ -21,11 +21,24 @@ TYPE_BASE = "https://cdht.gov.vn/problems/"
 log = logging.getLogger("cdht.api")
 
 
-def problem_response(status: int, title: str, detail: str, *, slug: str, reasons: list[dict[str, str]] | None = None,
-                     allowed_transitions: list[str] | None = None, extra: dict[str, Any] | None = None,
-                     headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail,
-                            "reasons": reasons or []}
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    reasons: list[dict[str, str]] | None = None,
+    allowed_transitions: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "reasons": reasons or [],
+    }
     if allowed_transitions is not None:
         body["allowed_transitions"] = allowed_transitions
     body.update(extra or {})
@@ -34,9 +47,16 @@ def problem_response(status: int, title: str, detail: str, *, slug: str, reasons
 
 async def _domain(request: Request, exc: DomainError) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="cdht"'} if exc.status == 401 else None
-    return problem_response(exc.status, exc.title, exc.detail, slug=exc.type_slug,
-                            reasons=[r.as_dict() for r in exc.reasons], allowed_transitions=exc.allowed_transitions,
-                            extra=exc.extra, headers=headers)
+    return problem_response(
+        exc.status,
+        exc.title,
+        exc.detail,
+        slug=exc.type_slug,
+        reasons=[r.as_dict() for r in exc.reasons],
+        allowed_transitions=exc.allowed_transitions,
+        extra=exc.extra,
+        headers=headers,
+    )
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -44,23 +64,34 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
         {"code": "request_invalid", "message": f"{'/'.join(str(p) for p in error['loc'])}: {error['msg']}"}
         for error in exc.errors()
     ]
-    return problem_response(422, "Invalid request", "the request is malformed; nothing was changed",
-                            slug="invalid-payload", reasons=reasons)
+    return problem_response(
+        422, "Invalid request", "the request is malformed; nothing was changed", slug="invalid-payload", reasons=reasons
+    )
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
-    return problem_response(exc.status_code, detail, detail, slug=slug,
-                            reasons=[{"code": slug.replace("-", "_"), "message": detail}],
-                            headers=getattr(exc, "headers", None))
+    return problem_response(
+        exc.status_code,
+        detail,
+        detail,
+        slug=slug,
+        reasons=[{"code": slug.replace("-", "_"), "message": detail}],
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     log.exception("unhandled error (request %s)", request_id)
-    return problem_response(500, "Internal error", f"an unexpected error occurred; request id {request_id}",
-                            slug="internal-error", reasons=[{"code": "internal_error", "message": "nothing was changed"}])
+    return problem_response(
+        500,
+        "Internal error",
+        f"an unexpected error occurred; request id {request_id}",
+        slug="internal-error",
+        reasons=[{"code": "internal_error", "message": "nothing was changed"}],
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -77,10 +108,14 @@ PROBLEM_SCHEMA = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "reasons": {"type": "array", "items": {
-            "type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            "required": ["code", "message"],
-        }},
+        "reasons": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["code", "message"],
+            },
+        },
         "allowed_transitions": {"type": "array", "items": {"type": "string"}},
     },
     "required": ["type", "title", "status", "detail", "reasons"],
@@ -89,8 +124,17 @@ PROBLEM_SCHEMA = {
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the problem statuses an operation can return."""
-    text = {401: "No or bad token", 403: "Outside the caller's authority", 404: "Not found",
-            409: "Wrong state, guard failed, or idempotency key reused", 412: "If-Match is stale",
-            413: "Upload too large", 415: "Media type refused", 422: "Malformed payload"}
-    return {status: {"description": text.get(status, "Problem"), "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
-            for status in statuses}
+    text = {
+        401: "No or bad token",
+        403: "Outside the caller's authority",
+        404: "Not found",
+        409: "Wrong state, guard failed, or idempotency key reused",
+        412: "If-Match is stale",
+        413: "Upload too large",
+        415: "Media type refused",
+        422: "Malformed payload",
+    }
+    return {
+        status: {"description": text.get(status, "Problem"), "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
+        for status in statuses
+    }

@@ -17,8 +17,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the database answers and its schema is at the migrations' head",
-            responses={503: {"description": "Not ready"}})
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers and its schema is at the migrations' head",
+    responses={503: {"description": "Not ready"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     svc = request.app.state.services
     try:

@@ -25,16 +25,26 @@ from workflows.criteria import assess
 router = APIRouter(prefix="/v1", tags=["indicators"])
 
 
-@router.get("/cases/{case_id}/indicators", response_model=IndicatorsOut, responses=problems(401, 403, 404),
-            summary="Indicators with assignee, state, rating, figures, computed result and evidence",
-            description="TC4/TC5 results are computed from the reported figures (TT25/2023 Điều 6–8); "
-            "`disagrees_at` shows the levels where the self-rating says otherwise.")
+@router.get(
+    "/cases/{case_id}/indicators",
+    response_model=IndicatorsOut,
+    responses=problems(401, 403, 404),
+    summary="Indicators with assignee, state, rating, figures, computed result and evidence",
+    description="TC4/TC5 results are computed from the reported figures (TT25/2023 Điều 6–8); "
+    "`disagrees_at` shows the levels where the self-rating says otherwise.",
+)
 async def list_indicators(case_id: str, actor: ActorDep, svc: ServicesDep) -> IndicatorsOut:
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
-        files = (await session.execute(
-            select(Evidence).where(Evidence.case_id == case_id).order_by(Evidence.uploaded_at, Evidence.id)
-        )).scalars().all()
+        files = (
+            (
+                await session.execute(
+                    select(Evidence).where(Evidence.case_id == case_id).order_by(Evidence.uploaded_at, Evidence.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     definition = cf.procedure.definition
     assessment = assess(definition, cf.indicators, disadvantaged=cf.unit.disadvantaged)
     items = []
@@ -42,19 +52,29 @@ async def list_indicators(case_id: str, actor: ActorDep, svc: ServicesDep) -> In
         for indicator in criterion.indicators:
             row = cf.indicator_rows.get(indicator.code)
             result = assessment.indicators[indicator.code]
-            items.append(IndicatorOut(
-                code=indicator.code, criterion=criterion.code, label=Label(vi=indicator.vi, en=indicator.en),
-                measure=indicator.measure.kind, assignee_org=row.assignee_org if row else None,
-                state=row.state if row else None, rating=row.rating if row else None,
-                figures=row.figures if row else None, note=row.note if row else None,
-                result={str(level): ok for level, ok in result.result.items()}, disagrees_at=result.disagrees_at,
-                explanation=result.explanation,
-                evidence=[evidence_out(f) for f in files if f.indicator_code == indicator.code],
-            ))
-    return IndicatorsOut(case_id=case_id, assessed_level=assessment.level,
-                         criteria={code: {str(lv): ok for lv, ok in passes.items()}
-                                   for code, passes in assessment.criteria.items()},
-                         indicators=items)
+            items.append(
+                IndicatorOut(
+                    code=indicator.code,
+                    criterion=criterion.code,
+                    label=Label(vi=indicator.vi, en=indicator.en),
+                    measure=indicator.measure.kind,
+                    assignee_org=row.assignee_org if row else None,
+                    state=row.state if row else None,
+                    rating=row.rating if row else None,
+                    figures=row.figures if row else None,
+                    note=row.note if row else None,
+                    result={str(level): ok for level, ok in result.result.items()},
+                    disagrees_at=result.disagrees_at,
+                    explanation=result.explanation,
+                    evidence=[evidence_out(f) for f in files if f.indicator_code == indicator.code],
+                )
+            )
+    return IndicatorsOut(
+        case_id=case_id,
+        assessed_level=assessment.level,
+        criteria={code: {str(lv): ok for lv, ok in passes.items()} for code, passes in assessment.criteria.items()},
+        indicators=items,
+    )
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -62,59 +82,107 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
-@router.post("/cases/{case_id}/indicators/{code}/evidence", status_code=201, response_model=EvidenceOut,
-             responses=problems(401, 403, 404, 409, 413, 415, 422), summary="Upload an evidence file",
-             description="PDF, JPEG, PNG, DOCX, XLSX or ODT, checked by content and declared type; stored by "
-             "SHA-256; the upload is an audit event carrying the hash.")
-async def upload_evidence(case_id: str, code: str, request: Request, actor: ActorDep, svc: ServicesDep,
-                          at: NowDep, file: Annotated[UploadFile, File()],
-                          title: Annotated[str | None, Form(max_length=300)] = None) -> JSONResponse:
+@router.post(
+    "/cases/{case_id}/indicators/{code}/evidence",
+    status_code=201,
+    response_model=EvidenceOut,
+    responses=problems(401, 403, 404, 409, 413, 415, 422),
+    summary="Upload an evidence file",
+    description="PDF, JPEG, PNG, DOCX, XLSX or ODT, checked by content and declared type; stored by "
+    "SHA-256; the upload is an audit event carrying the hash.",
+)
+async def upload_evidence(
+    case_id: str,
+    code: str,
+    request: Request,
+    actor: ActorDep,
+    svc: ServicesDep,
+    at: NowDep,
+    file: Annotated[UploadFile, File()],
+    title: Annotated[str | None, Form(max_length=300)] = None,
+) -> JSONResponse:
     limit = svc.settings.evidence_max_bytes
     declared_length = request.headers.get("content-length")
     if declared_length and declared_length.isdigit() and int(declared_length) > limit + 64 * 1024:
-        raise PayloadTooLarge(f"evidence files are limited to {limit} bytes",
-                              reasons=[Reason("evidence_too_large", f"the request is {declared_length} bytes")])
+        raise PayloadTooLarge(
+            f"evidence files are limited to {limit} bytes",
+            reasons=[Reason("evidence_too_large", f"the request is {declared_length} bytes")],
+        )
     # Refuse before storing anything when the caller could not add evidence anyway.
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
     process = cf.procedure.definition.indicator_process
     row = cf.indicator_rows.get(code)
     if process is None or row is None:
-        raise NotFound(f"indicator {code} is not assigned in case {case_id}",
-                       reasons=[Reason("indicator_unknown", f"{code} has no record in this case")])
+        raise NotFound(
+            f"indicator {code} is not assigned in case {case_id}",
+            reasons=[Reason("indicator_unknown", f"{code} has no record in this case")],
+        )
     decision = decide(actor, process.evidence.bodies, cf.authority_context(code))
     if not decision.allowed:
-        raise Forbidden(f"you may not add evidence to {code}",
-                        reasons=[Reason("not_authorised", m) for m in decision.reasons])
+        raise Forbidden(
+            f"you may not add evidence to {code}", reasons=[Reason("not_authorised", m) for m in decision.reasons]
+        )
     if row.state not in process.evidence.indicator_states:
-        raise Conflict(f"evidence is added while the indicator is {' or '.join(process.evidence.indicator_states)}",
-                       reasons=[Reason("wrong_state", f"the indicator {code} is {row.state}")])
-    stored = await store_evidence_file(_chunks(file), data_dir=svc.settings.data_dir, max_bytes=limit,
-                                       declared_type=file.content_type, filename=file.filename)
+        raise Conflict(
+            f"evidence is added while the indicator is {' or '.join(process.evidence.indicator_states)}",
+            reasons=[Reason("wrong_state", f"the indicator {code} is {row.state}")],
+        )
+    stored = await store_evidence_file(
+        _chunks(file),
+        data_dir=svc.settings.data_dir,
+        max_bytes=limit,
+        declared_type=file.content_type,
+        filename=file.filename,
+    )
     async with unit_of_work(svc.sessions) as session:
-        evidence, _ = await engine.record_evidence(session, registry=svc.registry, case_id=case_id, indicator=code,
-                                                   actor=actor, stored=stored, title=title, now=at,
-                                                   request_id=request_id(request))
+        evidence, _ = await engine.record_evidence(
+            session,
+            registry=svc.registry,
+            case_id=case_id,
+            indicator=code,
+            actor=actor,
+            stored=stored,
+            title=title,
+            now=at,
+            request_id=request_id(request),
+        )
     return JSONResponse(evidence_out(evidence).model_dump(mode="json"), status_code=201)
 
 
-@router.get("/cases/{case_id}/indicators/{code}/evidence/{evidence_id}", responses={
-    200: {"description": "The file", "content": {"application/octet-stream": {}}}, **problems(401, 403, 404)},
-    summary="Download an evidence file", response_class=FileResponse)
-async def download_evidence(case_id: str, code: str, evidence_id: str, actor: ActorDep,
-                            svc: ServicesDep) -> FileResponse:
+@router.get(
+    "/cases/{case_id}/indicators/{code}/evidence/{evidence_id}",
+    responses={
+        200: {"description": "The file", "content": {"application/octet-stream": {}}},
+        **problems(401, 403, 404),
+    },
+    summary="Download an evidence file",
+    response_class=FileResponse,
+)
+async def download_evidence(
+    case_id: str, code: str, evidence_id: str, actor: ActorDep, svc: ServicesDep
+) -> FileResponse:
     async with svc.sessions() as session:
         await readable_case(session, svc.registry, case_id, actor)
         row = await session.get(Evidence, evidence_id)
     if row is None or row.case_id != case_id or row.indicator_code != code:
-        raise NotFound(f"no evidence {evidence_id} for {code} in case {case_id}",
-                       reasons=[Reason("evidence_unknown", "check the case, indicator and evidence ids")])
+        raise NotFound(
+            f"no evidence {evidence_id} for {code} in case {case_id}",
+            reasons=[Reason("evidence_unknown", "check the case, indicator and evidence ids")],
+        )
     path = evidence_path(svc.settings.data_dir, row.sha256)
     if not path.exists():
-        raise NotFound("the evidence file is missing from storage",
-                       reasons=[Reason("evidence_file_missing", f"sha256 {row.sha256} is not on disk")])
+        raise NotFound(
+            "the evidence file is missing from storage",
+            reasons=[Reason("evidence_file_missing", f"sha256 {row.sha256} is not on disk")],
+        )
     ascii_name = row.filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return FileResponse(path, media_type=row.media_type, headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.filename)}",
-        "ETag": f'"{row.sha256}"', "X-Content-Type-Options": "nosniff",
-    })
+    return FileResponse(
+        path,
+        media_type=row.media_type,
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.filename)}",
+            "ETag": f'"{row.sha256}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -198,10 +198,17 @@ def etag_of(row_version: int) -> str:
 
 
 def deadline_out(row: Deadline, now: datetime) -> DeadlineOut:
-    return DeadlineOut(key=row.key, due_at=row.due_at, status=row.status,
-                       overdue=row.status == "open" and now > row.due_at, explanation=row.explanation,
-                       citation=row.citation, rule=row.rule, calendar_version=row.calendar_version,
-                       inputs=row.inputs or {})
+    return DeadlineOut(
+        key=row.key,
+        due_at=row.due_at,
+        status=row.status,
+        overdue=row.status == "open" and now > row.due_at,
+        explanation=row.explanation,
+        citation=row.citation,
+        rule=row.rule,
+        calendar_version=row.calendar_version,
+        inputs=row.inputs or {},
+    )
 
 
 def case_out(cf: CaseFile, *, allowed: list[str], now: datetime) -> CaseOut:
@@ -209,36 +216,81 @@ def case_out(cf: CaseFile, *, allowed: list[str], now: datetime) -> CaseOut:
     state = definition.states[case.state]
     assessed = assess(definition, cf.indicators, disadvantaged=cf.unit.disadvantaged).level if cf.indicator_rows else 0
     return CaseOut(
-        id=case.id, procedure=case.procedure, version=case.version, profile=case.profile, unit=case.unit_code,
-        unit_name=cf.unit.name, cycle=case.cycle, kind=case.kind, state=case.state,
-        state_label=Label(vi=state.vi, en=state.en), target_level=case.target_level, assessed_level=assessed,
-        requested_level=case.requested_level, level=case.level, decided_on=case.decided_on,
+        id=case.id,
+        procedure=case.procedure,
+        version=case.version,
+        profile=case.profile,
+        unit=case.unit_code,
+        unit_name=cf.unit.name,
+        cycle=case.cycle,
+        kind=case.kind,
+        state=case.state,
+        state_label=Label(vi=state.vi, en=state.en),
+        target_level=case.target_level,
+        assessed_level=assessed,
+        requested_level=case.requested_level,
+        level=case.level,
+        decided_on=case.decided_on,
         deadlines=[deadline_out(row, now) for row in sorted(cf.deadlines.values(), key=lambda r: r.due_at)],
-        allowed_transitions=allowed, dossier=case.dossier or {}, etag=etag_of(case.row_version),
-        created_at=case.created_at, updated_at=case.updated_at,
+        allowed_transitions=allowed,
+        dossier=case.dossier or {},
+        etag=etag_of(case.row_version),
+        created_at=case.created_at,
+        updated_at=case.updated_at,
     )
 
 
 def event_out(event: AuditEvent) -> EventOut:
     return EventOut(
-        id=event.uid, seq=event.seq, chain=event.chain, case_id=event.case_id, procedure=event.procedure,
-        unit=event.unit_code, kind=event.kind, trigger=event.trigger, indicator=event.indicator,
-        from_state=event.from_state, to_state=event.to_state,
-        actor=ActorOut(sub=event.actor_sub, name=event.actor_name, role=event.actor_role, unit=event.actor_unit,
-                       on_behalf_of=event.on_behalf_of),
-        occurred_at=event.occurred_at, payload=json.loads(event.payload), citation=event.citation,
-        request_id=event.request_id, idempotency_key=event.idempotency_key, prev_hash=event.prev_hash,
+        id=event.uid,
+        seq=event.seq,
+        chain=event.chain,
+        case_id=event.case_id,
+        procedure=event.procedure,
+        unit=event.unit_code,
+        kind=event.kind,
+        trigger=event.trigger,
+        indicator=event.indicator,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        actor=ActorOut(
+            sub=event.actor_sub,
+            name=event.actor_name,
+            role=event.actor_role,
+            unit=event.actor_unit,
+            on_behalf_of=event.on_behalf_of,
+        ),
+        occurred_at=event.occurred_at,
+        payload=json.loads(event.payload),
+        citation=event.citation,
+        request_id=event.request_id,
+        idempotency_key=event.idempotency_key,
+        prev_hash=event.prev_hash,
         hash=event.hash,
     )
 
 
 def evidence_out(row: Evidence) -> EvidenceOut:
-    return EvidenceOut(id=row.id, sha256=row.sha256, size=row.size, media_type=row.media_type,
-                       filename=row.filename, title=row.title, uploaded_by=row.uploaded_by,
-                       uploaded_at=row.uploaded_at)
+    return EvidenceOut(
+        id=row.id,
+        sha256=row.sha256,
+        size=row.size,
+        media_type=row.media_type,
+        filename=row.filename,
+        title=row.title,
+        uploaded_by=row.uploaded_by,
+        uploaded_at=row.uploaded_at,
+    )
 
 
 def unit_out(unit: AdminUnit) -> AdminUnitOut:
-    return AdminUnitOut(code=unit.code, name=unit.name, level=unit.level, parent=unit.parent_code,
-                        disadvantaged=unit.disadvantaged, valid_from=unit.valid_from, valid_to=unit.valid_to,
-                        source=unit.source)
+    return AdminUnitOut(
+        code=unit.code,
+        name=unit.name,
+        level=unit.level,
+        parent=unit.parent_code,
+        disadvantaged=unit.disadvantaged,
+        valid_from=unit.valid_from,
+        valid_to=unit.valid_to,
+        source=unit.source,
+    )

@@ -16,36 +16,65 @@ from service.persistence.tables import AdminUnit
 PARENT_LEVELS = {"province": {"national"}, "district": {"province"}, "commune": {"district", "province"}}
 
 
-async def create_unit(session: AsyncSession, *, actor: Actor, data: dict[str, Any], now: datetime,
-                      request_id: str | None = None, source_default: str | None = None) -> AdminUnit:
+async def create_unit(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    data: dict[str, Any],
+    now: datetime,
+    request_id: str | None = None,
+    source_default: str | None = None,
+) -> AdminUnit:
     if not actor.has_role("admin") and not actor.is_system:
-        raise Forbidden("only an admin adds administrative units",
-                        reasons=[Reason("not_authorised", "role admin is required")])
+        raise Forbidden(
+            "only an admin adds administrative units", reasons=[Reason("not_authorised", "role admin is required")]
+        )
     if await session.get(AdminUnit, data["code"]) is not None:
         raise Conflict(f"unit {data['code']} exists", reasons=[Reason("unit_exists", "codes are unique")])
     parent_code = data.get("parent")
     if parent_code is None:
         if not actor.is_system and actor.unit != "VN":
-            raise Forbidden("only a national admin adds a top-level unit",
-                            reasons=[Reason("not_authorised", f"your unit is {actor.unit}")])
+            raise Forbidden(
+                "only a national admin adds a top-level unit",
+                reasons=[Reason("not_authorised", f"your unit is {actor.unit}")],
+            )
         parent_code = "VN" if data["level"] == "province" and await session.get(AdminUnit, "VN") else None
     if parent_code is not None:
         parent, path = await unit_path(session, parent_code)
         if parent.level not in PARENT_LEVELS[data["level"]]:
-            raise InvalidPayload(f"a {data['level']} cannot sit under a {parent.level}",
-                                 reasons=[Reason("parent_level", f"{parent_code} is a {parent.level}")])
+            raise InvalidPayload(
+                f"a {data['level']} cannot sit under a {parent.level}",
+                reasons=[Reason("parent_level", f"{parent_code} is a {parent.level}")],
+            )
         if not actor.is_system and not path.contains(actor.unit):
-            raise Forbidden(f"{parent_code} is outside your unit {actor.unit}",
-                            reasons=[Reason("outside_jurisdiction", "admins add units within their own unit")])
+            raise Forbidden(
+                f"{parent_code} is outside your unit {actor.unit}",
+                reasons=[Reason("outside_jurisdiction", "admins add units within their own unit")],
+            )
     if data.get("valid_from") and data.get("valid_to") and data["valid_to"] < data["valid_from"]:
         raise InvalidPayload("valid_to is before valid_from", reasons=[Reason("validity", "check the dates")])
-    unit = AdminUnit(code=data["code"], name=data["name"], level=data["level"], parent_code=parent_code,
-                     disadvantaged=bool(data.get("disadvantaged")), valid_from=data.get("valid_from"),
-                     valid_to=data.get("valid_to"), source=data.get("source") or source_default)
+    unit = AdminUnit(
+        code=data["code"],
+        name=data["name"],
+        level=data["level"],
+        parent_code=parent_code,
+        disadvantaged=bool(data.get("disadvantaged")),
+        valid_from=data.get("valid_from"),
+        valid_to=data.get("valid_to"),
+        source=data.get("source") or source_default,
+    )
     session.add(unit)
-    await append_chain_event(session, chain="admin", actor=actor, actor_role="admin", now=now, unit_code=unit.code,
-                             request_id=request_id,
-                             facts=EventFacts(kind="admin_unit_added", trigger="add_admin_unit",
-                                              payload={k: v for k, v in data.items() if v is not None}))
+    await append_chain_event(
+        session,
+        chain="admin",
+        actor=actor,
+        actor_role="admin",
+        now=now,
+        unit_code=unit.code,
+        request_id=request_id,
+        facts=EventFacts(
+            kind="admin_unit_added", trigger="add_admin_unit", payload={k: v for k, v in data.items() if v is not None}
+        ),
+    )
     await session.flush()
     return unit

@@ -24,9 +24,28 @@ from service.persistence.tables import AuditEvent, Case
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
-    "uid", "chain", "seq", "case_id", "procedure", "unit_code", "kind", "trigger", "indicator", "from_state",
-    "to_state", "actor_sub", "actor_name", "actor_role", "actor_unit", "on_behalf_of", "occurred_at", "payload",
-    "citation", "request_id", "idempotency_key", "prev_hash",
+    "uid",
+    "chain",
+    "seq",
+    "case_id",
+    "procedure",
+    "unit_code",
+    "kind",
+    "trigger",
+    "indicator",
+    "from_state",
+    "to_state",
+    "actor_sub",
+    "actor_name",
+    "actor_role",
+    "actor_unit",
+    "on_behalf_of",
+    "occurred_at",
+    "payload",
+    "citation",
+    "request_id",
+    "idempotency_key",
+    "prev_hash",
 )
 
 
@@ -39,8 +58,9 @@ def _default(value: Any) -> Any:
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default,
-                      allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default, allow_nan=False
+    )
 
 
 def format_time(moment: datetime) -> str:
@@ -70,48 +90,112 @@ class EventFacts:
     citation: str | None = None
 
 
-def _build(*, chain: str, seq: int, prev_hash: str, case: Case | None, facts: EventFacts, actor: Actor,
-           actor_role: str | None, now: datetime, request_id: str | None, idempotency_key: str | None,
-           unit_code: str | None = None) -> AuditEvent:
+def _build(
+    *,
+    chain: str,
+    seq: int,
+    prev_hash: str,
+    case: Case | None,
+    facts: EventFacts,
+    actor: Actor,
+    actor_role: str | None,
+    now: datetime,
+    request_id: str | None,
+    idempotency_key: str | None,
+    unit_code: str | None = None,
+) -> AuditEvent:
     event = AuditEvent(
-        uid=str(uuid.uuid4()), chain=chain, seq=seq,
-        case_id=case.id if case else None, procedure=case.procedure if case else None,
+        uid=str(uuid.uuid4()),
+        chain=chain,
+        seq=seq,
+        case_id=case.id if case else None,
+        procedure=case.procedure if case else None,
         unit_code=case.unit_code if case else unit_code,
-        kind=facts.kind, trigger=facts.trigger, indicator=facts.indicator,
-        from_state=facts.from_state, to_state=facts.to_state,
-        actor_sub=actor.sub, actor_name=actor.name, actor_role=actor_role, actor_unit=actor.unit,
-        on_behalf_of=actor.on_behalf_of, occurred_at=now,
+        kind=facts.kind,
+        trigger=facts.trigger,
+        indicator=facts.indicator,
+        from_state=facts.from_state,
+        to_state=facts.to_state,
+        actor_sub=actor.sub,
+        actor_name=actor.name,
+        actor_role=actor_role,
+        actor_unit=actor.unit,
+        on_behalf_of=actor.on_behalf_of,
+        occurred_at=now,
         payload=canonical_json(facts.payload if facts.payload is not None else {}),
-        citation=facts.citation, request_id=request_id, idempotency_key=idempotency_key, prev_hash=prev_hash,
+        citation=facts.citation,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        prev_hash=prev_hash,
         hash="",
     )
     event.hash = event_hash(event)
     return event
 
 
-def append_case_event(session: AsyncSession, *, case: Case, facts: EventFacts, actor: Actor,
-                      actor_role: str | None, now: datetime, request_id: str | None = None,
-                      idempotency_key: str | None = None) -> AuditEvent:
+def append_case_event(
+    session: AsyncSession,
+    *,
+    case: Case,
+    facts: EventFacts,
+    actor: Actor,
+    actor_role: str | None,
+    now: datetime,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> AuditEvent:
     """Append to the case's chain. The caller holds the case row lock and never commits here."""
-    event = _build(chain=case_chain(case.id), seq=case.event_seq + 1, prev_hash=case.last_hash or GENESIS,
-                   case=case, facts=facts, actor=actor, actor_role=actor_role, now=now, request_id=request_id,
-                   idempotency_key=idempotency_key)
+    event = _build(
+        chain=case_chain(case.id),
+        seq=case.event_seq + 1,
+        prev_hash=case.last_hash or GENESIS,
+        case=case,
+        facts=facts,
+        actor=actor,
+        actor_role=actor_role,
+        now=now,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+    )
     case.event_seq = event.seq
     case.last_hash = event.hash
     session.add(event)
     return event
 
 
-async def append_chain_event(session: AsyncSession, *, chain: str, facts: EventFacts, actor: Actor,
-                             actor_role: str | None, now: datetime, unit_code: str | None = None,
-                             request_id: str | None = None) -> AuditEvent:
+async def append_chain_event(
+    session: AsyncSession,
+    *,
+    chain: str,
+    facts: EventFacts,
+    actor: Actor,
+    actor_role: str | None,
+    now: datetime,
+    unit_code: str | None = None,
+    request_id: str | None = None,
+) -> AuditEvent:
     """Append to a chain that has no case row (e.g. ``admin``); the (chain, seq) unique key refuses a race."""
-    head = (await session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.chain == chain).order_by(AuditEvent.seq.desc()).limit(1)
-    )).first()
-    event = _build(chain=chain, seq=(head.seq + 1) if head else 1, prev_hash=head.hash if head else GENESIS,
-                   case=None, facts=facts, actor=actor, actor_role=actor_role, now=now, request_id=request_id,
-                   idempotency_key=None, unit_code=unit_code)
+    head = (
+        await session.execute(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.chain == chain)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    event = _build(
+        chain=chain,
+        seq=(head.seq + 1) if head else 1,
+        prev_hash=head.hash if head else GENESIS,
+        case=None,
+        facts=facts,
+        actor=actor,
+        actor_role=actor_role,
+        now=now,
+        request_id=request_id,
+        idempotency_key=None,
+        unit_code=unit_code,
+    )
     session.add(event)
     return event
 
@@ -131,20 +215,32 @@ async def verify(session: AsyncSession, *, case_id: str | None = None, batch: in
         query = query.where(AuditEvent.chain == case_chain(case_id))
     heads = {
         case_chain(row.id): (row.event_seq, row.last_hash)
-        for row in (await session.execute(
-            select(Case.id, Case.event_seq, Case.last_hash).where(Case.id == case_id) if case_id
-            else select(Case.id, Case.event_seq, Case.last_hash)
-        )).all()
+        for row in (
+            await session.execute(
+                select(Case.id, Case.event_seq, Case.last_hash).where(Case.id == case_id)
+                if case_id
+                else select(Case.id, Case.event_seq, Case.last_hash)
+            )
+        ).all()
     }
     checked = 0
     chains = 0
     chain, expected_seq, prev = None, 0, GENESIS
 
     def bad(event: AuditEvent, problem: str) -> VerifyReport:
-        return VerifyReport(False, checked, chains, {
-            "id": event.id, "uid": event.uid, "chain": event.chain, "seq": event.seq, "case_id": event.case_id,
-            "problem": problem,
-        })
+        return VerifyReport(
+            False,
+            checked,
+            chains,
+            {
+                "id": event.id,
+                "uid": event.uid,
+                "chain": event.chain,
+                "seq": event.seq,
+                "case_id": event.case_id,
+                "problem": problem,
+            },
+        )
 
     def head_problem(name: str | None, last_seq: int, last_hash: str) -> str | None:
         if name is None or name not in heads:
@@ -177,10 +273,20 @@ async def verify(session: AsyncSession, *, case_id: str | None = None, batch: in
         return bad(last_event, problem)
     emptied = sorted(name for name, (seq, _) in heads.items() if seq > 0 and name not in seen)
     if emptied:
-        return VerifyReport(False, checked, chains, {
-            "id": None, "uid": None, "chain": emptied[0], "seq": 1, "case_id": emptied[0].split(":", 1)[1],
-            "problem": f"the case records {heads[emptied[0]][0]} events but its chain has none: events were removed",
-        })
+        return VerifyReport(
+            False,
+            checked,
+            chains,
+            {
+                "id": None,
+                "uid": None,
+                "chain": emptied[0],
+                "seq": 1,
+                "case_id": emptied[0].split(":", 1)[1],
+                "problem": f"the case records {heads[emptied[0]][0]} events but its chain has none: "
+                "events were removed",
+            },
+        )
     return VerifyReport(True, checked, chains, None)
 
 

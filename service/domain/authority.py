@@ -29,7 +29,7 @@ class UnitPath:
     def at(self, where: str) -> str | None:
         if where == "case_unit":
             return self.unit
-        return next((code for code, level in zip(self.codes, self.levels) if level == where), None)
+        return next((code for code, level in zip(self.codes, self.levels, strict=True) if level == where), None)
 
     def contains(self, unit_code: str) -> bool:
         """True when ``unit_code`` is the case's unit or one above it (its jurisdiction covers the case)."""
@@ -67,8 +67,10 @@ def _check_body(actor: Actor, body: str, ctx: AuthorityContext) -> str | None:
     if actor.unit != unit:
         return f"{body}: needs role {rule.role} at unit {unit}; your role is at unit {actor.unit}"
     if rule.match_org and (ctx.indicator_org is None or actor.org != ctx.indicator_org):
-        return (f"{body}: the indicator is assigned to {ctx.indicator_org or 'no organisation'}; "
-                f"you belong to {actor.org or 'no organisation'}")
+        return (
+            f"{body}: the indicator is assigned to {ctx.indicator_org or 'no organisation'}; "
+            f"you belong to {actor.org or 'no organisation'}"
+        )
     if rule.council_position is not None:
         seat = next((m for m in ctx.council if m.get("sub") == actor.sub), None)
         if seat is None:

@@ -41,23 +41,35 @@ class CaseFile:
     @property
     def indicators(self) -> dict[str, IndicatorRecord]:
         return {
-            code: IndicatorRecord(code, row.state, row.assignee_org, row.rating, row.figures,
-                                  self.evidence_counts.get(code, 0))
+            code: IndicatorRecord(
+                code, row.state, row.assignee_org, row.rating, row.figures, self.evidence_counts.get(code, 0)
+            )
             for code, row in self.indicator_rows.items()
         }
 
-    def guard_context(self, *, trigger: str, payload: dict[str, Any], now: datetime,
-                      indicator: str | None = None) -> GuardContext:
+    def guard_context(
+        self, *, trigger: str, payload: dict[str, Any], now: datetime, indicator: str | None = None
+    ) -> GuardContext:
         records = self.indicators
         return GuardContext(
-            definition=self.procedure.definition, trigger=trigger, state=self.case.state, kind=self.case.kind,
-            cycle=self.case.cycle, now=now, payload=payload, settings=self.settings,
-            target_level=self.case.target_level, requested_level=self.case.requested_level,
-            disadvantaged=self.unit.disadvantaged, dossier=self.case.dossier or {}, indicators=records,
+            definition=self.procedure.definition,
+            trigger=trigger,
+            state=self.case.state,
+            kind=self.case.kind,
+            cycle=self.case.cycle,
+            now=now,
+            payload=payload,
+            settings=self.settings,
+            target_level=self.case.target_level,
+            requested_level=self.case.requested_level,
+            disadvantaged=self.unit.disadvantaged,
+            dossier=self.case.dossier or {},
+            indicators=records,
             indicator=records.get(indicator) if indicator else None,
             deadlines={
                 key: DeadlineView(key, row.due_at, row.status, row.explanation)
-                for key, row in self.deadlines.items() if row.status == "open"
+                for key, row in self.deadlines.items()
+                if row.status == "open"
             },
             prior_recognitions=self.prior,
         )
@@ -71,8 +83,10 @@ class CaseFile:
 async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, UnitPath]:
     unit = await session.get(AdminUnit, unit_code)
     if unit is None:
-        raise NotFound(f"administrative unit {unit_code} does not exist",
-                       reasons=[Reason("unit_unknown", f"no administrative unit has code {unit_code}")])
+        raise NotFound(
+            f"administrative unit {unit_code} does not exist",
+            reasons=[Reason("unit_unknown", f"no administrative unit has code {unit_code}")],
+        )
     codes, levels = [unit.code], [unit.level]
     current = unit
     while current.parent_code is not None and len(codes) < 8:
@@ -90,9 +104,11 @@ def resolve(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
     profile = registry.profiles.get(case.profile)
     if procedure is None or profile is None:
         # A case pins its definition and profile; losing either is a deployment error worth saying plainly.
-        raise Conflict(f"case {case.id} is pinned to {case.procedure}/{case.version} with profile {case.profile}, "
-                       "which this deployment no longer ships",
-                       reasons=[Reason("definition_missing", "the pinned definition or profile is not loaded")])
+        raise Conflict(
+            f"case {case.id} is pinned to {case.procedure}/{case.version} with profile {case.profile}, "
+            "which this deployment no longer ships",
+            reasons=[Reason("definition_missing", "the pinned definition or profile is not loaded")],
+        )
     return procedure, profile
 
 
@@ -107,20 +123,35 @@ async def load_case_file(session: AsyncSession, registry: Registry, case_id: str
     procedure, profile = resolve(registry, case)
     unit, units = await unit_path(session, case.unit_code)
     rows = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars().all()
-    counts = dict((await session.execute(
-        select(Evidence.indicator_code, func.count()).where(Evidence.case_id == case.id)
-        .group_by(Evidence.indicator_code)
-    )).all())
+    counts = dict(
+        (
+            await session.execute(
+                select(Evidence.indicator_code, func.count())
+                .where(Evidence.case_id == case.id)
+                .group_by(Evidence.indicator_code)
+            )
+        ).all()
+    )
     deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars().all()
-    prior = (await session.execute(
-        select(Case.id, Case.level, Case.decided_on).where(
-            Case.unit_code == case.unit_code, Case.procedure == case.procedure, Case.id != case.id,
-            Case.level.is_not(None), Case.decided_on.is_not(None),
+    prior = (
+        await session.execute(
+            select(Case.id, Case.level, Case.decided_on).where(
+                Case.unit_code == case.unit_code,
+                Case.procedure == case.procedure,
+                Case.id != case.id,
+                Case.level.is_not(None),
+                Case.decided_on.is_not(None),
+            )
         )
-    )).all()
+    ).all()
     return CaseFile(
-        case=case, procedure=procedure, profile=profile, unit=unit, units=units,
-        indicator_rows={row.code: row for row in rows}, evidence_counts=counts,
+        case=case,
+        procedure=procedure,
+        profile=profile,
+        unit=unit,
+        units=units,
+        indicator_rows={row.code: row for row in rows},
+        evidence_counts=counts,
         deadlines={row.key: row for row in deadlines},
         prior=tuple(PriorRecognition(r.id, r.level, r.decided_on) for r in prior),
     )

@@ -71,8 +71,15 @@ def _refused(kind: str, trigger: str, actor: Actor, reasons: list[Reason]) -> No
 # --- reading what may be done --------------------------------------------------------------------------------
 
 
-def check_trigger(cf: CaseFile, transition: Transition, actor: Actor, now: datetime, *,
-                  indicator: str | None = None, payload: dict[str, Any] | None = None) -> TriggerCheck:
+def check_trigger(
+    cf: CaseFile,
+    transition: Transition,
+    actor: Actor,
+    now: datetime,
+    *,
+    indicator: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> TriggerCheck:
     """Authority and guards for one trigger. Without a payload, guards that read it are left for firing time."""
     reasons: list[Reason] = []
     decision = decide(actor, transition.bodies, cf.authority_context(indicator))
@@ -100,16 +107,40 @@ def allowed_transitions(cf: CaseFile, actor: Actor, now: datetime) -> list[str]:
 # --- writing -----------------------------------------------------------------------------------------------
 
 
-def _outbox(session: AsyncSession, *, case: Case, event: AuditEvent, type_: str, now: datetime,
-            extra: dict[str, Any] | None = None) -> None:
+def _outbox(
+    session: AsyncSession,
+    *,
+    case: Case,
+    event: AuditEvent,
+    type_: str,
+    now: datetime,
+    extra: dict[str, Any] | None = None,
+) -> None:
     data = {
-        "case_id": case.id, "procedure": case.procedure, "version": case.version, "unit": case.unit_code,
-        "cycle": case.cycle, "from": event.from_state, "to": event.to_state, "trigger": event.trigger,
-        "actor": event.actor_sub, "event_id": event.uid, "seq": event.seq, **(extra or {}),
+        "case_id": case.id,
+        "procedure": case.procedure,
+        "version": case.version,
+        "unit": case.unit_code,
+        "cycle": case.cycle,
+        "from": event.from_state,
+        "to": event.to_state,
+        "trigger": event.trigger,
+        "actor": event.actor_sub,
+        "event_id": event.uid,
+        "seq": event.seq,
+        **(extra or {}),
     }
-    session.add(OutboxMessage(event_uid=event.uid, case_id=case.id, seq=event.seq, type=type_,
-                              unit_code=case.unit_code, body={"type": type_, "timestamp": format_time(now), "data": data},
-                              created_at=now))
+    session.add(
+        OutboxMessage(
+            event_uid=event.uid,
+            case_id=case.id,
+            seq=event.seq,
+            type=type_,
+            unit_code=case.unit_code,
+            body={"type": type_, "timestamp": format_time(now), "data": data},
+            created_at=now,
+        )
+    )
 
 
 def _open_deadlines(session: AsyncSession, cf: CaseFile, state: str, now: datetime) -> None:
@@ -123,11 +154,24 @@ def _open_deadlines(session: AsyncSession, cf: CaseFile, state: str, now: dateti
         else:
             if case.decided_on is None:
                 continue
-            due = validity_end_due(deadline, decided_on=case.decided_on,
-                                   years_after=int(settings.get("validity_years_after_decision_year", 3)))
-        row = Deadline(case_id=case.id, key=key, due_at=due.at, status="open", on_breach=deadline.on_breach,
-                       rule=due.rule, calendar_version=due.calendar_version, inputs=due.inputs,
-                       explanation=due.explanation, citation=deadline.citation, opened_at=now)
+            due = validity_end_due(
+                deadline,
+                decided_on=case.decided_on,
+                years_after=int(settings.get("validity_years_after_decision_year", 3)),
+            )
+        row = Deadline(
+            case_id=case.id,
+            key=key,
+            due_at=due.at,
+            status="open",
+            on_breach=deadline.on_breach,
+            rule=due.rule,
+            calendar_version=due.calendar_version,
+            inputs=due.inputs,
+            explanation=due.explanation,
+            citation=deadline.citation,
+            opened_at=now,
+        )
         session.add(row)
         cf.deadlines[key] = row
 
@@ -142,8 +186,9 @@ def _close_deadlines(cf: CaseFile, trigger: str, now: datetime) -> None:
 
 def _extend_deadline(cf: CaseFile, key: str, until: Any, reason: str) -> None:
     row = cf.deadlines[key]
-    due = extended_due(DueDate(row.due_at, row.rule, row.calendar_version, dict(row.inputs), row.explanation),
-                       until, reason)
+    due = extended_due(
+        DueDate(row.due_at, row.rule, row.calendar_version, dict(row.inputs), row.explanation), until, reason
+    )
     row.due_at, row.rule, row.inputs, row.explanation = due.at, due.rule, due.inputs, due.explanation
 
 
@@ -152,18 +197,24 @@ def _resolve(definition: Definition, cf: CaseFile, trigger: str, indicator: str 
     if indicator is None:
         transition = definition.transition(trigger)
         if transition is None:
-            raise NotFound(f"{trigger} is not a trigger of {definition.key}/{definition.version}",
-                           reasons=[Reason("trigger_unknown", f"{definition.key} has no trigger {trigger}")])
+            raise NotFound(
+                f"{trigger} is not a trigger of {definition.key}/{definition.version}",
+                reasons=[Reason("trigger_unknown", f"{definition.key} has no trigger {trigger}")],
+            )
         return transition, cf.case.state
     process = definition.indicator_process
     transition = definition.indicator_transition(trigger) if process else None
     if transition is None:
-        raise NotFound(f"{trigger} is not an indicator trigger of {definition.key}/{definition.version}",
-                       reasons=[Reason("trigger_unknown", f"{definition.key} has no indicator trigger {trigger}")])
+        raise NotFound(
+            f"{trigger} is not an indicator trigger of {definition.key}/{definition.version}",
+            reasons=[Reason("trigger_unknown", f"{definition.key} has no indicator trigger {trigger}")],
+        )
     row = cf.indicator_rows.get(indicator)
     if row is None:
-        raise NotFound(f"indicator {indicator} is not assigned in case {cf.case.id}",
-                       reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")])
+        raise NotFound(
+            f"indicator {indicator} is not assigned in case {cf.case.id}",
+            reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")],
+        )
     if cf.case.state not in process.case_states:
         raise Conflict(
             f"indicators change only while the case is {', '.join(process.case_states)}; it is {cf.case.state}",
@@ -173,9 +224,18 @@ def _resolve(definition: Definition, cf: CaseFile, trigger: str, indicator: str 
 
 
 async def apply_transition(
-    session: AsyncSession, *, registry: Registry, case_id: str, trigger: str, actor: Actor,
-    payload: dict[str, Any], now: datetime, indicator: str | None = None, expected_version: int | None = None,
-    idempotency_request: IdempotencyRequest | None = None, request_id: str | None = None,
+    session: AsyncSession,
+    *,
+    registry: Registry,
+    case_id: str,
+    trigger: str,
+    actor: Actor,
+    payload: dict[str, Any],
+    now: datetime,
+    indicator: str | None = None,
+    expected_version: int | None = None,
+    idempotency_request: IdempotencyRequest | None = None,
+    request_id: str | None = None,
     comment: str | None = None,
 ) -> Outcome:
     cf = await load_case_file(session, registry, case_id, lock=True)
@@ -193,8 +253,13 @@ async def apply_transition(
     machine = cf.procedure.indicator_machine if indicator else cf.procedure.machine
     if trigger not in machine.triggers_from(state):
         allowed = [] if indicator else allowed_transitions(cf, actor, now)
-        reasons = [Reason("wrong_state", f"{trigger} fires from {', '.join(transition.source)}; "
-                                         f"{'the indicator' if indicator else 'the case'} is {state}")]
+        reasons = [
+            Reason(
+                "wrong_state",
+                f"{trigger} fires from {', '.join(transition.source)}; "
+                f"{'the indicator' if indicator else 'the case'} is {state}",
+            )
+        ]
         _refused("transition", trigger, actor, reasons)
         raise Conflict(f"{trigger} is not possible in state {state}", reasons=reasons, allowed_transitions=allowed)
 
@@ -205,15 +270,20 @@ async def apply_transition(
         raise Forbidden(f"you may not {trigger} in this case", reasons=reasons)
     errors = payload_errors(transition, payload)
     if errors:
-        raise InvalidPayload(f"the payload of {trigger} is malformed",
-                             reasons=[Reason("payload_invalid", f"{path}: {message}") for path, message in errors])
+        raise InvalidPayload(
+            f"the payload of {trigger} is malformed",
+            reasons=[Reason("payload_invalid", f"{path}: {message}") for path, message in errors],
+        )
     ctx = cf.guard_context(trigger=trigger, payload=payload, now=now, indicator=indicator)
     failures = run_guards(transition.guards, ctx)
     if failures:
         reasons = [Reason(v.code, v.message) for v in failures]
         _refused("transition", trigger, actor, reasons)
-        raise GuardFailed(f"{trigger} refused: " + "; ".join(r.message for r in reasons), reasons=reasons,
-                          allowed_transitions=None if indicator else allowed_transitions(cf, actor, now))
+        raise GuardFailed(
+            f"{trigger} refused: " + "; ".join(r.message for r in reasons),
+            reasons=reasons,
+            allowed_transitions=None if indicator else allowed_transitions(cf, actor, now),
+        )
 
     new_state = machine.fire(state, trigger)
     effect = combine(transition.effects, ctx)
@@ -229,8 +299,9 @@ async def apply_transition(
     for name, value in effect.case_fields.items():
         setattr(case, name, value)
     for code, org in effect.create_indicators:
-        row = CaseIndicator(case_id=case.id, code=code, assignee_org=org,
-                            state=definition.indicator_process.initial, updated_at=now)
+        row = CaseIndicator(
+            case_id=case.id, code=code, assignee_org=org, state=definition.indicator_process.initial, updated_at=now
+        )
         session.add(row)
         cf.indicator_rows[code] = row
     if indicator is None:
@@ -242,23 +313,51 @@ async def apply_transition(
     event_payload: dict[str, Any] = {"data": payload}
     if comment:
         event_payload["comment"] = comment
-    facts = EventFacts(kind="indicator_transition" if indicator else "transition", trigger=trigger,
-                       from_state=state, to_state=new_state, indicator=indicator, payload=event_payload,
-                       citation=transition.citation.ref)
-    event = append_case_event(session, case=case, facts=facts, actor=actor, actor_role=decision.role, now=now,
-                              request_id=request_id,
-                              idempotency_key=idempotency_request.key if idempotency_request else None)
+    facts = EventFacts(
+        kind="indicator_transition" if indicator else "transition",
+        trigger=trigger,
+        from_state=state,
+        to_state=new_state,
+        indicator=indicator,
+        payload=event_payload,
+        citation=transition.citation.ref,
+    )
+    event = append_case_event(
+        session,
+        case=case,
+        facts=facts,
+        actor=actor,
+        actor_role=decision.role,
+        now=now,
+        request_id=request_id,
+        idempotency_key=idempotency_request.key if idempotency_request else None,
+    )
     case.row_version += 1
     case.updated_at = now
-    _outbox(session, case=case, event=event, type_="indicator.transitioned" if indicator else "case.transitioned",
-            now=now, extra={"indicator": indicator} if indicator else None)
+    _outbox(
+        session,
+        case=case,
+        event=event,
+        type_="indicator.transitioned" if indicator else "case.transitioned",
+        now=now,
+        extra={"indicator": indicator} if indicator else None,
+    )
     await session.flush()
     return Outcome(case=case, event=event)
 
 
 async def open_case(
-    session: AsyncSession, *, registry: Registry, actor: Actor, procedure: str, unit_code: str, cycle: int,
-    kind: str, target_level: int | None, now: datetime, request_id: str | None = None,
+    session: AsyncSession,
+    *,
+    registry: Registry,
+    actor: Actor,
+    procedure: str,
+    unit_code: str,
+    cycle: int,
+    kind: str,
+    target_level: int | None,
+    now: datetime,
+    request_id: str | None = None,
     idempotency_request: IdempotencyRequest | None = None,
 ) -> Outcome:
     if idempotency_request is not None:
@@ -267,13 +366,16 @@ async def open_case(
             return Outcome(replay=stored)
     loaded = registry.current(procedure)
     if loaded is None:
-        raise NotFound(f"no procedure {procedure}", reasons=[Reason("procedure_unknown", f"{procedure} is not defined")])
+        raise NotFound(
+            f"no procedure {procedure}", reasons=[Reason("procedure_unknown", f"{procedure} is not defined")]
+        )
     definition = loaded.definition
     unit, units = await unit_path(session, unit_code)
     reasons = []
     if unit.level != definition.subject_level:
-        reasons.append(Reason("unit_level", f"{definition.key} is for a {definition.subject_level}; "
-                                            f"{unit_code} is a {unit.level}"))
+        reasons.append(
+            Reason("unit_level", f"{definition.key} is for a {definition.subject_level}; {unit_code} is a {unit.level}")
+        )
     if kind not in definition.kinds:
         reasons.append(Reason("kind_unknown", f"kind must be one of {', '.join(definition.kinds)}"))
     if target_level is None:
@@ -281,89 +383,179 @@ async def open_case(
     if target_level not in definition.levels:
         reasons.append(Reason("level_unknown", f"target_level must be one of {definition.levels}"))
     if cycle < definition.effective_from.year:
-        reasons.append(Reason("cycle_before_instrument",
-                              f"{definition.instrument} applies from cycle {definition.effective_from.year}"))
+        reasons.append(
+            Reason(
+                "cycle_before_instrument",
+                f"{definition.instrument} applies from cycle {definition.effective_from.year}",
+            )
+        )
     if cycle > now.year + 1:
         reasons.append(Reason("cycle_in_future", f"cycle {cycle} is more than a year ahead"))
     if unit.valid_to is not None and unit.valid_to.year < cycle:
-        reasons.append(Reason("unit_not_valid", f"{unit_code} ceased on {unit.valid_to:%d/%m/%Y}, before cycle {cycle}"))
+        reasons.append(
+            Reason("unit_not_valid", f"{unit_code} ceased on {unit.valid_to:%d/%m/%Y}, before cycle {cycle}")
+        )
     if reasons:
         raise InvalidPayload("this case cannot be opened", reasons=reasons)
     profile = registry.profile_for_cycle(cycle)
     missing = sorted({rule.at for rule in profile.bodies.values() if units.at(rule.at) is None})
     if missing:
-        raise Conflict(f"cycle {cycle} runs under profile {profile.name}, which needs a {' and '.join(missing)} "
-                       f"above {unit_code}; none is on record",
-                       reasons=[Reason("no_tier", f"{unit_code} has no {m} in the unit tree") for m in missing])
+        raise Conflict(
+            f"cycle {cycle} runs under profile {profile.name}, which needs a {' and '.join(missing)} "
+            f"above {unit_code}; none is on record",
+            reasons=[Reason("no_tier", f"{unit_code} has no {m} in the unit tree") for m in missing],
+        )
     decision = decide(actor, definition.open.bodies, AuthorityContext(profile, units))
     if not decision.allowed:
-        raise Forbidden(f"you may not open a {procedure} case for {unit_code}",
-                        reasons=[Reason("not_authorised", m) for m in decision.reasons])
-    existing = (await session.execute(select(Case.id).where(
-        Case.procedure == procedure, Case.unit_code == unit_code, Case.cycle == cycle, Case.kind == kind,
-    ))).scalar_one_or_none()
+        raise Forbidden(
+            f"you may not open a {procedure} case for {unit_code}",
+            reasons=[Reason("not_authorised", m) for m in decision.reasons],
+        )
+    existing = (
+        await session.execute(
+            select(Case.id).where(
+                Case.procedure == procedure,
+                Case.unit_code == unit_code,
+                Case.cycle == cycle,
+                Case.kind == kind,
+            )
+        )
+    ).scalar_one_or_none()
     if existing is not None:
-        raise Conflict(f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}: {existing}",
-                       reasons=[Reason("case_exists", f"one case per unit, cycle and kind; see case {existing}")],
-                       extra={"case_id": existing})
-    case = Case(id=str(uuid.uuid4()), procedure=definition.key, version=definition.version, profile=profile.name,
-                unit_code=unit_code, cycle=cycle, kind=kind, state=definition.initial_state,
-                target_level=target_level, dossier={}, opened_by=actor.sub, created_at=now, updated_at=now)
+        raise Conflict(
+            f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}: {existing}",
+            reasons=[Reason("case_exists", f"one case per unit, cycle and kind; see case {existing}")],
+            extra={"case_id": existing},
+        )
+    case = Case(
+        id=str(uuid.uuid4()),
+        procedure=definition.key,
+        version=definition.version,
+        profile=profile.name,
+        unit_code=unit_code,
+        cycle=cycle,
+        kind=kind,
+        state=definition.initial_state,
+        target_level=target_level,
+        dossier={},
+        opened_by=actor.sub,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(case)
     cf = CaseFile(case, loaded, profile, unit, units, {}, {}, {}, ())
     _open_deadlines(session, cf, case.state, now)
-    facts = EventFacts(kind="case_opened", trigger="open", from_state=None, to_state=case.state,
-                       payload={"procedure": definition.key, "version": definition.version, "profile": profile.name,
-                                "unit": unit_code, "cycle": cycle, "kind": kind, "target_level": target_level},
-                       citation=definition.open.citation.ref)
-    event = append_case_event(session, case=case, facts=facts, actor=actor, actor_role=decision.role, now=now,
-                              request_id=request_id,
-                              idempotency_key=idempotency_request.key if idempotency_request else None)
+    facts = EventFacts(
+        kind="case_opened",
+        trigger="open",
+        from_state=None,
+        to_state=case.state,
+        payload={
+            "procedure": definition.key,
+            "version": definition.version,
+            "profile": profile.name,
+            "unit": unit_code,
+            "cycle": cycle,
+            "kind": kind,
+            "target_level": target_level,
+        },
+        citation=definition.open.citation.ref,
+    )
+    event = append_case_event(
+        session,
+        case=case,
+        facts=facts,
+        actor=actor,
+        actor_role=decision.role,
+        now=now,
+        request_id=request_id,
+        idempotency_key=idempotency_request.key if idempotency_request else None,
+    )
     _outbox(session, case=case, event=event, type_="case.opened", now=now)
     try:
         await session.flush()
     except IntegrityError as exc:  # a concurrent open of the same case won the race
-        raise Conflict(f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}",
-                       reasons=[Reason("case_exists", "one case per unit, cycle and kind")]) from exc
+        raise Conflict(
+            f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}",
+            reasons=[Reason("case_exists", "one case per unit, cycle and kind")],
+        ) from exc
     return Outcome(case=case, event=event)
 
 
 async def record_evidence(
-    session: AsyncSession, *, registry: Registry, case_id: str, indicator: str, actor: Actor, stored: StoredFile,
-    title: str | None, now: datetime, request_id: str | None = None,
+    session: AsyncSession,
+    *,
+    registry: Registry,
+    case_id: str,
+    indicator: str,
+    actor: Actor,
+    stored: StoredFile,
+    title: str | None,
+    now: datetime,
+    request_id: str | None = None,
 ) -> tuple[Evidence, AuditEvent]:
     """An uploaded file joins an indicator's evidence; the upload is an audit event carrying its hash."""
     cf = await load_case_file(session, registry, case_id, lock=True)
     process = cf.procedure.definition.indicator_process
     row = cf.indicator_rows.get(indicator)
     if process is None or row is None:
-        raise NotFound(f"indicator {indicator} is not assigned in case {case_id}",
-                       reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")])
+        raise NotFound(
+            f"indicator {indicator} is not assigned in case {case_id}",
+            reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")],
+        )
     rule = process.evidence
     decision = decide(actor, rule.bodies, cf.authority_context(indicator))
     if not decision.allowed:
-        raise Forbidden(f"you may not add evidence to {indicator}",
-                        reasons=[Reason("not_authorised", m) for m in decision.reasons])
+        raise Forbidden(
+            f"you may not add evidence to {indicator}", reasons=[Reason("not_authorised", m) for m in decision.reasons]
+        )
     if cf.case.state not in process.case_states or row.state not in rule.indicator_states:
         raise Conflict(
             f"evidence is added while the case is {', '.join(process.case_states)} and the indicator is "
             f"{' or '.join(rule.indicator_states)}; they are {cf.case.state} and {row.state}",
             reasons=[Reason("wrong_state", f"the indicator {indicator} is {row.state}")],
         )
-    evidence = Evidence(id=str(uuid.uuid4()), case_id=case_id, indicator_code=indicator, sha256=stored.sha256,
-                        size=stored.size, media_type=stored.media_type, filename=stored.filename, title=title,
-                        uploaded_by=actor.sub, uploaded_at=now)
+    evidence = Evidence(
+        id=str(uuid.uuid4()),
+        case_id=case_id,
+        indicator_code=indicator,
+        sha256=stored.sha256,
+        size=stored.size,
+        media_type=stored.media_type,
+        filename=stored.filename,
+        title=title,
+        uploaded_by=actor.sub,
+        uploaded_at=now,
+    )
     session.add(evidence)
-    facts = EventFacts(kind="evidence_uploaded", trigger="upload_evidence", from_state=row.state, to_state=row.state,
-                       indicator=indicator,
-                       payload={"evidence_id": evidence.id, "sha256": stored.sha256, "size": stored.size,
-                                "media_type": stored.media_type, "filename": stored.filename, "title": title},
-                       citation=rule.citation.ref)
-    event = append_case_event(session, case=cf.case, facts=facts, actor=actor, actor_role=decision.role, now=now,
-                              request_id=request_id)
+    facts = EventFacts(
+        kind="evidence_uploaded",
+        trigger="upload_evidence",
+        from_state=row.state,
+        to_state=row.state,
+        indicator=indicator,
+        payload={
+            "evidence_id": evidence.id,
+            "sha256": stored.sha256,
+            "size": stored.size,
+            "media_type": stored.media_type,
+            "filename": stored.filename,
+            "title": title,
+        },
+        citation=rule.citation.ref,
+    )
+    event = append_case_event(
+        session, case=cf.case, facts=facts, actor=actor, actor_role=decision.role, now=now, request_id=request_id
+    )
     cf.case.row_version += 1
     cf.case.updated_at = now
-    _outbox(session, case=cf.case, event=event, type_="evidence.uploaded", now=now,
-            extra={"indicator": indicator, "sha256": stored.sha256})
+    _outbox(
+        session,
+        case=cf.case,
+        event=event,
+        type_="evidence.uploaded",
+        now=now,
+        extra={"indicator": indicator, "sha256": stored.sha256},
+    )
     await session.flush()
     return evidence, event

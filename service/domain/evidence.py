@@ -125,8 +125,7 @@ async def store_evidence_file(
         reasons = _refusals(media_type, declared_type, safe_name)
         if reasons:
             raise UnsupportedMediaType(
-                f"Evidence must be a {_ALLOWED_KINDS} file whose declared type and name agree "
-                "with its content.",
+                f"Evidence must be a {_ALLOWED_KINDS} file whose declared type and name agree with its content.",
                 reasons=reasons,
             )
         assert media_type is not None  # _refusals returns a reason when the content is unknown
@@ -158,8 +157,11 @@ def evidence_path(data_dir: Path, sha256: str) -> Path:
     if not _SHA256_RE.fullmatch(sha):
         raise NotFound(
             "No such evidence file.",
-            reasons=[Reason("evidence_not_found", "An evidence file is named by a SHA-256 digest "
-                            "(64 hexadecimal characters).")],
+            reasons=[
+                Reason(
+                    "evidence_not_found", "An evidence file is named by a SHA-256 digest (64 hexadecimal characters)."
+                )
+            ],
         )
     return data_dir / "evidence" / sha[0:2] / sha[2:4] / sha
 
@@ -192,8 +194,17 @@ def _sniff_zip(path: Path) -> str | None:
                 # Bounded read: a hostile archive could make this member inflate to gigabytes.
                 with zf.open("mimetype") as member:
                     is_odt = member.read(len(expected) + 1) == expected
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError,
-            KeyError, NotImplementedError, RuntimeError):
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        NotImplementedError,
+        RuntimeError,
+    ):
         # Corrupt, encrypted or using a compression we cannot read: not something we can vouch for.
         return None
     found = []
@@ -258,22 +269,18 @@ def _refusals(media_type: str | None, declared_type: str | None, filename: str) 
             reasons.append(
                 Reason(
                     "media_type_not_allowed",
-                    f"Declared type {declared} is not allowed (allowed: {_ALLOWED_KINDS}); "
-                    f"the content is {found}.",
+                    f"Declared type {declared} is not allowed (allowed: {_ALLOWED_KINDS}); the content is {found}.",
                 )
             )
         elif declared != media_type:
-            reasons.append(
-                Reason("media_type_mismatch", f"Declared as {declared} but the content is {found}.")
-            )
+            reasons.append(Reason("media_type_mismatch", f"Declared as {declared} but the content is {found}."))
     ext = os.path.splitext(filename)[1].lower()
     if ext and ext not in ALLOWED_MEDIA_TYPES[media_type]:
         expected = " or ".join(ALLOWED_MEDIA_TYPES[media_type])
         reasons.append(
             Reason(
                 "extension_mismatch",
-                f"The name {filename!r} ends in {ext} but the content is {found}, "
-                f"which should be named {expected}.",
+                f"The name {filename!r} ends in {ext} but the content is {found}, which should be named {expected}.",
             )
         )
     return reasons

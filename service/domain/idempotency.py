@@ -40,8 +40,10 @@ def idempotency_request(key: str | None, scope: str, body: Any) -> IdempotencyRe
     if key is None:
         return None
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
-        raise InvalidPayload("Idempotency-Key must be 1 to 200 characters",
-                             reasons=[Reason("idempotency_key_invalid", "use a random key of at most 200 characters")])
+        raise InvalidPayload(
+            "Idempotency-Key must be 1 to 200 characters",
+            reasons=[Reason("idempotency_key_invalid", "use a random key of at most 200 characters")],
+        )
     return IdempotencyRequest(key, scope, request_fingerprint(scope, body))
 
 
@@ -52,15 +54,28 @@ async def find(session: AsyncSession, actor: Actor, request: IdempotencyRequest)
     if record.request_hash != request.request_hash:
         raise Conflict(
             "this Idempotency-Key was already used with another request",
-            reasons=[Reason("idempotency_key_reused",
-                            f"key {request.key!r} was first used for {record.scope} with a different body")],
+            reasons=[
+                Reason(
+                    "idempotency_key_reused",
+                    f"key {request.key!r} was first used for {record.scope} with a different body",
+                )
+            ],
         )
     return StoredResponse(record.status_code, json.loads(record.response_body))
 
 
-def remember(session: AsyncSession, actor: Actor, request: IdempotencyRequest, *, status_code: int, body: Any,
-             now: datetime) -> None:
+def remember(
+    session: AsyncSession, actor: Actor, request: IdempotencyRequest, *, status_code: int, body: Any, now: datetime
+) -> None:
     """Stored in the same transaction as the change it answers for, so both commit or neither does."""
-    session.add(IdempotencyRecord(actor_sub=actor.sub, key=request.key, scope=request.scope,
-                                  request_hash=request.request_hash, status_code=status_code,
-                                  response_body=json.dumps(body, ensure_ascii=False, default=str), created_at=now))
+    session.add(
+        IdempotencyRecord(
+            actor_sub=actor.sub,
+            key=request.key,
+            scope=request.scope,
+            request_hash=request.request_hash,
+            status_code=status_code,
+            response_body=json.dumps(body, ensure_ascii=False, default=str),
+            created_at=now,
+        )
+    )

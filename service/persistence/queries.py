@@ -34,5 +34,7 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
             raise ValueError(cursor)
         return values
     except ValueError as exc:
-        raise InvalidPayload("the cursor is not one this service issued",
-                             reasons=[Reason("cursor_invalid", "pass next_cursor exactly as returned")]) from exc
+        raise InvalidPayload(
+            "the cursor is not one this service issued",
+            reasons=[Reason("cursor_invalid", "pass next_cursor exactly as returned")],
+        ) from exc

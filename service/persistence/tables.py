@@ -15,7 +15,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-
 # Named constraints, so a later migration can alter them (SQLite batch mode cannot drop an unnamed one).
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",

@@ -21,8 +21,11 @@ async def test_changing_one_payload_byte_is_reported_at_that_event(api: Api) -> 
     target = next(e for e in history if e["trigger"] == "issue_plan")
     assert (await api.ok(await api.get(auditor, "/v1/audit/verify", case=case_id)))["ok"] is True
     # 15/KH-UBND becomes 16/KH-UBND: one byte.
-    await _execute(api, "UPDATE audit_event SET payload = replace(payload, '15/KH-UBND', '16/KH-UBND') "
-                        "WHERE uid = :uid", uid=target["id"])
+    await _execute(
+        api,
+        "UPDATE audit_event SET payload = replace(payload, '15/KH-UBND', '16/KH-UBND') WHERE uid = :uid",
+        uid=target["id"],
+    )
     report = await api.ok(await api.get(auditor, "/v1/audit/verify", case=case_id))
     assert report["ok"] is False
     assert report["first_bad_event"]["uid"] == target["id"]
@@ -54,8 +57,9 @@ async def test_removing_a_middle_event_breaks_the_sequence(api: Api) -> None:
 async def test_changing_the_actor_is_reported(api: Api) -> None:
     case_id, leader = await api.new_case("C3", 2025)
     await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025)))
-    await _execute(api, "UPDATE audit_event SET actor_sub = 'someone-else' WHERE case_id = :case AND seq = 2",
-                   case=case_id)
+    await _execute(
+        api, "UPDATE audit_event SET actor_sub = 'someone-else' WHERE case_id = :case AND seq = 2", case=case_id
+    )
     report = await api.ok(await api.get(leader, "/v1/audit/verify", case=case_id))
     assert report["first_bad_event"]["seq"] == 2
 

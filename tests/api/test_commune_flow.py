@@ -21,8 +21,17 @@ async def test_full_case_reaches_recognized_at_level_1(api: Api) -> None:
     assert deadlines["validity"]["due_at"].startswith("2029-12-31T16:59:59")
     history = await api.ok(await api.get(reviewers.head, f"/v1/cases/{case_id}/history"))
     triggers = [e["trigger"] for e in history if e["kind"] == "transition"]
-    assert triggers == ["issue_plan", "assign_indicators", "complete_self_assessment", "record_review_meeting",
-                        "submit_dossier", "receive_dossier", "form_council", "record_appraisal", "recognize"]
+    assert triggers == [
+        "issue_plan",
+        "assign_indicators",
+        "complete_self_assessment",
+        "record_review_meeting",
+        "submit_dossier",
+        "receive_dossier",
+        "form_council",
+        "record_appraisal",
+        "recognize",
+    ]
     assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
     verify = await api.ok(await api.get(reviewers.head, "/v1/audit/verify", case=case_id))
     assert verify == {"ok": True, "events_checked": len(history), "chains_checked": 1, "first_bad_event": None}
@@ -36,8 +45,13 @@ async def test_three_tier_cycle_is_decided_by_the_district_head(api: Api) -> Non
     assert reviewers.head.role == "district_head"
     history = await api.ok(await api.get(leader, f"/v1/cases/{case_id}/history"))
     recognize = next(e for e in history if e["trigger"] == "recognize")
-    assert recognize["actor"] == {"sub": reviewers.head.sub, "name": "Test district_head", "role": "district_head",
-                                  "unit": "D1", "on_behalf_of": None}
+    assert recognize["actor"] == {
+        "sub": reviewers.head.sub,
+        "name": "Test district_head",
+        "role": "district_head",
+        "unit": "D1",
+        "on_behalf_of": None,
+    }
     assert recognize["citation"] == "TT25/2023 Điều 9 k2 đ"
 
 
@@ -81,8 +95,9 @@ async def test_tc5_figures_reaching_only_level_1_refuse_a_level_2_request(api: A
 async def test_declined_submission_ends_not_submitted(api: Api) -> None:
     case_id, leader = await api.new_case("C3", 2025)
     await api.walk(case_id, leader, cycle=2025, until="review_meeting_held")
-    body = await api.ok(await api.fire(leader, case_id, "decline_submission",
-                                       {"reason": "Chưa đạt tiêu chí 5; tiếp tục xây dựng"}))
+    body = await api.ok(
+        await api.fire(leader, case_id, "decline_submission", {"reason": "Chưa đạt tiêu chí 5; tiếp tục xây dựng"})
+    )
     assert body["case"]["state"] == "not_submitted"
     deadlines = {d["key"]: d["status"] for d in body["case"]["deadlines"]}
     assert deadlines == {"submission": "met"}

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.postgres
 async def test_fifty_identical_transitions_apply_once(pg_api: Api) -> None:
     api = pg_api
     case_id, leader = await api.new_case("C3", 2025)
-    responses = await asyncio.gather(*(
-        api.fire(leader, case_id, "issue_plan", w.issue_plan(2025)) for _ in range(50)
-    ))
+    responses = await asyncio.gather(*(api.fire(leader, case_id, "issue_plan", w.issue_plan(2025)) for _ in range(50)))
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) == 1, statuses
     assert set(statuses) <= {200, 409, 412}
@@ -31,9 +29,9 @@ async def test_fifty_transitions_with_the_same_if_match_apply_once(pg_api: Api) 
     api = pg_api
     case_id, leader = await api.new_case("C3", 2025)
     etag = (await api.get(leader, f"/v1/cases/{case_id}")).headers["ETag"]
-    responses = await asyncio.gather(*(
-        api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), headers={"If-Match": etag}) for _ in range(50)
-    ))
+    responses = await asyncio.gather(
+        *(api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), headers={"If-Match": etag}) for _ in range(50))
+    )
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 1
     assert statuses.count(412) == 49
@@ -47,10 +45,12 @@ async def test_concurrent_evidence_uploads_keep_one_chain(pg_api: Api) -> None:
 
     await api.ok(await api.fire(leader, case_id, "assign_indicators", w.assign_indicators(DEFINITION)))
     officer = api.who("commune_officer", "C3")
-    responses = await asyncio.gather(*(
-        api.upload(officer, case_id, indicator.code, content=w.MINIMAL_PDF + str(i).encode())
-        for i, indicator in enumerate(DEFINITION.indicators)
-    ))
+    responses = await asyncio.gather(
+        *(
+            api.upload(officer, case_id, indicator.code, content=w.MINIMAL_PDF + str(i).encode())
+            for i, indicator in enumerate(DEFINITION.indicators)
+        )
+    )
     assert [r.status_code for r in responses] == [201] * 15
     report = await api.ok(await api.get(leader, "/v1/audit/verify", case=case_id))
     assert report == {"ok": True, "events_checked": 18, "chains_checked": 1, "first_bad_event": None}

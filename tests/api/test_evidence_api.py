@@ -29,8 +29,10 @@ async def test_upload_then_download_returns_the_same_bytes_and_audits_the_hash(a
     case_id, leader = await _collecting(api)
     member = api.who("commune_member", "C3", org=w.org_for("TC2.1"))
     content = _docx()
-    created = await api.ok(await api.upload(member, case_id, "TC2.1", content=content, filename="Biên bản họp.docx",
-                                            media_type=w_docx()), 201)
+    created = await api.ok(
+        await api.upload(member, case_id, "TC2.1", content=content, filename="Biên bản họp.docx", media_type=w_docx()),
+        201,
+    )
     assert created["sha256"] == hashlib.sha256(content).hexdigest()
     assert created["size"] == len(content)
     assert created["filename"] == "Biên bản họp.docx"
@@ -56,8 +58,14 @@ def w_docx() -> str:
 async def test_declared_pdf_that_is_an_executable_is_415_and_stores_nothing(api: Api) -> None:
     case_id, leader = await _collecting(api)
     officer = api.who("commune_officer", "C3")
-    response = await api.upload(officer, case_id, "TC1.1", content=b"MZ\x90\x00" + b"\x00" * 100,
-                                filename="bao-cao.pdf", media_type="application/pdf")
+    response = await api.upload(
+        officer,
+        case_id,
+        "TC1.1",
+        content=b"MZ\x90\x00" + b"\x00" * 100,
+        filename="bao-cao.pdf",
+        media_type="application/pdf",
+    )
     assert response.status_code == 415
     assert response.headers["content-type"] == "application/problem+json"
     history = await api.ok(await api.get(leader, f"/v1/cases/{case_id}/history"))
@@ -86,8 +94,9 @@ async def test_member_of_another_organisation_may_not_add_evidence(api: Api) -> 
 async def test_evidence_is_required_before_submitting_an_indicator(api: Api) -> None:
     case_id, _ = await _collecting(api)
     officer = api.who("commune_officer", "C3")
-    response = await api.fire_indicator(officer, case_id, "TC1.1", "submit_evidence",
-                                        w.submit_evidence(DEFINITION, "TC1.1"))
+    response = await api.fire_indicator(
+        officer, case_id, "TC1.1", "submit_evidence", w.submit_evidence(DEFINITION, "TC1.1")
+    )
     assert response.status_code == 409
     assert response.json()["reasons"][0]["code"] == "evidence_missing"
 
@@ -96,12 +105,14 @@ async def test_accepted_indicator_takes_no_more_evidence_until_reopened(api: Api
     case_id, leader = await _collecting(api)
     officer = api.who("commune_officer", "C3")
     await api.ok(await api.upload(officer, case_id, "TC1.1"), 201)
-    await api.ok(await api.fire_indicator(officer, case_id, "TC1.1", "submit_evidence",
-                                          w.submit_evidence(DEFINITION, "TC1.1")))
+    await api.ok(
+        await api.fire_indicator(officer, case_id, "TC1.1", "submit_evidence", w.submit_evidence(DEFINITION, "TC1.1"))
+    )
     await api.ok(await api.fire_indicator(leader, case_id, "TC1.1", "accept"))
     refused = await api.upload(officer, case_id, "TC1.1", content=w.MINIMAL_PDF + b"2")
     assert refused.status_code == 409
-    reopened = await api.ok(await api.fire_indicator(leader, case_id, "TC1.1", "reopen",
-                                                     {"reason": "Thiếu ảnh chụp hoạt động"}))
+    reopened = await api.ok(
+        await api.fire_indicator(leader, case_id, "TC1.1", "reopen", {"reason": "Thiếu ảnh chụp hoạt động"})
+    )
     assert reopened["event"]["to"] == "returned"
     await api.ok(await api.upload(officer, case_id, "TC1.1", content=w.MINIMAL_PDF + b"2"), 201)

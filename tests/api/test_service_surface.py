@@ -10,8 +10,16 @@ from tests.helpers import DEFINITION, Api
 async def test_procedures_list_and_definition_carry_citations_and_schemas(api: Api) -> None:
     who = api.who("commune_officer", "C3")
     listing = await api.ok(await api.get(who, "/v1/procedures"))
-    assert listing == [{"key": "cdht_xa", "version": "tt25-2023", "title": DEFINITION.title,
-                        "instrument": "Thông tư 25/2023/TT-BGDĐT", "effective_from": "2024-02-12", "current": True}]
+    assert listing == [
+        {
+            "key": "cdht_xa",
+            "version": "tt25-2023",
+            "title": DEFINITION.title,
+            "instrument": "Thông tư 25/2023/TT-BGDĐT",
+            "effective_from": "2024-02-12",
+            "current": True,
+        }
+    ]
     body = await api.ok(await api.get(who, "/v1/procedures/cdht_xa/tt25-2023"))
     transitions = {t["trigger"]: t for t in body["definition"]["transitions"]}
     assert transitions["form_council"]["citation"] == {"ref": "TT25/2023 Điều 9 k2 b", "basis": "law"}
@@ -37,18 +45,30 @@ async def test_diagram_in_mermaid_and_svg(api: Api) -> None:
 
 async def test_admin_adds_units_within_its_own_unit_only(api: Api) -> None:
     admin = api.who("admin", "P1")
-    created = await api.client.post("/v1/admin-units", headers=admin.headers, json={
-        "code": "C4", "name": "Xã Bốn", "level": "commune", "parent": "P1", "disadvantaged": True})
+    created = await api.client.post(
+        "/v1/admin-units",
+        headers=admin.headers,
+        json={"code": "C4", "name": "Xã Bốn", "level": "commune", "parent": "P1", "disadvantaged": True},
+    )
     assert created.status_code == 201, created.text
     assert created.json()["disadvantaged"] is True
-    outside = await api.client.post("/v1/admin-units", headers=admin.headers, json={
-        "code": "C8", "name": "Xã Tám", "level": "commune", "parent": "P2"})
+    outside = await api.client.post(
+        "/v1/admin-units",
+        headers=admin.headers,
+        json={"code": "C8", "name": "Xã Tám", "level": "commune", "parent": "P2"},
+    )
     assert outside.status_code == 403
-    wrong_level = await api.client.post("/v1/admin-units", headers=admin.headers, json={
-        "code": "C7", "name": "Xã Bảy", "level": "commune", "parent": "C1"})
+    wrong_level = await api.client.post(
+        "/v1/admin-units",
+        headers=admin.headers,
+        json={"code": "C7", "name": "Xã Bảy", "level": "commune", "parent": "C1"},
+    )
     assert wrong_level.status_code == 422
-    not_admin = await api.client.post("/v1/admin-units", headers=api.who("province_director", "P1").headers,
-                                      json={"code": "C6", "name": "Xã Sáu", "level": "commune", "parent": "P1"})
+    not_admin = await api.client.post(
+        "/v1/admin-units",
+        headers=api.who("province_director", "P1").headers,
+        json={"code": "C6", "name": "Xã Sáu", "level": "commune", "parent": "P1"},
+    )
     assert not_admin.status_code == 403
     fetched = await api.ok(await api.get(admin, "/v1/admin-units/C4"))
     assert fetched["parent"] == "P1"

@@ -30,8 +30,9 @@ async def test_same_idempotency_key_with_another_body_is_409(api: Api) -> None:
     case_id, leader = await api.new_case("C3", 2025)
     headers = {"Idempotency-Key": "k-1"}
     await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), headers=headers))
-    other = await api.fire(leader, case_id, "issue_plan",
-                           w.issue_plan(2025, plan=w.docref("16/KH-UBND", "2025-01-16")), headers=headers)
+    other = await api.fire(
+        leader, case_id, "issue_plan", w.issue_plan(2025, plan=w.docref("16/KH-UBND", "2025-01-16")), headers=headers
+    )
     assert other.status_code == 409
     assert other.headers["content-type"] == "application/problem+json"
     assert other.json()["reasons"][0]["code"] == "idempotency_key_reused"
@@ -39,12 +40,14 @@ async def test_same_idempotency_key_with_another_body_is_409(api: Api) -> None:
 
 async def test_idempotency_key_is_scoped_to_the_caller(api: Api) -> None:
     case_id, leader = await api.new_case("C3", 2025)
-    await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025),
-                                headers={"Idempotency-Key": "shared"}))
+    await api.ok(
+        await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), headers={"Idempotency-Key": "shared"})
+    )
     officer = api.who("province_officer", "P1")
     other_case, other_leader = await api.new_case("C1", 2025)
-    response = await api.fire(other_leader, other_case, "issue_plan", w.issue_plan(2025),
-                              headers={"Idempotency-Key": "shared"})
+    response = await api.fire(
+        other_leader, other_case, "issue_plan", w.issue_plan(2025), headers={"Idempotency-Key": "shared"}
+    )
     assert response.status_code == 200
     assert response.json()["case"]["id"] == other_case
     assert officer.sub != leader.sub
@@ -70,14 +73,16 @@ async def test_stale_if_match_is_412_and_changes_nothing(api: Api) -> None:
     assert etag == response.json()["etag"] == '"v1"'
     await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), headers={"If-Match": etag}))
     before = await _state(api, leader, case_id)
-    stale = await api.fire(leader, case_id, "assign_indicators", w.assign_indicators(w_definition()),
-                           headers={"If-Match": etag})
+    stale = await api.fire(
+        leader, case_id, "assign_indicators", w.assign_indicators(w_definition()), headers={"If-Match": etag}
+    )
     assert stale.status_code == 412
     assert stale.json()["reasons"][0]["code"] == "stale_etag"
     assert await _state(api, leader, case_id) == before
     current = before[1]
-    fresh = await api.fire(leader, case_id, "assign_indicators", w.assign_indicators(w_definition()),
-                           headers={"If-Match": current})
+    fresh = await api.fire(
+        leader, case_id, "assign_indicators", w.assign_indicators(w_definition()), headers={"If-Match": current}
+    )
     assert fresh.status_code == 200
     assert fresh.headers["ETag"] == '"v3"'
 
@@ -97,8 +102,11 @@ async def test_malformed_payload_is_422_with_reasons_and_changes_nothing(api: Ap
     messages = [r["message"] for r in bad.json()["reasons"]]
     assert any("plan/date" in m for m in messages)
     assert any("'x' was unexpected" in m for m in messages)
-    not_json = await api.client.post(f"/v1/cases/{case_id}/transitions/issue_plan", content=b"{not json",
-                                     headers={**leader.headers, "Content-Type": "application/json"})
+    not_json = await api.client.post(
+        f"/v1/cases/{case_id}/transitions/issue_plan",
+        content=b"{not json",
+        headers={**leader.headers, "Content-Type": "application/json"},
+    )
     assert not_json.status_code == 422
     assert not_json.json()["reasons"][0]["code"] == "body_not_json"
     assert await _state(api, leader, case_id) == before
@@ -119,8 +127,9 @@ async def test_unknown_case_and_unknown_trigger_are_404(api: Api) -> None:
     missing = await api.fire(leader, "00000000-0000-0000-0000-000000000000", "issue_plan", w.issue_plan(2025))
     assert missing.status_code == 404
     assert missing.json()["reasons"][0]["code"] == "case_unknown"
-    unknown = await api.client.post(f"/v1/cases/{case_id}/transitions/teleport", json={"data": {}},
-                                    headers=leader.headers)
+    unknown = await api.client.post(
+        f"/v1/cases/{case_id}/transitions/teleport", json={"data": {}}, headers=leader.headers
+    )
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == "application/problem+json"
 
@@ -158,8 +167,11 @@ async def test_submission_after_the_deadline_is_refused_unless_extended(api: Api
     assert late.status_code == 409
     assert late.json()["reasons"][0]["code"] == "submission_deadline_passed"
     assert "28/02/2026" in late.json()["reasons"][0]["message"]
-    extended = await api.ok(await api.fire(reviewers.head, case_id, "grant_extension",
-                                           {"until": "2026-03-10", "reason": "Bão lũ làm gián đoạn"}))
+    extended = await api.ok(
+        await api.fire(
+            reviewers.head, case_id, "grant_extension", {"until": "2026-03-10", "reason": "Bão lũ làm gián đoạn"}
+        )
+    )
     submission = next(d for d in extended["case"]["deadlines"] if d["key"] == "submission")
     assert submission["rule"] == "extension"
     assert "Bão lũ" in submission["explanation"]

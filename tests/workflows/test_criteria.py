@@ -227,3 +227,18 @@ def test_figures_problems_counted(code: str, figures: dict[str, Any], problems: 
     found = figures_problems(D.indicator(code), figures)
     assert len(found) == problems, found
     assert all(p.startswith(f"{code}: figures.") for p in found)
+
+
+@pytest.mark.parametrize(
+    ("code", "figures", "fragment"),
+    [
+        ("TC4.1", {"level_reached": 2, "recognition": {"number": "1/QĐ", "date": "2024-12-01"}}, "from 0 to 1"),
+        ("TC4.4", {"level_reached": 1, "recognition": {"number": "1/QĐ", "date": "not-a-date"}}, "DocRef"),
+        ("TC5.2", {"trained_share": 50, "university_share": 60}, "cannot exceed"),
+        ("TC5.1", {"share": 70, "bonus": 1}, "unknown figures bonus"),
+    ],
+)
+def test_implausible_figures_are_problems(code: str, figures: dict, fragment: str) -> None:
+    problems = figures_problems(D.indicator(code), figures)
+    assert any(fragment in p for p in problems), problems
+

@@ -40,20 +40,48 @@ def test_shipped_definition_loads_with_fifteen_indicators_and_both_profiles() ->
 @pytest.mark.parametrize(
     ("mutate", "key", "message"),
     [
-        pytest.param(lambda d: _transition(d, "submit_dossier")["guards"].append("is_lucky"),
-                     f"transitions[{INDEX['submit_dossier']}].guards[4]", "unknown guard 'is_lucky'", id="unknown-guard"),
-        pytest.param(lambda d: _transition(d, "recognize").update(bodies=["mayor"]),
-                     f"transitions[{INDEX['recognize']}].bodies[0]", "unknown body 'mayor'", id="unknown-body"),
-        pytest.param(lambda d: _transition(d, "recognize").update(dest="celebrated"),
-                     f"transitions[{INDEX['recognize']}].dest", "unknown state 'celebrated'", id="unknown-state"),
-        pytest.param(lambda d: _transition(d, "refuse")["payload"].pop("reasons"),
-                     f"transitions[{INDEX['refuse']}].guards[1]", "reads payload field 'reasons'", id="undeclared-payload-field"),
-        pytest.param(lambda d: _transition(d, "issue_plan")["payload"]["plan"].update(type="scroll"),
-                     "transitions.0.payload.plan.type", "Input should be", id="unknown-field-type"),
-        pytest.param(lambda d: _transition(d, "issue_plan").update(colour="red"),
-                     "transitions.0.colour", "Extra inputs are not permitted", id="unknown-key"),
-        pytest.param(lambda d: d["deadlines"]["submission"].update(closes_on=["teleport"]),
-                     "deadlines.submission.closes_on[0]", "unknown trigger 'teleport'", id="unknown-trigger"),
+        pytest.param(
+            lambda d: _transition(d, "submit_dossier")["guards"].append("is_lucky"),
+            f"transitions[{INDEX['submit_dossier']}].guards[4]",
+            "unknown guard 'is_lucky'",
+            id="unknown-guard",
+        ),
+        pytest.param(
+            lambda d: _transition(d, "recognize").update(bodies=["mayor"]),
+            f"transitions[{INDEX['recognize']}].bodies[0]",
+            "unknown body 'mayor'",
+            id="unknown-body",
+        ),
+        pytest.param(
+            lambda d: _transition(d, "recognize").update(dest="celebrated"),
+            f"transitions[{INDEX['recognize']}].dest",
+            "unknown state 'celebrated'",
+            id="unknown-state",
+        ),
+        pytest.param(
+            lambda d: _transition(d, "refuse")["payload"].pop("reasons"),
+            f"transitions[{INDEX['refuse']}].guards[1]",
+            "reads payload field 'reasons'",
+            id="undeclared-payload-field",
+        ),
+        pytest.param(
+            lambda d: _transition(d, "issue_plan")["payload"]["plan"].update(type="scroll"),
+            "transitions.0.payload.plan.type",
+            "Input should be",
+            id="unknown-field-type",
+        ),
+        pytest.param(
+            lambda d: _transition(d, "issue_plan").update(colour="red"),
+            "transitions.0.colour",
+            "Extra inputs are not permitted",
+            id="unknown-key",
+        ),
+        pytest.param(
+            lambda d: d["deadlines"]["submission"].update(closes_on=["teleport"]),
+            "deadlines.submission.closes_on[0]",
+            "unknown trigger 'teleport'",
+            id="unknown-trigger",
+        ),
     ],
 )
 def test_bad_definition_is_refused_naming_file_and_key(tmp_path: Path, mutate, key: str, message: str) -> None:  # type: ignore[no-untyped-def]
