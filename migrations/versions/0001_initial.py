@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("citation", sa.String(length=200), nullable=True),
         sa.Column("request_id", sa.String(length=64), nullable=True),
         sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("state_digest", sa.String(length=64), nullable=True),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_event")),
@@ -78,6 +79,13 @@ def upgrade() -> None:
     op.create_index("ix_audit_time", "audit_event", ["occurred_at"], unique=False)
     op.create_index("ix_audit_trigger_time", "audit_event", ["trigger", "occurred_at"], unique=False)
     op.create_index("ix_audit_unit_time", "audit_event", ["unit_code", "occurred_at"], unique=False)
+    op.create_table(
+        "chain_head",
+        sa.Column("chain", sa.String(length=64), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("chain", name=op.f("pk_chain_head")),
+    )
     op.create_table(
         "idempotency_record",
         sa.Column("actor_sub", sa.String(length=200), nullable=False),
@@ -205,6 +213,7 @@ def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_index(op.f("ix_idempotency_record_created_at"), table_name="idempotency_record")
     op.drop_table("idempotency_record")
+    op.drop_table("chain_head")
     op.drop_index("ix_audit_unit_time", table_name="audit_event")
     op.drop_index("ix_audit_trigger_time", table_name="audit_event")
     op.drop_index("ix_audit_time", table_name="audit_event")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.actor import Actor
-from service.persistence.tables import AuditEvent, Case
+from service.persistence.tables import AuditEvent, Case, CaseIndicator, ChainHead, Deadline, Evidence
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
@@ -45,6 +46,7 @@ HASHED_FIELDS = (
     "citation",
     "request_id",
     "idempotency_key",
+    "state_digest",
     "prev_hash",
 )
 
@@ -103,6 +105,7 @@ def _build(
     request_id: str | None,
     idempotency_key: str | None,
     unit_code: str | None = None,
+    state_digest: str | None = None,
 ) -> AuditEvent:
     event = AuditEvent(
         uid=str(uuid.uuid4()),
@@ -126,11 +129,34 @@ def _build(
         citation=facts.citation,
         request_id=request_id,
         idempotency_key=idempotency_key,
+        state_digest=state_digest,
         prev_hash=prev_hash,
         hash="",
     )
     event.hash = event_hash(event)
     return event
+
+
+def case_state_digest(
+    case: Case, indicators: Iterable[CaseIndicator], deadlines: Iterable[Deadline], evidence: Iterable[Evidence]
+) -> str:
+    """SHA-256 of everything a case is, as its newest event left it: the row, its indicators, deadlines and
+    evidence. Verification recomputes it from the tables, so a change made outside the engine is caught."""
+    document = {
+        "case": {name: getattr(case, name) for name in CASE_FIELDS},
+        "indicators": sorted(
+            ([i.code, i.assignee_org, i.state, i.rating, i.figures, i.note] for i in indicators), key=lambda r: r[0]
+        ),
+        "deadlines": sorted(([d.key, d.due_at, d.status, d.rule, d.explanation] for d in deadlines), key=lambda r: r[0]),
+        "evidence": sorted([e.id, e.indicator_code, e.sha256, e.size] for e in evidence),
+    }
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
+CASE_FIELDS = (
+    "id", "procedure", "version", "profile", "unit_code", "cycle", "kind", "state", "target_level", "assessed_level",
+    "requested_level", "level", "decided_on", "dossier", "row_version",
+)
 
 
 def append_case_event(
@@ -141,6 +167,7 @@ def append_case_event(
     actor: Actor,
     actor_role: str | None,
     now: datetime,
+    state_digest: str,
     request_id: str | None = None,
     idempotency_key: str | None = None,
 ) -> AuditEvent:
@@ -156,6 +183,7 @@ def append_case_event(
         now=now,
         request_id=request_id,
         idempotency_key=idempotency_key,
+        state_digest=state_digest,
     )
     case.event_seq = event.seq
     case.last_hash = event.hash
@@ -174,19 +202,18 @@ async def append_chain_event(
     unit_code: str | None = None,
     request_id: str | None = None,
 ) -> AuditEvent:
-    """Append to a chain that has no case row (e.g. ``admin``); the (chain, seq) unique key refuses a race."""
-    head = (
-        await session.execute(
-            select(AuditEvent.seq, AuditEvent.hash)
-            .where(AuditEvent.chain == chain)
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-        )
-    ).first()
+    """Append to a chain that has no case row (e.g. ``admin``), holding its head row's lock."""
+    head_query = select(ChainHead).where(ChainHead.chain == chain).with_for_update()
+    head = (await session.execute(head_query.execution_options(populate_existing=True))).scalar_one_or_none()
+    if head is None:
+        # The first event of a chain: create its head; a concurrent creator loses on the primary key (409).
+        head = ChainHead(chain=chain, seq=0, hash=GENESIS)
+        session.add(head)
+        await session.flush()
     event = _build(
         chain=chain,
-        seq=(head.seq + 1) if head else 1,
-        prev_hash=head.hash if head else GENESIS,
+        seq=head.seq + 1,
+        prev_hash=head.hash,
         case=None,
         facts=facts,
         actor=actor,
@@ -196,8 +223,16 @@ async def append_chain_event(
         idempotency_key=None,
         unit_code=unit_code,
     )
+    head.seq, head.hash = event.seq, event.hash
     session.add(event)
     return event
+
+
+async def current_state_digest(session: AsyncSession, case: Case) -> str:
+    indicators = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars()
+    deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars()
+    evidence = (await session.execute(select(Evidence).where(Evidence.case_id == case.id))).scalars()
+    return case_state_digest(case, list(indicators), list(deadlines), list(evidence))
 
 
 @dataclass
@@ -209,85 +244,63 @@ class VerifyReport:
 
 
 async def verify(session: AsyncSession, *, case_id: str | None = None, batch: int = 2000) -> VerifyReport:
-    """Recompute every hash in order; report the first event whose hash, link or sequence is wrong."""
+    """Recompute every hash in order and report the first event whose hash, link or sequence is wrong; then
+    check each chain against its head (case row or chain_head) and each case row against its newest event."""
     query = select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq)
+    case_query = select(Case)
+    head_query = select(ChainHead)
     if case_id is not None:
         query = query.where(AuditEvent.chain == case_chain(case_id))
-    heads = {
-        case_chain(row.id): (row.event_seq, row.last_hash)
-        for row in (
-            await session.execute(
-                select(Case.id, Case.event_seq, Case.last_hash).where(Case.id == case_id)
-                if case_id
-                else select(Case.id, Case.event_seq, Case.last_hash)
-            )
-        ).all()
-    }
+        case_query = case_query.where(Case.id == case_id)
+        head_query = head_query.where(ChainHead.chain == case_chain(case_id))
     checked = 0
-    chains = 0
-    chain, expected_seq, prev = None, 0, GENESIS
+    tails: dict[str, AuditEvent] = {}  # chain -> its newest event
+    chain: str | None = None
+    expected_seq, prev = 0, GENESIS
 
-    def bad(event: AuditEvent, problem: str) -> VerifyReport:
+    def report(event: AuditEvent | None, problem: str, chain_name: str | None = None) -> VerifyReport:
         return VerifyReport(
             False,
             checked,
-            chains,
+            len(tails),
             {
-                "id": event.id,
-                "uid": event.uid,
-                "chain": event.chain,
-                "seq": event.seq,
-                "case_id": event.case_id,
+                "id": event.id if event else None,
+                "uid": event.uid if event else None,
+                "chain": event.chain if event else chain_name,
+                "seq": event.seq if event else None,
+                "case_id": event.case_id if event else None,
                 "problem": problem,
             },
         )
 
-    def head_problem(name: str | None, last_seq: int, last_hash: str) -> str | None:
-        if name is None or name not in heads:
-            return None
-        seq, head_hash = heads[name]
-        if (seq, head_hash) != (last_seq, last_hash):
-            return f"chain {name} ends at seq {last_seq} but the case records seq {seq}: events are missing"
-        return None
-
-    result = await session.stream_scalars(query.execution_options(yield_per=batch))
-    last_event = None
-    seen: set[str] = set()
-    async for event in result:
+    async for event in await session.stream_scalars(query.execution_options(yield_per=batch)):
         if event.chain != chain:
-            if last_event is not None and (problem := head_problem(chain, expected_seq, prev)):
-                return bad(last_event, problem)
-            chain, expected_seq, prev, chains = event.chain, 0, GENESIS, chains + 1
-            seen.add(chain)
+            chain, expected_seq, prev = event.chain, 0, GENESIS
         expected_seq += 1
         if event.seq != expected_seq:
-            return bad(event, f"sequence {event.seq} where {expected_seq} was expected: an event is missing")
+            return report(event, f"sequence {event.seq} where {expected_seq} was expected: an event is missing")
         if event.prev_hash != prev:
-            return bad(event, "prev_hash does not match the previous event's hash")
+            return report(event, "prev_hash does not match the previous event's hash")
         if event_hash(event) != event.hash:
-            return bad(event, "hash does not match the event's contents: the event was changed")
+            return report(event, "hash does not match the event's contents: the event was changed")
         prev = event.hash
         checked += 1
-        last_event = event
-    if last_event is not None and (problem := head_problem(chain, expected_seq, prev)):
-        return bad(last_event, problem)
-    emptied = sorted(name for name, (seq, _) in heads.items() if seq > 0 and name not in seen)
-    if emptied:
-        return VerifyReport(
-            False,
-            checked,
-            chains,
-            {
-                "id": None,
-                "uid": None,
-                "chain": emptied[0],
-                "seq": 1,
-                "case_id": emptied[0].split(":", 1)[1],
-                "problem": f"the case records {heads[emptied[0]][0]} events but its chain has none: "
-                "events were removed",
-            },
-        )
-    return VerifyReport(True, checked, chains, None)
+        tails[event.chain] = event
+
+    heads = {case_chain(c.id): (c.event_seq, c.last_hash, c) for c in (await session.execute(case_query)).scalars()}
+    heads.update({h.chain: (h.seq, h.hash, None) for h in (await session.execute(head_query)).scalars()})
+    for name in sorted(set(heads) | set(tails)):
+        tail = tails.get(name)
+        seq, head_hash, case = heads.get(name, (None, None, None))
+        if seq is None:
+            return report(tail, f"chain {name} has events but no head: its case or head row was removed")
+        if tail is None or (tail.seq, tail.hash) != (seq, head_hash):
+            return report(tail, f"chain {name} ends at seq {tail.seq if tail else 0} but its head records seq {seq}: "
+                          "events are missing", name)
+        if case is not None and tail.state_digest != await current_state_digest(session, case):
+            return report(tail, f"case {case.id} differs from the state its newest event recorded: "
+                          "it was changed outside the engine")
+    return VerifyReport(True, checked, len(tails), None)
 
 
 async def count_events(session: AsyncSession, case_id: str) -> int:

@@ -6,13 +6,15 @@ context and the authority context are built from a ``CaseFile`` without further 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.domain.audit import case_state_digest
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
@@ -30,9 +32,16 @@ class CaseFile:
     unit: AdminUnit
     units: UnitPath
     indicator_rows: dict[str, CaseIndicator]
-    evidence_counts: dict[str, int]
+    evidence: list[Evidence]
     deadlines: dict[str, Deadline]
     prior: tuple[PriorRecognition, ...]
+
+    @property
+    def evidence_counts(self) -> dict[str, int]:
+        return dict(Counter(row.indicator_code for row in self.evidence))
+
+    def state_digest(self) -> str:
+        return case_state_digest(self.case, self.indicator_rows.values(), self.deadlines.values(), self.evidence)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -123,15 +132,7 @@ async def load_case_file(session: AsyncSession, registry: Registry, case_id: str
     procedure, profile = resolve(registry, case)
     unit, units = await unit_path(session, case.unit_code)
     rows = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars().all()
-    counts = dict(
-        (
-            await session.execute(
-                select(Evidence.indicator_code, func.count())
-                .where(Evidence.case_id == case.id)
-                .group_by(Evidence.indicator_code)
-            )
-        ).all()
-    )
+    evidence = (await session.execute(select(Evidence).where(Evidence.case_id == case.id))).scalars().all()
     deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars().all()
     prior = (
         await session.execute(
@@ -151,7 +152,7 @@ async def load_case_file(session: AsyncSession, registry: Registry, case_id: str
         unit=unit,
         units=units,
         indicator_rows={row.code: row for row in rows},
-        evidence_counts=counts,
+        evidence=list(evidence),
         deadlines={row.key: row for row in deadlines},
         prior=tuple(PriorRecognition(r.id, r.level, r.decided_on) for r in prior),
     )

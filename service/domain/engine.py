@@ -322,6 +322,8 @@ async def apply_transition(
         payload=event_payload,
         citation=transition.citation.ref,
     )
+    case.row_version += 1
+    case.updated_at = now
     event = append_case_event(
         session,
         case=case,
@@ -329,11 +331,10 @@ async def apply_transition(
         actor=actor,
         actor_role=decision.role,
         now=now,
+        state_digest=cf.state_digest(),
         request_id=request_id,
         idempotency_key=idempotency_request.key if idempotency_request else None,
     )
-    case.row_version += 1
-    case.updated_at = now
     _outbox(
         session,
         case=case,
@@ -443,7 +444,7 @@ async def open_case(
         updated_at=now,
     )
     session.add(case)
-    cf = CaseFile(case, loaded, profile, unit, units, {}, {}, {}, ())
+    cf = CaseFile(case, loaded, profile, unit, units, {}, [], {}, ())
     _open_deadlines(session, cf, case.state, now)
     facts = EventFacts(
         kind="case_opened",
@@ -468,6 +469,7 @@ async def open_case(
         actor=actor,
         actor_role=decision.role,
         now=now,
+        state_digest=cf.state_digest(),
         request_id=request_id,
         idempotency_key=idempotency_request.key if idempotency_request else None,
     )
@@ -544,11 +546,19 @@ async def record_evidence(
         },
         citation=rule.citation.ref,
     )
-    event = append_case_event(
-        session, case=cf.case, facts=facts, actor=actor, actor_role=decision.role, now=now, request_id=request_id
-    )
+    cf.evidence.append(evidence)
     cf.case.row_version += 1
     cf.case.updated_at = now
+    event = append_case_event(
+        session,
+        case=cf.case,
+        facts=facts,
+        actor=actor,
+        actor_role=decision.role,
+        now=now,
+        state_digest=cf.state_digest(),
+        request_id=request_id,
+    )
     _outbox(
         session,
         case=cf.case,

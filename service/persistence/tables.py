@@ -159,7 +159,18 @@ class AuditEvent(SQLModel, table=True):
     citation: str | None = Field(default=None, max_length=200)
     request_id: str | None = Field(default=None, max_length=64)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    state_digest: str | None = Field(default=None, max_length=64)  # the case as this event left it
     prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class ChainHead(SQLModel, table=True):
+    """The head of a chain that has no case row (e.g. ``admin``): locked to append, compared to verify."""
+
+    __tablename__ = "chain_head"
+
+    chain: str = Field(primary_key=True, max_length=64)
+    seq: int
     hash: str = Field(max_length=64)
 
 

@@ -88,3 +88,37 @@ async def test_audit_search_filters_within_jurisdiction(api: Api) -> None:
     assert paged["next_cursor"] is not None
     rest = await api.ok(await api.get(auditor, "/v1/audit/events", limit=1, cursor=paged["next_cursor"]))
     assert rest["items"][0]["id"] != paged["items"][0]["id"]
+
+
+async def test_case_row_changed_outside_the_engine_is_reported(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    await api.walk(case_id, leader, cycle=2025, until="appraised", failed=("TC3.2",))
+    await _execute(api, "UPDATE cases SET state = 'recognized', level = 2 WHERE id = :case", case=case_id)
+    report = await api.ok(await api.get(api.who("auditor", "VN"), "/v1/audit/verify", case=case_id))
+    assert report["ok"] is False
+    assert "changed outside the engine" in report["first_bad_event"]["problem"]
+
+
+async def test_indicator_changed_outside_the_engine_is_reported(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    await api.collect(case_id, leader, cycle=2025, figures={"TC5.1": {"share": 55.0}})
+    await _execute(api, "UPDATE case_indicator SET figures = :f WHERE case_id = :case AND code = 'TC5.1'",
+                   case=case_id, f='{"share": 65.0}')
+    report = await api.ok(await api.get(leader, "/v1/audit/verify", case=case_id))
+    assert report["ok"] is False
+    assert "changed outside the engine" in report["first_bad_event"]["problem"]
+
+
+async def test_removing_the_newest_admin_event_is_reported(api: Api) -> None:
+    admin = api.who("admin", "VN")
+    for code in ("C5", "C6"):
+        created = await api.client.post("/v1/admin-units", headers=admin.headers,
+                                        json={"code": code, "name": f"Xã {code}", "level": "commune", "parent": "P1"})
+        assert created.status_code == 201
+    auditor = api.who("auditor", "VN")
+    assert (await api.ok(await api.get(auditor, "/v1/audit/verify")))["ok"] is True
+    await _execute(api, "DELETE FROM audit_event WHERE chain = 'admin' AND seq = 2")
+    report = await api.ok(await api.get(auditor, "/v1/audit/verify"))
+    assert report["ok"] is False
+    assert report["first_bad_event"]["chain"] == "admin"
+    assert "missing" in report["first_bad_event"]["problem"]

@@ -3,7 +3,8 @@
 Nothing here lists who may do what by hand. For every human trigger of the case process and of the indicator
 process, and for each profile (cycle 2024 on C1 under ``three_tier``, cycle 2025 on C3 under ``two_tier``), every
 role of ``workflows.schema.ROLES`` is seated inside the case's jurisdiction (where the role lives for this case),
-outside it (the other province) and, for commune roles, at a neighbouring commune of the same province; bodies
+outside it (the other province), for commune roles at a neighbouring commune of the same province, and, for each
+role a profile places, at the case's other tiers (a role counts at exactly its unit, not above or below it); bodies
 that also need an organisation or a council seat add the near misses (wrong organisation, not named, named at
 another position). The expected outcome comes from the profile's body rules and the unit tree of
 ``tests/conftest.py``; the service must refuse every seat that fills no body with 403 ``not_authorised``,
@@ -139,9 +140,9 @@ class Seat:
         return f"{self.role}@{self.unit} ({self.where})"
 
 
-def seats_for(transition: Transition | None, scenario: Scenario, *, indicator_org: str | None = None) -> list[Seat]:
-    """Every role inside, outside and (commune roles) next door; plus the near misses of the bodies' extra rules."""
-    bodies = transition.bodies if transition else []
+def seats_for(bodies: list[str], scenario: Scenario, *, indicator_org: str | None = None) -> list[Seat]:
+    """Every role inside, outside and (commune roles) next door, and each placed role at the case's other tiers;
+    plus the near misses of the bodies' extra rules (organisation, council seat)."""
     rules = [scenario.profile.bodies[b] for b in bodies if b != SYSTEM_BODY]
     seats = []
     for role in sorted(ROLES):
@@ -247,11 +248,10 @@ INDICATOR_PAYLOADS: dict[str, Callable[[str], dict[str, Any]]] = {
 # --- driving a case -----------------------------------------------------------------------------------------
 
 
-def first_allowed(transition: Transition, scenario: Scenario, *, indicator_org: str | None = None,
+def first_allowed(bodies: list[str], scenario: Scenario, *, indicator_org: str | None = None,
                   council: list[dict[str, Any]] | None = None) -> Seat:
-    seats = [s for s in seats_for(transition, scenario, indicator_org=indicator_org) if s.where == "inside"]
-    return next(s for s in seats if body_filled(transition.bodies, scenario, s, indicator_org=indicator_org,
-                                                council=council))
+    seats = [s for s in seats_for(bodies, scenario, indicator_org=indicator_org) if s.where == "inside"]
+    return next(s for s in seats if body_filled(bodies, scenario, s, indicator_org=indicator_org, council=council))
 
 
 @contextmanager
@@ -278,7 +278,7 @@ async def reach(api: Api, scenario: Scenario, state: str, *, failed: tuple[str, 
         step = next(t for t in DEFINITION.transitions if t.dest == state and any(s in HAPPY_PATH for s in t.source))
         await reach_on(api, scenario, case_id, leader, next(s for s in HAPPY_PATH if s in step.source), failed)
         case = await api.ok(await api.get(api.who("auditor", "VN"), f"/v1/cases/{case_id}"))
-        seat = first_allowed(step, scenario, council=council_of(case))
+        seat = first_allowed(step.bodies, scenario, council=council_of(case))
         extra = {name: True for name in ("supplement_requests_allowed",) if "is_supplement_allowed" in step.guards}
         with profile_settings(api, scenario.profile, **extra):
             await api.ok(await api.fire(who(api, seat), case_id, step.trigger,
@@ -402,7 +402,7 @@ def test_every_human_trigger_has_a_payload_and_every_seat_a_unit() -> None:
     for scenario in SCENARIOS.values():
         for trigger in CASE_TRIGGERS:
             transition = DEFINITION.transition(trigger)
-            seats = seats_for(transition, scenario)
+            seats = seats_for(transition.bodies, scenario)
             assert any(body_filled(transition.bodies, scenario, s, council=council_payload(2024)["members"])
                        for s in seats), f"no seat may fire {trigger} under {scenario.profile.name}"
             assert {s.role for s in seats} == ROLES
@@ -431,7 +431,7 @@ async def test_case_trigger_is_refused_to_everyone_the_profile_does_not_name(api
     assert case["state"] in transition.source
     council = council_of(case)
     payload = CASE_PAYLOADS[trigger](scenario.cycle, case)
-    seats = seats_for(transition, scenario)
+    seats = seats_for(transition.bodies, scenario)
     expected = {seat: body_filled(transition.bodies, scenario, seat, council=council) for seat in seats}
     allowed = [seat for seat in seats if expected[seat]]
     assert allowed, f"the profile names no one for {trigger}"
@@ -497,8 +497,7 @@ def indicator_path(target: str) -> list[Transition]:
 
 async def upload_evidence(api: Api, scenario: Scenario, case_id: str, code: str) -> None:
     org = w.org_for(code)
-    uploader = first_allowed(PROCESS.transitions[0].model_copy(update={"bodies": PROCESS.evidence.bodies}),
-                             scenario, indicator_org=org)
+    uploader = first_allowed(PROCESS.evidence.bodies, scenario, indicator_org=org)
     await api.ok(await api.upload(who(api, uploader), case_id, code), 201)
 
 
@@ -507,7 +506,7 @@ async def drive_indicator(api: Api, scenario: Scenario, case_id: str, code: str,
     for step in indicator_path(target):
         if "has_evidence_file" in step.guards:
             await upload_evidence(api, scenario, case_id, code)
-        seat = first_allowed(step, scenario, indicator_org=org)
+        seat = first_allowed(step.bodies, scenario, indicator_org=org)
         await api.ok(await api.fire_indicator(who(api, seat), case_id, code, step.trigger,
                                               INDICATOR_PAYLOADS[step.trigger](code)))
 
@@ -528,7 +527,7 @@ async def test_indicator_trigger_is_refused_to_everyone_the_profile_does_not_nam
     # One indicator per allowed seat (each fires on its own), all brought to the source state first.
     code = DEFINITION.indicators[0].code
     org = w.org_for(code)
-    seats = seats_for(transition, scenario, indicator_org=org)
+    seats = seats_for(transition.bodies, scenario, indicator_org=org)
     expected = {seat: body_filled(transition.bodies, scenario, seat, indicator_org=org) for seat in seats}
     allowed = [seat for seat in seats if expected[seat]]
     assert allowed, f"the profile names no one for {trigger}"
@@ -619,7 +618,7 @@ async def test_a_case_is_read_by_its_own_units_and_those_above_only(api: Api, pr
 async def test_a_case_is_opened_only_by_the_bodies_of_the_open_rule(api: Api, profile: str) -> None:
     scenario = SCENARIOS[profile]
     api.clock.set(f"{scenario.cycle}-01-10T02:00:00")
-    seats = seats_for(None, scenario)
+    seats = seats_for(DEFINITION.open.bodies, scenario)
     expected = {seat: body_filled(DEFINITION.open.bodies, scenario, seat) for seat in seats}
     allowed = [seat for seat in seats if expected[seat]]
     assert sorted(expected[s] for s in allowed) == sorted(DEFINITION.open.bodies)
@@ -679,7 +678,7 @@ async def test_routes_are_the_human_triggers_and_no_system_trigger(api: Api) -> 
                         if p.startswith("/v1/cases/{case_id}/indicators/{code}/transitions/")}
     assert case_routes == set(CASE_TRIGGERS)
     assert indicator_routes == set(INDICATOR_TRIGGERS)
-    case_id, leader = await api.new_case("C3", 2025)
+    case_id, _ = await api.new_case("C3", 2025)
     for trigger in SYSTEM_TRIGGERS:
         response = await api.fire(api.who("admin", "VN"), case_id, trigger)
         assert response.status_code == 404, response.text
