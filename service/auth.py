@@ -95,6 +95,10 @@ def _optional_text(claims: dict[str, Any], name: str) -> str | None:
     return value
 
 
+# The longest value each text claim may carry (the columns that record who acted are this wide).
+CLAIM_LIMITS = {"sub": 200, "name": 200, "unit": 32, "org": 200, "on_behalf_of": 200}
+
+
 def _actor_from_claims(claims: dict[str, Any]) -> Actor:
     for name in ("sub", "name", "unit"):
         value = claims.get(name)
@@ -102,6 +106,10 @@ def _actor_from_claims(claims: dict[str, Any]) -> Actor:
             raise _refused("missing_claim", f"the token has no {name} claim")
         if not isinstance(value, str) or not value.strip():
             raise _refused("bad_claim", f"the {name} claim must be a non-empty string")
+    for name, limit in CLAIM_LIMITS.items():
+        value = claims.get(name)
+        if isinstance(value, str) and (len(value) > limit or "\x00" in value):
+            raise _refused("bad_claim", f"the {name} claim must be at most {limit} characters, without NUL")
     if claims["sub"].startswith(_SYSTEM_SUBJECT_PREFIX):
         raise _refused("system_subject", "subjects starting 'system:' are reserved for the service itself")
     if "roles" not in claims:

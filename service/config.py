@@ -40,9 +40,8 @@ class Settings(BaseSettings):
     auth_leeway_seconds: int = 30
 
     evidence_max_bytes: int = Field(default=20 * 1024 * 1024, description="Largest evidence file accepted (413).")
+    request_max_bytes: int = Field(default=1024 * 1024, description="Largest JSON request body accepted (413).")
     page_size_default: int = 50
-    page_size_max: int = 500
-    idempotency_retention_hours: int = 24 * 7
 
     @field_validator("now")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from prometheus_client import Counter, Histogram
 from service.api import admin_units, audit, cases, health, indicators, procedures
 from service.api.deps import Services
 from service.api.errors import install as install_errors
+from service.api.limits import RequestLimits
 from service.auth import TokenVerifier
 from service.config import Settings
 from service.persistence.db import make_engine, session_factory
@@ -21,6 +23,7 @@ from workflows.registry import Registry, default_registry
 
 log = logging.getLogger("cdht")
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUESTS = Counter("cdht_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("cdht_http_request_seconds", "HTTP request latency", ["method", "route"])
 
@@ -62,7 +65,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     @app.middleware("http")
     async def request_context(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        # A caller's request id is kept when it is a plain token that fits the audit column; else ours is used.
+        offered = request.headers.get("x-request-id", "")
+        request.state.request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         started = time.perf_counter()
         response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
@@ -70,6 +75,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
         response.headers["X-Request-ID"] = request.state.request_id
         return response
+
+    app.add_middleware(
+        RequestLimits, max_body_bytes=settings.request_max_bytes, max_upload_bytes=settings.evidence_max_bytes
+    )
 
     for module in (health, procedures, admin_units, cases, indicators, audit):
         app.include_router(module.router)

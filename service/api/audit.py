@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,10 +13,14 @@ from service.api.errors import problems
 from service.api.schemas import EventPage, VerifyOut, event_out
 from service.domain import audit
 from service.domain.errors import Forbidden, Reason
-from service.persistence.queries import decode_cursor, encode_cursor, unit_subtree
+from service.persistence.queries import decode_cursor, encode_cursor, strict_int, unit_subtree
 from service.persistence.tables import AuditEvent
 
 router = APIRouter(prefix="/v1", tags=["audit"])
+
+
+def as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @router.get(
@@ -47,13 +51,14 @@ async def search_events(
         query = query.where(AuditEvent.unit_code.in_(unit_subtree(unit, name="requested_unit")))
     if trigger:
         query = query.where(AuditEvent.trigger == trigger)
+    # A time without an offset is read as UTC, the zone of storage.
     if since:
-        query = query.where(AuditEvent.occurred_at >= since)
+        query = query.where(AuditEvent.occurred_at >= as_utc(since))
     if until:
-        query = query.where(AuditEvent.occurred_at < until)
+        query = query.where(AuditEvent.occurred_at < as_utc(until))
     if cursor:
-        (after,) = decode_cursor(cursor, 1)
-        query = query.where(AuditEvent.id > int(after))
+        (after,) = decode_cursor(cursor, (strict_int,))
+        query = query.where(AuditEvent.id > after)
     async with svc.sessions() as session:
         rows = (await session.execute(query.order_by(AuditEvent.id).limit(size + 1))).scalars().all()
     next_cursor = encode_cursor([rows[size - 1].id]) if len(rows) > size else None

@@ -28,11 +28,10 @@ from service.api.schemas import (
 )
 from service.domain import engine, idempotency
 from service.domain.actor import Actor
-from service.domain.authority import can_read
 from service.domain.casefile import CaseFile, load_case_file
-from service.domain.errors import Forbidden, InvalidPayload, PreconditionFailed, Reason
+from service.domain.errors import InvalidPayload, PreconditionFailed, Reason
 from service.persistence.db import unit_of_work
-from service.persistence.queries import decode_cursor, encode_cursor, unit_subtree
+from service.persistence.queries import aware_datetime, decode_cursor, encode_cursor, strict_str, unit_subtree
 from service.persistence.tables import AuditEvent, Case, Deadline
 from workflows.registry import Registry
 from workflows.schema import SYSTEM_BODY, Transition, payload_json_schema
@@ -47,19 +46,15 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="The case's
 
 async def readable_case(session: AsyncSession, registry: Registry, case_id: str, actor: Actor) -> CaseFile:
     cf = await load_case_file(session, registry, case_id, lock=False)
-    decision = can_read(actor, cf.units)
-    if not decision.allowed:
-        raise Forbidden(
-            "this case is outside your jurisdiction",
-            reasons=[Reason("outside_jurisdiction", m) for m in decision.reasons],
-        )
+    engine.ensure_readable(cf, actor)
     return cf
 
 
 def expected_version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
-    match = re.fullmatch(r'\s*(?:W/)?"v(\d+)"\s*', if_match)
+    # If-Match uses the strong comparison (RFC 9110 §13.1.1): a weak validator never matches.
+    match = re.fullmatch(r'\s*"v(\d+)"\s*', if_match)
     if match is None:
         raise PreconditionFailed(
             "If-Match does not name a version of this case",
@@ -133,7 +128,7 @@ async def list_cases(
     at: NowDep,
     procedure: str | None = None,
     unit: Annotated[str | None, Query(description="A unit and all below it")] = None,
-    cycle: int | None = None,
+    cycle: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     state: str | None = None,
     overdue: Annotated[bool | None, Query(description="Only cases with an open deadline already past")] = None,
     cursor: str | None = None,
@@ -153,8 +148,7 @@ async def list_cases(
         late = exists().where(Deadline.case_id == Case.id, Deadline.status == "open", Deadline.due_at < at)
         query = query.where(late if overdue else ~late)
     if cursor:
-        created, case_id = decode_cursor(cursor, 2)
-        created_at = datetime.fromisoformat(created)
+        created_at, case_id = decode_cursor(cursor, (aware_datetime, strict_str))
         query = query.where(or_(Case.created_at < created_at, and_(Case.created_at == created_at, Case.id < case_id)))
     query = query.order_by(Case.created_at.desc(), Case.id.desc()).limit(size + 1)
     async with svc.sessions() as session:
@@ -227,13 +221,28 @@ async def case_history(case_id: str, actor: ActorDep, svc: ServicesDep) -> list[
     return [event_out(e) for e in events]
 
 
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _nul_paths(value: Any, path: str = "data") -> list[str]:
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nul_paths(k, path) + _nul_paths(v, f"{path}/{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_paths(v, f"{path}/{i}")]
+    return []
+
+
 async def read_body(request: Request) -> tuple[dict[str, Any], str | None]:
     """``{data: {...}, comment?}``; anything else is a 422 that changes nothing."""
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise InvalidPayload("the body is not JSON", reasons=[Reason("body_not_json", str(exc))]) from exc
+        body = json.loads(raw, parse_constant=_no_constants) if raw.strip() else {}
+    except (ValueError, RecursionError) as exc:
+        message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidPayload("the body is not acceptable JSON", reasons=[Reason("body_not_json", message)]) from exc
     if not isinstance(body, dict) or set(body) - {"data", "comment"}:
         raise InvalidPayload(
             "the body must be an object {data, comment?}",
@@ -244,6 +253,10 @@ async def read_body(request: Request) -> tuple[dict[str, Any], str | None]:
         raise InvalidPayload(
             "data must be an object and comment a string",
             reasons=[Reason("body_shape", "data: object; comment: string")],
+        )
+    if bad := _nul_paths(body):
+        raise InvalidPayload(
+            "text may not contain NUL characters", reasons=[Reason("nul_character", f"at {p}") for p in bad]
         )
     return data, comment
 

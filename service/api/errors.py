@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.domain.errors import DomainError
@@ -82,6 +83,21 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     )
 
 
+async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+    # Two requests raced for the same unique thing (an idempotency key, a case, a unit); the loser's
+    # transaction was rolled back whole, so it is a conflict to retry, not a server fault.
+    log.info("integrity conflict (request %s): %s", getattr(request.state, "request_id", None), exc.orig)
+    return problem_response(
+        409,
+        "Conflict",
+        "a concurrent request changed the same record; nothing was changed, retry the request",
+        slug="conflict",
+        reasons=[
+            {"code": "concurrent_change", "message": "retry; with the same Idempotency-Key the first answer returns"}
+        ],
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     log.exception("unhandled error (request %s)", request_id)
@@ -98,6 +114,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(Exception, _unexpected)
 
 

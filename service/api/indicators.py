@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import select
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from service.api.cases import ActorDep, NowDep, ServicesDep, readable_case
 from service.api.deps import request_id
 from service.api.errors import problems
 from service.api.schemas import EvidenceOut, IndicatorOut, IndicatorsOut, Label, evidence_out
 from service.domain import engine
-from service.domain.authority import decide
-from service.domain.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, Reason
+from service.domain.errors import InvalidPayload, NotFound, Reason
 from service.domain.evidence import evidence_path, store_evidence_file
 from service.persistence.db import unit_of_work
 from service.persistence.tables import Evidence
@@ -77,9 +76,26 @@ async def list_indicators(case_id: str, actor: ActorDep, svc: ServicesDep) -> In
     )
 
 
-async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+async def _chunks(upload: StarletteUploadFile) -> AsyncIterator[bytes]:
     while chunk := await upload.read(64 * 1024):
         yield chunk
+
+
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "The evidence file"},
+                    "title": {"type": "string", "maxLength": 300, "description": "What the file shows"},
+                },
+                "required": ["file"],
+            }
+        }
+    },
+}
 
 
 @router.post(
@@ -90,51 +106,31 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
     summary="Upload an evidence file",
     description="PDF, JPEG, PNG, DOCX, XLSX or ODT, checked by content and declared type; stored by "
     "SHA-256; the upload is an audit event carrying the hash.",
+    openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def upload_evidence(
-    case_id: str,
-    code: str,
-    request: Request,
-    actor: ActorDep,
-    svc: ServicesDep,
-    at: NowDep,
-    file: Annotated[UploadFile, File()],
-    title: Annotated[str | None, Form(max_length=300)] = None,
+    case_id: str, code: str, request: Request, actor: ActorDep, svc: ServicesDep, at: NowDep
 ) -> JSONResponse:
-    limit = svc.settings.evidence_max_bytes
-    declared_length = request.headers.get("content-length")
-    if declared_length and declared_length.isdigit() and int(declared_length) > limit + 64 * 1024:
-        raise PayloadTooLarge(
-            f"evidence files are limited to {limit} bytes",
-            reasons=[Reason("evidence_too_large", f"the request is {declared_length} bytes")],
-        )
-    # Refuse before storing anything when the caller could not add evidence anyway.
+    # Authority and state are checked before the body is read, so a refused caller stores nothing.
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
-    process = cf.procedure.definition.indicator_process
-    row = cf.indicator_rows.get(code)
-    if process is None or row is None:
-        raise NotFound(
-            f"indicator {code} is not assigned in case {case_id}",
-            reasons=[Reason("indicator_unknown", f"{code} has no record in this case")],
+    engine.check_evidence_allowed(cf, code, actor)
+    async with request.form(max_files=1, max_fields=2) as form:
+        file, title = form.get("file"), form.get("title")
+        if not isinstance(file, StarletteUploadFile) or (title is not None and not isinstance(title, str)):
+            raise InvalidPayload(
+                "send the file as multipart field 'file' (and optionally a text field 'title')",
+                reasons=[Reason("upload_malformed", "multipart/form-data with a 'file' part is required")],
+            )
+        if title is not None and len(title) > 300:
+            raise InvalidPayload("the title is too long", reasons=[Reason("title_too_long", "at most 300 characters")])
+        stored = await store_evidence_file(
+            _chunks(file),
+            data_dir=svc.settings.data_dir,
+            max_bytes=svc.settings.evidence_max_bytes,
+            declared_type=file.content_type,
+            filename=file.filename,
         )
-    decision = decide(actor, process.evidence.bodies, cf.authority_context(code))
-    if not decision.allowed:
-        raise Forbidden(
-            f"you may not add evidence to {code}", reasons=[Reason("not_authorised", m) for m in decision.reasons]
-        )
-    if row.state not in process.evidence.indicator_states:
-        raise Conflict(
-            f"evidence is added while the indicator is {' or '.join(process.evidence.indicator_states)}",
-            reasons=[Reason("wrong_state", f"the indicator {code} is {row.state}")],
-        )
-    stored = await store_evidence_file(
-        _chunks(file),
-        data_dir=svc.settings.data_dir,
-        max_bytes=limit,
-        declared_type=file.content_type,
-        filename=file.filename,
-    )
     async with unit_of_work(svc.sessions) as session:
         evidence, _ = await engine.record_evidence(
             session,

@@ -147,15 +147,30 @@ def case_state_digest(
         "indicators": sorted(
             ([i.code, i.assignee_org, i.state, i.rating, i.figures, i.note] for i in indicators), key=lambda r: r[0]
         ),
-        "deadlines": sorted(([d.key, d.due_at, d.status, d.rule, d.explanation] for d in deadlines), key=lambda r: r[0]),
+        "deadlines": sorted(
+            ([d.key, d.due_at, d.status, d.rule, d.explanation] for d in deadlines), key=lambda r: r[0]
+        ),
         "evidence": sorted([e.id, e.indicator_code, e.sha256, e.size] for e in evidence),
     }
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
 CASE_FIELDS = (
-    "id", "procedure", "version", "profile", "unit_code", "cycle", "kind", "state", "target_level", "assessed_level",
-    "requested_level", "level", "decided_on", "dossier", "row_version",
+    "id",
+    "procedure",
+    "version",
+    "profile",
+    "unit_code",
+    "cycle",
+    "kind",
+    "state",
+    "target_level",
+    "assessed_level",
+    "requested_level",
+    "level",
+    "decided_on",
+    "dossier",
+    "row_version",
 )
 
 
@@ -295,11 +310,17 @@ async def verify(session: AsyncSession, *, case_id: str | None = None, batch: in
         if seq is None:
             return report(tail, f"chain {name} has events but no head: its case or head row was removed")
         if tail is None or (tail.seq, tail.hash) != (seq, head_hash):
-            return report(tail, f"chain {name} ends at seq {tail.seq if tail else 0} but its head records seq {seq}: "
-                          "events are missing", name)
+            return report(
+                tail,
+                f"chain {name} ends at seq {tail.seq if tail else 0} but its head records seq {seq}: "
+                "events are missing",
+                name,
+            )
         if case is not None and tail.state_digest != await current_state_digest(session, case):
-            return report(tail, f"case {case.id} differs from the state its newest event recorded: "
-                          "it was changed outside the engine")
+            return report(
+                tail,
+                f"case {case.id} differs from the state its newest event recorded: it was changed outside the engine",
+            )
     return VerifyReport(True, checked, len(tails), None)
 
 

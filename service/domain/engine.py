@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain import idempotency
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_case_event, format_time
-from service.domain.authority import AuthorityContext, decide
+from service.domain.authority import AuthorityContext, Decision, can_read, decide
 from service.domain.casefile import CaseFile, load_case_file, unit_path
 from service.domain.errors import (
     Conflict,
@@ -66,6 +66,16 @@ class TriggerCheck:
 def _refused(kind: str, trigger: str, actor: Actor, reasons: list[Reason]) -> None:
     # Refusals are logged, not chained (DESIGN.md contract 4).
     log.info("refused %s %s by %s: %s", kind, trigger, actor.sub, "; ".join(r.message for r in reasons))
+
+
+def ensure_readable(cf: CaseFile, actor: Actor) -> None:
+    """Outside the case's jurisdiction nothing about it is told, not even its state (403 before anything else)."""
+    decision = can_read(actor, cf.units)
+    if not decision.allowed:
+        raise Forbidden(
+            "this case is outside your jurisdiction",
+            reasons=[Reason("outside_jurisdiction", message) for message in decision.reasons],
+        )
 
 
 # --- reading what may be done --------------------------------------------------------------------------------
@@ -239,6 +249,7 @@ async def apply_transition(
     comment: str | None = None,
 ) -> Outcome:
     cf = await load_case_file(session, registry, case_id, lock=True)
+    ensure_readable(cf, actor)
     if idempotency_request is not None:
         stored = await idempotency.find(session, actor, idempotency_request)
         if stored is not None:
@@ -484,25 +495,14 @@ async def open_case(
     return Outcome(case=case, event=event)
 
 
-async def record_evidence(
-    session: AsyncSession,
-    *,
-    registry: Registry,
-    case_id: str,
-    indicator: str,
-    actor: Actor,
-    stored: StoredFile,
-    title: str | None,
-    now: datetime,
-    request_id: str | None = None,
-) -> tuple[Evidence, AuditEvent]:
-    """An uploaded file joins an indicator's evidence; the upload is an audit event carrying its hash."""
-    cf = await load_case_file(session, registry, case_id, lock=True)
+def check_evidence_allowed(cf: CaseFile, indicator: str, actor: Actor) -> Decision:
+    """Who may add evidence to an indicator, and when (the definition's evidence rule)."""
+    ensure_readable(cf, actor)
     process = cf.procedure.definition.indicator_process
     row = cf.indicator_rows.get(indicator)
     if process is None or row is None:
         raise NotFound(
-            f"indicator {indicator} is not assigned in case {case_id}",
+            f"indicator {indicator} is not assigned in case {cf.case.id}",
             reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")],
         )
     rule = process.evidence
@@ -517,6 +517,26 @@ async def record_evidence(
             f"{' or '.join(rule.indicator_states)}; they are {cf.case.state} and {row.state}",
             reasons=[Reason("wrong_state", f"the indicator {indicator} is {row.state}")],
         )
+    return decision
+
+
+async def record_evidence(
+    session: AsyncSession,
+    *,
+    registry: Registry,
+    case_id: str,
+    indicator: str,
+    actor: Actor,
+    stored: StoredFile,
+    title: str | None,
+    now: datetime,
+    request_id: str | None = None,
+) -> tuple[Evidence, AuditEvent]:
+    """An uploaded file joins an indicator's evidence; the upload is an audit event carrying its hash."""
+    cf = await load_case_file(session, registry, case_id, lock=True)
+    decision = check_evidence_allowed(cf, indicator, actor)
+    row = cf.indicator_rows[indicator]
+    rule = cf.procedure.definition.indicator_process.evidence
     evidence = Evidence(
         id=str(uuid.uuid4()),
         case_id=case_id,

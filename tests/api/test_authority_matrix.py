@@ -7,7 +7,8 @@ outside it (the other province), for commune roles at a neighbouring commune of 
 role a profile places, at the case's other tiers (a role counts at exactly its unit, not above or below it); bodies
 that also need an organisation or a council seat add the near misses (wrong organisation, not named, named at
 another position). The expected outcome comes from the profile's body rules and the unit tree of
-``tests/conftest.py``; the service must refuse every seat that fills no body with 403 ``not_authorised``,
+``tests/conftest.py``; the service must refuse every seat that fills no body with 403 ``not_authorised``
+(``outside_jurisdiction`` for seats that may not even read the case),
 change nothing, and then let the seat that fills one fire.
 """
 
@@ -354,6 +355,7 @@ class Findings:
 
 
 def check_refusal(findings: Findings, seat: Seat, response: Any, bodies: list[str], scenario: Scenario, *,
+                  case_exists: bool = True,
                   indicator_org: str | None = None, council: list[dict[str, Any]] | None = None) -> None:
     """403 problem+json, one not_authorised reason per body, each naming its body and what it needs."""
     if response.status_code != 403:
@@ -362,6 +364,11 @@ def check_refusal(findings: Findings, seat: Seat, response: Any, bodies: list[st
     if not response.headers.get("content-type", "").startswith("application/problem+json"):
         findings.add(seat, f"403 is not problem+json: {response.headers.get('content-type')}")
     reasons = response.json().get("reasons") or []
+    if case_exists and seat.unit not in scenario.path:
+        # Outside the case's jurisdiction nothing about the case is told: one reason, the jurisdiction.
+        if [r.get("code") for r in reasons] != ["outside_jurisdiction"]:
+            findings.add(seat, f"outside seat got reasons {reasons}, expected only outside_jurisdiction")
+        return
     if {r.get("code") for r in reasons} != {"not_authorised"}:
         findings.add(seat, f"reason codes {[r.get('code') for r in reasons]}, expected only not_authorised")
     messages = [r.get("message", "") for r in reasons]
@@ -628,7 +635,7 @@ async def test_a_case_is_opened_only_by_the_bodies_of_the_open_rule(api: Api, pr
         if expected[seat]:
             continue
         response = await api.open(who(api, seat), scenario.commune, scenario.cycle)
-        check_refusal(findings, seat, response, DEFINITION.open.bodies, scenario)
+        check_refusal(findings, seat, response, DEFINITION.open.bodies, scenario, case_exists=False)
     findings.check()
     admin = api.who("admin", "VN")
     assert (await api.ok(await api.get(admin, "/v1/cases")))["items"] == []
