@@ -181,7 +181,7 @@ class Walker:
         self, case_id: str, cycle: int, *, officer: str, head: str, secretary: str, failed: tuple[str, ...] = ()
     ) -> None:
         await self.step(
-            case_id, officer, "receive_dossier", {"received_on": f"{cycle + 1}-02-03"}, f"{cycle + 1}-02-03"
+            case_id, officer, "receive_dossier", {"received_on": f"{cycle + 1}-02-16"}, f"{cycle + 1}-02-16"
         )
         await self.step(
             case_id, head, "form_council", w.form_council(cycle, secretary_sub=secretary), f"{cycle + 1}-03-01"

@@ -112,10 +112,11 @@ def form_council(cycle: int, *, secretary_sub: str, **over: Any) -> dict[str, An
 
 
 def record_appraisal(
-    definition: Definition, cycle: int, *, failed: tuple[str, ...] = (), **over: Any
+    definition: Definition, cycle: int, *, level: int = 1, failed: tuple[str, ...] = (), **over: Any
 ) -> dict[str, Any]:
     return {
         "method": "meeting",
+        "level": level,
         "results": [
             {"indicator": i.code, "result": "fail" if i.code in failed else "pass"} for i in definition.indicators
         ],

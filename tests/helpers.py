@@ -11,6 +11,7 @@ import httpx
 from service import walkthrough as w
 from service.auth import issue_dev_token
 from service.config import Settings
+from workflows.calendar import local_date
 from workflows.registry import default_registry
 
 DEFINITION = default_registry().get("cdht_xa", "tt25-2023").definition
@@ -28,6 +29,21 @@ HAPPY_PATH = [
 ]
 
 
+def dated(payload: Any, day: str) -> Any:
+    """The payload with every document date (DocRef) and ``*_on`` date set to ``day``."""
+    if isinstance(payload, list):
+        return [dated(item, day) for item in payload]
+    if not isinstance(payload, dict):
+        return payload
+    out = {key: dated(value, day) for key, value in payload.items()}
+    if "number" in out and "date" in out:
+        out["date"] = day
+    for key in out:
+        if key.endswith("_on") and isinstance(out[key], str):
+            out[key] = day
+    return out
+
+
 class Clock:
     """The app clock (``Settings.now``), moved by the test."""
 
@@ -41,6 +57,10 @@ class Clock:
             moment = moment.replace(tzinfo=timezone.utc)
         self.settings.now = moment
         return moment
+
+    def today(self) -> str:
+        """The local date (Asia/Ho_Chi_Minh) on the frozen clock."""
+        return local_date(self.settings.now).isoformat()
 
 
 @dataclass(frozen=True)
@@ -139,7 +159,7 @@ class Api:
 
     async def new_case(self, unit: str = "C1", cycle: int = 2025, **extra: Any) -> tuple[str, Who]:
         leader = self.who("commune_leader", unit)
-        self.clock.set(f"{cycle}-01-10T02:00:00")
+        self.clock.set(f"{cycle}-01-20T02:00:00")  # after the walkthrough's plan date (15/01)
         body = await self.ok(await self.open(leader, unit, cycle, **extra), 201)
         return body["id"], leader
 
@@ -148,6 +168,9 @@ class Api:
     ) -> None:
         """Plan, assign, and submit and accept evidence for every indicator."""
         unit = leader.unit
+        plan_day = datetime(cycle, 1, 20, 2, tzinfo=timezone.utc)  # the walkthrough's plan is dated 15/01
+        if self.settings.now is None or self.settings.now < plan_day:
+            self.clock.set(plan_day)
         await self.ok(await self.fire(leader, case_id, "issue_plan", w.issue_plan(cycle)))
         await self.ok(await self.fire(leader, case_id, "assign_indicators", w.assign_indicators(DEFINITION)))
         officer = self.who("commune_officer", unit)
@@ -192,11 +215,12 @@ class Api:
                 f"{cycle + 1}-03-10",
                 reviewers.secretary,
                 "record_appraisal",
-                w.record_appraisal(DEFINITION, cycle, failed=failed),
+                w.record_appraisal(DEFINITION, cycle, level=level, failed=failed),
             ),
             (9, f"{cycle + 1}-03-20", reviewers.head, "recognize", w.recognize(cycle)),
         ]
         if stop == 1:
+            self.clock.set(f"{cycle}-01-20T02:00:00")
             await self.ok(await self.fire(leader, case_id, "issue_plan", w.issue_plan(cycle)))
         for index, day, who, trigger, data in steps:
             if index > stop:

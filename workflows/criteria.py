@@ -52,7 +52,7 @@ def _number(value: Any) -> float | None:
 
 def _is_date(value: Any) -> bool:
     try:
-        return isinstance(value, str) and bool(date.fromisoformat(value))
+        return isinstance(value, str) and len(value) == 10 and value[4] == "-" and bool(date.fromisoformat(value))
     except ValueError:
         return False
 

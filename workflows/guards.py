@@ -321,15 +321,94 @@ def is_submission_deadline_passed(ctx: GuardContext) -> Verdict:
 
 @guard("is_extension_date_later", reads=("until",))
 def is_extension_date_later(ctx: GuardContext) -> Verdict:
-    """An extension moves the submission deadline later, never earlier [config]."""
+    """An extension moves the submission deadline later, never earlier, and not past the date by which the
+    office must decide (TT25/2023 Điều 9 k3), since a dossier after it could not be decided in time [config]."""
     due = ctx.deadlines.get("submission")
     until = ctx.payload.get("until")
     if due is None:
         return fail("no_deadline", "no submission deadline is open to extend")
     if isinstance(until, str):
         until = date.fromisoformat(until)
-    if until is None or until <= local_date(due.due_at):
-        return fail("extension_not_later", f"the new date must be after the current deadline ({describe(due.due_at)})")
+    if until is None or until <= local_date(due.due_at) or until < local_date(ctx.now):
+        return fail(
+            "extension_not_later",
+            f"the new date must be after the current deadline ({describe(due.due_at)}) and not in the past",
+        )
+    decision = ctx.definition.deadlines.get("decision")
+    if decision is not None and decision.rule.kind == "fixed_date":
+        latest = date(ctx.cycle + decision.rule.year_offset, decision.rule.month, decision.rule.day)
+        if until >= latest:
+            return fail(
+                "extension_too_late",
+                f"the new date must be before {latest:%d/%m/%Y}, when the decision is due ({decision.citation})",
+            )
+    return PASS
+
+
+def _dates_in(value: Any, spec: Any, path: str = "") -> list[tuple[str, date]]:
+    """Every document date (DocRef.date) and past-tense date field (``*_on``) in a payload, by its schema."""
+    found: list[tuple[str, date]] = []
+    if spec is None or value is None:
+        return found
+    if spec.type == "docref" and isinstance(value, Mapping) and isinstance(value.get("date"), str):
+        found.append((f"{path}/date", date.fromisoformat(value["date"])))
+    elif spec.type == "date" and path.endswith("_on") and isinstance(value, str):
+        found.append((path, date.fromisoformat(value)))
+    elif spec.type == "array" and isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_dates_in(item, spec.items, f"{path}/{index}"))
+    elif spec.type == "object" and spec.properties and isinstance(value, Mapping):
+        for name, child in spec.properties.items():
+            found.extend(_dates_in(value.get(name), child, f"{path}/{name}"))
+    return found
+
+
+def _payload_dates(ctx: GuardContext) -> list[tuple[str, date]]:
+    transition = ctx.definition.transition(ctx.trigger) or ctx.definition.indicator_transition(ctx.trigger)
+    if transition is None:
+        return []
+    return [
+        (f"{name}{where}", day)
+        for name, spec in transition.payload.items()
+        for where, day in _dates_in(ctx.payload.get(name), spec)
+    ]
+
+
+@guard("has_no_future_dates")
+def has_no_future_dates(ctx: GuardContext) -> Verdict:
+    """A document cannot be dated, nor a meeting held, after today (local date in Asia/Ho_Chi_Minh)."""
+    today = local_date(ctx.now)
+    future = [f"{where} {day:%d/%m/%Y}" for where, day in _payload_dates(ctx) if day > today]
+    if future:
+        return fail("future_date", f"dated after today ({today:%d/%m/%Y}): " + ", ".join(future))
+    return PASS
+
+
+@guard("is_decided_after_appraisal")
+def is_decided_after_appraisal(ctx: GuardContext) -> Verdict:
+    """The decision or reply follows the council's appraisal report (Điều 9 k2 d–đ: "căn cứ kết quả thẩm định")."""
+    report = (_appraisal(ctx).get("report") or {}).get("date")
+    if not isinstance(report, str):
+        return fail("appraisal_missing", "no appraisal report is on record (Điều 9 k2 c)")
+    appraised = date.fromisoformat(report)
+    early = [f"{where} {day:%d/%m/%Y}" for where, day in _payload_dates(ctx) if day < appraised]
+    if early:
+        return fail(
+            "decided_before_appraisal",
+            f"dated before the appraisal report of {appraised:%d/%m/%Y}: " + ", ".join(early) + " (Điều 9 k2 d–đ)",
+        )
+    return PASS
+
+
+@guard("is_appraised_at_requested_level", reads=("level",))
+def is_appraised_at_requested_level(ctx: GuardContext) -> Verdict:
+    """The council appraises the dossier at the level the commune applied for (Điều 9 k2 c–đ)."""
+    if ctx.payload.get("level") != ctx.requested_level:
+        return fail(
+            "appraisal_level_mismatch",
+            f"the commune applied for level {ctx.requested_level}; the appraisal is for level "
+            f"{ctx.payload.get('level')} (Điều 9 k2 c)",
+        )
     return PASS
 
 

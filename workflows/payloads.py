@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 
 from workflows.schema import Transition, payload_json_schema
 
 _FORMATS = FormatChecker(formats=())
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 @_FORMATS.checks("date", raises=ValueError)
 def _is_date(value: object) -> bool:
-    return not isinstance(value, str) or bool(date.fromisoformat(value)) and len(value) == 10
+    """A calendar date written YYYY-MM-DD (no week or ordinal dates, no compact forms)."""
+    return not isinstance(value, str) or (bool(_DATE.fullmatch(value)) and bool(date.fromisoformat(value)))
 
 
 @_FORMATS.checks("date-time", raises=ValueError)
 def _is_datetime(value: object) -> bool:
     return not isinstance(value, str) or datetime.fromisoformat(value).tzinfo is not None
+
+
+# JSON Schema counts 1.0 as an integer; a level or a count sent as a float is refused instead of stored as one.
+_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+)
+_Validator = validators.extend(Draft202012Validator, type_checker=_TYPES)
 
 
 _VALIDATORS: dict[int, tuple[Transition, Draft202012Validator]] = {}
@@ -29,7 +41,7 @@ def _validator(transition: Transition) -> Draft202012Validator:
     # Keyed by identity: definitions are loaded once and live as long as the process.
     cached = _VALIDATORS.get(id(transition))
     if cached is None or cached[0] is not transition:
-        cached = (transition, Draft202012Validator(payload_json_schema(transition.payload), format_checker=_FORMATS))
+        cached = (transition, _Validator(payload_json_schema(transition.payload), format_checker=_FORMATS))
         _VALIDATORS[id(transition)] = cached
     return cached[1]
 

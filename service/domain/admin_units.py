@@ -32,6 +32,10 @@ async def create_unit(
     if await session.get(AdminUnit, data["code"]) is not None:
         raise Conflict(f"unit {data['code']} exists", reasons=[Reason("unit_exists", "codes are unique")])
     parent_code = data.get("parent")
+    if parent_code is None and data["level"] != "province":
+        raise InvalidPayload(
+            f"a {data['level']} needs a parent unit", reasons=[Reason("parent_required", "pass the parent's code")]
+        )
     if parent_code is None:
         if not actor.is_system and actor.unit != "VN":
             raise Forbidden(

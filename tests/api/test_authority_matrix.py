@@ -27,7 +27,7 @@ import pytest
 
 from service import walkthrough as w
 from tests.conftest import UNITS
-from tests.helpers import DEFINITION, HAPPY_PATH, Api, Who
+from tests.helpers import DEFINITION, HAPPY_PATH, Api, Who, dated
 from workflows.registry import default_registry
 from workflows.schema import ROLES, SYSTEM_BODY, Profile, Setting, Transition
 
@@ -283,7 +283,7 @@ async def reach(api: Api, scenario: Scenario, state: str, *, failed: tuple[str, 
         extra = {name: True for name in ("supplement_requests_allowed",) if "is_supplement_allowed" in step.guards}
         with profile_settings(api, scenario.profile, **extra):
             await api.ok(await api.fire(who(api, seat), case_id, step.trigger,
-                                        CASE_PAYLOADS[step.trigger](cycle, case)))
+                                        dated(CASE_PAYLOADS[step.trigger](cycle, case), api.clock.today())))
         return case_id
     await reach_on(api, scenario, case_id, leader, state, failed)
     return case_id
@@ -437,7 +437,7 @@ async def test_case_trigger_is_refused_to_everyone_the_profile_does_not_name(api
     case = await api.ok(await api.get(observer, f"/v1/cases/{case_id}"))
     assert case["state"] in transition.source
     council = council_of(case)
-    payload = CASE_PAYLOADS[trigger](scenario.cycle, case)
+    payload = dated(CASE_PAYLOADS[trigger](scenario.cycle, case), api.clock.today())
     seats = seats_for(transition.bodies, scenario)
     expected = {seat: body_filled(transition.bodies, scenario, seat, council=council) for seat in seats}
     allowed = [seat for seat in seats if expected[seat]]
@@ -528,7 +528,8 @@ async def test_indicator_trigger_is_refused_to_everyone_the_profile_does_not_nam
     case_id, leader = await api.new_case(scenario.commune, cycle)
     entry = next(t for t in DEFINITION.transitions if t.dest in PROCESS.case_states)
     await api.walk(case_id, leader, cycle=cycle, until=entry.source[0])
-    await api.ok(await api.fire(leader, case_id, entry.trigger, CASE_PAYLOADS[entry.trigger](cycle, {})))
+    await api.ok(await api.fire(leader, case_id, entry.trigger,
+                                dated(CASE_PAYLOADS[entry.trigger](cycle, {}), api.clock.today())))
     target = next(s for s in PROCESS.states if s in transition.source)
 
     # One indicator per allowed seat (each fires on its own), all brought to the source state first.

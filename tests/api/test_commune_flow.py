@@ -58,6 +58,7 @@ async def test_three_tier_cycle_is_decided_by_the_district_head(api: Api) -> Non
 async def test_appraisal_not_eligible_ends_refused_with_reasons(api: Api) -> None:
     case_id, leader = await api.new_case("C3", 2025)
     reviewers = await api.walk(case_id, leader, cycle=2025, until="appraised", failed=("TC3.2",))
+    api.clock.set("2026-03-20T02:00:00")
     refused = await api.fire(reviewers.head, case_id, "recognize", w.recognize(2025))
     assert refused.status_code == 409
     assert [r["code"] for r in refused.json()["reasons"]] == ["appraisal_not_eligible"]
@@ -81,6 +82,7 @@ async def test_tc5_figures_reaching_only_level_1_refuse_a_level_2_request(api: A
     assert indicators["assessed_level"] == 1
     api.clock.set("2026-01-10T02:00:00")
     await api.ok(await api.fire(leader, case_id, "complete_self_assessment", w.complete_self_assessment(2025)))
+    api.clock.set("2026-02-10T02:00:00")
     await api.ok(await api.fire(leader, case_id, "record_review_meeting", w.record_review_meeting(2025)))
     refused = await api.fire(leader, case_id, "submit_dossier", w.submit_dossier(2025, 2))
     assert refused.status_code == 409

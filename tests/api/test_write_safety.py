@@ -215,3 +215,50 @@ async def test_filtering_on_the_callers_own_unit_lists_its_cases(api: Api) -> No
     assert [item["id"] for item in page["items"]] == [case_id]
     events = await api.ok(await api.get(director, "/v1/audit/events", unit="P1"))
     assert [e["case_id"] for e in events["items"]] == [case_id]
+
+
+async def test_levels_must_be_whole_numbers_and_dates_calendar_dates(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    week_date = await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025, plan=w.docref("1/KH", "2025-W03-1")))
+    assert week_date.status_code == 422
+    await api.walk(case_id, leader, cycle=2025, until="review_meeting_held")
+    as_float = await api.fire(leader, case_id, "submit_dossier", w.submit_dossier(2025, 1, requested_level=1.0))
+    assert as_float.status_code == 422
+    assert any("requested_level" in r["message"] for r in as_float.json()["reasons"])
+
+
+async def test_hostile_inputs_get_problem_details_not_server_errors(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    auditor = api.who("auditor", "VN")
+    cases = [
+        await api.get(leader, "/v1/cases", cursor=encode(["zz", "x"])),
+        await api.get(leader, "/v1/cases", cursor=encode([1, "x"])),
+        await api.get(auditor, "/v1/audit/events", cursor=encode(["abc"])),
+        await api.get(auditor, "/v1/audit/events", cursor=encode([1e300])),
+        await api.get(leader, "/v1/cases", cycle=10**30),
+        await api.client.get("/v1/cases/%00", headers=leader.headers),
+        await api.client.get("/v1/audit/events?actor=%00", headers=auditor.headers),
+        await api.client.post(f"/v1/cases/{case_id}/transitions/issue_plan", headers=leader.headers,
+                              content=b'{"data": {"plan": {"number": NaN, "date": "2025-01-15"}}}'),
+        await api.client.post(f"/v1/cases/{case_id}/transitions/issue_plan", headers=leader.headers,
+                              content=b'{"data": ' + b"[" * 100000 + b"]" * 100000 + b"}"),
+        await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025, plan=w.docref("1/KH\x00", "2025-01-15"))),
+    ]
+    assert [r.status_code for r in cases] == [422] * 10, [r.text[:200] for r in cases]
+    assert all(r.headers["content-type"] == "application/problem+json" for r in cases)
+    naive = await api.get(auditor, "/v1/audit/events", since="2025-01-01T00:00:00")
+    assert naive.status_code == 200
+    long_id = await api.client.get("/v1/cases", headers={**leader.headers, "X-Request-ID": "x" * 300})
+    assert long_id.status_code == 200
+    assert long_id.headers["X-Request-ID"] != "x" * 300
+    too_big = await api.client.post(f"/v1/cases/{case_id}/transitions/issue_plan", headers=leader.headers,
+                                    content=b"{" + b" " * (2 * 1024 * 1024) + b"}")
+    assert too_big.status_code == 413
+    history = await api.ok(await api.get(leader, f"/v1/cases/{case_id}/history"))
+    assert [e["trigger"] for e in history] == ["open"]
+
+
+def encode(values: list) -> str:  # type: ignore[type-arg]
+    from service.persistence.queries import encode_cursor
+
+    return encode_cursor(values)

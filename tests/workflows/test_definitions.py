@@ -11,7 +11,9 @@ import yaml
 from workflows.registry import ROOT, DefinitionError, load
 
 SOURCE = ROOT / "definitions" / "cdht_xa" / "tt25-2023.yaml"
-INDEX = {t["trigger"]: i for i, t in enumerate(yaml.safe_load(SOURCE.read_text(encoding="utf-8"))["transitions"])}
+TRANSITIONS = yaml.safe_load(SOURCE.read_text(encoding="utf-8"))["transitions"]
+GUARD_COUNT = {t["trigger"]: len(t.get("guards", [])) for t in TRANSITIONS}
+INDEX = {t["trigger"]: i for i, t in enumerate(TRANSITIONS)}
 
 
 def _tree(tmp_path: Path, mutate) -> Path:  # type: ignore[no-untyped-def]
@@ -42,7 +44,7 @@ def test_shipped_definition_loads_with_fifteen_indicators_and_both_profiles() ->
     [
         pytest.param(
             lambda d: _transition(d, "submit_dossier")["guards"].append("is_lucky"),
-            f"transitions[{INDEX['submit_dossier']}].guards[4]",
+            f"transitions[{INDEX['submit_dossier']}].guards[{GUARD_COUNT['submit_dossier']}]",
             "unknown guard 'is_lucky'",
             id="unknown-guard",
         ),

@@ -244,6 +244,26 @@ FAILING = [
                  "extension_not_later", None, id="is_extension_date_later-earlier"),
     pytest.param("is_extension_date_later", {"payload": {"until": "2026-03-15", "reason": "Bão lũ"}, "deadlines": {}},
                  "no_deadline", None, id="is_extension_date_later-no-deadline"),
+    pytest.param("is_extension_date_later", {"payload": {"until": "2026-03-31", "reason": "Bão lũ"}},
+                 "extension_too_late", "Điều 9 k3", id="is_extension_date_later-on-the-decision-date"),
+    pytest.param("is_extension_date_later", {"payload": {"until": "2026-03-01", "reason": "Bão lũ"},
+                                             "now": datetime(2026, 3, 5, tzinfo=timezone.utc)},
+                 "extension_not_later", None, id="is_extension_date_later-in-the-past"),
+    # dates of documents and of the appraisal
+    pytest.param("has_no_future_dates", {"trigger": "issue_plan",
+                                         "payload": w.issue_plan(CYCLE, plan=w.docref("1/KH", "2026-01-16"))},
+                 "future_date", None, id="has_no_future_dates-plan-tomorrow"),
+    pytest.param("has_no_future_dates", {"trigger": "record_review_meeting",
+                                         "payload": w.record_review_meeting(CYCLE, held_on="2030-01-01")},
+                 "future_date", None, id="has_no_future_dates-meeting-in-2030"),
+    pytest.param("is_decided_after_appraisal", {"trigger": "recognize", "payload": w.recognize(CYCLE, decision=w.docref(
+                     "35/QĐ", "2026-03-09")), "dossier": {"record_appraisal": appraisal()}},
+                 "decided_before_appraisal", "Điều 9 k2 d–đ", id="is_decided_after_appraisal-before-report"),
+    pytest.param("is_decided_after_appraisal", {"trigger": "refuse", "payload": w.refuse(CYCLE), "dossier": {}},
+                 "appraisal_missing", "Điều 9 k2 c", id="is_decided_after_appraisal-no-appraisal"),
+    pytest.param("is_appraised_at_requested_level", {"trigger": "record_appraisal", "requested_level": 1,
+                                                     "payload": appraisal(level=2)},
+                 "appraisal_level_mismatch", "Điều 9 k2 c", id="is_appraised_at_requested_level-other-level"),
     pytest.param("is_supplement_allowed", {}, "supplement_not_allowed", None, id="is_supplement_allowed-off"),
     pytest.param("has_missing_items", {"payload": {"missing": []}}, "missing_items_required", None,
                  id="has_missing_items-empty"),
@@ -319,6 +339,15 @@ PASSING = [
                  id="is_submission_deadline_passed"),
     pytest.param("is_extension_date_later", {"payload": {"until": "2026-03-01", "reason": "Bão lũ"}},
                  id="is_extension_date_later"),
+    pytest.param("has_no_future_dates", {"trigger": "issue_plan",
+                                         "payload": w.issue_plan(CYCLE, plan=w.docref("1/KH", "2026-01-15"))},
+                 id="has_no_future_dates-today"),
+    pytest.param("is_decided_after_appraisal", {"trigger": "recognize", "payload": w.recognize(CYCLE, decision=w.docref(
+                     "35/QĐ", "2026-03-10")), "dossier": {"record_appraisal": appraisal()}},
+                 id="is_decided_after_appraisal-same-day"),
+    pytest.param("is_appraised_at_requested_level", {"trigger": "record_appraisal", "requested_level": 2,
+                                                     "payload": appraisal(level=2)},
+                 id="is_appraised_at_requested_level"),
     pytest.param("is_supplement_allowed", {"settings": {"supplement_requests_allowed": True}},
                  id="is_supplement_allowed"),
     pytest.param("has_missing_items", {"payload": {"missing": ["Biên bản họp xem xét kết quả tự đánh giá"]}},
@@ -382,7 +411,7 @@ def test_definition_guards_all_registered() -> None:
 
 
 def test_default_context_passes_submit_dossier_guards() -> None:
-    ctx = context(payload=w.submit_dossier(CYCLE, 2))
+    ctx = context(payload=w.submit_dossier(CYCLE, 2, submission_letter=w.docref("07/TTr-UBND", "2026-01-14")))
     assert run_guards(D.transition("submit_dossier").guards, ctx) == []
 
 
