@@ -153,6 +153,35 @@ def _outbox(
     )
 
 
+def _record(
+    session: AsyncSession,
+    cf: CaseFile,
+    *,
+    facts: EventFacts,
+    actor: Actor,
+    role: str | None,
+    now: datetime,
+    request_id: str | None,
+    idempotency_key: str | None,
+    outbox_type: str,
+    extra: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """The tail of every write: the audit event (with the case's new state digest) and its outbox row."""
+    event = append_case_event(
+        session,
+        case=cf.case,
+        facts=facts,
+        actor=actor,
+        actor_role=role,
+        now=now,
+        state_digest=cf.state_digest(),
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+    )
+    _outbox(session, case=cf.case, event=event, type_=outbox_type, now=now, extra=extra)
+    return event
+
+
 def _open_deadlines(session: AsyncSession, cf: CaseFile, state: str, now: datetime) -> None:
     definition, case = cf.procedure.definition, cf.case
     settings = cf.settings
@@ -335,23 +364,16 @@ async def apply_transition(
     )
     case.row_version += 1
     case.updated_at = now
-    event = append_case_event(
+    event = _record(
         session,
-        case=case,
+        cf,
         facts=facts,
         actor=actor,
-        actor_role=decision.role,
+        role=decision.role,
         now=now,
-        state_digest=cf.state_digest(),
         request_id=request_id,
         idempotency_key=idempotency_request.key if idempotency_request else None,
-    )
-    _outbox(
-        session,
-        case=case,
-        event=event,
-        type_="indicator.transitioned" if indicator else "case.transitioned",
-        now=now,
+        outbox_type="indicator.transitioned" if indicator else "case.transitioned",
         extra={"indicator": indicator} if indicator else None,
     )
     await session.flush()
@@ -473,18 +495,17 @@ async def open_case(
         },
         citation=definition.open.citation.ref,
     )
-    event = append_case_event(
+    event = _record(
         session,
-        case=case,
+        cf,
         facts=facts,
         actor=actor,
-        actor_role=decision.role,
+        role=decision.role,
         now=now,
-        state_digest=cf.state_digest(),
         request_id=request_id,
         idempotency_key=idempotency_request.key if idempotency_request else None,
+        outbox_type="case.opened",
     )
-    _outbox(session, case=case, event=event, type_="case.opened", now=now)
     try:
         await session.flush()
     except IntegrityError as exc:  # a concurrent open of the same case won the race
@@ -569,22 +590,16 @@ async def record_evidence(
     cf.evidence.append(evidence)
     cf.case.row_version += 1
     cf.case.updated_at = now
-    event = append_case_event(
+    event = _record(
         session,
-        case=cf.case,
+        cf,
         facts=facts,
         actor=actor,
-        actor_role=decision.role,
+        role=decision.role,
         now=now,
-        state_digest=cf.state_digest(),
         request_id=request_id,
-    )
-    _outbox(
-        session,
-        case=cf.case,
-        event=event,
-        type_="evidence.uploaded",
-        now=now,
+        idempotency_key=None,
+        outbox_type="evidence.uploaded",
         extra={"indicator": indicator, "sha256": stored.sha256},
     )
     await session.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import text
 
 from service import walkthrough as w
@@ -102,8 +104,12 @@ async def test_case_row_changed_outside_the_engine_is_reported(api: Api) -> None
 async def test_indicator_changed_outside_the_engine_is_reported(api: Api) -> None:
     case_id, leader = await api.new_case("C3", 2025)
     await api.collect(case_id, leader, cycle=2025, figures={"TC5.1": {"share": 55.0}})
-    await _execute(api, "UPDATE case_indicator SET figures = :f WHERE case_id = :case AND code = 'TC5.1'",
-                   case=case_id, f='{"share": 65.0}')
+    await _execute(
+        api,
+        "UPDATE case_indicator SET figures = :f WHERE case_id = :case AND code = 'TC5.1'",
+        case=case_id,
+        f='{"share": 65.0}',
+    )
     report = await api.ok(await api.get(leader, "/v1/audit/verify", case=case_id))
     assert report["ok"] is False
     assert "changed outside the engine" in report["first_bad_event"]["problem"]
@@ -112,8 +118,11 @@ async def test_indicator_changed_outside_the_engine_is_reported(api: Api) -> Non
 async def test_removing_the_newest_admin_event_is_reported(api: Api) -> None:
     admin = api.who("admin", "VN")
     for code in ("C5", "C6"):
-        created = await api.client.post("/v1/admin-units", headers=admin.headers,
-                                        json={"code": code, "name": f"Xã {code}", "level": "commune", "parent": "P1"})
+        created = await api.client.post(
+            "/v1/admin-units",
+            headers=admin.headers,
+            json={"code": code, "name": f"Xã {code}", "level": "commune", "parent": "P1"},
+        )
         assert created.status_code == 201
     auditor = api.who("auditor", "VN")
     assert (await api.ok(await api.get(auditor, "/v1/audit/verify")))["ok"] is True
@@ -122,3 +131,33 @@ async def test_removing_the_newest_admin_event_is_reported(api: Api) -> None:
     assert report["ok"] is False
     assert report["first_bad_event"]["chain"] == "admin"
     assert "missing" in report["first_bad_event"]["problem"]
+
+
+async def test_every_accepted_change_leaves_one_outbox_row_and_refusals_none(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025)))
+    refused = await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025))
+    assert refused.status_code == 409
+    async with api.app.state.services.sessions() as session:
+        rows = (
+            await session.execute(
+                text("SELECT type, seq, event_uid, body FROM outbox WHERE case_id = :case ORDER BY seq"),
+                {"case": case_id},
+            )
+        ).all()
+    history = await api.ok(await api.get(leader, f"/v1/cases/{case_id}/history"))
+    assert [(r.type, r.seq) for r in rows] == [("case.opened", 1), ("case.transitioned", 2)]
+    assert [r.event_uid for r in rows] == [e["id"] for e in history]
+    body = rows[1].body if isinstance(rows[1].body, dict) else json.loads(rows[1].body)
+    assert body["type"] == "case.transitioned"
+    expected = {
+        "case_id": case_id,
+        "from": "planning",
+        "to": "plan_issued",
+        "trigger": "issue_plan",
+        "actor": leader.sub,
+        "unit": "C3",
+        "seq": 2,
+        "event_id": history[1]["id"],
+    }
+    assert {key: body["data"][key] for key in expected} == expected
