@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,9 +64,22 @@ class TriggerCheck:
     checked_when_fired: list[str]  # guards that read the payload, so can only be judged when it is sent
 
 
+REFUSALS = Counter("cdht_refusals_total", "Refused writes, by trigger and reason", ["trigger", "code"])
+APPLIED = Counter("cdht_transitions_total", "Accepted transitions, by procedure and trigger", ["procedure", "trigger"])
+
+
 def _refused(kind: str, trigger: str, actor: Actor, reasons: list[Reason]) -> None:
-    # Refusals are logged, not chained (DESIGN.md contract 4).
-    log.info("refused %s %s by %s: %s", kind, trigger, actor.sub, "; ".join(r.message for r in reasons))
+    # Refusals are logged and counted, not chained (DESIGN.md contract 4).
+    for reason in reasons:
+        REFUSALS.labels(trigger, reason.code).inc()
+    log.info(
+        "refused %s trigger=%s actor=%s unit=%s reasons=%s",
+        kind,
+        trigger,
+        actor.sub,
+        actor.unit,
+        "; ".join(f"{r.code}: {r.message}" for r in reasons),
+    )
 
 
 def ensure_readable(cf: CaseFile, actor: Actor) -> None:
@@ -310,6 +324,7 @@ async def apply_transition(
         raise Forbidden(f"you may not {trigger} in this case", reasons=reasons)
     errors = payload_errors(transition, payload)
     if errors:
+        _refused("transition", trigger, actor, [Reason("payload_invalid", f"{p}: {m}") for p, m in errors])
         raise InvalidPayload(
             f"the payload of {trigger} is malformed",
             reasons=[Reason("payload_invalid", f"{path}: {message}") for path, message in errors],
@@ -377,6 +392,7 @@ async def apply_transition(
         extra={"indicator": indicator} if indicator else None,
     )
     await session.flush()
+    APPLIED.labels(case.procedure, trigger).inc()
     return Outcome(case=case, event=event)
 
 

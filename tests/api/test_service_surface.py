@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from service import walkthrough as w
 from tests.helpers import DEFINITION, Api
 
 
@@ -105,3 +106,12 @@ async def test_health_readiness_and_metrics(api: Api) -> None:
     await api.client.get("/healthz")
     metrics = await api.client.get("/metrics")
     assert 'cdht_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
+
+
+async def test_refusals_and_transitions_are_counted(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    await api.fire(leader, case_id, "submit_dossier", w.submit_dossier(2025, 1))
+    await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025)))
+    metrics = (await api.client.get("/metrics")).text
+    assert 'cdht_refusals_total{code="wrong_state",trigger="submit_dossier"}' in metrics
+    assert 'cdht_transitions_total{procedure="cdht_xa",trigger="issue_plan"}' in metrics
