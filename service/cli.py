@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 from service.config import ConfigurationError, Settings
 
@@ -20,8 +22,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.check()
     if not args.no_migrate:
         asyncio.run(migrate.upgrade(settings.resolved_database_url))
-    # The deadline sweeper and webhook dispatcher join here (and as `cdht worker`) with their issues;
-    # until then there are no background workers and --no-workers changes nothing.
+    if args.no_workers:
+        settings.workers_in_process = False
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", proxy_headers=True)
     return 0
 
@@ -32,6 +34,68 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(migrate.upgrade(settings.resolved_database_url))
     print(f"database at revision {migrate.head_revision()}: {settings.resolved_database_url}")
     return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    """The background workers on their own, for deployments that run them apart from the API."""
+    from service.persistence.db import make_engine, session_factory
+    from service.workers.deadlines import run_sweeper
+    from workflows.registry import default_registry
+
+    settings.check()
+
+    async def run() -> None:
+        engine = make_engine(settings.resolved_database_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_name in ("SIGINT", "SIGTERM"):
+            loop.add_signal_handler(getattr(signal, signal_name), stop.set)
+        try:
+            await run_sweeper(
+                session_factory(engine),
+                default_registry(),
+                settings.clock,
+                interval=settings.sweep_interval_seconds,
+                stop=stop,
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
+def _sweep(args: argparse.Namespace, settings: Settings) -> int:
+    """One sweep, now or at --now (never in production): what fired, what was flagged, which reminders went."""
+    from service.persistence.db import make_engine, session_factory
+    from service.workers.deadlines import sweep
+    from workflows.registry import default_registry
+
+    settings.check()
+    if args.now is not None:
+        if settings.is_production:
+            print("cdht sweep: --now is refused in production", file=sys.stderr)
+            return 2
+        settings.now = args.now
+
+    async def run() -> int:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            report = await sweep(session_factory(engine), default_registry(), now=settings.clock())
+        finally:
+            await engine.dispose()
+        for case_id, trigger in report.fired:
+            print(f"fired {trigger} on case {case_id}")
+        for case_id, key in report.flagged:
+            print(f"flagged {key} overdue on case {case_id}")
+        for case_id, key, days in report.reminded:
+            print(f"reminded {key} ({days} days before) on case {case_id}")
+        for case_id, trigger, reasons in report.refused:
+            print(f"refused {trigger} on case {case_id}: {reasons}")
+        print(f"sweep at {settings.clock().isoformat()}: {report.summary()}")
+        return 1 if report.refused else 0
+
+    return asyncio.run(run())
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
@@ -99,6 +163,13 @@ def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _aware_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time with its offset, e.g. 2026-03-01T00:00:00+07:00")
+    return moment
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cdht", description="Learning-community (CĐHT) workflow service")
     sub = root.add_subparsers(dest="command", required=True)
@@ -111,6 +182,12 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(run=_migrate)
+    sub.add_parser("worker", help="run the deadline sweeper (until SIGTERM)").set_defaults(run=_worker)
+    sweep = sub.add_parser("sweep", help="one deadline sweep, then exit")
+    sweep.add_argument(
+        "--now", type=_aware_time, help="sweep as of this time (ISO 8601 with offset; not in production)"
+    )
+    sweep.set_defaults(run=_sweep)
 
     token = sub.add_parser("token", help="print a dev bearer token (refused in production)")
     token.add_argument("--sub", required=True)

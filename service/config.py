@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     auth_leeway_seconds: int = 30
 
     evidence_max_bytes: int = Field(default=20 * 1024 * 1024, description="Largest evidence file accepted (413).")
+    workers_in_process: bool = Field(default=True, description="Run the deadline sweeper inside `cdht serve`.")
+    sweep_interval_seconds: float = Field(default=60.0, gt=0, description="Seconds between two deadline sweeps.")
     request_max_bytes: int = Field(default=1024 * 1024, description="Largest JSON request body accepted (413).")
     page_size_default: int = 50
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -12,13 +13,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from prometheus_client import Counter, Histogram
 
-from service.api import admin_units, audit, cases, health, indicators, procedures
+from service.api import admin_units, audit, cases, deadlines, health, indicators, procedures
 from service.api.deps import Services
 from service.api.errors import install as install_errors
 from service.api.limits import RequestLimits
 from service.auth import TokenVerifier
 from service.config import Settings
 from service.persistence.db import make_engine, session_factory
+from service.workers.deadlines import run_sweeper
 from workflows.registry import Registry, default_registry
 
 log = logging.getLogger("cdht")
@@ -43,8 +45,23 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.check()
+        services, stop, workers = app.state.services, asyncio.Event(), []
+        if settings.workers_in_process:
+            workers.append(
+                asyncio.create_task(
+                    run_sweeper(
+                        services.sessions,
+                        services.registry,
+                        settings.clock,
+                        interval=settings.sweep_interval_seconds,
+                        stop=stop,
+                    )
+                )
+            )
         yield
-        await app.state.services.engine.dispose()
+        stop.set()
+        await asyncio.gather(*workers)
+        await services.engine.dispose()
 
     app = FastAPI(
         title="cdht",
@@ -80,7 +97,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         RequestLimits, max_body_bytes=settings.request_max_bytes, max_upload_bytes=settings.evidence_max_bytes
     )
 
-    for module in (health, procedures, admin_units, cases, indicators, audit):
+    for module in (health, procedures, admin_units, cases, indicators, audit, deadlines):
         app.include_router(module.router)
     trigger_router = cases.APIRouter(prefix="/v1")
     cases.add_trigger_routes(trigger_router, registry)

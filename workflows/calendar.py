@@ -2,7 +2,8 @@
 
 Dates are local dates in Asia/Ho_Chi_Minh; a cut-off is the end of its local day (23:59:59). "trước ngày X"
 is read as on or before X unless the ``cutoff_inclusive`` setting is off (PROCEDURES.md §6, §10 q2).
-Working-day arithmetic (holiday table) belongs here too and arrives with the deadline sweeper.
+Working days come from ``workflows.workdays`` (Labour Code holidays, the yearly days off and make-up days);
+every due date records the calendar version and which years were confirmed, so it can be explained.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from workflows.schema import Deadline
+from workflows.workdays import WorkCalendar, load_calendar
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CALENDAR_VERSION = "calendar-days"  # fixed dates need no holiday table
@@ -55,6 +57,27 @@ def fixed_date_due(deadline: Deadline, *, cycle: int, inclusive: bool) -> DueDat
         {"cycle": cycle, "named_date": named.isoformat(), "cutoff_inclusive": inclusive},
         explanation,
     )
+
+
+def days_after_due(deadline: Deadline, *, start: date, calendar: WorkCalendar | None = None) -> DueDate:
+    """``days`` working or calendar days after ``start`` (start itself not counted), to the end of that day.
+
+    E.g. the Minister decides within 20 working days of a complete dossier (TT25/2023 Điều 19 k2 e).
+    """
+    rule = deadline.rule
+    days = int(rule.days or 0)
+    if rule.kind == "working_days_after":
+        calendar = calendar or load_calendar()
+        last_day = calendar.add_working_days(start, days)
+        unit = "working days"
+        version = calendar.version
+        basis = calendar.describe_years(start, last_day)
+    else:
+        last_day = start + timedelta(days=days)
+        unit, version, basis = "calendar days", CALENDAR_VERSION, "calendar days"
+    at = end_of_local_day(last_day)
+    explanation = f"{describe(at)}: {days} {unit} after {start:%d/%m/%Y} ({basis}), {deadline.citation}"
+    return DueDate(at, rule.kind, version, {"start": start.isoformat(), "days": days}, explanation)
 
 
 def validity_end_due(deadline: Deadline, *, decided_on: date, years_after: int) -> DueDate:

@@ -134,6 +134,16 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
         for j, trigger in enumerate(deadline.closes_on):
             if trigger not in triggers:
                 raise error(f"deadlines.{name}.closes_on[{j}]", f"unknown trigger {trigger!r}")
+        for j, trigger in enumerate(deadline.waives_on):
+            if trigger not in triggers:
+                raise error(f"deadlines.{name}.waives_on[{j}]", f"unknown trigger {trigger!r}")
+        rule = deadline.rule
+        if rule.kind == "fixed_date" and (rule.month is None or rule.day is None):
+            raise error(f"deadlines.{name}.rule", "a fixed_date rule needs month and day")
+        if rule.kind.endswith("_days_after") and (rule.days is None or rule.days < 1):
+            raise error(f"deadlines.{name}.rule.days", "a days_after rule needs days ≥ 1")
+        if deadline.on_breach != "flag" and deadline.fires is None:
+            raise error(f"deadlines.{name}.fires", f"on_breach {deadline.on_breach} needs the trigger it fires")
         if deadline.fires is not None and deadline.fires not in triggers:
             raise error(f"deadlines.{name}.fires", f"unknown trigger {deadline.fires!r}")
 

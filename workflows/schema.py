@@ -121,19 +121,39 @@ class IndicatorProcess(Strict):
 
 
 class DeadlineRule(Strict):
-    kind: Literal["fixed_date", "validity_end"]
+    """When a deadline falls (PROCEDURES.md §6).
+
+    ``fixed_date``: a day of the year ``cycle + year_offset`` (``month``, ``day``), subject to ``cutoff_inclusive``.
+    ``working_days_after`` / ``calendar_days_after``: ``days`` after the day the deadline opens, or after the date
+    in the opening payload's field ``start_field`` (e.g. the day a complete dossier was received).
+    ``validity_end``: 31/12 of the decision year plus the ``validity_years_after_decision_year`` setting.
+    """
+
+    kind: Literal["fixed_date", "working_days_after", "calendar_days_after", "validity_end"]
     month: int | None = None
     day: int | None = None
     year_offset: int = 0
+    days: int | None = None
+    start_field: str | None = None
 
 
 class Deadline(Strict):
+    """A legal deadline: the states it opens in, the triggers that meet or waive it, and what a breach does.
+
+    ``on_breach``: ``refuse_and_fire`` (the guarded transition is refused after it, and the sweeper fires
+    ``fires``), ``fire`` (the sweeper fires ``fires``), or ``flag`` (the case is flagged overdue and the breach is
+    escalated to the office above the one that must act; nothing is decided for it).
+    """
+
     rule: DeadlineRule
     opens_in: list[str]
     closes_on: list[str]
+    waives_on: list[str] = Field(default_factory=list)
     on_breach: Literal["refuse_and_fire", "fire", "flag"]
     fires: str | None = None
     extendable: bool = False
+    reminders: bool = True
+    escalate_to: Literal["above_reviewer"] | None = None
     citation: str
     vi: str
     en: str

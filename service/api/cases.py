@@ -31,7 +31,14 @@ from service.domain.actor import Actor
 from service.domain.casefile import CaseFile, load_case_file
 from service.domain.errors import InvalidPayload, PreconditionFailed, Reason
 from service.persistence.db import unit_of_work
-from service.persistence.queries import aware_datetime, decode_cursor, encode_cursor, strict_str, unit_subtree
+from service.persistence.queries import (
+    aware_datetime,
+    decode_cursor,
+    encode_cursor,
+    overdue_clause,
+    strict_str,
+    unit_subtree,
+)
 from service.persistence.tables import AuditEvent, Case, Deadline
 from workflows.registry import Registry
 from workflows.schema import SYSTEM_BODY, Transition, payload_json_schema
@@ -145,7 +152,7 @@ async def list_cases(
     if state:
         query = query.where(Case.state == state)
     if overdue is not None:
-        late = exists().where(Deadline.case_id == Case.id, Deadline.status == "open", Deadline.due_at < at)
+        late = exists().where(Deadline.case_id == Case.id, overdue_clause(at))
         query = query.where(late if overdue else ~late)
     if cursor:
         created_at, case_id = decode_cursor(cursor, (aware_datetime, strict_str))

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.domain.casefile import CaseFile
+from service.domain.deadlines import is_overdue
 from service.persistence.tables import AdminUnit, AuditEvent, Deadline, Evidence
 from workflows.criteria import assess
 
@@ -32,6 +33,8 @@ class DeadlineOut(Out):
     rule: str
     calendar_version: str
     inputs: dict[str, Any]
+    breached_at: datetime | None = None
+    closed_at: datetime | None = None
 
 
 class CaseOut(Out):
@@ -202,7 +205,9 @@ def deadline_out(row: Deadline, now: datetime) -> DeadlineOut:
         key=row.key,
         due_at=row.due_at,
         status=row.status,
-        overdue=row.status == "open" and now > row.due_at,
+        overdue=is_overdue(row, now),
+        breached_at=row.breached_at,
+        closed_at=row.closed_at,
         explanation=row.explanation,
         citation=row.citation,
         rule=row.rule,

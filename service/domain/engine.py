@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.domain import idempotency
+from service.domain import deadlines, idempotency
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_case_event, format_time
 from service.domain.authority import AuthorityContext, Decision, can_read, decide
@@ -36,13 +36,12 @@ from service.domain.errors import (
 )
 from service.domain.evidence import StoredFile
 from service.domain.idempotency import IdempotencyRequest, StoredResponse
-from service.persistence.tables import AuditEvent, Case, CaseIndicator, Deadline, Evidence, OutboxMessage
-from workflows.calendar import DueDate, extended_due, fixed_date_due, validity_end_due
+from service.persistence.tables import AuditEvent, Case, CaseIndicator, DeadlineReminder, Evidence, OutboxMessage
 from workflows.effects import combine
 from workflows.guards import GUARDS, run_guards
 from workflows.payloads import payload_errors
 from workflows.registry import Registry
-from workflows.schema import Definition, Transition
+from workflows.schema import SYSTEM_BODY, Definition, Transition
 
 log = logging.getLogger("cdht.engine")
 
@@ -196,55 +195,6 @@ def _record(
     return event
 
 
-def _open_deadlines(session: AsyncSession, cf: CaseFile, state: str, now: datetime) -> None:
-    definition, case = cf.procedure.definition, cf.case
-    settings = cf.settings
-    for key, deadline in definition.deadlines.items():
-        if state not in deadline.opens_in or key in cf.deadlines:
-            continue
-        if deadline.rule.kind == "fixed_date":
-            due = fixed_date_due(deadline, cycle=case.cycle, inclusive=bool(settings.get("cutoff_inclusive", True)))
-        else:
-            if case.decided_on is None:
-                continue
-            due = validity_end_due(
-                deadline,
-                decided_on=case.decided_on,
-                years_after=int(settings.get("validity_years_after_decision_year", 3)),
-            )
-        row = Deadline(
-            case_id=case.id,
-            key=key,
-            due_at=due.at,
-            status="open",
-            on_breach=deadline.on_breach,
-            rule=due.rule,
-            calendar_version=due.calendar_version,
-            inputs=due.inputs,
-            explanation=due.explanation,
-            citation=deadline.citation,
-            opened_at=now,
-        )
-        session.add(row)
-        cf.deadlines[key] = row
-
-
-def _close_deadlines(cf: CaseFile, trigger: str, now: datetime) -> None:
-    for key, row in cf.deadlines.items():
-        deadline = cf.procedure.definition.deadlines.get(key)
-        if row.status == "open" and deadline is not None and trigger in deadline.closes_on:
-            row.status = "met" if now <= row.due_at else "breached"
-            row.closed_at = now
-
-
-def _extend_deadline(cf: CaseFile, key: str, until: Any, reason: str) -> None:
-    row = cf.deadlines[key]
-    due = extended_due(
-        DueDate(row.due_at, row.rule, row.calendar_version, dict(row.inputs), row.explanation), until, reason
-    )
-    row.due_at, row.rule, row.inputs, row.explanation = due.at, due.rule, due.inputs, due.explanation
-
-
 def _resolve(definition: Definition, cf: CaseFile, trigger: str, indicator: str | None) -> tuple[Transition, str]:
     """The transition and the state it fires from, or a refusal naming what is wrong."""
     if indicator is None:
@@ -360,10 +310,10 @@ async def apply_transition(
         session.add(row)
         cf.indicator_rows[code] = row
     if indicator is None:
-        _close_deadlines(cf, trigger, now)
+        deadlines.close_deadlines(cf, trigger, now=now)
         if effect.extend_deadline is not None:
-            _extend_deadline(cf, *effect.extend_deadline)
-        _open_deadlines(session, cf, new_state, now)
+            deadlines.extend_deadline(cf, *effect.extend_deadline)
+        deadlines.open_deadlines(session, cf, new_state, now=now, payload=payload)
 
     event_payload: dict[str, Any] = {"data": payload}
     if comment:
@@ -494,7 +444,7 @@ async def open_case(
     )
     session.add(case)
     cf = CaseFile(case, loaded, profile, unit, units, {}, [], {}, ())
-    _open_deadlines(session, cf, case.state, now)
+    deadlines.open_deadlines(session, cf, case.state, now=now, payload={})
     facts = EventFacts(
         kind="case_opened",
         trigger="open",
@@ -620,3 +570,93 @@ async def record_evidence(
     )
     await session.flush()
     return evidence, event
+
+
+# --- deadlines: breaches and reminders, recorded by the sweeper through the same write path ---------------------
+
+
+async def flag_breach(
+    session: AsyncSession, *, registry: Registry, case_id: str, key: str, actor: Actor, now: datetime
+) -> AuditEvent | None:
+    """Record that a ``flag`` deadline passed without the act (TT25/2023 Điều 9 k3): the deadline is breached,
+    the case is overdue, and the breach is escalated to the office above the reviewer. Idempotent."""
+    cf = await load_case_file(session, registry, case_id, lock=True)
+    row = cf.deadlines.get(key)
+    if row is None or row.status != "open" or row.closed_at is not None or now <= row.due_at:
+        return None
+    row.status, row.breached_at = "breached", now
+    escalate_to = deadlines.escalation_unit(cf)
+    facts_payload = {"deadline": key, "due_at": row.due_at, "explanation": row.explanation, "escalate_to": escalate_to}
+    cf.case.row_version += 1
+    cf.case.updated_at = now
+    event = _record(
+        session,
+        cf,
+        facts=EventFacts(
+            kind="deadline_breached",
+            trigger=f"deadline:{key}",
+            from_state=cf.case.state,
+            to_state=cf.case.state,
+            payload=facts_payload,
+            citation=row.citation,
+        ),
+        actor=actor,
+        role=SYSTEM_BODY,
+        now=now,
+        request_id=None,
+        idempotency_key=None,
+        outbox_type="deadline.overdue",
+        extra={"deadline": key, "due_at": format_time(row.due_at), "escalate_to": escalate_to},
+    )
+    await session.flush()
+    return event
+
+
+async def send_reminder(
+    session: AsyncSession,
+    *,
+    registry: Registry,
+    case_id: str,
+    key: str,
+    days_before: int,
+    actor: Actor,
+    now: datetime,
+) -> AuditEvent | None:
+    """One ``deadline.approaching`` per deadline and offset, once its day has come and before the deadline."""
+    cf = await load_case_file(session, registry, case_id, lock=True)
+    row = cf.deadlines.get(key)
+    if row is None or row.status != "open" or row.closed_at is not None:
+        return None
+    if not row.due_at - timedelta(days=days_before) <= now < row.due_at:
+        return None
+    if await session.get(DeadlineReminder, (row.id, days_before)) is not None:
+        return None
+    session.add(DeadlineReminder(deadline_id=row.id, days_before=days_before, sent_at=now))
+    days_left = (row.due_at - now).days
+    event = _record(
+        session,
+        cf,
+        facts=EventFacts(
+            kind="deadline_reminder",
+            trigger=f"deadline:{key}",
+            from_state=cf.case.state,
+            to_state=cf.case.state,
+            payload={
+                "deadline": key,
+                "days_before": days_before,
+                "days_left": days_left,
+                "due_at": row.due_at,
+                "explanation": row.explanation,
+            },
+            citation=row.citation,
+        ),
+        actor=actor,
+        role=SYSTEM_BODY,
+        now=now,
+        request_id=None,
+        idempotency_key=None,
+        outbox_type="deadline.approaching",
+        extra={"deadline": key, "due_at": format_time(row.due_at), "days_before": days_before, "days_left": days_left},
+    )
+    await session.flush()
+    return event

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import aliased
 
 from service.domain.errors import InvalidPayload, Reason
-from service.persistence.tables import AdminUnit
+from service.persistence.tables import AdminUnit, Deadline
 
 
 def unit_subtree(code: str, *, name: str = "subtree") -> Select:
@@ -23,6 +23,14 @@ def unit_subtree(code: str, *, name: str = "subtree") -> Select:
     child = aliased(AdminUnit)
     tree = tree.union_all(select(child.code).where(child.parent_code == tree.c.code))
     return select(tree.c.code)
+
+
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """A deadline past due and not closed: open after its time, or flagged breached and still waiting."""
+    return and_(
+        Deadline.closed_at.is_(None),
+        or_(Deadline.status == "breached", and_(Deadline.status == "open", Deadline.due_at < now)),
+    )
 
 
 def encode_cursor(values: list[Any]) -> str:

@@ -193,7 +193,18 @@ class Deadline(SQLModel, table=True):
     explanation: str
     citation: str = Field(max_length=200)
     opened_at: datetime = _time()
+    breached_at: datetime | None = _time(default=None)  # when the breach was recorded (flagged or fired)
     closed_at: datetime | None = _time(default=None)
+
+
+class DeadlineReminder(SQLModel, table=True):
+    """A reminder sent for a deadline, once per offset (the primary key makes a second one impossible)."""
+
+    __tablename__ = "deadline_reminder"
+
+    deadline_id: int = Field(foreign_key="deadline.id", primary_key=True)
+    days_before: int = Field(primary_key=True)
+    sent_at: datetime = _time()
 
 
 class OutboxMessage(SQLModel, table=True):

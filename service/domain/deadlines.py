@@ -1,0 +1,94 @@
+"""A case's deadline rows: opened when a transition enters a state, met, waived or breached when one leaves it,
+moved by an extension. Called by the engine only, inside its transaction (PROCEDURES.md §6)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.domain.casefile import CaseFile
+from service.persistence.tables import Deadline
+from workflows.calendar import DueDate, days_after_due, extended_due, fixed_date_due, local_date, validity_end_due
+from workflows.schema import Deadline as DeadlineRule
+
+
+def due_date(cf: CaseFile, rule: DeadlineRule, *, now: datetime, payload: dict[str, Any]) -> DueDate | None:
+    """When a deadline opening now falls, or None when the case lacks what the rule needs."""
+    case, settings = cf.case, cf.settings
+    kind = rule.rule.kind
+    if kind == "fixed_date":
+        return fixed_date_due(rule, cycle=case.cycle, inclusive=bool(settings.get("cutoff_inclusive", True)))
+    if kind in ("working_days_after", "calendar_days_after"):
+        start = payload.get(rule.rule.start_field) if rule.rule.start_field else None
+        return days_after_due(rule, start=date.fromisoformat(start) if isinstance(start, str) else local_date(now))
+    if case.decided_on is None:
+        return None
+    years = int(settings.get("validity_years_after_decision_year", 3))
+    return validity_end_due(rule, decided_on=case.decided_on, years_after=years)
+
+
+def open_deadlines(session: AsyncSession, cf: CaseFile, state: str, *, now: datetime, payload: dict[str, Any]) -> None:
+    for key, rule in cf.procedure.definition.deadlines.items():
+        if state not in rule.opens_in or key in cf.deadlines:
+            continue
+        due = due_date(cf, rule, now=now, payload=payload)
+        if due is None:
+            continue
+        row = Deadline(
+            case_id=cf.case.id,
+            key=key,
+            due_at=due.at,
+            status="open",
+            on_breach=rule.on_breach,
+            rule=due.rule,
+            calendar_version=due.calendar_version,
+            inputs=due.inputs,
+            explanation=due.explanation,
+            citation=rule.citation,
+            opened_at=now,
+        )
+        session.add(row)
+        cf.deadlines[key] = row
+
+
+def close_deadlines(cf: CaseFile, trigger: str, *, now: datetime) -> None:
+    """Meet, waive or close the deadlines a trigger ends. A deadline already flagged stays breached."""
+    for key, row in cf.deadlines.items():
+        rule = cf.procedure.definition.deadlines.get(key)
+        if rule is None or row.closed_at is not None:
+            continue
+        if trigger in rule.waives_on:
+            row.status = "waived" if row.status == "open" else row.status
+        elif trigger in rule.closes_on:
+            if row.status == "open":
+                # A timer that simply runs out (validity) is met; a duty not done in time is breached.
+                late = now > row.due_at and not (trigger == rule.fires and rule.on_breach == "fire")
+                row.status = "breached" if late else "met"
+                row.breached_at = now if late else None
+        else:
+            continue
+        row.closed_at = now
+
+
+def extend_deadline(cf: CaseFile, key: str, until: date, reason: str) -> None:
+    row = cf.deadlines[key]
+    original = DueDate(row.due_at, row.rule, row.calendar_version, dict(row.inputs), row.explanation)
+    due = extended_due(original, until, reason)
+    row.due_at, row.rule, row.inputs, row.explanation = due.at, due.rule, due.inputs, due.explanation
+
+
+def is_overdue(row: Deadline, now: datetime) -> bool:
+    """Past due and not closed: open after its time, or flagged and still waiting for the act."""
+    return row.closed_at is None and (row.status == "breached" or (row.status == "open" and now > row.due_at))
+
+
+def escalation_unit(cf: CaseFile) -> str | None:
+    """The office above the one that must act (the reviewer), to whom an overdue decision is escalated."""
+    rule = cf.profile.bodies.get("reviewer.head")
+    reviewer = cf.units.at(rule.at) if rule else None
+    if reviewer is None:
+        return None
+    index = cf.units.codes.index(reviewer)
+    return cf.units.codes[index + 1] if index + 1 < len(cf.units.codes) else None
