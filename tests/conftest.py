@@ -27,6 +27,7 @@ from service.main import create_app
 from service.persistence import migrate
 from service.persistence.tables import AdminUnit
 from tests.helpers import Api, Clock
+from workflows.registry import ROOT, Registry, load
 
 POSTGRES_URL = os.environ.get("CDHT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -142,9 +143,9 @@ async def add_units(app) -> None:  # type: ignore[no-untyped-def]
             )
 
 
-async def build_api(url: str, data_dir: Path) -> AsyncIterator[Api]:
+async def build_api(url: str, data_dir: Path, registry: Registry | None = None) -> AsyncIterator[Api]:
     settings = make_settings(url, data_dir)
-    app = create_app(settings)
+    app = create_app(settings, registry=registry)
     await add_units(app)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://cdht.test") as client:
@@ -163,3 +164,18 @@ async def pg_api(postgres_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     await empty_postgres(postgres_url)
     async for value in build_api(postgres_url, tmp_path / "data"):
         yield value
+
+
+def registry_with_settings(tmp_path: Path, **defaults: object) -> Registry:
+    """The shipped definitions with some settings' defaults changed, as a deployment might choose them."""
+    import yaml
+
+    root = tmp_path / "workflows"
+    shutil.copytree(ROOT / "profiles", root / "profiles")
+    shutil.copytree(ROOT / "definitions", root / "definitions")
+    path = root / "definitions" / "cdht_xa" / "tt25-2023.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for name, value in defaults.items():
+        data["settings"][name]["default"] = value
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return load(root)

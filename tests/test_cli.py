@@ -64,7 +64,8 @@ def test_serve_migrates_then_answers_with_demo_data(tmp_path: Path) -> None:
     assert cdht("seed-demo", cwd=tmp_path).returncode == 0
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CDHT_")}
-    environment["PYTHONPATH"] = str(REPO)
+    # A clock past the 2026 cut-off and a fast sweep: the in-process sweeper must lapse the two 2026 cases.
+    environment.update(PYTHONPATH=str(REPO), CDHT_NOW="2027-03-01T09:00:00+07:00", CDHT_SWEEP_INTERVAL_SECONDS="0.5")
     server = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
         cwd=tmp_path,
@@ -88,10 +89,16 @@ def test_serve_migrates_then_answers_with_demo_data(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
         settings = Settings(data_dir=tmp_path / "var")
         token = issue_dev_token(settings, sub="province-director", roles=["province_director"], unit="DEMO-LS")
-        cases = httpx.get(
-            f"{base}/v1/cases", params={"cycle": 2025}, headers={"Authorization": f"Bearer {token}"}
-        ).json()
+        headers = {"Authorization": f"Bearer {token}"}
+        cases = httpx.get(f"{base}/v1/cases", params={"cycle": 2025}, headers=headers).json()
         assert sorted(c["state"] for c in cases["items"]) == ["lapsed", "not_submitted", "recognized", "refused"]
+        deadline = time.monotonic() + 30
+        while True:
+            current = httpx.get(f"{base}/v1/cases", params={"cycle": 2026}, headers=headers).json()
+            if [c["state"] for c in current["items"]] == ["lapsed", "lapsed"]:
+                break
+            assert time.monotonic() < deadline, current
+            time.sleep(0.3)
         assert httpx.get(f"{base}/v1/cases").status_code == 401
     finally:
         server.terminate()
@@ -152,3 +159,23 @@ def test_units_add_builds_the_tree(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "var" / "cdht.sqlite3") as db:
         rows = db.execute("select code, parent_code, disadvantaged from admin_unit order by code").fetchall()
     assert rows == [("P7", "VN", 0), ("VN", None, 0), ("X7", "P7", 1)]
+
+
+def test_sweep_walks_the_demo_through_lapse_and_expiry_with_a_moved_clock(tmp_path: Path) -> None:
+    assert cdht("seed-demo", cwd=tmp_path).returncode == 0
+    lapse = cdht("sweep", "--now", "2027-03-01T00:00:00+07:00", cwd=tmp_path)
+    assert lapse.returncode == 0, lapse.stderr
+    assert lapse.stdout.count("fired lapse") == 2  # the two cycle-2026 cases that never submitted
+    expire = cdht("sweep", "--now", "2030-01-01T00:00:00+07:00", cwd=tmp_path)
+    assert expire.stdout.count("fired expire") == 2  # decided 2025 (valid to 2028) and 2026 (valid to 2029)
+    again = cdht("sweep", "--now", "2030-01-02T00:00:00+07:00", cwd=tmp_path)
+    assert "fired 0, flagged 0, reminded 0, refused 0, skipped 0" in again.stdout
+    with sqlite3.connect(tmp_path / "var" / "cdht.sqlite3") as db:
+        states = dict(db.execute("select state, count(*) from cases group by state").fetchall())
+    assert states == {"expired": 2, "refused": 1, "not_submitted": 1, "lapsed": 3}
+
+
+def test_sweep_refuses_a_time_without_offset(tmp_path: Path) -> None:
+    result = cdht("sweep", "--now", "2027-03-01T00:00:00", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "offset" in result.stderr

@@ -123,8 +123,9 @@ class WorkCalendar:
         parts = []
         for year in range(first, last + 1):
             status = self.status(year)
-            parts.append(f"{year} unconfirmed: Labour Code holidays only" if status == "unconfirmed"
-                         else f"{year} {status}")
+            parts.append(
+                f"{year} unconfirmed: Labour Code holidays only" if status == "unconfirmed" else f"{year} {status}"
+            )
         return f"calendar {self.version}: " + ", ".join(parts)
 
     def non_working_reason(self, day: date) -> str | None:
@@ -231,11 +232,12 @@ class _Reader:
                     both = "both a day off and a working day" if in_off else f"twice in {name}"
                     raise self.fail(f"{where}.date", f"{day.isoformat()} is listed {both}")
                 if name == "working_days" and day.weekday() < 5:
-                    raise self.fail(f"{where}.date",
-                                    f"{day.isoformat()} is a {weekday}; a make-up working day is a Saturday or Sunday")
+                    raise self.fail(
+                        f"{where}.date",
+                        f"{day.isoformat()} is a {weekday}; a make-up working day is a Saturday or Sunday",
+                    )
                 if name == "days_off" and day.weekday() >= 5:
-                    raise self.fail(f"{where}.date",
-                                    f"{day.isoformat()} is a {weekday}; an extra day off is a weekday")
+                    raise self.fail(f"{where}.date", f"{day.isoformat()} is a {weekday}; an extra day off is a weekday")
                 reasons[day] = reason
                 days.append(day)
             lists[name] = tuple(sorted(days))

@@ -27,8 +27,9 @@ async def outbox(api: Api, case_id: str) -> list[tuple[str, dict]]:  # type: ign
     import json
 
     async with api.app.state.services.sessions() as session:
-        rows = (await session.execute(text("SELECT type, body FROM outbox WHERE case_id = :c ORDER BY seq"),
-                                      {"c": case_id})).all()
+        rows = (
+            await session.execute(text("SELECT type, body FROM outbox WHERE case_id = :c ORDER BY seq"), {"c": case_id})
+        ).all()
     return [(r.type, r.body if isinstance(r.body, dict) else json.loads(r.body)) for r in rows]
 
 
@@ -45,8 +46,10 @@ async def test_sweeper_lapses_exactly_the_cases_that_did_not_submit_once(api: Ap
     again = await run_sweep(api, "2026-03-02T00:00:00+07:00")
     assert again.fired == []
     director = api.who("province_director", "P1")
-    states = {case_id: (await api.ok(await api.get(director, f"/v1/cases/{case_id}")))["state"]
-              for case_id in (submitted, collecting, planning)}
+    states = {
+        case_id: (await api.ok(await api.get(director, f"/v1/cases/{case_id}")))["state"]
+        for case_id in (submitted, collecting, planning)
+    }
     assert states == {submitted: "submitted", collecting: "lapsed", planning: "lapsed"}
     lapses = [e for e in await events(api, planning) if e["trigger"] == "lapse"]
     assert len(lapses) == 1
@@ -64,8 +67,11 @@ async def test_reminders_go_once_per_offset_before_the_cut_off(api: Api) -> None
     third = await run_sweep(api, "2026-02-26T00:00:00+07:00")
     assert third.reminded == [(case_id, "submission", 3)]
     assert (await run_sweep(api, "2026-02-27T00:00:00+07:00")).reminded == []
-    sent = [(t, b["data"]["days_before"], b["data"]["days_left"]) for t, b in await outbox(api, case_id)
-            if t == "deadline.approaching"]
+    sent = [
+        (t, b["data"]["days_before"], b["data"]["days_left"])
+        for t, b in await outbox(api, case_id)
+        if t == "deadline.approaching"
+    ]
     assert sent == [("deadline.approaching", 14, 13), ("deadline.approaching", 3, 2)]
     report = await api.ok(await api.get(api.who("auditor", "VN"), "/v1/audit/verify", case=case_id))
     assert report["ok"] is True
@@ -110,10 +116,19 @@ async def test_undecided_case_is_flagged_overdue_on_1_april_and_escalated(api: A
     api.clock.set("2026-04-03T02:00:00+00:00")
     council = w.form_council(2025, secretary_sub=reviewers.secretary.sub, decision=w.docref("21/QĐ", "2026-04-03"))
     await api.ok(await api.fire(reviewers.head, case_id, "form_council", council))
-    await api.ok(await api.fire(reviewers.secretary, case_id, "record_appraisal",
-                                w.record_appraisal(w_definition(), 2025, report=w.docref("2/BC", "2026-04-03"))))
-    await api.ok(await api.fire(reviewers.head, case_id, "recognize", w.recognize(2025, decision=w.docref(
-        "35/QĐ", "2026-04-03"))))
+    await api.ok(
+        await api.fire(
+            reviewers.secretary,
+            case_id,
+            "record_appraisal",
+            w.record_appraisal(w_definition(), 2025, report=w.docref("2/BC", "2026-04-03")),
+        )
+    )
+    await api.ok(
+        await api.fire(
+            reviewers.head, case_id, "recognize", w.recognize(2025, decision=w.docref("35/QĐ", "2026-04-03"))
+        )
+    )
     case = await api.ok(await api.get(director, f"/v1/cases/{case_id}"))
     decision = next(d for d in case["deadlines"] if d["key"] == "decision")
     assert (decision["status"], decision["overdue"]) == ("breached", False)
@@ -178,3 +193,39 @@ async def test_two_sweepers_at_once_lapse_each_case_once(pg_api: Api) -> None:
     assert follow_up.fired == []
     for case_id in cases:
         assert [e["trigger"] for e in await events(api, case_id)].count("lapse") == 1
+
+
+async def test_exclusive_cut_off_refuses_on_the_named_day_and_an_extension_reopens_it(
+    database_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import build_api, registry_with_settings
+
+    registry = registry_with_settings(tmp_path, cutoff_inclusive=False)
+    async for api in build_api(database_url, tmp_path / "data", registry=registry):
+        case_id, leader = await api.new_case("C3", 2025)
+        reviewers = await api.walk(case_id, leader, cycle=2025, until="review_meeting_held")
+        api.clock.set("2026-02-28T23:59:00+07:00")  # 23:59 on the named day: "trước ngày 28/02" read strictly
+        late = await api.fire(leader, case_id, "submit_dossier", w.submit_dossier(2025, 1))
+        assert late.status_code == 409
+        assert "before 28/02/2026" in late.json()["reasons"][0]["message"]
+        await api.ok(
+            await api.fire(
+                reviewers.head, case_id, "grant_extension", {"until": "2026-03-05", "reason": "Mất điện kéo dài"}
+            )
+        )
+        accepted = await api.ok(await api.fire(leader, case_id, "submit_dossier", w.submit_dossier(2025, 1)))
+        assert accepted["case"]["state"] == "submitted"
+        submission = next(d for d in accepted["case"]["deadlines"] if d["key"] == "submission")
+        assert submission["status"] == "met"
+        assert submission["rule"] == "extension"
+
+
+async def test_inclusive_cut_off_accepts_at_23_59_and_refuses_a_second_after_midnight(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    await api.walk(case_id, leader, cycle=2025, until="review_meeting_held")
+    api.clock.set("2026-03-01T00:00:00+07:00")
+    late = await api.fire(leader, case_id, "submit_dossier", w.submit_dossier(2025, 1))
+    assert late.status_code == 409
+    api.clock.set("2026-02-28T23:59:00+07:00")
+    on_time = await api.ok(await api.fire(leader, case_id, "submit_dossier", w.submit_dossier(2025, 1)))
+    assert on_time["case"]["state"] == "submitted"
