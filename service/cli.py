@@ -37,26 +37,27 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    """The background workers on their own, for deployments that run them apart from the API."""
+    """The background workers on their own (deadline sweeper and webhook dispatcher), until SIGTERM."""
     from service.persistence.db import make_engine, session_factory
     from service.workers.deadlines import run_sweeper
+    from service.workers.webhooks import run_dispatcher
     from workflows.registry import default_registry
 
     settings.check()
 
     async def run() -> None:
         engine = make_engine(settings.resolved_database_url)
+        sessions = session_factory(engine)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_name in ("SIGINT", "SIGTERM"):
             loop.add_signal_handler(getattr(signal, signal_name), stop.set)
         try:
-            await run_sweeper(
-                session_factory(engine),
-                default_registry(),
-                settings.clock,
-                interval=settings.sweep_interval_seconds,
-                stop=stop,
+            await asyncio.gather(
+                run_sweeper(
+                    sessions, default_registry(), settings.clock, interval=settings.sweep_interval_seconds, stop=stop
+                ),
+                run_dispatcher(sessions, settings, settings.clock, stop=stop),
             )
         finally:
             await engine.dispose()
@@ -182,7 +183,9 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(run=_migrate)
-    sub.add_parser("worker", help="run the deadline sweeper (until SIGTERM)").set_defaults(run=_worker)
+    sub.add_parser("worker", help="run the deadline sweeper and webhook dispatcher (until SIGTERM)").set_defaults(
+        run=_worker
+    )
     sweep = sub.add_parser("sweep", help="one deadline sweep, then exit")
     sweep.add_argument(
         "--now", type=_aware_time, help="sweep as of this time (ISO 8601 with offset; not in production)"

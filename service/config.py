@@ -7,6 +7,7 @@ dev-signed tokens, and start-up without an issuer, an audience and a JWKS URL.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +43,18 @@ class Settings(BaseSettings):
     evidence_max_bytes: int = Field(default=20 * 1024 * 1024, description="Largest evidence file accepted (413).")
     workers_in_process: bool = Field(default=True, description="Run the deadline sweeper inside `cdht serve`.")
     sweep_interval_seconds: float = Field(default=60.0, gt=0, description="Seconds between two deadline sweeps.")
+    webhook_key: str | None = Field(
+        default=None, description="Fernet key sealing webhook secrets at rest; dev: generated into data_dir."
+    )
+    webhook_secret_overlap_hours: float = Field(default=24, ge=0, description="Old secret kept after rotation.")
+    webhook_retry_schedule_seconds: list[int] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 72000],
+        description="Waits between attempts (about three days in all); exhausted: the subscription is disabled.",
+    )
+    webhook_connect_timeout_seconds: float = 5.0
+    webhook_read_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, description="Dispatcher wait when there is nothing to do.")
+    webhook_lease_seconds: float = Field(default=60, gt=0, description="A claimed delivery is retried after this.")
     request_max_bytes: int = Field(default=1024 * 1024, description="Largest JSON request body accepted (413).")
     page_size_default: int = 50
 
@@ -81,6 +94,8 @@ class Settings(BaseSettings):
             raise ConfigurationError("CDHT_NOW (a frozen clock) is refused in production")
         if self.auth_dev_secret:
             raise ConfigurationError("CDHT_AUTH_DEV_SECRET (dev tokens) is refused in production")
+        if not self.webhook_key:
+            raise ConfigurationError("production needs CDHT_WEBHOOK_KEY (a Fernet key sealing webhook secrets)")
 
     def dev_secret(self) -> str:
         """The HS256 secret of dev tokens, shared by `cdht serve` and `cdht token` through the data dir."""
@@ -94,6 +109,24 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def sealing_key(self) -> str:
+        """The Fernet key that seals webhook secrets: CDHT_WEBHOOK_KEY, or in dev one kept in the data dir."""
+        if self.webhook_key:
+            return self.webhook_key
+        if self.is_production:
+            raise ConfigurationError("production needs CDHT_WEBHOOK_KEY")
+        path = self.data_dir / "webhook-key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    @property
+    def allow_private_webhooks(self) -> bool:
+        """Loopback and private webhook targets are for dev and test; production refuses them (SSRF)."""
+        return not self.is_production
 
     def clock(self) -> datetime:
         """The app clock: CDHT_NOW when set (never in production), else the real time in UTC."""

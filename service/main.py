@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from prometheus_client import Counter, Histogram
 
-from service.api import admin_units, audit, cases, deadlines, health, indicators, procedures
+from service.api import admin_units, audit, cases, deadlines, health, indicators, procedures, webhooks
 from service.api.deps import Services
 from service.api.errors import install as install_errors
 from service.api.limits import RequestLimits
@@ -21,6 +21,7 @@ from service.auth import TokenVerifier
 from service.config import Settings
 from service.persistence.db import make_engine, session_factory
 from service.workers.deadlines import run_sweeper
+from service.workers.webhooks import run_dispatcher
 from workflows.registry import Registry, default_registry
 
 log = logging.getLogger("cdht")
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                     )
                 )
             )
+            workers.append(asyncio.create_task(run_dispatcher(services.sessions, settings, settings.clock, stop=stop)))
         yield
         stop.set()
         await asyncio.gather(*workers)
@@ -97,7 +99,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         RequestLimits, max_body_bytes=settings.request_max_bytes, max_upload_bytes=settings.evidence_max_bytes
     )
 
-    for module in (health, procedures, admin_units, cases, indicators, audit, deadlines):
+    for module in (health, procedures, admin_units, cases, indicators, audit, deadlines, webhooks):
         app.include_router(module.router)
     trigger_router = cases.APIRouter(prefix="/v1")
     cases.add_trigger_routes(trigger_router, registry)

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
 
 from service.config import Settings
 from service.main import create_app
@@ -31,16 +32,7 @@ from workflows.registry import ROOT, Registry, load
 
 POSTGRES_URL = os.environ.get("CDHT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
-TABLES = [
-    "idempotency_record",
-    "outbox",
-    "deadline",
-    "audit_event",
-    "evidence",
-    "case_indicator",
-    "cases",
-    "admin_unit",
-]
+TABLES = [table.name for table in SQLModel.metadata.sorted_tables]  # every table the models define
 
 # The unit tree the tests use: two provinces; P1 has a district D1 (three-tier, until 2025-06-30) with two
 # communes, and a commune C3 directly under it (two-tier); P2 has one commune, outside P1's jurisdiction.

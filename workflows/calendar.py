@@ -30,7 +30,12 @@ class DueDate:
 
 
 def end_of_local_day(day: date) -> datetime:
-    return datetime.combine(day, time(23, 59, 59), tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    """The last instant of a local day (23:59:59.999999): a submission at 23:59:59.5 is still on the day."""
+    return datetime.combine(day, time(23, 59, 59, 999999), tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+
+
+def start_of_local_day(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=LOCAL_TZ).astimezone(timezone.utc)
 
 
 def local_date(moment: datetime) -> date:

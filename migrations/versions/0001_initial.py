@@ -108,10 +108,32 @@ def upgrade() -> None:
         sa.Column("unit_code", sa.String(length=32), nullable=True),
         sa.Column("body", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
     )
     op.create_index("ix_outbox_case_seq", "outbox", ["case_id", "seq"], unique=False)
+    op.create_index("ix_outbox_created", "outbox", ["created_at"], unique=False)
+    op.create_index("ix_outbox_dispatch", "outbox", ["dispatched_at", "id"], unique=False)
     op.create_index(op.f("ix_outbox_type"), "outbox", ["type"], unique=False)
+    op.create_table(
+        "webhook_subscription",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("events", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("units", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True),
+        sa.Column("description", sa.String(length=500), nullable=True),
+        sa.Column("secret_sealed", sa.Text(), nullable=False),
+        sa.Column("previous_secret_sealed", sa.Text(), nullable=True),
+        sa.Column("previous_secret_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("disabled_reason", sa.String(length=500), nullable=True),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("owner_unit", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_subscription")),
+    )
+    op.create_index(op.f("ix_webhook_subscription_status"), "webhook_subscription", ["status"], unique=False)
     op.create_table(
         "cases",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -143,6 +165,32 @@ def upgrade() -> None:
     op.create_index(op.f("ix_cases_state"), "cases", ["state"], unique=False)
     op.create_index("ix_cases_unit_cycle", "cases", ["unit_code", "cycle"], unique=False)
     op.create_table(
+        "webhook_delivery",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("subscription_id", sa.String(length=36), nullable=False),
+        sa.Column("outbox_id", sa.Integer(), nullable=False),
+        sa.Column("msg_id", sa.String(length=64), nullable=False),
+        sa.Column("event_type", sa.String(length=64), nullable=False),
+        sa.Column("case_id", sa.String(length=36), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.String(length=500), nullable=True),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"], name=op.f("fk_webhook_delivery_outbox_id_outbox")),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["webhook_subscription.id"],
+            name=op.f("fk_webhook_delivery_subscription_id_webhook_subscription"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_delivery")),
+        sa.UniqueConstraint("subscription_id", "outbox_id", name="uq_delivery_subscription_outbox"),
+    )
+    op.create_index("ix_delivery_due", "webhook_delivery", ["status", "next_attempt_at"], unique=False)
+    op.create_index("ix_delivery_subscription", "webhook_delivery", ["subscription_id", "created_at"], unique=False)
+    op.create_table(
         "case_indicator",
         sa.Column("case_id", sa.String(length=36), nullable=False),
         sa.Column("code", sa.String(length=16), nullable=False),
@@ -171,10 +219,13 @@ def upgrade() -> None:
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("breached_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_action_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_deadline_case_id_cases")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deadline")),
         sa.UniqueConstraint("case_id", "key", name="uq_deadline_case_key"),
     )
+    op.create_index("ix_deadline_due", "deadline", ["due_at", "id"], unique=False)
+    op.create_index("ix_deadline_next_action", "deadline", ["next_action_at"], unique=False)
     op.create_index("ix_deadline_status_due", "deadline", ["status", "due_at"], unique=False)
     op.create_table(
         "evidence",
@@ -194,14 +245,31 @@ def upgrade() -> None:
     op.create_index("ix_evidence_case_indicator", "evidence", ["case_id", "indicator_code"], unique=False)
     op.create_index(op.f("ix_evidence_sha256"), "evidence", ["sha256"], unique=False)
     op.create_table(
+        "webhook_attempt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("delivery_id", sa.String(length=36), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("latency_ms", sa.Integer(), nullable=False),
+        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.Column("response_excerpt", sa.String(length=500), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"], ["webhook_delivery.id"], name=op.f("fk_webhook_attempt_delivery_id_webhook_delivery")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempt")),
+    )
+    op.create_index("ix_attempt_delivery", "webhook_attempt", ["delivery_id", "number"], unique=False)
+    op.create_table(
         "deadline_reminder",
         sa.Column("deadline_id", sa.Integer(), nullable=False),
         sa.Column("days_before", sa.Integer(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["deadline_id"], ["deadline.id"], name=op.f("fk_deadline_reminder_deadline_id_deadline")
         ),
-        sa.PrimaryKeyConstraint("deadline_id", "days_before", name=op.f("pk_deadline_reminder")),
+        sa.PrimaryKeyConstraint("deadline_id", "days_before", "due_at", name=op.f("pk_deadline_reminder")),
     )
     # ### end Alembic commands ###
 
@@ -209,18 +277,29 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table("deadline_reminder")
+    op.drop_index("ix_attempt_delivery", table_name="webhook_attempt")
+    op.drop_table("webhook_attempt")
     op.drop_index(op.f("ix_evidence_sha256"), table_name="evidence")
     op.drop_index("ix_evidence_case_indicator", table_name="evidence")
     op.drop_table("evidence")
     op.drop_index("ix_deadline_status_due", table_name="deadline")
+    op.drop_index("ix_deadline_next_action", table_name="deadline")
+    op.drop_index("ix_deadline_due", table_name="deadline")
     op.drop_table("deadline")
     op.drop_table("case_indicator")
+    op.drop_index("ix_delivery_subscription", table_name="webhook_delivery")
+    op.drop_index("ix_delivery_due", table_name="webhook_delivery")
+    op.drop_table("webhook_delivery")
     op.drop_index("ix_cases_unit_cycle", table_name="cases")
     op.drop_index(op.f("ix_cases_state"), table_name="cases")
     op.drop_index("ix_cases_procedure_cycle_state", table_name="cases")
     op.drop_index("ix_cases_keyset", table_name="cases")
     op.drop_table("cases")
+    op.drop_index(op.f("ix_webhook_subscription_status"), table_name="webhook_subscription")
+    op.drop_table("webhook_subscription")
     op.drop_index(op.f("ix_outbox_type"), table_name="outbox")
+    op.drop_index("ix_outbox_dispatch", table_name="outbox")
+    op.drop_index("ix_outbox_created", table_name="outbox")
     op.drop_index("ix_outbox_case_seq", table_name="outbox")
     op.drop_table("outbox")
     op.drop_index(op.f("ix_idempotency_record_created_at"), table_name="idempotency_record")

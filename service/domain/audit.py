@@ -148,7 +148,22 @@ def case_state_digest(
             ([i.code, i.assignee_org, i.state, i.rating, i.figures, i.note] for i in indicators), key=lambda r: r[0]
         ),
         "deadlines": sorted(
-            ([d.key, d.due_at, d.status, d.rule, d.explanation] for d in deadlines), key=lambda r: r[0]
+            (
+                [
+                    d.key,
+                    d.due_at,
+                    d.status,
+                    d.rule,
+                    d.explanation,
+                    d.inputs,
+                    d.calendar_version,
+                    d.on_breach,
+                    d.breached_at,
+                    d.closed_at,
+                ]
+                for d in deadlines
+            ),
+            key=lambda r: r[0],
         ),
         "evidence": sorted([e.id, e.indicator_code, e.sha256, e.size] for e in evidence),
     }

@@ -3,14 +3,22 @@ moved by an extension. Called by the engine only, inside its transaction (PROCED
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.casefile import CaseFile
 from service.persistence.tables import Deadline
-from workflows.calendar import DueDate, days_after_due, extended_due, fixed_date_due, local_date, validity_end_due
+from workflows.calendar import (
+    DueDate,
+    days_after_due,
+    extended_due,
+    fixed_date_due,
+    local_date,
+    start_of_local_day,
+    validity_end_due,
+)
 from workflows.schema import Deadline as DeadlineRule
 
 
@@ -27,6 +35,38 @@ def due_date(cf: CaseFile, rule: DeadlineRule, *, now: datetime, payload: dict[s
         return None
     years = int(settings.get("validity_years_after_decision_year", 3))
     return validity_end_due(rule, decided_on=case.decided_on, years_after=years)
+
+
+def reminder_offsets(cf: CaseFile, key: str) -> list[int]:
+    """Days before a deadline on which its reminders go (the ``reminder_days_before`` setting), largest first."""
+    rule = cf.procedure.definition.deadlines.get(key)
+    if rule is None or not rule.reminders:
+        return []
+    return sorted({int(d) for d in cf.settings.get("reminder_days_before", [])}, reverse=True)
+
+
+def reminder_starts(due_at: datetime, offsets: list[int]) -> dict[int, datetime]:
+    """Each reminder goes out at the start (00:00 local) of the day ``d`` days before the due day."""
+    return {d: start_of_local_day(local_date(due_at) - timedelta(days=d)) for d in offsets}
+
+
+def open_reminder(due_at: datetime, offsets: list[int], now: datetime) -> int | None:
+    """The most urgent reminder whose day has come before the deadline, if any (a late sweep sends only it)."""
+    started = [d for d, at in reminder_starts(due_at, offsets).items() if at <= now < due_at]
+    return min(started) if started else None
+
+
+def schedule(row: Deadline, offsets: list[int], now: datetime, *, sent: set[int] = frozenset()) -> None:
+    """When the sweeper next has to look at this deadline: the next reminder day, or the due time."""
+    if row.status != "open" or row.closed_at is not None:
+        row.next_action_at = None
+        return
+    pending = open_reminder(row.due_at, offsets, now)
+    if pending is not None and pending not in sent:
+        row.next_action_at = now
+        return
+    later = [at for at in reminder_starts(row.due_at, offsets).values() if now < at < row.due_at]
+    row.next_action_at = min([*later, row.due_at])
 
 
 def open_deadlines(session: AsyncSession, cf: CaseFile, state: str, *, now: datetime, payload: dict[str, Any]) -> None:
@@ -49,6 +89,7 @@ def open_deadlines(session: AsyncSession, cf: CaseFile, state: str, *, now: date
             citation=rule.citation,
             opened_at=now,
         )
+        schedule(row, reminder_offsets(cf, key), now)
         session.add(row)
         cf.deadlines[key] = row
 
@@ -70,13 +111,16 @@ def close_deadlines(cf: CaseFile, trigger: str, *, now: datetime) -> None:
         else:
             continue
         row.closed_at = now
+        row.next_action_at = None
 
 
-def extend_deadline(cf: CaseFile, key: str, until: date, reason: str) -> None:
+def extend_deadline(cf: CaseFile, key: str, until: date, reason: str, *, now: datetime) -> None:
+    """Move a deadline; its reminders are due again for the new date."""
     row = cf.deadlines[key]
     original = DueDate(row.due_at, row.rule, row.calendar_version, dict(row.inputs), row.explanation)
     due = extended_due(original, until, reason)
     row.due_at, row.rule, row.inputs, row.explanation = due.at, due.rule, due.inputs, due.explanation
+    schedule(row, reminder_offsets(cf, key), now)
 
 
 def is_overdue(row: Deadline, now: datetime) -> bool:
@@ -84,8 +128,11 @@ def is_overdue(row: Deadline, now: datetime) -> bool:
     return row.closed_at is None and (row.status == "breached" or (row.status == "open" and now > row.due_at))
 
 
-def escalation_unit(cf: CaseFile) -> str | None:
-    """The office above the one that must act (the reviewer), to whom an overdue decision is escalated."""
+def escalation_unit(cf: CaseFile, key: str) -> str | None:
+    """The office above the one that must act (the reviewer), to whom an overdue decision is escalated, when
+    the deadline's rule asks for escalation."""
+    if cf.procedure.definition.deadlines[key].escalate_to != "above_reviewer":
+        return None
     rule = cf.profile.bodies.get("reviewer.head")
     reviewer = cf.units.at(rule.at) if rule else None
     if reviewer is None:

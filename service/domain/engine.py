@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -37,6 +37,7 @@ from service.domain.errors import (
 from service.domain.evidence import StoredFile
 from service.domain.idempotency import IdempotencyRequest, StoredResponse
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, DeadlineReminder, Evidence, OutboxMessage
+from workflows.calendar import local_date
 from workflows.effects import combine
 from workflows.guards import GUARDS, run_guards
 from workflows.payloads import payload_errors
@@ -312,7 +313,7 @@ async def apply_transition(
     if indicator is None:
         deadlines.close_deadlines(cf, trigger, now=now)
         if effect.extend_deadline is not None:
-            deadlines.extend_deadline(cf, *effect.extend_deadline)
+            deadlines.extend_deadline(cf, *effect.extend_deadline, now=now)
         deadlines.open_deadlines(session, cf, new_state, now=now, payload=payload)
 
     event_payload: dict[str, Any] = {"data": payload}
@@ -584,8 +585,8 @@ async def flag_breach(
     row = cf.deadlines.get(key)
     if row is None or row.status != "open" or row.closed_at is not None or now <= row.due_at:
         return None
-    row.status, row.breached_at = "breached", now
-    escalate_to = deadlines.escalation_unit(cf)
+    row.status, row.breached_at, row.next_action_at = "breached", now, None
+    escalate_to = deadlines.escalation_unit(cf, key)
     facts_payload = {"deadline": key, "due_at": row.due_at, "explanation": row.explanation, "escalate_to": escalate_to}
     cf.case.row_version += 1
     cf.case.updated_at = now
@@ -613,26 +614,31 @@ async def flag_breach(
 
 
 async def send_reminder(
-    session: AsyncSession,
-    *,
-    registry: Registry,
-    case_id: str,
-    key: str,
-    days_before: int,
-    actor: Actor,
-    now: datetime,
+    session: AsyncSession, *, registry: Registry, case_id: str, key: str, actor: Actor, now: datetime
 ) -> AuditEvent | None:
-    """One ``deadline.approaching`` per deadline and offset, once its day has come and before the deadline."""
+    """The most urgent reminder whose day has come (``deadline.approaching``), once per offset and due time;
+    then the deadline is scheduled for its next reminder or its due time."""
     cf = await load_case_file(session, registry, case_id, lock=True)
     row = cf.deadlines.get(key)
     if row is None or row.status != "open" or row.closed_at is not None:
         return None
-    if not row.due_at - timedelta(days=days_before) <= now < row.due_at:
+    offsets = deadlines.reminder_offsets(cf, key)
+    sent = set(
+        (
+            await session.execute(
+                select(DeadlineReminder.days_before).where(
+                    DeadlineReminder.deadline_id == row.id, DeadlineReminder.due_at == row.due_at
+                )
+            )
+        ).scalars()
+    )
+    days_before = deadlines.open_reminder(row.due_at, offsets, now)
+    if days_before is None or days_before in sent:
+        deadlines.schedule(row, offsets, now, sent=sent)
         return None
-    if await session.get(DeadlineReminder, (row.id, days_before)) is not None:
-        return None
-    session.add(DeadlineReminder(deadline_id=row.id, days_before=days_before, sent_at=now))
-    days_left = (row.due_at - now).days
+    session.add(DeadlineReminder(deadline_id=row.id, days_before=days_before, due_at=row.due_at, sent_at=now))
+    deadlines.schedule(row, offsets, now, sent={*sent, days_before})
+    days_left = (local_date(row.due_at) - local_date(now)).days
     event = _record(
         session,
         cf,

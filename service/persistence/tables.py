@@ -179,6 +179,8 @@ class Deadline(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("case_id", "key", name="uq_deadline_case_key"),
         sa.Index("ix_deadline_status_due", "status", "due_at"),
+        sa.Index("ix_deadline_due", "due_at", "id"),
+        sa.Index("ix_deadline_next_action", "next_action_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -195,23 +197,32 @@ class Deadline(SQLModel, table=True):
     opened_at: datetime = _time()
     breached_at: datetime | None = _time(default=None)  # when the breach was recorded (flagged or fired)
     closed_at: datetime | None = _time(default=None)
+    # When the sweeper next has something to do here (a reminder, or the breach); None when nothing is left.
+    next_action_at: datetime | None = _time(default=None)
 
 
 class DeadlineReminder(SQLModel, table=True):
-    """A reminder sent for a deadline, once per offset (the primary key makes a second one impossible)."""
+    """A reminder sent for a deadline, once per offset and due time (the primary key makes a second one
+    impossible; an extension moves the due time, so its reminders are sent again for the new date)."""
 
     __tablename__ = "deadline_reminder"
 
     deadline_id: int = Field(foreign_key="deadline.id", primary_key=True)
     days_before: int = Field(primary_key=True)
+    due_at: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     sent_at: datetime = _time()
 
 
 class OutboxMessage(SQLModel, table=True):
-    """Events for webhook subscribers, written in the transaction that caused them (DESIGN.md contract 6)."""
+    """Events for webhook subscribers, written in the transaction that caused them (DESIGN.md contract 6).
+    ``dispatched_at`` is set once the dispatcher has made a delivery for every matching subscription."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_case_seq", "case_id", "seq"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_case_seq", "case_id", "seq"),
+        sa.Index("ix_outbox_dispatch", "dispatched_at", "id"),
+        sa.Index("ix_outbox_created", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_uid: str = Field(max_length=36)
@@ -221,6 +232,69 @@ class OutboxMessage(SQLModel, table=True):
     unit_code: str | None = Field(default=None, max_length=32)
     body: dict[str, Any] = _json()
     created_at: datetime = _time()
+    dispatched_at: datetime | None = _time(default=None)
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """A subscriber: where to post, which event types, which units (each with everything below it)."""
+
+    __tablename__ = "webhook_subscription"
+
+    id: str = Field(primary_key=True, max_length=36)
+    url: str = Field(max_length=2000)
+    events: list[str] = _json(default_factory=list)
+    units: list[str] | None = _json(default=None)  # None: every unit
+    description: str | None = Field(default=None, max_length=500)
+    secret_sealed: str = Field(sa_type=sa.Text)  # encrypted at rest; never returned after creation
+    previous_secret_sealed: str | None = Field(default=None, sa_type=sa.Text)
+    previous_secret_until: datetime | None = _time(default=None)
+    status: str = Field(default="active", max_length=16, index=True)  # active, disabled, deleted
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    created_by: str = Field(max_length=200)
+    owner_unit: str = Field(max_length=32)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one subscription; ``msg_id`` (the webhook-id header) stays the same across retries."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "outbox_id", name="uq_delivery_subscription_outbox"),
+        sa.Index("ix_delivery_due", "status", "next_attempt_at"),
+        sa.Index("ix_delivery_subscription", "subscription_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    subscription_id: str = Field(foreign_key="webhook_subscription.id", max_length=36)
+    outbox_id: int = Field(foreign_key="outbox.id")
+    msg_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=64)
+    case_id: str | None = Field(default=None, max_length=36)
+    status: str = Field(max_length=16)  # pending, delivered, failed
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    delivered_at: datetime | None = _time(default=None)
+    created_at: datetime = _time()
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """Every attempt to post a delivery: when, the answer, how long it took, what went wrong."""
+
+    __tablename__ = "webhook_attempt"
+    __table_args__ = (sa.Index("ix_attempt_delivery", "delivery_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(foreign_key="webhook_delivery.id", max_length=36)
+    number: int
+    started_at: datetime = _time()
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = Field(default=None, max_length=500)
+    response_excerpt: str | None = Field(default=None, max_length=500)
 
 
 class IdempotencyRecord(SQLModel, table=True):

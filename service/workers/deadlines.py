@@ -11,6 +11,7 @@ unfinished case stays due, never skips anything.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,37 +46,17 @@ class SweepReport:
         )
 
 
-def reminder_days(registry: Registry, case: Case) -> list[int]:
-    procedure, profile = registry.get(case.procedure, case.version), registry.profiles.get(case.profile)
-    settings = {
-        **(procedure.definition.default_settings() if procedure else {}),
-        **(profile.default_settings() if profile else {}),
-    }
-    return sorted((int(d) for d in settings.get("reminder_days_before", [])), reverse=True)
+RETRY_AFTER = timedelta(hours=1)  # a fire the engine refused is looked at again after this, not every sweep
 
 
-def _horizon(registry: Registry) -> timedelta:
-    longest = max(
-        (
-            max(p.definition.default_settings().get("reminder_days_before", [0]) or [0])
-            for p in registry.procedures.values()
-        ),
-        default=0,
-    )
-    return timedelta(days=int(longest))
-
-
-async def _due_cases(session: AsyncSession, registry: Registry, now: datetime) -> list[str]:
-    """Cases with an open deadline past due or within the longest reminder window, soonest first."""
+async def _due_cases(session: AsyncSession, now: datetime) -> list[str]:
+    """Cases with a deadline whose next action (a reminder day, or the due time) has come, soonest first."""
     rows = await session.execute(
-        select(Deadline.case_id, Deadline.due_at)
-        .where(Deadline.status == "open", Deadline.closed_at.is_(None), Deadline.due_at <= now + _horizon(registry))
-        .order_by(Deadline.due_at, Deadline.id)
+        select(Deadline.case_id)
+        .where(Deadline.next_action_at <= now, Deadline.status == "open", Deadline.closed_at.is_(None))
+        .order_by(Deadline.next_action_at, Deadline.id)
     )
-    seen: dict[str, None] = {}
-    for case_id, _ in rows:
-        seen.setdefault(case_id, None)
-    return list(seen)
+    return list(dict.fromkeys(case_id for (case_id,) in rows))
 
 
 async def _sweep_case(
@@ -87,21 +68,36 @@ async def _sweep_case(
     if claimed is None:
         report.skipped.append(case_id)
         return
+    procedure = registry.get(claimed.procedure, claimed.version)
     rows = (
         (
             await session.execute(
                 select(Deadline)
-                .where(Deadline.case_id == case_id, Deadline.status == "open", Deadline.closed_at.is_(None))
+                .where(
+                    Deadline.case_id == case_id,
+                    Deadline.status == "open",
+                    Deadline.closed_at.is_(None),
+                    Deadline.next_action_at <= now,
+                )
                 .order_by(Deadline.due_at)
             )
         )
         .scalars()
         .all()
     )
-    procedure = registry.get(claimed.procedure, claimed.version)
     for row in rows:
         rule = procedure.definition.deadlines.get(row.key) if procedure else None
-        if rule is None or row.due_at >= now:
+        if rule is None:
+            # The pinned definition no longer has this deadline: nothing can act on it; say so, once.
+            log.error("case %s: deadline %s is not in %s/%s", case_id, row.key, claimed.procedure, claimed.version)
+            row.next_action_at = None
+            continue
+        if row.due_at >= now:
+            event = await engine.send_reminder(
+                session, registry=registry, case_id=case_id, key=row.key, actor=SWEEPER, now=now
+            )
+            if event is not None:
+                report.reminded.append((case_id, row.key, json.loads(event.payload)["days_before"]))
             continue
         if rule.on_breach == "flag":
             if await engine.flag_breach(
@@ -115,28 +111,23 @@ async def _sweep_case(
             )
             report.fired.append((case_id, rule.fires))
         except DomainError as exc:
-            # Nothing was written; the case stays due and the refusal is visible in the report and the log.
+            # Nothing was written by the engine; the deadline stays due and is looked at again later.
             reasons = "; ".join(r.message for r in exc.reasons) or exc.detail
             report.refused.append((case_id, rule.fires, reasons))
+            row.next_action_at = now + RETRY_AFTER
             log.warning("sweeper could not fire %s on case %s: %s", rule.fires, case_id, reasons)
-    for row in rows:
-        await session.refresh(row)
-        rule = procedure.definition.deadlines.get(row.key) if procedure else None
-        if rule is None or not rule.reminders or row.status != "open" or row.closed_at is not None:
-            continue
-        for days in reminder_days(registry, claimed):
-            if await engine.send_reminder(
-                session, registry=registry, case_id=case_id, key=row.key, days_before=days, actor=SWEEPER, now=now
-            ):
-                report.reminded.append((case_id, row.key, days))
 
 
-async def sweep(sessions: async_sessionmaker[AsyncSession], registry: Registry, *, now: datetime) -> SweepReport:
-    """One pass over every due case, one transaction per case."""
+async def sweep(
+    sessions: async_sessionmaker[AsyncSession], registry: Registry, *, now: datetime, stop: asyncio.Event | None = None
+) -> SweepReport:
+    """One pass over every due case, one transaction per case; stops between cases when ``stop`` is set."""
     report = SweepReport()
     async with sessions() as session:
-        case_ids = await _due_cases(session, registry, now)
+        case_ids = await _due_cases(session, now)
     for case_id in case_ids:
+        if stop is not None and stop.is_set():
+            break
         try:
             async with unit_of_work(sessions) as session:
                 await _sweep_case(session, registry, case_id, now, report)
@@ -159,7 +150,7 @@ async def run_sweeper(
     """Sweep every ``interval`` seconds until ``stop`` is set."""
     while not stop.is_set():
         try:
-            await sweep(sessions, registry, now=clock())
+            await sweep(sessions, registry, now=clock(), stop=stop)
         except Exception:
             log.exception("sweep failed; retrying in %ss", interval)
         try:

@@ -60,19 +60,44 @@ async def test_sweeper_lapses_exactly_the_cases_that_did_not_submit_once(api: Ap
 
 async def test_reminders_go_once_per_offset_before_the_cut_off(api: Api) -> None:
     case_id, _ = await api.new_case("C3", 2025)
-    assert (await run_sweep(api, "2026-02-14T00:00:00+07:00")).reminded == []  # 14 days + 23:59:59 before
-    first = await run_sweep(api, "2026-02-15T00:00:00+07:00")
+    # Reminders go at 00:00 local on the day 14 and 3 days before the due day (28/02/2026).
+    assert (await run_sweep(api, "2026-02-13T23:59:59+07:00")).reminded == []
+    first = await run_sweep(api, "2026-02-14T00:00:00+07:00")
     assert first.reminded == [(case_id, "submission", 14)]
     assert (await run_sweep(api, "2026-02-16T09:00:00+07:00")).reminded == []
-    third = await run_sweep(api, "2026-02-26T00:00:00+07:00")
+    third = await run_sweep(api, "2026-02-25T08:00:00+07:00")
     assert third.reminded == [(case_id, "submission", 3)]
     assert (await run_sweep(api, "2026-02-27T00:00:00+07:00")).reminded == []
     sent = [
-        (t, b["data"]["days_before"], b["data"]["days_left"])
+        (b["data"]["days_before"], b["data"]["days_left"])
         for t, b in await outbox(api, case_id)
         if t == "deadline.approaching"
     ]
-    assert sent == [("deadline.approaching", 14, 13), ("deadline.approaching", 3, 2)]
+    assert sent == [(14, 14), (3, 3)]
+    report = await api.ok(await api.get(api.who("auditor", "VN"), "/v1/audit/verify", case=case_id))
+    assert report["ok"] is True
+
+
+async def test_a_late_sweep_sends_only_the_most_urgent_reminder(api: Api) -> None:
+    case_id, _ = await api.new_case("C3", 2025)
+    report = await run_sweep(api, "2026-02-27T10:00:00+07:00")  # both windows open: only the 3-day one goes
+    assert report.reminded == [(case_id, "submission", 3)]
+    assert (await run_sweep(api, "2026-02-27T11:00:00+07:00")).reminded == []
+
+
+async def test_an_extension_brings_the_reminders_back_for_the_new_date(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    reviewers = api.reviewers(2025)
+    await run_sweep(api, "2026-02-14T00:00:00+07:00")
+    await run_sweep(api, "2026-02-25T00:00:00+07:00")
+    api.clock.set("2026-02-27T09:00:00+07:00")
+    await api.ok(
+        await api.fire(reviewers.head, case_id, "grant_extension", {"until": "2026-03-25", "reason": "Lũ lụt"})
+    )
+    assert (await run_sweep(api, "2026-03-10T00:00:00+07:00")).reminded == []
+    assert (await run_sweep(api, "2026-03-11T00:00:00+07:00")).reminded == [(case_id, "submission", 14)]
+    assert (await run_sweep(api, "2026-03-22T00:00:00+07:00")).reminded == [(case_id, "submission", 3)]
+    assert (await run_sweep(api, "2026-03-26T00:00:00+07:00")).fired == [(case_id, "lapse")]
     report = await api.ok(await api.get(api.who("auditor", "VN"), "/v1/audit/verify", case=case_id))
     assert report["ok"] is True
 
@@ -83,7 +108,7 @@ async def test_recognition_expires_at_the_end_of_its_validity(api: Api) -> None:
     director = api.who("province_director", "P1")
     case = await api.ok(await api.get(director, f"/v1/cases/{case_id}"))
     validity = next(d for d in case["deadlines"] if d["key"] == "validity")
-    assert validity["due_at"] == "2029-12-31T16:59:59Z"  # 31/12/2029 23:59:59 in Hanoi: 2026 + 3 years
+    assert validity["due_at"] == "2029-12-31T16:59:59.999999Z"  # the end of 31/12/2029 in Hanoi: 2026 + 3 years
     assert "31/12/2029" in validity["explanation"]
     assert (await run_sweep(api, "2029-12-31T23:59:59+07:00")).fired == []
     report = await run_sweep(api, "2030-01-01T00:00:00+07:00")

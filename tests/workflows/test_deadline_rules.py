@@ -27,14 +27,14 @@ def rule(kind: str, days: int) -> Deadline:
 
 def test_cut_off_is_the_end_of_28_february_in_hanoi_when_inclusive() -> None:
     due = fixed_date_due(D.deadlines["submission"], cycle=2025, inclusive=True)
-    assert due.at == datetime(2026, 2, 28, 16, 59, 59, tzinfo=timezone.utc)
+    assert due.at == datetime(2026, 2, 28, 16, 59, 59, 999999, tzinfo=timezone.utc)
     assert due.explanation.startswith("28/02/2026, 23:59 Asia/Ho_Chi_Minh: on or before 28/02/2026")
     assert due.explanation.endswith("TT25/2023 Điều 9 k1 d")
 
 
 def test_cut_off_is_the_end_of_27_february_when_exclusive() -> None:
     due = fixed_date_due(D.deadlines["submission"], cycle=2025, inclusive=False)
-    assert due.at == datetime(2026, 2, 27, 16, 59, 59, tzinfo=timezone.utc)
+    assert due.at == datetime(2026, 2, 27, 16, 59, 59, 999999, tzinfo=timezone.utc)
     assert "before 28/02/2026" in due.explanation
     assert due.inputs == {"cycle": 2025, "named_date": "2026-02-28", "cutoff_inclusive": False}
 
@@ -67,5 +67,5 @@ def test_calendar_days_count_every_day() -> None:
 
 def test_validity_runs_to_the_end_of_the_third_year_after_the_decision() -> None:
     due = validity_end_due(D.deadlines["validity"], decided_on=date(2026, 3, 20), years_after=3)
-    assert due.at == datetime(2029, 12, 31, 16, 59, 59, tzinfo=timezone.utc)
+    assert due.at == datetime(2029, 12, 31, 16, 59, 59, 999999, tzinfo=timezone.utc)
     assert due.inputs == {"decided_on": "2026-03-20", "years_after_decision_year": 3}

@@ -578,7 +578,7 @@ def test_self_assessment_cycle_end_boundary_in_local_time(now: datetime, after_c
 
 
 def test_submission_deadline_is_end_of_28_february_local() -> None:
-    assert SUBMISSION.due_at == datetime(2026, 2, 28, 16, 59, 59, tzinfo=timezone.utc)
+    assert SUBMISSION.due_at == datetime(2026, 2, 28, 16, 59, 59, 999999, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize(

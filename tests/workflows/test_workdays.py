@@ -82,10 +82,12 @@ def test_unknown_top_level_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_day_off_on_saturday_is_refused(tmp_path: Path) -> None:
+    index = len(CAL.years[2026].days_off)
+
     def change(doc: dict[str, Any]) -> None:
         doc["years"][2026]["days_off"].append({"date": date(2026, 2, 14), "reason": "Saturday"})
 
-    with pytest.raises(ValueError, match=r"years\.2026\.days_off\[1\]\.date.*Saturday"):
+    with pytest.raises(ValueError, match=rf"years\.2026\.days_off\[{index}\]\.date.*Saturday"):
         load_calendar(write_variant(tmp_path, change))
 
 
@@ -155,10 +157,11 @@ def test_tet_and_national_day_weekdays_the_table_relies_on_are_base_holidays(yea
 
 
 @pytest.mark.parametrize("year", [2024, 2025, 2026])
-def test_make_up_days_match_base_substitutions(year: int) -> None:
+def test_make_up_days_include_every_base_substitution(year: int) -> None:
+    # The table may know a swap the package does not yet (New Year 2026); it must not miss one the package has.
     base = holidays.Vietnam(years=year)
-    base_make_up = sorted(day for day in getattr(base, "weekend_workdays", ()) if day.year == year)
-    assert list(CAL.years[year].working_days) == base_make_up
+    base_make_up = {day for day in getattr(base, "weekend_workdays", ()) if day.year == year}
+    assert base_make_up <= set(CAL.years[year].working_days)
 
 
 def test_no_make_up_day_is_a_base_holiday() -> None:
