@@ -245,3 +245,17 @@ async def test_two_dispatchers_never_post_the_same_attempt(pg_api: Api) -> None:
         ids = [r.headers["webhook-id"] for r in receiver.received]
     assert len(ids) == 18
     assert len(set(ids)) == 18  # each event posted once: no attempt was made twice
+
+
+async def test_a_redirect_is_not_followed_and_counts_as_a_failed_attempt(api: Api) -> None:
+    admin = api.who("admin", "VN")
+    with Receiver() as receiver, Receiver() as elsewhere:
+        receiver.respond_with(302, redirect_to=elsewhere.url)
+        created = await subscribe(api, admin, receiver.url, ["case.opened"])
+        await api.new_case("C3", 2025)
+        report = await run_dispatch(api, T0)
+        assert report.retrying == 1
+        assert elsewhere.received == []
+    (delivery,) = (await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}/deliveries")))["items"]
+    assert delivery["last_status_code"] == 302
+    assert "redirect" in delivery["last_error"] and "refused" in delivery["last_error"]
