@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     webhook_connect_timeout_seconds: float = 5.0
     webhook_read_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = Field(default=1.0, gt=0, description="Dispatcher wait when there is nothing to do.")
+    webhook_attempt_timeout_seconds: float = Field(
+        default=30, gt=0, description="Whole-attempt limit (resolution, connection, response); below the lease."
+    )
     webhook_lease_seconds: float = Field(default=60, gt=0, description="A claimed delivery is retried after this.")
     request_max_bytes: int = Field(default=1024 * 1024, description="Largest JSON request body accepted (413).")
     page_size_default: int = 50

@@ -72,7 +72,7 @@ class DeliveryOut(Out):
     msg_id: str = Field(description="The webhook-id header, the same on every attempt")
     event_type: str
     case_id: str | None
-    status: Literal["pending", "delivered", "failed"]
+    status: Literal["pending", "delivered", "failed", "cancelled"]
     attempts: int
     next_attempt_at: datetime
     last_status_code: int | None
@@ -239,7 +239,7 @@ async def list_deliveries(
     subscription_id: str,
     actor: ActorDep,
     svc: ServicesDep,
-    status: Literal["pending", "delivered", "failed"] | None = None,
+    status: Literal["pending", "delivered", "failed", "cancelled"] | None = None,
     since: datetime | None = None,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
@@ -314,6 +314,7 @@ async def redeliver(
 ) -> JSONResponse:
     async with unit_of_work(svc.sessions) as session:
         subscription = await subscriptions.get_owned(session, actor, subscription_id)
+        subscriptions.require_live(subscription)
         found = await deliveries.redeliver(session, subscription=subscription, delivery_id=delivery_id, now=at)
         out = delivery_out(found).model_dump(mode="json")
     return JSONResponse(out, status_code=202)
@@ -329,6 +330,7 @@ async def redeliver(
 async def replay(subscription_id: str, body: ReplayIn, actor: ActorDep, svc: ServicesDep, at: NowDep) -> JSONResponse:
     async with unit_of_work(svc.sessions) as session:
         subscription = await subscriptions.get_owned(session, actor, subscription_id)
+        subscriptions.require_live(subscription)
         created, requeued = await deliveries.replay(
             session, subscription=subscription, since=as_utc(body.since), now=at
         )

@@ -249,6 +249,7 @@ class WebhookSubscription(SQLModel, table=True):
     previous_secret_sealed: str | None = Field(default=None, sa_type=sa.Text)
     previous_secret_until: datetime | None = _time(default=None)
     status: str = Field(default="active", max_length=16, index=True)  # active, disabled, deleted
+    last_success_at: datetime | None = _time(default=None)
     disabled_reason: str | None = Field(default=None, max_length=500)
     created_by: str = Field(max_length=200)
     owner_unit: str = Field(max_length=32)
@@ -272,9 +273,12 @@ class WebhookDelivery(SQLModel, table=True):
     msg_id: str = Field(max_length=64)
     event_type: str = Field(max_length=64)
     case_id: str | None = Field(default=None, max_length=36)
-    status: str = Field(max_length=16)  # pending, delivered, failed
-    attempts: int = 0
+    status: str = Field(max_length=16)  # pending, delivered, failed, cancelled
+    attempts: int = 0  # every attempt ever (numbers the attempt log)
+    retries: int = 0  # attempts in the current cycle (reset by redeliver and replay): drives the schedule
+    cycle_started_at: datetime | None = _time(default=None)
     next_attempt_at: datetime = _time()
+    leased_until: datetime | None = _time(default=None)  # a dispatcher is posting it until then
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=500)
     delivered_at: datetime | None = _time(default=None)

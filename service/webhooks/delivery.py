@@ -4,7 +4,8 @@ Fan-out turns each outbox row into one delivery per matching active subscription
 unit within one of the subscription's units), then marks the row dispatched — in one transaction, so an event is
 fanned out once. Delivering claims due deliveries with ``FOR UPDATE SKIP LOCKED`` and leases them (their next
 attempt moves ``webhook_lease_seconds`` ahead) in a first, committed transaction, so two dispatchers never post the
-same attempt; posts them; and records each outcome in a second transaction. A dispatcher killed between the two
+same attempt; posts them (each attempt bounded as a whole, below the lease); and records each outcome in a
+second transaction. A dispatcher killed between the two
 leaves leased deliveries that become due again when the lease ends: every event is delivered at least once, and
 a duplicate carries the same ``webhook-id``.
 """
@@ -22,13 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
 from service.domain.actor import system_actor
 from service.domain.casefile import unit_path
-from service.domain.errors import DomainError, NotFound
+from service.domain.errors import Conflict, DomainError, NotFound, Reason
 from service.persistence.db import unit_of_work
 from service.persistence.tables import OutboxMessage, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from service.webhooks import subscriptions
@@ -87,7 +88,8 @@ def new_delivery(subscription: WebhookSubscription, message: OutboxMessage, now:
 
 
 async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime, batch: int = 500) -> int:
-    """Deliveries for the oldest undispatched outbox rows; returns how many rows were dispatched."""
+    """Deliveries for the oldest undispatched outbox rows; returns how many rows were dispatched. A pair that
+    exists already (a replay got there first) is left as it is."""
     async with unit_of_work(sessions) as session:
         messages = (
             (
@@ -109,11 +111,20 @@ async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime, 
             .scalars()
             .all()
         )
+        existing = set(
+            (
+                await session.execute(
+                    select(WebhookDelivery.subscription_id, WebhookDelivery.outbox_id).where(
+                        WebhookDelivery.outbox_id.in_([m.id for m in messages])
+                    )
+                )
+            ).all()
+        )
         cache: dict[str, tuple[str, ...]] = {}
         for message in messages:
             ancestors = await _ancestors(session, message.unit_code, cache)
             for subscription in active:
-                if matches(subscription, message, ancestors):
+                if (subscription.id, message.id) not in existing and matches(subscription, message, ancestors):
                     session.add(new_delivery(subscription, message, now))
             message.dispatched_at = now
     return len(messages)
@@ -130,9 +141,10 @@ class Claimed:
 
 
 async def claim(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, now: datetime, batch: int = 50
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, now: datetime, batch: int = 10
 ) -> list[Claimed]:
-    """Lease the due deliveries of active subscriptions; committed before anything is posted."""
+    """Lease the due deliveries of active subscriptions; committed before anything is posted. Take no more than
+    can be posted at once, so a lease never runs out while its delivery waits its turn."""
     sealer = subscriptions.Sealer(settings.sealing_key())
     async with unit_of_work(sessions) as session:
         rows = (
@@ -143,6 +155,7 @@ async def claim(
                 .where(
                     WebhookDelivery.status == "pending",
                     WebhookDelivery.next_attempt_at <= now,
+                    or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until <= now),
                     WebhookSubscription.status == "active",
                 )
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
@@ -152,17 +165,18 @@ async def claim(
         ).all()
         claimed = []
         for delivery, subscription, message in rows:
+            try:
+                secrets = tuple(subscriptions.signing_secrets(subscription, sealer, now))
+            except RuntimeError as exc:  # one unreadable secret must not hold up every other subscriber
+                delivery.next_attempt_at, delivery.last_error = now + timedelta(hours=1), str(exc)
+                log.error("delivery %s: %s", delivery.id, exc)
+                continue
             delivery.attempts += 1
-            delivery.next_attempt_at = now + timedelta(seconds=settings.webhook_lease_seconds)
+            delivery.retries += 1
+            delivery.cycle_started_at = delivery.cycle_started_at or now
+            delivery.leased_until = now + timedelta(seconds=settings.webhook_lease_seconds)
             claimed.append(
-                Claimed(
-                    delivery.id,
-                    delivery.attempts,
-                    subscription.url,
-                    delivery.msg_id,
-                    body_bytes(message),
-                    tuple(subscriptions.signing_secrets(subscription, sealer, now)),
-                )
+                Claimed(delivery.id, delivery.attempts, subscription.url, delivery.msg_id, body_bytes(message), secrets)
             )
     return claimed
 
@@ -180,18 +194,22 @@ class Outcome:
 
 
 async def post(client: httpx.AsyncClient, settings: Settings, item: Claimed) -> Outcome:
+    """One attempt, bounded as a whole (resolution, connection, response) below the lease."""
     headers = webhook_headers(item.secrets, item.msg_id, int(time.time()), item.body)
     timeout = httpx.Timeout(settings.webhook_read_timeout_seconds, connect=settings.webhook_connect_timeout_seconds)
     started = time.perf_counter()
     try:
-        response = await post_pinned(
-            client,
-            item.url,
-            content=item.body,
-            headers=headers,
-            allow_private=settings.allow_private_webhooks,
-            timeout=timeout,
-        )
+        async with asyncio.timeout(settings.webhook_attempt_timeout_seconds):
+            response = await post_pinned(
+                client,
+                item.url,
+                content=item.body,
+                headers=headers,
+                allow_private=settings.allow_private_webhooks,
+                timeout=timeout,
+            )
+    except TimeoutError:
+        return Outcome(None, _ms(started), f"no answer within {settings.webhook_attempt_timeout_seconds:g} s", None)
     except DomainError as exc:  # the target became unsafe (e.g. DNS now points inside): not posted
         return Outcome(None, _ms(started), "; ".join(r.message for r in exc.reasons) or exc.detail, None)
     except httpx.HTTPError as exc:
@@ -207,19 +225,20 @@ def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def next_wait(settings: Settings, attempts: int) -> timedelta | None:
-    """The wait before attempt ``attempts + 1`` (exponential schedule with ±10% jitter), or None when spent."""
+def next_wait(settings: Settings, retries: int) -> timedelta | None:
+    """The wait after the ``retries``-th attempt of a cycle (the schedule with ±10% jitter), or None when spent."""
     schedule = settings.webhook_retry_schedule_seconds
-    if attempts > len(schedule):
+    if retries > len(schedule):
         return None
-    return timedelta(seconds=schedule[attempts - 1] * random.uniform(0.9, 1.1))
+    return timedelta(seconds=schedule[retries - 1] * random.uniform(0.9, 1.1))
 
 
 async def record(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, item: Claimed, outcome: Outcome, *, now: datetime
 ) -> str:
-    """Record the attempt and decide what follows: delivered, retry later, or failed (and the subscription
-    disabled on 410 Gone or when the whole retry window is spent)."""
+    """Record the attempt and decide what follows: delivered, retry later, or failed. A failed delivery disables
+    its subscription on 410 Gone, or when nothing at all reached the subscriber since this delivery's cycle began
+    (the endpoint has been down for the whole retry window); one event the receiver keeps refusing does not."""
     async with unit_of_work(sessions) as session:
         delivery = (
             await session.execute(
@@ -240,24 +259,31 @@ async def record(
         delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
         if delivery.status != "pending" or delivery.attempts != item.number:
             return delivery.status  # redelivered or taken over meanwhile; this attempt is only logged
+        delivery.leased_until = None
+        subscription = await session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
         if outcome.delivered:
             delivery.status, delivery.delivered_at = "delivered", now
+            if subscription is not None:
+                subscription.last_success_at = now
             return "delivered"
-        wait = None if outcome.status_code == 410 else next_wait(settings, delivery.attempts)
+        wait = None if outcome.status_code == 410 else next_wait(settings, delivery.retries)
         if wait is not None:
             delivery.next_attempt_at = now + wait
             return "retrying"
         delivery.status = "failed"
-        subscription = await session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
-        if subscription is not None and subscription.status == "active":
+        if subscription is None or subscription.status != "active":
+            return "failed"
+        if outcome.status_code == 410:
+            reason = "the receiver answered 410 Gone"
+        elif subscription.last_success_at is None or subscription.last_success_at < (delivery.cycle_started_at or now):
             reason = (
-                "the receiver answered 410 Gone"
-                if outcome.status_code == 410
-                else f"failed for the whole retry window ({delivery.attempts} attempts); last: "
-                f"{outcome.status_code or outcome.error}"
+                f"nothing was delivered for the whole retry window ({delivery.retries} attempts); "
+                f"last: {outcome.status_code or outcome.error}"
             )
-            await subscriptions.disable(session, subscription=subscription, actor=DISPATCHER, reason=reason, now=now)
-            log.warning("webhook subscription %s disabled: %s", subscription.id, reason)
+        else:
+            return "failed"  # the subscriber is up; it keeps refusing this one event, which stays in the log
+        await subscriptions.disable(session, subscription=subscription, actor=DISPATCHER, reason=reason, now=now)
+        log.warning("webhook subscription %s disabled: %s", subscription.id, reason)
         return "failed"
 
 
@@ -275,23 +301,34 @@ async def dispatch(
     client: httpx.AsyncClient,
     *,
     now: datetime,
-    batch: int = 50,
+    rounds: int = 5,
     concurrency: int = 10,
 ) -> DispatchReport:
-    """One pass: fan out, then post every due delivery (at most ``concurrency`` at once)."""
+    """One pass: fan out, then up to ``rounds`` rounds of ``concurrency`` deliveries posted at once."""
     report = DispatchReport(dispatched=await fan_out(sessions, now=now))
-    claimed = await claim(sessions, settings, now=now, batch=batch)
-    gate = asyncio.Semaphore(concurrency)
 
     async def one(item: Claimed) -> None:
-        async with gate:
-            outcome = await post(client, settings, item)
+        outcome = await post(client, settings, item)
         result = await record(sessions, settings, item, outcome, now=now)
         if result in ("delivered", "retrying", "failed"):
             setattr(report, result, getattr(report, result) + 1)
 
-    await asyncio.gather(*(one(item) for item in claimed))
+    for _ in range(rounds):
+        claimed = await claim(sessions, settings, now=now, batch=concurrency)
+        if not claimed:
+            break
+        await asyncio.gather(*(one(item) for item in claimed))
     return report
+
+
+def requeue(delivery: WebhookDelivery, now: datetime) -> None:
+    """Back in the queue for a new cycle of retries (same webhook-id); refused while a dispatcher holds it."""
+    if delivery.leased_until is not None and delivery.leased_until > now:
+        raise Conflict(
+            "this delivery is being posted right now",
+            reasons=[Reason("delivery_in_flight", "retry when the current attempt is recorded")],
+        )
+    delivery.status, delivery.next_attempt_at, delivery.retries, delivery.cycle_started_at = "pending", now, 0, None
 
 
 async def redeliver(
@@ -305,46 +342,59 @@ async def redeliver(
         )
     ).scalar_one_or_none()
     if delivery is None:
-        raise NotFound(f"no delivery {delivery_id} for this subscription")
-    delivery.status, delivery.next_attempt_at = "pending", now
+        raise NotFound(
+            f"no delivery {delivery_id} for this subscription", reasons=[Reason("delivery_unknown", "check the ids")]
+        )
+    requeue(delivery, now)
     return delivery
 
 
 async def replay(
-    session: AsyncSession, *, subscription: WebhookSubscription, since: datetime, now: datetime
+    session: AsyncSession, *, subscription: WebhookSubscription, since: datetime, now: datetime, page: int = 1000
 ) -> tuple[int, int]:
-    """Deliver again every matching event since a time: new deliveries for events it never had, and the
-    existing ones put back in the queue. Returns (created, requeued)."""
-    messages = (
-        (
-            await session.execute(
-                select(OutboxMessage).where(OutboxMessage.created_at >= since).order_by(OutboxMessage.id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    existing = {
-        d.outbox_id: d
-        for d in (
-            await session.execute(
-                select(WebhookDelivery).where(
-                    WebhookDelivery.subscription_id == subscription.id,
-                    WebhookDelivery.outbox_id.in_([m.id for m in messages]),
-                )
-            )
-        ).scalars()
-    }
+    """Deliver again every matching event since a time that has been fanned out already (events still waiting
+    for the fan-out reach the subscription anyway): new deliveries for events it never had, and the existing
+    ones put back in the queue, page by page. Returns (created, requeued)."""
     created = requeued = 0
     cache: dict[str, tuple[str, ...]] = {}
-    for message in messages:
-        if not matches(subscription, message, await _ancestors(session, message.unit_code, cache)):
-            continue
-        if message.id in existing:
-            delivery = existing[message.id]
-            delivery.status, delivery.next_attempt_at = "pending", now
-            requeued += 1
-        else:
-            session.add(new_delivery(subscription, message, now))
-            created += 1
-    return created, requeued
+    after = 0
+    while True:
+        messages = (
+            (
+                await session.execute(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.created_at >= since,
+                        OutboxMessage.dispatched_at.is_not(None),
+                        OutboxMessage.id > after,
+                    )
+                    .order_by(OutboxMessage.id)
+                    .limit(page)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not messages:
+            return created, requeued
+        after = messages[-1].id
+        existing = {
+            d.outbox_id: d
+            for d in (
+                await session.execute(
+                    select(WebhookDelivery).where(
+                        WebhookDelivery.subscription_id == subscription.id,
+                        WebhookDelivery.outbox_id.in_([m.id for m in messages]),
+                    )
+                )
+            ).scalars()
+        }
+        for message in messages:
+            if not matches(subscription, message, await _ancestors(session, message.unit_code, cache)):
+                continue
+            if message.id not in existing:
+                session.add(new_delivery(subscription, message, now))
+                created += 1
+            elif existing[message.id].leased_until is None or existing[message.id].leased_until <= now:
+                requeue(existing[message.id], now)
+                requeued += 1

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
@@ -22,7 +22,7 @@ from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_chain_event, format_time
 from service.domain.casefile import unit_path
 from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
-from service.persistence.tables import OutboxMessage, WebhookSubscription
+from service.persistence.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
 from service.webhooks.safety import check_target
 from service.webhooks.signing import new_secret
 
@@ -63,6 +63,11 @@ def signing_secrets(subscription: WebhookSubscription, sealer: Sealer, now: date
     ):
         secrets.append(sealer.unseal(subscription.previous_secret_sealed))
     return secrets
+
+
+def require_live(subscription: WebhookSubscription) -> None:
+    if subscription.status == "deleted":
+        raise Conflict("the subscription is deleted", reasons=[Reason("subscription_deleted", "create a new one")])
 
 
 def _require_admin(actor: Actor) -> None:
@@ -194,6 +199,12 @@ async def list_owned(session: AsyncSession, actor: Actor) -> list[WebhookSubscri
 async def delete(session: AsyncSession, *, actor: Actor, subscription_id: str, now: datetime) -> None:
     subscription = await get_owned(session, actor, subscription_id, lock=True)
     subscription.status, subscription.disabled_reason, subscription.updated_at = "deleted", "deleted", now
+    # Nothing more will be posted to it: its queue is cancelled, and stays in the log.
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.subscription_id == subscription.id, WebhookDelivery.status == "pending")
+        .values(status="cancelled", last_error="subscription deleted")
+    )
     await _audit(session, actor, "webhook_deleted", subscription, now)
     await session.flush()
 
@@ -203,8 +214,7 @@ async def rotate(
 ) -> tuple[WebhookSubscription, str]:
     """A new secret; the old one stays valid (and is still signed with) for the overlap."""
     subscription = await get_owned(session, actor, subscription_id, lock=True)
-    if subscription.status == "deleted":
-        raise Conflict("the subscription is deleted", reasons=[Reason("subscription_deleted", "create a new one")])
+    require_live(subscription)
     secret = new_secret()
     subscription.previous_secret_sealed = subscription.secret_sealed
     subscription.previous_secret_until = now + timedelta(hours=settings.webhook_secret_overlap_hours)
@@ -226,8 +236,7 @@ async def enable(
     session: AsyncSession, *, settings: Settings, actor: Actor, subscription_id: str, now: datetime
 ) -> WebhookSubscription:
     subscription = await get_owned(session, actor, subscription_id, lock=True)
-    if subscription.status == "deleted":
-        raise Conflict("the subscription is deleted", reasons=[Reason("subscription_deleted", "create a new one")])
+    require_live(subscription)
     await check_target(subscription.url, allow_private=settings.allow_private_webhooks)
     subscription.status, subscription.disabled_reason, subscription.updated_at = "active", None, now
     await _audit(session, actor, "webhook_enabled", subscription, now)
@@ -266,7 +275,6 @@ async def disable(
                 "timestamp": format_time(now),
                 "data": {
                     "subscription_id": subscription.id,
-                    "url": subscription.url,
                     "reason": reason,
                     "event_id": event.uid,
                     "seq": event.seq,

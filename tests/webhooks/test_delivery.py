@@ -259,3 +259,71 @@ async def test_a_redirect_is_not_followed_and_counts_as_a_failed_attempt(api: Ap
     (delivery,) = (await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}/deliveries")))["items"]
     assert delivery["last_status_code"] == 302
     assert "redirect" in delivery["last_error"] and "refused" in delivery["last_error"]
+
+
+async def test_a_replay_during_a_backlog_does_not_block_the_fan_out(api: Api) -> None:
+    admin = api.who("admin", "VN")
+    with Receiver() as first, Receiver() as second:
+        one = await subscribe(api, admin, first.url, ["case.opened"])
+        await subscribe(api, admin, second.url, ["case.opened"])
+        await api.new_case("C3", 2025)  # not fanned out yet
+        replay = await api.ok(
+            await api.client.post(
+                f"/v1/webhooks/{one['id']}/replay", headers=admin.headers, json={"since": "2025-01-01T00:00:00Z"}
+            ),
+            202,
+        )
+        assert replay == {"created": 0, "requeued": 0}  # the backlog reaches it through the fan-out
+        report = await run_dispatch(api, T0)
+        assert (report.dispatched, report.delivered) == (1, 2)
+        assert len(first.received) == len(second.received) == 1
+
+
+async def test_a_redelivered_failure_starts_a_new_cycle_and_does_not_disable(api: Api) -> None:
+    api.settings.webhook_retry_schedule_seconds = [10]
+    admin = api.who("admin", "VN")
+    with Receiver() as receiver:
+        receiver.respond_with(200, 400, 200, 400, 400)  # the second event is refused for good; others go through
+        created = await subscribe(api, admin, receiver.url, ["case.opened"])
+        await api.new_case("C3", 2025)
+        await run_dispatch(api, T0)
+        await api.new_case("C1", 2025)
+        await run_dispatch(api, T0 + timedelta(seconds=1))
+        await api.new_case("C2", 2025)
+        await run_dispatch(api, T0 + timedelta(seconds=2))
+        await run_dispatch(api, T0 + timedelta(seconds=20))
+        state = await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}"))
+        assert state["status"] == "active"  # the subscriber is up; one event it refuses does not disable it
+        log = await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}/deliveries", status="failed"))
+        (failed,) = log["items"]
+        await api.ok(
+            await api.client.post(
+                f"/v1/webhooks/{created['id']}/deliveries/{failed['id']}/redeliver", headers=admin.headers
+            ),
+            202,
+        )
+        await run_dispatch(api, T0 + timedelta(seconds=30))
+        again = await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}/deliveries/{failed['id']}"))
+        assert (again["status"], again["attempts"]) == ("pending", 3)  # a new cycle: it retries
+        assert (await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}")))["status"] == "active"
+
+
+async def test_deleting_a_subscription_cancels_its_queue(api: Api) -> None:
+    admin = api.who("admin", "VN")
+    with Receiver() as receiver:
+        created = await subscribe(api, admin, receiver.url, ["case.opened"])
+        await api.new_case("C3", 2025)
+        services = api.app.state.services
+        from service.webhooks.delivery import fan_out
+
+        await fan_out(services.sessions, now=T0)
+        deleted = await api.client.delete(f"/v1/webhooks/{created['id']}", headers=admin.headers)
+        assert deleted.status_code == 204
+        await run_dispatch(api, T0)
+        assert receiver.received == []
+    log = await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}/deliveries"))
+    assert [d["status"] for d in log["items"]] == ["cancelled"]
+    refused = await api.client.post(
+        f"/v1/webhooks/{created['id']}/replay", headers=admin.headers, json={"since": "2025-01-01T00:00:00Z"}
+    )
+    assert refused.status_code == 409
