@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -26,10 +27,10 @@ from service.api.schemas import (
     etag_of,
     event_out,
 )
-from service.domain import engine, idempotency
+from service.domain import engine, idempotency, replay
 from service.domain.actor import Actor
 from service.domain.casefile import CaseFile, load_case_file
-from service.domain.errors import InvalidPayload, PreconditionFailed, Reason
+from service.domain.errors import Conflict, InvalidPayload, PreconditionFailed, Reason
 from service.persistence.db import unit_of_work
 from service.persistence.queries import (
     aware_datetime,
@@ -44,6 +45,7 @@ from workflows.registry import Registry
 from workflows.schema import SYSTEM_BODY, Transition, payload_json_schema
 
 router = APIRouter(prefix="/v1", tags=["cases"])
+access_log = logging.getLogger("cdht.audit.access")
 ActorDep = Annotated[Actor, Depends(current_actor)]
 ServicesDep = Annotated[Services, Depends(services)]
 NowDep = Annotated[datetime, Depends(now)]
@@ -174,12 +176,31 @@ async def list_cases(
     "/cases/{case_id}",
     response_model=CaseOut,
     responses=problems(401, 403, 404),
-    summary="Read a case",
-    description="The case with its deadlines and the triggers the caller may fire now; `ETag` header.",
+    summary="Read a case, now or as it stood at a past time",
+    description="The case with its deadlines and the triggers the caller may fire; `ETag` header. With `as_of`, "
+    "the case is rebuilt from its audit events up to that time (state, level, deadlines, indicators, who could "
+    "act then), and the rebuild is checked against the digest its last event recorded.",
 )
-async def get_case(case_id: str, actor: ActorDep, svc: ServicesDep, at: NowDep) -> JSONResponse:
+async def get_case(
+    case_id: str,
+    actor: ActorDep,
+    svc: ServicesDep,
+    at: NowDep,
+    as_of: Annotated[datetime | None, Query(description="ISO 8601; without an offset it is read as UTC")] = None,
+) -> JSONResponse:
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
+        if as_of is not None:
+            moment = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of
+            access_log.info("as_of case=%s at=%s by=%s unit=%s", case_id, moment.isoformat(), actor.sub, actor.unit)
+            cf, last = await replay.case_as_of(session, svc.registry, case_id, moment)
+            if cf.state_digest() != last.state_digest:
+                raise Conflict(
+                    "the history of this case does not rebuild to the state it recorded",
+                    reasons=[Reason("replay_mismatch", f"event {last.seq} records another state; run /audit/verify")],
+                )
+            out = case_out(cf, allowed=engine.allowed_transitions(cf, actor, moment), now=moment)
+            return json_response(out.model_dump(mode="json"), 200)
         out = case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at)
     return json_response(out.model_dump(mode="json"), 200, etag=out.etag)
 

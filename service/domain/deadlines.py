@@ -3,10 +3,9 @@ moved by an extension. Called by the engine only, inside its transaction (PROCED
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.casefile import CaseFile
 from service.persistence.tables import Deadline
@@ -69,7 +68,9 @@ def schedule(row: Deadline, offsets: list[int], now: datetime, *, sent: set[int]
     row.next_action_at = min([*later, row.due_at])
 
 
-def open_deadlines(session: AsyncSession, cf: CaseFile, state: str, *, now: datetime, payload: dict[str, Any]) -> None:
+def open_deadlines(
+    add: Callable[[Any], None], cf: CaseFile, state: str, *, now: datetime, payload: dict[str, Any]
+) -> None:
     for key, rule in cf.procedure.definition.deadlines.items():
         if state not in rule.opens_in or key in cf.deadlines:
             continue
@@ -90,7 +91,7 @@ def open_deadlines(session: AsyncSession, cf: CaseFile, state: str, *, now: date
             opened_at=now,
         )
         schedule(row, reminder_offsets(cf, key), now)
-        session.add(row)
+        add(row)
         cf.deadlines[key] = row
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,7 @@ from service.domain.idempotency import IdempotencyRequest, StoredResponse
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, DeadlineReminder, Evidence, OutboxMessage
 from workflows.calendar import local_date
 from workflows.effects import combine
-from workflows.guards import GUARDS, run_guards
+from workflows.guards import GUARDS, GuardContext, run_guards
 from workflows.payloads import payload_errors
 from workflows.registry import Registry
 from workflows.schema import SYSTEM_BODY, Definition, Transition
@@ -196,6 +197,44 @@ def _record(
     return event
 
 
+def apply_change(
+    cf: CaseFile,
+    add: Callable[[Any], None],
+    *,
+    transition: Transition,
+    ctx: GuardContext,
+    state_after: str,
+    now: datetime,
+    indicator: str | None,
+) -> None:
+    """Everything an accepted transition changes besides the audit trail: state, dossier, effects, indicators,
+    deadlines. Shared with the replay that rebuilds a case as of a past time, so both read the rules the same way."""
+    case, definition, trigger, payload = cf.case, cf.procedure.definition, transition.trigger, dict(ctx.payload)
+    effect = combine(transition.effects, ctx)
+    if indicator is None:
+        case.state = state_after
+        case.dossier = {**(case.dossier or {}), trigger: payload}
+    else:
+        row = cf.indicator_rows[indicator]
+        row.state = state_after
+        row.updated_at = now
+        for name, value in effect.indicator_fields.items():
+            setattr(row, name, value)
+    for name, value in effect.case_fields.items():
+        setattr(case, name, value)
+    for code, org in effect.create_indicators:
+        row = CaseIndicator(
+            case_id=case.id, code=code, assignee_org=org, state=definition.indicator_process.initial, updated_at=now
+        )
+        add(row)
+        cf.indicator_rows[code] = row
+    if indicator is None:
+        deadlines.close_deadlines(cf, trigger, now=now)
+        if effect.extend_deadline is not None:
+            deadlines.extend_deadline(cf, *effect.extend_deadline, now=now)
+        deadlines.open_deadlines(add, cf, state_after, now=now, payload=payload)
+
+
 def _resolve(definition: Definition, cf: CaseFile, trigger: str, indicator: str | None) -> tuple[Transition, str]:
     """The transition and the state it fires from, or a refusal naming what is wrong."""
     if indicator is None:
@@ -292,29 +331,7 @@ async def apply_transition(
         )
 
     new_state = machine.fire(state, trigger)
-    effect = combine(transition.effects, ctx)
-    if indicator is None:
-        case.state = new_state
-        case.dossier = {**(case.dossier or {}), trigger: payload}
-    else:
-        row = cf.indicator_rows[indicator]
-        row.state = new_state
-        row.updated_at = now
-        for name, value in effect.indicator_fields.items():
-            setattr(row, name, value)
-    for name, value in effect.case_fields.items():
-        setattr(case, name, value)
-    for code, org in effect.create_indicators:
-        row = CaseIndicator(
-            case_id=case.id, code=code, assignee_org=org, state=definition.indicator_process.initial, updated_at=now
-        )
-        session.add(row)
-        cf.indicator_rows[code] = row
-    if indicator is None:
-        deadlines.close_deadlines(cf, trigger, now=now)
-        if effect.extend_deadline is not None:
-            deadlines.extend_deadline(cf, *effect.extend_deadline, now=now)
-        deadlines.open_deadlines(session, cf, new_state, now=now, payload=payload)
+    apply_change(cf, session.add, transition=transition, ctx=ctx, state_after=new_state, now=now, indicator=indicator)
 
     event_payload: dict[str, Any] = {"data": payload}
     if comment:
@@ -445,7 +462,7 @@ async def open_case(
     )
     session.add(case)
     cf = CaseFile(case, loaded, profile, unit, units, {}, [], {}, ())
-    deadlines.open_deadlines(session, cf, case.state, now=now, payload={})
+    deadlines.open_deadlines(session.add, cf, case.state, now=now, payload={})
     facts = EventFacts(
         kind="case_opened",
         trigger="open",

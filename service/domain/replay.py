@@ -1,0 +1,144 @@
+"""A case as it stood at a past time, rebuilt from its audit events alone.
+
+The events are replayed through the same rules the engine applied (``engine.apply_change``: effects, indicators,
+deadlines), on objects that are never saved. Because every case event records the digest of the case it left
+behind, a replay can prove itself: the rebuilt case's digest equals the digest of the last event replayed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.domain import deadlines
+from service.domain.audit import case_chain
+from service.domain.casefile import CaseFile, resolve, unit_path
+from service.domain.engine import apply_change
+from service.domain.errors import Conflict, NotFound, Reason
+from service.persistence.tables import AuditEvent, Case, Evidence
+from workflows.guards import PriorRecognition
+from workflows.registry import Registry
+
+
+def _ignore(_: Any) -> None:
+    """Rows a replay creates are never saved."""
+
+
+async def case_as_of(
+    session: AsyncSession, registry: Registry, case_id: str, at: datetime
+) -> tuple[CaseFile, AuditEvent]:
+    """The case after the last of its events at or before ``at``, and that event."""
+    events = (
+        (
+            await session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.chain == case_chain(case_id), AuditEvent.occurred_at <= at)
+                .order_by(AuditEvent.seq)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not events:
+        raise NotFound(
+            f"case {case_id} did not exist at {at.isoformat()}",
+            reasons=[Reason("case_not_yet_opened", "choose a time after the case was opened")],
+        )
+    opening, *rest = events
+    cf = await _opened(session, registry, case_id, opening)
+    for event in rest:
+        _apply(cf, event)
+    cf.case.event_seq, cf.case.last_hash = events[-1].seq, events[-1].hash
+    return cf, events[-1]
+
+
+async def _opened(session: AsyncSession, registry: Registry, case_id: str, event: AuditEvent) -> CaseFile:
+    facts = json.loads(event.payload)
+    case = Case(
+        id=case_id,
+        procedure=facts["procedure"],
+        version=facts["version"],
+        profile=facts["profile"],
+        unit_code=facts["unit"],
+        cycle=facts["cycle"],
+        kind=facts["kind"],
+        state=event.to_state,
+        target_level=facts["target_level"],
+        dossier={},
+        opened_by=event.actor_sub,
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
+        row_version=1,
+    )
+    procedure, profile = resolve(registry, case)
+    unit, units = await unit_path(session, case.unit_code)
+    prior = (
+        await session.execute(
+            select(Case.id, Case.level, Case.decided_on).where(
+                Case.unit_code == case.unit_code,
+                Case.procedure == case.procedure,
+                Case.id != case_id,
+                Case.level.is_not(None),
+                Case.decided_on <= event.occurred_at.date(),
+            )
+        )
+    ).all()
+    cf = CaseFile(
+        case,
+        procedure,
+        profile,
+        unit,
+        units,
+        {},
+        [],
+        {},
+        tuple(PriorRecognition(r.id, r.level, r.decided_on) for r in prior),
+    )
+    deadlines.open_deadlines(_ignore, cf, case.state, now=event.occurred_at, payload={})
+    return cf
+
+
+def _apply(cf: CaseFile, event: AuditEvent) -> None:
+    payload = json.loads(event.payload)
+    case, definition, now = cf.case, cf.procedure.definition, event.occurred_at
+    if event.kind in ("transition", "indicator_transition"):
+        transition = (
+            definition.indicator_transition(event.trigger) if event.indicator else definition.transition(event.trigger)
+        )
+        if transition is None:
+            raise Conflict(
+                f"event {event.seq} of case {case.id} names {event.trigger}, unknown to {definition.key}/"
+                f"{definition.version}",
+                reasons=[Reason("replay_failed", "the pinned definition does not match the history")],
+            )
+        data = payload.get("data") or {}
+        ctx = cf.guard_context(trigger=event.trigger, payload=data, now=now, indicator=event.indicator)
+        apply_change(
+            cf, _ignore, transition=transition, ctx=ctx, state_after=event.to_state, now=now, indicator=event.indicator
+        )
+    elif event.kind == "evidence_uploaded":
+        cf.evidence.append(
+            Evidence(
+                id=payload["evidence_id"],
+                case_id=case.id,
+                indicator_code=event.indicator,
+                sha256=payload["sha256"],
+                size=payload["size"],
+                media_type=payload["media_type"],
+                filename=payload["filename"],
+                title=payload.get("title"),
+                uploaded_by=event.actor_sub,
+                uploaded_at=now,
+            )
+        )
+    elif event.kind == "deadline_breached":
+        row = cf.deadlines[payload["deadline"]]
+        row.status, row.breached_at, row.next_action_at = "breached", now, None
+    else:
+        return  # reminders change nothing the case shows
+    case.row_version += 1
+    case.updated_at = now
