@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from service.persistence.queries import decode_cursor, encode_cursor, strict_int
 from service.persistence.tables import AuditEvent
 
 router = APIRouter(prefix="/v1", tags=["audit"])
+access_log = logging.getLogger("cdht.audit.access")
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -28,14 +30,22 @@ def as_utc(moment: datetime) -> datetime:
     response_model=EventPage,
     responses=problems(401, 422),
     summary="Search audit events in the caller's jurisdiction, oldest first, keyset-paginated",
+    description="Filters combine (AND). `unit` includes every unit below it; `citation` matches the start of the "
+    "legal reference (e.g. `TT25/2023 Điều 9 k2`); `breaches=true` keeps the recorded deadline breaches. Each "
+    "search is logged with who asked and what.",
 )
 async def search_events(
     actor: ActorDep,
     svc: ServicesDep,
     case: str | None = None,
+    procedure: str | None = None,
     actor_sub: Annotated[str | None, Query(alias="actor")] = None,
+    role: Annotated[str | None, Query(description="The role the actor acted in")] = None,
     unit: Annotated[str | None, Query(description="A unit and all below it")] = None,
     trigger: str | None = None,
+    kind: Annotated[str | None, Query(description="case_opened, transition, indicator_transition, …")] = None,
+    citation: Annotated[str | None, Query(description="Legal reference prefix, e.g. TT25/2023 Điều 9")] = None,
+    breaches: Annotated[bool | None, Query(description="Only recorded deadline breaches")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     cursor: str | None = None,
@@ -43,14 +53,23 @@ async def search_events(
 ) -> EventPage:
     size = limit or svc.settings.page_size_default
     query = select(AuditEvent).where(AuditEvent.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
-    if case:
-        query = query.where(AuditEvent.case_id == case)
-    if actor_sub:
-        query = query.where(AuditEvent.actor_sub == actor_sub)
+    filters = {
+        AuditEvent.case_id: case,
+        AuditEvent.procedure: procedure,
+        AuditEvent.actor_sub: actor_sub,
+        AuditEvent.actor_role: role,
+        AuditEvent.trigger: trigger,
+        AuditEvent.kind: "deadline_breached" if breaches else kind,
+    }
+    for column, value in filters.items():
+        if value is not None:
+            query = query.where(column == value)
+    if breaches is False:
+        query = query.where(AuditEvent.kind != "deadline_breached")
     if unit:
         query = query.where(AuditEvent.unit_code.in_(unit_subtree(unit, name="requested_unit")))
-    if trigger:
-        query = query.where(AuditEvent.trigger == trigger)
+    if citation:
+        query = query.where(AuditEvent.citation.startswith(citation, autoescape=True))
     # A time without an offset is read as UTC, the zone of storage.
     if since:
         query = query.where(AuditEvent.occurred_at >= as_utc(since))
@@ -61,6 +80,30 @@ async def search_events(
         query = query.where(AuditEvent.id > after)
     async with svc.sessions() as session:
         rows = (await session.execute(query.order_by(AuditEvent.id).limit(size + 1))).scalars().all()
+    access_log.info(
+        "audit search by=%s unit=%s roles=%s filters=%s results=%d",
+        actor.sub,
+        actor.unit,
+        ",".join(actor.roles),
+        {
+            k: v
+            for k, v in {
+                "case": case,
+                "procedure": procedure,
+                "actor": actor_sub,
+                "role": role,
+                "unit": unit,
+                "trigger": trigger,
+                "kind": kind,
+                "citation": citation,
+                "breaches": breaches,
+                "since": since,
+                "until": until,
+            }.items()
+            if v is not None
+        },
+        min(len(rows), size),
+    )
     next_cursor = encode_cursor([rows[size - 1].id]) if len(rows) > size else None
     return EventPage(items=[event_out(e) for e in rows[:size]], next_cursor=next_cursor)
 

@@ -501,20 +501,26 @@ async def open_case(
 
 
 def check_evidence_allowed(cf: CaseFile, indicator: str, actor: Actor) -> Decision:
-    """Who may add evidence to an indicator, and when (the definition's evidence rule)."""
+    """Who may add evidence to an indicator, and when (the definition's evidence rule). Authority is decided
+    first, so a caller who may never add evidence is told so whatever the indicator's state."""
     ensure_readable(cf, actor)
     process = cf.procedure.definition.indicator_process
-    row = cf.indicator_rows.get(indicator)
-    if process is None or row is None:
+    if process is None:
         raise NotFound(
-            f"indicator {indicator} is not assigned in case {cf.case.id}",
-            reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")],
+            f"{cf.procedure.definition.key} takes no evidence",
+            reasons=[Reason("indicator_unknown", "this procedure has no indicators")],
         )
     rule = process.evidence
     decision = decide(actor, rule.bodies, cf.authority_context(indicator))
     if not decision.allowed:
         raise Forbidden(
             f"you may not add evidence to {indicator}", reasons=[Reason("not_authorised", m) for m in decision.reasons]
+        )
+    row = cf.indicator_rows.get(indicator)
+    if row is None:
+        raise NotFound(
+            f"indicator {indicator} is not assigned in case {cf.case.id}",
+            reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")],
         )
     if cf.case.state not in process.case_states or row.state not in rule.indicator_states:
         raise Conflict(
