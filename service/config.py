@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         default=30, gt=0, description="Whole-attempt limit (resolution, connection, response); below the lease."
     )
     webhook_lease_seconds: float = Field(default=60, gt=0, description="A claimed delivery is retried after this.")
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        description="PEM file of the Ed25519 private key signing audit checkpoints; required in production, "
+        "dev: generated into data_dir/audit-signing-key.pem.",
+    )
+    audit_checkpoint_interval_hours: float = Field(default=24, gt=0, description="Hours between two checkpoints.")
     request_max_bytes: int = Field(default=1024 * 1024, description="Largest JSON request body accepted (413).")
     page_size_default: int = 50
 
@@ -99,6 +105,11 @@ class Settings(BaseSettings):
             raise ConfigurationError("CDHT_AUTH_DEV_SECRET (dev tokens) is refused in production")
         if not self.webhook_key:
             raise ConfigurationError("production needs CDHT_WEBHOOK_KEY (a Fernet key sealing webhook secrets)")
+        if not self.audit_signing_key_file or not self.audit_signing_key_file.is_file():
+            raise ConfigurationError(
+                "production needs CDHT_AUDIT_SIGNING_KEY_FILE (a readable PEM file of the Ed25519 key signing "
+                "audit checkpoints)"
+            )
 
     def dev_secret(self) -> str:
         """The HS256 secret of dev tokens, shared by `cdht serve` and `cdht token` through the data dir."""

@@ -13,12 +13,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from prometheus_client import Counter, Histogram
 
-from service.api import admin_units, audit, cases, deadlines, health, indicators, procedures, webhooks
+from service.api import (
+    admin_units,
+    audit,
+    audit_export,
+    cases,
+    deadlines,
+    health,
+    indicators,
+    procedures,
+    reports,
+    webhooks,
+)
 from service.api.deps import Services
 from service.api.errors import install as install_errors
 from service.api.limits import RequestLimits
 from service.auth import TokenVerifier
 from service.config import Settings
+from service.domain.checkpoints import run_checkpointer
 from service.persistence.db import make_engine, session_factory
 from service.workers.deadlines import run_sweeper
 from service.workers.webhooks import run_dispatcher
@@ -60,6 +72,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 )
             )
             workers.append(asyncio.create_task(run_dispatcher(services.sessions, settings, settings.clock, stop=stop)))
+            workers.append(asyncio.create_task(run_checkpointer(services.sessions, settings, settings.clock, stop)))
         yield
         stop.set()
         await asyncio.gather(*workers)
@@ -99,7 +112,18 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         RequestLimits, max_body_bytes=settings.request_max_bytes, max_upload_bytes=settings.evidence_max_bytes
     )
 
-    for module in (health, procedures, admin_units, cases, indicators, audit, deadlines, webhooks):
+    for module in (
+        health,
+        procedures,
+        admin_units,
+        cases,
+        indicators,
+        audit,
+        audit_export,
+        deadlines,
+        webhooks,
+        reports,
+    ):
         app.include_router(module.router)
     trigger_router = cases.APIRouter(prefix="/v1")
     cases.add_trigger_routes(trigger_router, registry)

@@ -47,10 +47,12 @@ def describe(at: datetime) -> str:
     return f"{local:%d/%m/%Y}, {local:%H:%M} Asia/Ho_Chi_Minh"
 
 
-def fixed_date_due(deadline: Deadline, *, cycle: int, inclusive: bool) -> DueDate:
-    """A fixed day of the year after the cycle, e.g. 28/02 of N+1 (TT25/2023 Điều 9 k1 d)."""
+def fixed_date_due(deadline: Deadline, *, cycle: int, inclusive: bool, month_day: str | None = None) -> DueDate:
+    """A fixed day of the year after the cycle, e.g. 28/02 of N+1 (TT25/2023 Điều 9 k1 d); ``month_day`` ("MM-DD",
+    from the rule's ``date_setting``) replaces the rule's own day where a jurisdiction sets it."""
     rule = deadline.rule
-    named = date(cycle + rule.year_offset, rule.month, rule.day)
+    month, day = (int(part) for part in month_day.split("-")) if month_day else (rule.month, rule.day)
+    named = date(cycle + rule.year_offset, month, day)
     last_day = named if inclusive else named - timedelta(days=1)
     at = end_of_local_day(last_day)
     reading = "on or before" if inclusive else "before"

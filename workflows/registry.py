@@ -138,7 +138,7 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
             if trigger not in triggers:
                 raise error(f"deadlines.{name}.waives_on[{j}]", f"unknown trigger {trigger!r}")
         rule = deadline.rule
-        if rule.kind == "fixed_date" and (rule.month is None or rule.day is None):
+        if rule.kind == "fixed_date" and (rule.month is None or rule.day is None) and rule.date_setting is None:
             raise error(f"deadlines.{name}.rule", "a fixed_date rule needs month and day")
         if rule.kind.endswith("_days_after") and (rule.days is None or rule.days < 1):
             raise error(f"deadlines.{name}.rule.days", "a days_after rule needs days ≥ 1")

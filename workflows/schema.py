@@ -104,6 +104,8 @@ class Transition(Strict):
     citation: Citation
     vi: str
     en: str
+    collector: str | None = None  # the service gathers these payload fields before firing (e.g. a report snapshot)
+    webhook_event: str | None = None  # the outbox event type instead of case.transitioned (e.g. report.submitted)
 
 
 class EvidenceRule(Strict):
@@ -135,6 +137,7 @@ class DeadlineRule(Strict):
     year_offset: int = 0
     days: int | None = None
     start_field: str | None = None
+    date_setting: str | None = None  # fixed_date: a "MM-DD" setting (per jurisdiction) instead of month and day
 
 
 class Deadline(Strict):
@@ -170,8 +173,10 @@ class Definition(Strict):
     title: dict[str, str]
     instrument: str
     effective_from: date
-    subject_level: Literal["commune", "district", "province"]
-    levels: list[int]
+    # The kind of unit a case is about; "reviewing_office" is the unit whose office reviews communes under the
+    # case's profile (the district in three_tier, the province in two_tier), e.g. for the annual report.
+    subject_level: Literal["commune", "district", "province", "reviewing_office"]
+    levels: list[int] = Field(default_factory=list)
     kinds: list[str]
     settings: dict[str, Setting] = Field(default_factory=dict)
     states: dict[str, State]

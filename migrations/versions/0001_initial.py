@@ -44,6 +44,20 @@ def upgrade() -> None:
     op.create_index(op.f("ix_admin_unit_level"), "admin_unit", ["level"], unique=False)
     op.create_index(op.f("ix_admin_unit_parent_code"), "admin_unit", ["parent_code"], unique=False)
     op.create_table(
+        "audit_checkpoint",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("heads", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("signature", sa.String(length=200), nullable=False),
+        sa.Column("key_id", sa.String(length=16), nullable=False),
+        sa.Column("events_total", sa.Integer(), nullable=False),
+        sa.Column("chains_total", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoint")),
+    )
+    op.create_index(op.f("ix_audit_checkpoint_created_at"), "audit_checkpoint", ["created_at"], unique=False)
+    op.create_table(
         "audit_event",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("uid", sa.String(length=36), nullable=False),
@@ -315,6 +329,8 @@ def downgrade() -> None:
     op.drop_index("ix_audit_case_seq", table_name="audit_event")
     op.drop_index("ix_audit_actor_time", table_name="audit_event")
     op.drop_table("audit_event")
+    op.drop_index(op.f("ix_audit_checkpoint_created_at"), table_name="audit_checkpoint")
+    op.drop_table("audit_checkpoint")
     op.drop_index(op.f("ix_admin_unit_parent_code"), table_name="admin_unit")
     op.drop_index(op.f("ix_admin_unit_level"), table_name="admin_unit")
     op.drop_table("admin_unit")

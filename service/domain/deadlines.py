@@ -26,7 +26,10 @@ def due_date(cf: CaseFile, rule: DeadlineRule, *, now: datetime, payload: dict[s
     case, settings = cf.case, cf.settings
     kind = rule.rule.kind
     if kind == "fixed_date":
-        return fixed_date_due(rule, cycle=case.cycle, inclusive=bool(settings.get("cutoff_inclusive", True)))
+        month_day = settings.get(rule.rule.date_setting) if rule.rule.date_setting else None
+        return fixed_date_due(
+            rule, cycle=case.cycle, inclusive=bool(settings.get("cutoff_inclusive", True)), month_day=month_day
+        )
     if kind in ("working_days_after", "calendar_days_after"):
         start = payload.get(rule.rule.start_field) if rule.rule.start_field else None
         return days_after_due(rule, start=date.fromisoformat(start) if isinstance(start, str) else local_date(now))

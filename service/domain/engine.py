@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -235,6 +235,41 @@ def apply_change(
         deadlines.open_deadlines(add, cf, state_after, now=now, payload=payload)
 
 
+Collector = Callable[[AsyncSession, Registry, CaseFile, datetime], Awaitable[dict[str, Any]]]
+COLLECTORS: dict[str, Collector] = {}
+
+
+def collector(name: str) -> Callable[[Collector], Collector]:
+    """Register a collector: service code that gathers, before a transition fires, payload fields the caller
+    does not supply (reads only; e.g. the annual report's snapshot)."""
+
+    def register(fn: Collector) -> Collector:
+        COLLECTORS[name] = fn
+        return fn
+
+    return register
+
+
+async def _collect(
+    session: AsyncSession,
+    registry: Registry,
+    cf: CaseFile,
+    transition: Transition,
+    payload: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    from service.domain import reports  # noqa: F401  (registers the report collectors; imported late: it replays)
+
+    collected = await COLLECTORS[transition.collector](session, registry, cf, now)
+    clash = sorted(set(payload) & set(collected))
+    if clash:
+        raise InvalidPayload(
+            f"{', '.join(clash)} are computed by the service, not sent",
+            reasons=[Reason("payload_invalid", f"{name}: computed by the service") for name in clash],
+        )
+    return {**payload, **collected}
+
+
 def _resolve(definition: Definition, cf: CaseFile, trigger: str, indicator: str | None) -> tuple[Transition, str]:
     """The transition and the state it fires from, or a refusal naming what is wrong."""
     if indicator is None:
@@ -312,6 +347,8 @@ async def apply_transition(
         reasons = [Reason("not_authorised", message) for message in decision.reasons]
         _refused("transition", trigger, actor, reasons)
         raise Forbidden(f"you may not {trigger} in this case", reasons=reasons)
+    if transition.collector is not None:
+        payload = await _collect(session, registry, cf, transition, payload, now)
     errors = payload_errors(transition, payload)
     if errors:
         _refused("transition", trigger, actor, [Reason("payload_invalid", f"{p}: {m}") for p, m in errors])
@@ -356,7 +393,7 @@ async def apply_transition(
         now=now,
         request_id=request_id,
         idempotency_key=idempotency_request.key if idempotency_request else None,
-        outbox_type="indicator.transitioned" if indicator else "case.transitioned",
+        outbox_type=transition.webhook_event or ("indicator.transitioned" if indicator else "case.transitioned"),
         extra={"indicator": indicator} if indicator else None,
     )
     await session.flush()
@@ -390,15 +427,19 @@ async def open_case(
     definition = loaded.definition
     unit, units = await unit_path(session, unit_code)
     reasons = []
-    if unit.level != definition.subject_level:
+    profile = registry.profile_for_cycle(cycle)
+    subject_level = definition.subject_level
+    if subject_level == "reviewing_office":
+        subject_level = profile.bodies["reviewer.head"].at
+    if unit.level != subject_level:
         reasons.append(
-            Reason("unit_level", f"{definition.key} is for a {definition.subject_level}; {unit_code} is a {unit.level}")
+            Reason("unit_level", f"{definition.key} is for a {subject_level}; {unit_code} is a {unit.level}")
         )
     if kind not in definition.kinds:
         reasons.append(Reason("kind_unknown", f"kind must be one of {', '.join(definition.kinds)}"))
     if target_level is None:
-        target_level = 2 if kind == "upgrade" else min(definition.levels)
-    if target_level not in definition.levels:
+        target_level = 2 if kind == "upgrade" else min(definition.levels, default=None)
+    if definition.levels and target_level not in definition.levels:
         reasons.append(Reason("level_unknown", f"target_level must be one of {definition.levels}"))
     if cycle < definition.effective_from.year:
         reasons.append(
@@ -415,7 +456,6 @@ async def open_case(
         )
     if reasons:
         raise InvalidPayload("this case cannot be opened", reasons=reasons)
-    profile = registry.profile_for_cycle(cycle)
     missing = sorted({rule.at for rule in profile.bodies.values() if units.at(rule.at) is None})
     if missing:
         raise Conflict(

@@ -29,23 +29,20 @@ def _ignore(_: Any) -> None:
 
 
 async def case_as_of(
-    session: AsyncSession, registry: Registry, case_id: str, at: datetime
+    session: AsyncSession, registry: Registry, case_id: str, at: datetime | None = None, *, position: int | None = None
 ) -> tuple[CaseFile, AuditEvent]:
-    """The case after the last of its events at or before ``at``, and that event."""
-    events = (
-        (
-            await session.execute(
-                select(AuditEvent)
-                .where(AuditEvent.chain == case_chain(case_id), AuditEvent.occurred_at <= at)
-                .order_by(AuditEvent.seq)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    """The case after the last of its events at or before ``at`` (or up to the audit ``position``, an event id),
+    and that event."""
+    query = select(AuditEvent).where(AuditEvent.chain == case_chain(case_id)).order_by(AuditEvent.seq)
+    if at is not None:
+        query = query.where(AuditEvent.occurred_at <= at)
+    if position is not None:
+        query = query.where(AuditEvent.id <= position)
+    events = (await session.execute(query)).scalars().all()
     if not events:
+        when = at.isoformat() if at is not None else f"audit position {position}"
         raise NotFound(
-            f"case {case_id} did not exist at {at.isoformat()}",
+            f"case {case_id} did not exist at {when}",
             reasons=[Reason("case_not_yet_opened", "choose a time after the case was opened")],
         )
     opening, *rest = events

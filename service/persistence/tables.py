@@ -313,3 +313,20 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     response_body: str = Field(sa_type=sa.Text)
     created_at: datetime = _time(index=True)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed record of every chain's head at one moment: ``digest`` is SHA-256 of ``canonical_json(heads)``,
+    ``signature`` Ed25519 over the digest's 32 bytes. An event changed or removed afterwards no longer matches."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: str = Field(primary_key=True, max_length=36)
+    created_at: datetime = _time(index=True)
+    created_by: str = Field(max_length=200)
+    heads: dict[str, Any] = _json()  # {chain: [seq, hash]}
+    digest: str = Field(max_length=64)
+    signature: str = Field(max_length=200)  # base64
+    key_id: str = Field(max_length=16)  # sha256 of the raw public key, first 16 hex
+    events_total: int  # the sum of the heads' sequence numbers: every event the checkpoint covers
+    chains_total: int  # len(heads), so a listing need not load the heads

@@ -1,0 +1,372 @@
+"""Audit exports (streamed, verifiable offline) and signed checkpoints of the chains' heads."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.api.audit import as_utc
+from service.api.cases import ActorDep, NowDep, ServicesDep
+from service.api.errors import problems
+from service.audit_offline import EXPORT_FIELDS
+from service.domain import checkpoints
+from service.domain.actor import Actor
+from service.domain.audit import case_chain, format_time
+from service.domain.errors import Forbidden, NotFound, Reason
+from service.persistence.db import unit_of_work
+from service.persistence.queries import aware_datetime, decode_cursor, encode_cursor, strict_str, unit_subtree
+from service.persistence.tables import AuditCheckpoint, AuditEvent
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+access_log = logging.getLogger("cdht.audit.access")
+
+NATIONAL = "VN"
+EXPORT_BATCH = 1000  # rows per fetch from the server-side cursor, and per chunk sent
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+def _require_auditor(actor: Actor, *, national: bool = False, what: str) -> None:
+    if not (actor.has_role("auditor") or actor.has_role("admin")):
+        raise Forbidden(f"{what} needs the auditor or admin role", reasons=[Reason("not_authorised", what)])
+    if national and actor.unit != NATIONAL:
+        raise Forbidden(
+            f"{what} needs a national auditor or admin",
+            reasons=[Reason("not_authorised", f"an auditor or admin at {NATIONAL} may do this")],
+        )
+
+
+# --- export --------------------------------------------------------------------------------------------------
+
+
+def export_query(
+    actor: Actor, *, case: str | None, unit: str | None, since: datetime | None, until: datetime | None
+) -> Select:
+    """The events an export holds, by chain then seq. Whole chains only, so that an export verifies offline: the
+    chains without a case (``admin``, ``webhooks``) record the whole country and go to national callers exporting
+    without ``case`` or ``unit``; everyone else gets the case chains of their jurisdiction."""
+    query = select(*(AuditEvent.__table__.c[name] for name in EXPORT_FIELDS))
+    if actor.unit != NATIONAL or case or unit:
+        query = query.where(AuditEvent.chain.startswith("case:"))
+    if actor.unit != NATIONAL:
+        query = query.where(AuditEvent.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
+    if case:
+        query = query.where(AuditEvent.chain == case_chain(case))
+    if unit:
+        query = query.where(AuditEvent.unit_code.in_(unit_subtree(unit, name="requested_unit")))
+    if since:
+        query = query.where(AuditEvent.occurred_at >= as_utc(since))
+    if until:
+        query = query.where(AuditEvent.occurred_at < as_utc(until))
+    return query.order_by(AuditEvent.chain, AuditEvent.seq)
+
+
+def _record(row: Any) -> dict[str, Any]:
+    """Every hashed field as it was hashed: the time as ``format_time`` wrote it, the payload's stored text."""
+    record = dict(row._mapping)
+    record["occurred_at"] = format_time(record["occurred_at"])
+    return record
+
+
+def _jsonl(rows: list[Any]) -> bytes:
+    return "".join(json.dumps(_record(row), ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows).encode(
+        "utf-8"
+    )
+
+
+def _csv_header() -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(EXPORT_FIELDS)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _csv(rows: list[Any]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        record = _record(row)
+        writer.writerow(["" if record[name] is None else record[name] for name in EXPORT_FIELDS])
+    return buffer.getvalue().encode("utf-8")
+
+
+async def stream_export(
+    sessions: async_sessionmaker[AsyncSession],
+    query: Select,
+    encode: Callable[[list[Any]], bytes],
+    *,
+    header: bytes = b"",
+    on_done: Callable[[int, bool], None],
+) -> AsyncIterator[bytes]:
+    """One server-side cursor (one consistent snapshot), fetched ``EXPORT_BATCH`` rows at a time; memory holds
+    one batch whatever the size of the export."""
+    count, complete = 0, False
+    try:
+        if header:
+            yield header
+        async with sessions() as session:
+            result = await session.stream(query.execution_options(yield_per=EXPORT_BATCH))
+            async for rows in result.partitions():
+                count += len(rows)
+                yield encode(rows)
+        complete = True
+    finally:
+        on_done(count, complete)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
+
+
+@router.get(
+    "/audit/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The events, by chain then seq, streamed",
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        **problems(401, 403, 422),
+    },
+    summary="Stream the audit events of the caller's jurisdiction as JSONL or CSV, verifiable offline",
+    description="Each JSONL line holds every hashed field exactly as hashed (`occurred_at` as "
+    "`YYYY-MM-DDTHH:MM:SS.ffffffZ`, `payload` the stored canonical JSON text), `prev_hash` and `hash`, so "
+    "`cdht audit verify FILE` recomputes every hash without the database; CSV has the same columns (empty for "
+    "null). Whole chains, ordered by chain then seq: an auditor below national level gets the case chains of "
+    "their unit and below; a national auditor or admin without `case`/`unit` also gets the chains without a "
+    "case (`admin`, `webhooks`). `since`/`until` cut chains (verify with `--partial`). Each export is logged.",
+)
+async def export(
+    actor: ActorDep,
+    svc: ServicesDep,
+    export_format: Annotated[Literal["jsonl", "csv"], Query(alias="format")] = "jsonl",
+    case: str | None = None,
+    unit: Annotated[str | None, Query(description="A unit and all below it")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> StreamingResponse:
+    _require_auditor(actor, what="exporting the audit log")
+    query = export_query(actor, case=case, unit=unit, since=since, until=until)
+    filters = {"format": export_format, "case": case, "unit": unit, "since": since, "until": until}
+    started = svc.settings.clock()
+
+    def on_done(count: int, complete: bool) -> None:
+        access_log.info(
+            "audit export by %s (%s at %s): %s; %d events%s",
+            actor.sub,
+            ",".join(actor.roles),
+            actor.unit,
+            " ".join(f"{k}={v.isoformat() if isinstance(v, datetime) else v}" for k, v in filters.items() if v),
+            count,
+            "" if complete else " (interrupted)",
+            extra={
+                "actor": actor.sub,
+                "roles": list(actor.roles),
+                "unit": actor.unit,
+                "filters": {k: v for k, v in filters.items() if v},
+                "events": count,
+                "complete": complete,
+            },
+        )
+
+    scope = _safe(f"case-{case}" if case else f"unit-{unit}" if unit else actor.unit)
+    filename = f"cdht-audit-{scope}-{started.strftime('%Y%m%dT%H%M%SZ')}.{export_format}"
+    body = stream_export(
+        svc.sessions,
+        query,
+        _jsonl if export_format == "jsonl" else _csv,
+        header=_csv_header() if export_format == "csv" else b"",
+        on_done=on_done,
+    )
+    return StreamingResponse(
+        body,
+        media_type=MEDIA_TYPES[export_format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
+
+
+# --- checkpoints -------------------------------------------------------------------------------------------------
+
+
+class CheckpointOut(BaseModel):
+    id: str
+    created_at: datetime
+    created_by: str
+    digest: str = Field(description="SHA-256 (hex) of the canonical JSON of the heads")
+    signature: str = Field(description="Ed25519 signature (base64) of the digest's 32 bytes")
+    key_id: str = Field(description="First 16 hex digits of SHA-256 over the raw public key")
+    events_total: int = Field(description="Events the checkpoint covers (the sum of the heads' seq)")
+    chains_total: int = Field(description="Number of chain heads recorded")
+
+
+class CheckpointPage(BaseModel):
+    items: list[CheckpointOut]
+    next_cursor: str | None = None
+
+
+class CheckpointDocument(BaseModel):
+    id: str
+    created_at: datetime
+    created_by: str
+    algorithm: str
+    key_id: str
+    digest: str
+    signature: str
+    events_total: int
+    chains_total: int
+    heads: dict[str, list[Any]] = Field(description="{chain: [seq, hash]}")
+
+
+class CheckpointProblem(BaseModel):
+    checkpoint_id: str
+    chain: str | None = None
+    seq: int | None = None
+    problem: str
+
+
+class CheckpointVerifyOut(BaseModel):
+    ok: bool
+    key_id: str
+    checkpoints_checked: int
+    heads_checked: int
+    problems_total: int
+    problems: list[CheckpointProblem] = Field(description="The first 100 problems")
+
+
+def _summary(row: Any) -> CheckpointOut:
+    return CheckpointOut(
+        id=row.id,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        digest=row.digest,
+        signature=row.signature,
+        key_id=row.key_id,
+        events_total=row.events_total,
+        chains_total=row.chains_total,
+    )
+
+
+SUMMARY_COLUMNS = (
+    AuditCheckpoint.id,
+    AuditCheckpoint.created_at,
+    AuditCheckpoint.created_by,
+    AuditCheckpoint.digest,
+    AuditCheckpoint.signature,
+    AuditCheckpoint.key_id,
+    AuditCheckpoint.events_total,
+    AuditCheckpoint.chains_total,
+)
+
+
+@router.get(
+    "/audit/checkpoints",
+    response_model=CheckpointPage,
+    responses=problems(401, 403, 422),
+    summary="Signed checkpoints of the chains' heads, newest first",
+)
+async def list_checkpoints(
+    actor: ActorDep,
+    svc: ServicesDep,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+) -> CheckpointPage:
+    _require_auditor(actor, what="reading audit checkpoints")
+    size = limit or svc.settings.page_size_default
+    query = select(*SUMMARY_COLUMNS)
+    if cursor:
+        moment, after_id = decode_cursor(cursor, (aware_datetime, strict_str))
+        query = query.where(
+            or_(
+                AuditCheckpoint.created_at < moment,
+                and_(AuditCheckpoint.created_at == moment, AuditCheckpoint.id < after_id),
+            )
+        )
+    query = query.order_by(AuditCheckpoint.created_at.desc(), AuditCheckpoint.id.desc()).limit(size + 1)
+    async with svc.sessions() as session:
+        rows = (await session.execute(query)).all()
+    next_cursor = None
+    if len(rows) > size:
+        last = rows[size - 1]
+        next_cursor = encode_cursor([last.created_at.isoformat(), last.id])
+    return CheckpointPage(items=[_summary(row) for row in rows[:size]], next_cursor=next_cursor)
+
+
+@router.post(
+    "/audit/checkpoints",
+    response_model=CheckpointOut,
+    status_code=201,
+    responses=problems(401, 403),
+    summary="Sign the heads of every chain now (a national auditor or admin)",
+)
+async def create_checkpoint(actor: ActorDep, svc: ServicesDep, now: NowDep, response: Response) -> CheckpointOut:
+    _require_auditor(actor, national=True, what="creating an audit checkpoint")
+    async with unit_of_work(svc.sessions) as session:
+        checkpoint = await checkpoints.create_checkpoint(session, settings=svc.settings, actor=actor, now=now)
+    response.headers["Location"] = f"/v1/audit/checkpoints/{checkpoint.id}"
+    return _summary(checkpoint)
+
+
+@router.get(
+    "/audit/checkpoints/public-key",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"description": "The Ed25519 public key (PEM)", "content": {"application/x-pem-file": {}}},
+        **problems(401, 403),
+    },
+    summary="The public key the checkpoints are signed with, for operators to keep outside the database",
+)
+async def public_key(actor: ActorDep, svc: ServicesDep) -> PlainTextResponse:
+    _require_auditor(actor, what="reading the checkpoint public key")
+    return PlainTextResponse(checkpoints.public_key_pem(svc.settings), media_type="application/x-pem-file")
+
+
+@router.get(
+    "/audit/checkpoints/verify",
+    response_model=CheckpointVerifyOut,
+    responses=problems(401, 403),
+    summary="Check every checkpoint's signature, and that every event it recorded still has its hash",
+    description="A national auditor or admin. `checkpoint` checks one. A problem names the oldest checkpoint that "
+    "recorded the event: `event changed after checkpoint <id>`, `chain removed after checkpoint <id>`.",
+)
+async def verify_checkpoints(actor: ActorDep, svc: ServicesDep, checkpoint: str | None = None) -> CheckpointVerifyOut:
+    _require_auditor(actor, national=True, what="verifying audit checkpoints")
+    async with svc.sessions() as session:
+        report = await checkpoints.verify_checkpoints(session, settings=svc.settings, checkpoint_id=checkpoint)
+    if checkpoint is not None and report.checkpoints_checked == 0:
+        raise NotFound(f"no checkpoint {checkpoint}")
+    return CheckpointVerifyOut(
+        ok=report.ok,
+        key_id=report.key_id,
+        checkpoints_checked=report.checkpoints_checked,
+        heads_checked=report.heads_checked,
+        problems_total=report.problems_total,
+        problems=[CheckpointProblem(**problem) for problem in report.problems],
+    )
+
+
+@router.get(
+    "/audit/checkpoints/{checkpoint_id}",
+    response_model=CheckpointDocument,
+    responses=problems(401, 403, 404),
+    summary="One checkpoint with every head it recorded, as `cdht audit verify --checkpoints` reads it",
+)
+async def get_checkpoint(actor: ActorDep, svc: ServicesDep, checkpoint_id: str) -> dict[str, Any]:
+    _require_auditor(actor, national=True, what="reading a checkpoint's heads")
+    async with svc.sessions() as session:
+        row = await session.get(AuditCheckpoint, checkpoint_id)
+    if row is None:
+        raise NotFound(f"no checkpoint {checkpoint_id}")
+    return checkpoints.document_of(row)

@@ -1,0 +1,124 @@
+"""Annual results reports: a report is a case of procedure ``bao_cao_ket_qua`` for the reviewing office's unit;
+its steps are the ordinary transition operations (``compile``, ``approve``, ``submit``, ``acknowledge``,
+``return_report``); here it is opened, read and exported as JSON, CSV, XLSX or DOCX."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.cases import ActorDep, NowDep, ServicesDep, json_response, readable_case
+from service.api.deps import request_id
+from service.api.errors import problems
+from service.api.schemas import CaseOut, case_out
+from service.domain import engine, reports
+from service.domain.casefile import load_case_file
+from service.domain.errors import NotFound, Reason
+from service.persistence.db import unit_of_work
+from service.persistence.tables import AdminUnit
+from service.reports import documents
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+PROCEDURE = "bao_cao_ket_qua"
+MEDIA = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit: str = Field(description="The reviewing office's unit: the district (three-tier) or province (two-tier)")
+    cycle: int = Field(ge=2000, le=2100)
+
+
+class ReportOut(BaseModel):
+    case: CaseOut
+    snapshot: dict[str, Any] | None = Field(description="The latest compiled snapshot, if any")
+
+
+async def _report(session, svc, report_id: str, actor):  # type: ignore[no-untyped-def]
+    cf = await readable_case(session, svc.registry, report_id, actor)
+    if cf.case.procedure != PROCEDURE:
+        raise NotFound(f"{report_id} is not a report", reasons=[Reason("not_a_report", f"it is a {cf.case.procedure}")])
+    return cf
+
+
+@router.post(
+    "/reports",
+    status_code=201,
+    response_model=CaseOut,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Open the annual results report of a reviewing office for cycle N (TT25/2023 Điều 23 k2)",
+)
+async def open_report(body: ReportIn, request: Request, actor: ActorDep, svc: ServicesDep, at: NowDep) -> JSONResponse:
+    async with unit_of_work(svc.sessions) as session:
+        outcome = await engine.open_case(
+            session,
+            registry=svc.registry,
+            actor=actor,
+            procedure=PROCEDURE,
+            unit_code=body.unit,
+            cycle=body.cycle,
+            kind="first",
+            target_level=None,
+            now=at,
+            request_id=request_id(request),
+        )
+        cf = await load_case_file(session, svc.registry, outcome.case.id, lock=False)
+        out = case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at).model_dump(mode="json")
+    return json_response(out, 201, etag=out["etag"])
+
+
+@router.get(
+    "/reports/{report_id}",
+    response_model=ReportOut,
+    responses=problems(401, 403, 404),
+    summary="A report: its case (state, deadlines, who may act) and its compiled snapshot",
+)
+async def get_report(report_id: str, actor: ActorDep, svc: ServicesDep, at: NowDep) -> ReportOut:
+    async with svc.sessions() as session:
+        cf = await _report(session, svc, report_id, actor)
+    snapshot = ((cf.case.dossier or {}).get("compile") or {}).get("snapshot")
+    return ReportOut(case=case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at), snapshot=snapshot)
+
+
+@router.get(
+    "/reports/{report_id}/export",
+    responses={
+        200: {"description": "The report document", "content": {m: {} for m in MEDIA.values()}},
+        **problems(401, 403, 404, 409),
+    },
+    summary="The compiled report as JSON or CSV, or once approved as XLSX or DOCX (NĐ 30/2020 layout)",
+    description="`rebuild=true` computes the snapshot again from the audit log at the position the compile "
+    "recorded instead of reading the stored one; the bytes are the same.",
+    response_class=Response,
+)
+async def export_report(
+    report_id: str,
+    actor: ActorDep,
+    svc: ServicesDep,
+    format: Literal["json", "csv", "xlsx", "docx"] = "json",
+    rebuild: Annotated[bool, Query(description="Recompute from the audit log")] = False,
+) -> Response:
+    async with svc.sessions() as session:
+        cf = await _report(session, svc, report_id, actor)
+        snapshot = await reports.rebuild(session, svc.registry, cf) if rebuild else reports.compiled(cf)
+        parent = await session.get(AdminUnit, cf.unit.parent_code) if cf.unit.parent_code else None
+    if format == "json":
+        content = documents.report_json(snapshot)
+    elif format == "csv":
+        content = documents.report_csv(snapshot)
+    else:
+        meta = reports.document_meta(cf, parent.name if parent and parent.level != "national" else None)
+        content = (documents.report_xlsx if format == "xlsx" else documents.report_docx)(snapshot, meta)
+    name = f"bao-cao-ket-qua-{cf.unit.code}-{cf.case.cycle}.{format}"
+    return Response(
+        content, media_type=MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

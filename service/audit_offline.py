@@ -1,0 +1,291 @@
+"""Verify a JSONL audit export without the database (``cdht audit verify FILE``).
+
+Each line of ``GET /v1/audit/export?format=jsonl`` carries every hashed field exactly as it was hashed, with
+``hash`` and ``prev_hash``; the export is ordered by chain, then sequence. Reading line by line (memory bounded by
+the number of chains, not of events), this recomputes each event's hash with ``service.domain.audit.event_hash``
+(the one implementation of the canonical encoding) and checks each chain's links: it starts at seq 1 on the
+genesis hash, every seq follows the one before, every ``prev_hash`` is the previous line's ``hash``.
+
+An export alone cannot show that a chain's newest events, or whole chains, were removed before it was taken.
+Signed checkpoints can: with ``--checkpoints FILE --public-key KEY.pem`` each checkpoint's signature is checked
+with the operator's public key, and every head it recorded must be in the export with the same hash (a head
+beyond the export is checked only if the checkpoint is older than the export's newest event).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from service.domain.audit import GENESIS, HASHED_FIELDS, event_hash, format_time
+
+EXPORT_FIELDS = (*HASHED_FIELDS, "hash")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # what format_time writes
+
+
+class Bad(Exception):
+    """The first problem found; ``line`` is None for one that no line of the export shows."""
+
+    def __init__(self, problem: str, *, line: int | None = None, chain: str | None = None, seq: Any = None) -> None:
+        super().__init__(problem)
+        self.problem, self.line, self.chain, self.seq = problem, line, chain, seq
+
+
+@dataclass
+class OfflineReport:
+    ok: bool
+    lines: int = 0
+    events: int = 0
+    chains: int = 0
+    partial_chains: int = 0
+    checkpoints: int = 0
+    heads_matched: int = 0
+    heads_after_export: int = 0
+    heads_not_in_export: int = 0
+    key_id: str | None = None
+    bad: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        if not self.ok and self.bad is not None:
+            where = [f"line {self.bad['line']}"] if self.bad.get("line") is not None else []
+            if self.bad.get("chain") is not None:
+                where.append(f"chain {self.bad['chain']}")
+            if self.bad.get("seq") is not None:
+                where.append(f"seq {self.bad['seq']}")
+            return f"FAILED: {', '.join(where) + ': ' if where else ''}{self.bad['problem']}"
+        summary = f"OK: {self.events} events in {self.chains} chains verified ({self.lines} lines)"
+        if self.partial_chains:
+            summary += f"; {self.partial_chains} chains start after seq 1 (partial export)"
+        if self.checkpoints:
+            summary += f"; {self.checkpoints} checkpoints signed by key {self.key_id}: {self.heads_matched} heads match"
+            if self.heads_after_export:
+                summary += f", {self.heads_after_export} heads are newer than the export"
+            if self.heads_not_in_export:
+                summary += f", {self.heads_not_in_export} heads are outside this partial export"
+        return "\n".join([summary, *self.notes])
+
+
+def _event(record: Any, line: int) -> SimpleNamespace:
+    """The line as the event it was hashed from; anything a database row could not hold is refused."""
+    if not isinstance(record, dict):
+        raise Bad("not a JSON object", line=line)
+    chain, seq = record.get("chain"), record.get("seq")
+    missing = [name for name in EXPORT_FIELDS if name not in record]
+    if missing:
+        raise Bad(f"missing field(s) {', '.join(missing)}", line=line, chain=chain, seq=seq)
+    for name in EXPORT_FIELDS:
+        value = record[name]
+        if name == "seq":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise Bad("seq is not an integer", line=line, chain=chain, seq=seq)
+        elif name in ("uid", "chain", "kind", "actor_sub", "actor_name", "occurred_at", "payload", "prev_hash", "hash"):
+            if not isinstance(value, str):
+                raise Bad(f"{name} is not a string", line=line, chain=chain, seq=seq)
+        elif value is not None and not isinstance(value, str):
+            raise Bad(f"{name} is neither a string nor null", line=line, chain=chain, seq=seq)
+    try:
+        moment = datetime.strptime(record["occurred_at"], TIME_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        moment = None
+    if moment is None or format_time(moment) != record["occurred_at"]:
+        raise Bad("occurred_at is not written as the audit log hashes it", line=line, chain=chain, seq=seq)
+    return SimpleNamespace(**{name: record[name] for name in EXPORT_FIELDS} | {"occurred_at": moment})
+
+
+def load_checkpoints(text: str) -> list[dict[str, Any]]:
+    """Checkpoint documents from a JSON array, one object, ``{"items": [...]}``, or one object per line."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if isinstance(data, dict):
+        data = data["items"] if isinstance(data.get("items"), list) else [data]
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise ValueError("expected checkpoint objects (as GET /v1/audit/checkpoints/{id} returns them)")
+    return data
+
+
+def _checkpoint_claims(
+    checkpoints: list[dict[str, Any]], public_key: Any, report: OfflineReport
+) -> dict[tuple[str, int], tuple[str, str, datetime]]:
+    """(chain, seq) -> (hash, id and time of the oldest checkpoint that recorded it), once every signature holds."""
+    from service.domain.checkpoints import key_id, signature_problem
+
+    report.key_id = key_id(public_key)
+    claims: dict[tuple[str, int], tuple[str, str, datetime]] = {}
+    for document in sorted(checkpoints, key=lambda d: str(d.get("created_at"))):
+        name = document.get("id", "?")
+        problem = signature_problem(document, public_key)
+        if problem is not None:
+            raise Bad(f"checkpoint {name} {problem}")
+        try:
+            created = datetime.fromisoformat(str(document["created_at"]))
+        except (KeyError, ValueError):
+            raise Bad(f"checkpoint {name} has no valid created_at") from None
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=timezone.utc)
+        for chain, head in document["heads"].items():
+            seq, head_hash = head
+            earlier = claims.setdefault((chain, seq), (head_hash, name, created))
+            if earlier[0] != head_hash:
+                raise Bad(f"checkpoints {earlier[1]} and {name} record different hashes", chain=chain, seq=seq)
+        report.checkpoints += 1
+    return claims
+
+
+def verify_lines(
+    lines: Iterable[bytes | str],
+    *,
+    checkpoints: list[dict[str, Any]] | None = None,
+    public_key: Any = None,
+    partial: bool = False,
+) -> OfflineReport:
+    """Verify an export given line by line; the report names the first bad line, if any."""
+    report = OfflineReport(ok=True)
+    try:
+        _verify(lines, report, checkpoints=checkpoints, public_key=public_key, partial=partial)
+    except Bad as bad:
+        report.ok = False
+        report.bad = {"line": bad.line, "chain": bad.chain, "seq": bad.seq, "problem": bad.problem}
+    return report
+
+
+def _verify(
+    lines: Iterable[bytes | str],
+    report: OfflineReport,
+    *,
+    checkpoints: list[dict[str, Any]] | None,
+    public_key: Any,
+    partial: bool,
+) -> None:
+    claims = _checkpoint_claims(checkpoints, public_key, report) if checkpoints is not None else {}
+    ended: dict[str, int] = {}  # chain -> its last seq in the export
+    chain: str | None = None
+    expected_seq, prev = 0, GENESIS
+    newest: datetime | None = None
+    number = 0
+    for number, raw in enumerate(lines, start=1):
+        report.lines = number
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            raise Bad("not valid UTF-8", line=number) from None
+        if not text.strip():
+            continue
+        if number == 1 and text.lstrip("\ufeff").startswith("uid,"):
+            raise Bad("this is a CSV export; verify the JSONL export (format=jsonl)", line=number)
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise Bad(f"not valid JSON ({exc.msg})", line=number) from None
+        event = _event(record, number)
+        if event.chain != chain:
+            if event.chain in ended:
+                raise Bad(
+                    "the chain appears again: the export is not ordered by chain, then seq",
+                    line=number,
+                    chain=event.chain,
+                    seq=event.seq,
+                )
+            if chain is not None:
+                ended[chain] = expected_seq
+            chain, expected_seq, prev = event.chain, 0, GENESIS
+            report.chains += 1
+            if event.seq != 1 and partial:
+                # A filtered export (since=) begins a chain later; its first link is taken as given.
+                expected_seq, prev = event.seq - 1, event.prev_hash
+                report.partial_chains += 1
+        expected_seq += 1
+        if event.seq != expected_seq:
+            raise Bad(
+                f"sequence {event.seq} where {expected_seq} was expected: an event is missing",
+                line=number,
+                chain=event.chain,
+                seq=event.seq,
+            )
+        if event.prev_hash != prev:
+            raise Bad(
+                "prev_hash does not match the previous event's hash", line=number, chain=event.chain, seq=event.seq
+            )
+        if event_hash(event) != event.hash:  # type: ignore[arg-type]
+            raise Bad(
+                "hash does not match the event's contents: the event was changed",
+                line=number,
+                chain=event.chain,
+                seq=event.seq,
+            )
+        claim = claims.get((event.chain, event.seq))
+        if claim is not None:
+            if claim[0] != event.hash:
+                raise Bad(
+                    f"the event differs from checkpoint {claim[1]}: it was changed after that checkpoint",
+                    line=number,
+                    chain=event.chain,
+                    seq=event.seq,
+                )
+            report.heads_matched += 1
+        prev = event.hash
+        report.events += 1
+        newest = event.occurred_at if newest is None or event.occurred_at > newest else newest
+    if chain is not None:
+        ended[chain] = expected_seq
+    report.lines = number
+    for (claim_chain, seq), (_, checkpoint_id, created) in sorted(claims.items()):
+        last = ended.get(claim_chain)
+        if last is not None and seq <= last:
+            continue  # matched on its line
+        if partial:
+            report.heads_not_in_export += 1
+        elif newest is not None and created <= newest:
+            what = "the chain is missing from the export" if last is None else f"the export ends the chain at {last}"
+            raise Bad(
+                f"checkpoint {checkpoint_id} recorded this event but {what}: events were removed after it",
+                chain=claim_chain,
+                seq=seq,
+            )
+        else:
+            report.heads_after_export += 1
+    if checkpoints is None:
+        report.notes.append(
+            "note: without --checkpoints, events removed from the end of a chain (or whole chains) cannot be seen"
+        )
+
+
+def verify_file(
+    path: Path | str,
+    *,
+    checkpoints_path: Path | str | None = None,
+    public_key_path: Path | str | None = None,
+    partial: bool = False,
+) -> OfflineReport:
+    checkpoints, public_key = None, None
+    if (checkpoints_path is None) != (public_key_path is None):
+        raise ValueError("--checkpoints and --public-key go together")
+    if checkpoints_path is not None and public_key_path is not None:
+        from service.domain.checkpoints import load_public_key
+
+        checkpoints = load_checkpoints(Path(checkpoints_path).read_text(encoding="utf-8"))
+        public_key = load_public_key(Path(public_key_path).read_bytes())
+    with open(path, "rb") as handle:
+        return verify_lines(handle, checkpoints=checkpoints, public_key=public_key, partial=partial)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``cdht audit verify``: print OK with counts (exit 0) or the first bad line (exit 1); 2 for bad usage."""
+    try:
+        report = verify_file(
+            args.file, checkpoints_path=args.checkpoints, public_key_path=args.public_key, partial=args.partial
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"cdht audit verify: {exc}", file=sys.stderr)
+        return 2
+    print(report.text())
+    return 0 if report.ok else 1

@@ -1,0 +1,331 @@
+"""Signed checkpoints of the audit chains: what a per-chain hash cannot prove alone.
+
+A chain proves its own events consistent, but whoever can write the database can rewrite a chain's newest events
+and its head together (or remove a whole case with its chain) and the chain still verifies. A checkpoint records
+every chain's head (``{chain: [seq, hash]}``), hashes it (``digest``: SHA-256 of ``canonical_json(heads)``) and signs
+the digest's 32 bytes with an Ed25519 key kept outside the database. Later, each checkpointed event must still
+carry the hash the checkpoint recorded; an operator who keeps the public key and copies of the checkpoints
+elsewhere can check that without trusting the database (``cdht audit verify EXPORT --checkpoints --public-key``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.config import ConfigurationError, Settings
+from service.domain.actor import Actor, system_actor
+from service.domain.audit import canonical_json, case_chain
+from service.persistence.db import unit_of_work
+from service.persistence.tables import AuditCheckpoint, AuditEvent, Case, ChainHead
+
+log = logging.getLogger("cdht.audit.checkpoints")
+
+KEY_FILE_NAME = "audit-signing-key.pem"
+ALGORITHM = "Ed25519 over the 32 bytes of digest = sha256(canonical_json(heads))"
+LOOKUP_BATCH = 500
+MAX_PROBLEMS = 100
+
+
+# --- keys ------------------------------------------------------------------------------------------------------
+
+
+def _dev_key_path(settings: Settings) -> Path:
+    return settings.data_dir / KEY_FILE_NAME
+
+
+def _generate_dev_key(path: Path) -> None:
+    """Write a new key to ``path`` (0600) unless one is there; atomic, so two processes agree on one key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+        try:
+            os.link(temporary, path)  # fails if another process got there first; its key wins
+        except FileExistsError:
+            pass
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The checkpoint signing key: CDHT_AUDIT_SIGNING_KEY_FILE, or in dev and test one generated into data_dir."""
+    path = settings.audit_signing_key_file
+    if path is None:
+        if settings.is_production:
+            raise ConfigurationError("production needs CDHT_AUDIT_SIGNING_KEY_FILE")
+        path = _dev_key_path(settings)
+        if not path.exists():
+            _generate_dev_key(path)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigurationError(f"cannot read the audit signing key {path}: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigurationError(f"the audit signing key {path} is not an Ed25519 private key")
+    return key
+
+
+def public_key_bytes(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """First 16 hex digits of SHA-256 over the raw 32-byte public key."""
+    return hashlib.sha256(public_key_bytes(key)).hexdigest()[:16]
+
+
+def public_key_pem(settings: Settings) -> str:
+    """The public half of the signing key (SubjectPublicKeyInfo PEM), for operators to keep outside the database."""
+    return (
+        signing_key(settings)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+# --- digest and signature (shared with the offline verifier) --------------------------------------------------
+
+
+def heads_digest(heads: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(heads).encode("utf-8")).hexdigest()
+
+
+def signature_problem(document: dict[str, Any], key: Ed25519PublicKey) -> str | None:
+    """Why a checkpoint document (``heads``, ``digest``, ``signature``, ``key_id``) does not verify, or None."""
+    expected_id = key_id(key)
+    if document.get("key_id") != expected_id:
+        return f"signed with key {document.get('key_id')}, not with the given key {expected_id}"
+    heads = document.get("heads")
+    if not isinstance(heads, dict):
+        return "has no heads"
+    if heads_digest(heads) != document.get("digest"):
+        return "its heads do not match its digest: the heads or the digest were changed"
+    try:
+        key.verify(base64.b64decode(str(document.get("signature")), validate=True), bytes.fromhex(document["digest"]))
+    except (InvalidSignature, ValueError):
+        return "its signature does not verify with the public key"
+    return None
+
+
+def document_of(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    """The checkpoint as operators keep it outside the database (what ``cdht audit verify --checkpoints`` reads)."""
+    return {
+        "id": checkpoint.id,
+        "created_at": checkpoint.created_at.isoformat(),
+        "created_by": checkpoint.created_by,
+        "algorithm": ALGORITHM,
+        "key_id": checkpoint.key_id,
+        "digest": checkpoint.digest,
+        "signature": checkpoint.signature,
+        "events_total": checkpoint.events_total,
+        "chains_total": checkpoint.chains_total,
+        "heads": checkpoint.heads,
+    }
+
+
+# --- creating ----------------------------------------------------------------------------------------------------
+
+
+async def current_heads(session: AsyncSession) -> dict[str, list[Any]]:
+    """Every chain's head: case chains from the case rows, the others from ``chain_head``."""
+    heads: dict[str, list[Any]] = {}
+    cases = select(Case.id, Case.event_seq, Case.last_hash).where(Case.event_seq > 0)
+    for case_id, seq, last_hash in await session.execute(cases):
+        heads[case_chain(case_id)] = [seq, last_hash]
+    for chain, seq, head_hash in await session.execute(select(ChainHead.chain, ChainHead.seq, ChainHead.hash)):
+        if seq > 0:
+            heads[chain] = [seq, head_hash]
+    return dict(sorted(heads.items()))
+
+
+async def create_checkpoint(
+    session: AsyncSession, *, settings: Settings, actor: Actor, now: datetime
+) -> AuditCheckpoint:
+    """Sign the heads of every chain and store the checkpoint (the caller commits)."""
+    key = signing_key(settings)
+    heads = await current_heads(session)
+    digest = heads_digest(heads)
+    checkpoint = AuditCheckpoint(
+        id=str(uuid.uuid4()),
+        created_at=now,
+        created_by=actor.sub,
+        heads=heads,
+        digest=digest,
+        signature=base64.b64encode(key.sign(bytes.fromhex(digest))).decode("ascii"),
+        key_id=key_id(key.public_key()),
+        events_total=sum(seq for seq, _ in heads.values()),
+        chains_total=len(heads),
+    )
+    session.add(checkpoint)
+    await session.flush()
+    log.info(
+        "audit checkpoint %s by %s: %d chains, %d events, digest %s, key %s",
+        checkpoint.id,
+        actor.sub,
+        checkpoint.chains_total,
+        checkpoint.events_total,
+        digest,
+        checkpoint.key_id,
+    )
+    return checkpoint
+
+
+# --- verifying ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckpointReport:
+    ok: bool = True
+    key_id: str = ""
+    checkpoints_checked: int = 0
+    heads_checked: int = 0
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    problems_total: int = 0
+
+    def add(self, checkpoint_id: str, problem: str, chain: str | None = None, seq: int | None = None) -> None:
+        self.ok = False
+        self.problems_total += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append({"checkpoint_id": checkpoint_id, "chain": chain, "seq": seq, "problem": problem})
+
+
+def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def verify_checkpoints(
+    session: AsyncSession, *, settings: Settings, checkpoint_id: str | None = None
+) -> CheckpointReport:
+    """Check every stored checkpoint (or one): its signature with the configured key, and that each event it
+    recorded still carries the recorded hash. Heads shared by several checkpoints are looked up once; a problem
+    names the oldest checkpoint that recorded the head, after which the event was changed or removed."""
+    public = signing_key(settings).public_key()
+    report = CheckpointReport(key_id=key_id(public))
+    query = select(AuditCheckpoint).order_by(AuditCheckpoint.created_at, AuditCheckpoint.id)
+    if checkpoint_id is not None:
+        query = query.where(AuditCheckpoint.id == checkpoint_id)
+    claims: dict[tuple[str, int], tuple[str, str]] = {}  # (chain, seq) -> (hash, oldest checkpoint recording it)
+    async for checkpoint in await session.stream_scalars(query.execution_options(yield_per=10)):
+        report.checkpoints_checked += 1
+        problem = signature_problem(
+            {
+                "key_id": checkpoint.key_id,
+                "heads": checkpoint.heads,
+                "digest": checkpoint.digest,
+                "signature": checkpoint.signature,
+            },
+            public,
+        )
+        if problem is not None:
+            report.add(checkpoint.id, f"checkpoint {checkpoint.id} {problem}")
+            continue
+        for chain, (seq, head_hash) in checkpoint.heads.items():
+            earlier = claims.setdefault((chain, seq), (head_hash, checkpoint.id))
+            if earlier[0] != head_hash:
+                report.add(
+                    checkpoint.id,
+                    f"checkpoints {earlier[1]} and {checkpoint.id} record different hashes for seq {seq}",
+                    chain,
+                    seq,
+                )
+        session.expunge(checkpoint)
+    keys = sorted(claims)
+    found: dict[tuple[str, int], str] = {}
+    for batch in _batches(keys, LOOKUP_BATCH):
+        rows = await session.execute(
+            select(AuditEvent.chain, AuditEvent.seq, AuditEvent.hash).where(
+                tuple_(AuditEvent.chain, AuditEvent.seq).in_(batch)
+            )
+        )
+        found.update({(chain, seq): event_hash for chain, seq, event_hash in rows})
+    missing_chains = sorted({chain for chain, seq in keys if (chain, seq) not in found})
+    present: set[str] = set()
+    for batch in _batches(missing_chains, LOOKUP_BATCH):
+        present.update(
+            (await session.execute(select(AuditEvent.chain).where(AuditEvent.chain.in_(batch)).distinct())).scalars()
+        )
+    for chain, seq in keys:
+        recorded, checkpoint_of = claims[(chain, seq)]
+        report.heads_checked += 1
+        actual = found.get((chain, seq))
+        if actual is None and chain not in present:
+            report.add(
+                checkpoint_of, f"chain removed after checkpoint {checkpoint_of}: it has no events left", chain, seq
+            )
+        elif actual is None:
+            report.add(checkpoint_of, f"event removed after checkpoint {checkpoint_of}: seq {seq} is gone", chain, seq)
+        elif actual != recorded:
+            report.add(checkpoint_of, f"event changed after checkpoint {checkpoint_of}", chain, seq)
+    return report
+
+
+# --- the periodic worker -----------------------------------------------------------------------------------------
+
+CHECKPOINTER = system_actor("checkpoints")
+
+
+async def newest_checkpoint_time(session: AsyncSession) -> datetime | None:
+    query = select(AuditCheckpoint.created_at).order_by(AuditCheckpoint.created_at.desc()).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def run_checkpointer(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+    *,
+    recheck_seconds: float = 300.0,
+) -> None:
+    """Create a checkpoint whenever the newest is ``audit_checkpoint_interval_hours`` old, until ``stop`` is set.
+
+    It looks again at least every ``recheck_seconds``, so a checkpoint made meanwhile elsewhere (another worker,
+    ``cdht audit checkpoint``, the API) pushes the next one back; an error is logged and retried."""
+    interval = timedelta(hours=settings.audit_checkpoint_interval_hours)
+    signing_key(settings)  # a missing or bad key stops the worker at once rather than at the first checkpoint
+    while not stop.is_set():
+        wait = recheck_seconds
+        try:
+            async with unit_of_work(sessions) as session:
+                newest = await newest_checkpoint_time(session)
+                now = clock()
+                if newest is None or now - newest >= interval:
+                    await create_checkpoint(session, settings=settings, actor=CHECKPOINTER, now=now)
+                    newest = now
+                wait = min(recheck_seconds, max((newest + interval - now).total_seconds(), 1.0))
+        except Exception:
+            log.exception("audit checkpoint failed; retrying in %.0f s", wait)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+        except TimeoutError:
+            pass

@@ -1,0 +1,162 @@
+"""The annual results report (TT25/2023 Điều 23 k2): its snapshot of cycle N, taken at an audit position.
+
+``compile`` records, in its own audit event, the results of every commune case of the cycle in the office's area
+as they stood at the newest audit event (the position): counts by level and outcome, the commune list with
+decision numbers and dates, refusals with their reasons, lapsed and overdue cases, and the indicators the
+councils failed most often. Each case is rebuilt from its audit events up to that position, so compiling again
+at the same position — ``rebuild`` — gives the same snapshot, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.domain import deadlines, engine, replay
+from service.domain.audit import format_time
+from service.domain.casefile import CaseFile
+from service.domain.errors import Conflict, NotFound, Reason
+from service.persistence.queries import unit_subtree
+from service.persistence.tables import AdminUnit, AuditEvent, Case
+from workflows.registry import Registry
+
+OUTCOMES = ("refused", "not_submitted", "lapsed", "withdrawn")
+
+
+async def snapshot(
+    session: AsyncSession, registry: Registry, report: CaseFile, position: int, at: datetime
+) -> dict[str, Any]:
+    """The results of the report's cycle in its office's area, as of the audit ``position`` (an event id)."""
+    office, cycle = report.unit, report.case.cycle
+    procedure_key = report.settings.get("report_procedure", "cdht_xa")
+    procedure = registry.current(procedure_key)
+    communes = (
+        (
+            await session.execute(
+                select(AdminUnit)
+                .where(AdminUnit.code.in_(unit_subtree(office.code, name="office")), AdminUnit.level == "commune")
+                .order_by(AdminUnit.code)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    case_ids = (
+        await session.execute(
+            select(Case.id, Case.unit_code)
+            .where(Case.procedure == procedure_key, Case.cycle == cycle, Case.unit_code.in_([c.code for c in communes]))
+            .order_by(Case.unit_code, Case.id)
+        )
+    ).all()
+    rows, failed, appraised = [], Counter(), Counter()
+    totals = Counter()
+    names = {c.code: c.name for c in communes}
+    for case_id, unit_code in case_ids:
+        try:
+            cf, _ = await replay.case_as_of(session, registry, case_id, position=position)
+        except NotFound:  # opened after the position: not part of this report
+            continue
+        rows.append(_commune_row(cf, names[unit_code], at))
+        for result in (cf.case.dossier.get("record_appraisal") or {}).get("results", []):
+            appraised[result["indicator"]] += 1
+            failed[result["indicator"]] += result["result"] != "pass"
+    for row in rows:
+        state = row["state"]
+        if state in ("recognized", "expired") and row["level"]:
+            totals[f"recognized_level_{row['level']}"] += 1
+        elif state in OUTCOMES:
+            totals[state] += 1
+        else:
+            totals["in_progress"] += 1
+        totals["overdue"] += row["overdue"]
+    labels = {i.code: i.vi for i in procedure.definition.indicators} if procedure else {}
+    return {
+        "report": {
+            "office": {"code": office.code, "name": office.name, "level": office.level},
+            "cycle": cycle,
+            "procedure": procedure_key,
+            "compiled_at": format_time(at),
+            "audit_position": {"event_id": position, "at": format_time(at)},
+        },
+        "totals": {
+            "communes": len(communes),
+            "cases": len(rows),
+            **{
+                key: totals[key]
+                for key in ("recognized_level_1", "recognized_level_2", *OUTCOMES, "in_progress", "overdue")
+            },
+        },
+        "communes": rows,
+        "indicators": [
+            {"code": code, "label": labels.get(code, code), "failed": failed[code], "appraised": appraised[code]}
+            for code in sorted(failed, key=lambda c: (-failed[c], c))
+            if failed[code]
+        ],
+    }
+
+
+def _commune_row(cf: CaseFile, name: str, at: datetime) -> dict[str, Any]:
+    case, dossier = cf.case, cf.case.dossier or {}
+    decision = (dossier.get("recognize") or {}).get("decision")
+    return {
+        "unit": case.unit_code,
+        "name": name,
+        "case_id": case.id,
+        "kind": case.kind,
+        "state": case.state,
+        "state_label": cf.procedure.definition.states[case.state].vi,
+        "requested_level": case.requested_level,
+        "level": case.level,
+        "decision": {"number": decision["number"], "date": decision["date"]} if decision else None,
+        "refusal_reasons": list((dossier.get("refuse") or {}).get("reasons", [])),
+        "overdue": any(deadlines.is_overdue(row, at) for row in cf.deadlines.values()),
+    }
+
+
+@engine.collector("report_snapshot")
+async def compile_snapshot(session: AsyncSession, registry: Registry, cf: CaseFile, now: datetime) -> dict[str, Any]:
+    position = (await session.execute(select(func.max(AuditEvent.id)))).scalar_one() or 0
+    return {
+        "snapshot": await snapshot(session, registry, cf, position, now),
+        "audit_position": {"event_id": position, "at": format_time(now)},
+    }
+
+
+def compiled(cf: CaseFile) -> dict[str, Any]:
+    """The snapshot of the report's latest compile."""
+    compiled_payload = (cf.case.dossier or {}).get("compile")
+    if not compiled_payload:
+        raise Conflict("the report has not been compiled", reasons=[Reason("not_compiled", "fire compile first")])
+    return compiled_payload["snapshot"]
+
+
+async def rebuild(session: AsyncSession, registry: Registry, cf: CaseFile) -> dict[str, Any]:
+    """The snapshot computed again from the audit log at the position the compile recorded."""
+    payload = (cf.case.dossier or {}).get("compile")
+    if not payload:
+        raise Conflict("the report has not been compiled", reasons=[Reason("not_compiled", "fire compile first")])
+    position = payload["audit_position"]
+    return await snapshot(session, registry, cf, position["event_id"], datetime.fromisoformat(position["at"]))
+
+
+def document_meta(cf: CaseFile, parent_name: str | None) -> dict[str, Any]:
+    """What the signed document shows (NĐ 30/2020): from the approval."""
+    approval = (cf.case.dossier or {}).get("approve")
+    if not approval:
+        raise Conflict("the report has not been approved", reasons=[Reason("not_approved", "fire approve first")])
+    cycle = cf.case.cycle
+    return {
+        "issuing_body": cf.unit.name.upper(),
+        "parent_body": (parent_name or "").upper(),
+        "number": approval["document"]["number"],
+        "place": approval["place"],
+        "date": approval["document"]["date"],
+        "title": f"Kết quả đánh giá, công nhận “Cộng đồng học tập” cấp xã năm {cycle}",
+        "signer_title": approval["signer_title"],
+        "signer_name": approval["signer_name"],
+        "recipients": list(approval["recipients"]),
+    }
