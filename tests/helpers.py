@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import fastapi.routing
 import httpx
 
 from service import walkthrough as w
@@ -27,6 +28,21 @@ HAPPY_PATH = [
     "appraised",
     "recognized",
 ]
+
+
+def flat_routes(app: Any) -> list[tuple[str, set[str]]]:
+    """``(path, methods)`` of every route of the app, included routers flattened.
+
+    FastAPI ≥ 0.16x keeps included routers as one entry each in ``app.routes``; ``iter_route_contexts`` walks
+    into them. Older versions list the routes themselves.
+    """
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    routes = iterate(app.routes) if iterate else app.routes
+    return [
+        (route.path, set(route.methods))
+        for route in routes
+        if getattr(route, "path", None) and getattr(route, "methods", None)
+    ]
 
 
 def dated(payload: Any, day: str) -> Any:

@@ -1,9 +1,9 @@
 """The only writer of case state (DESIGN.md contract 1), for people and for the system's timers alike.
 
 ``apply_transition`` in order: lock the case row, answer a replayed idempotency key, check the expected version,
-resolve the trigger in the pinned definition, decide authority, validate the payload, run the guards, fire the
-machine, apply the effects, close and open deadlines, append the audit event, add the outbox row. It never
-commits: the caller's unit of work does, so state, audit and outbox commit together or not at all.
+resolve the trigger in the pinned definition, decide authority, check the state, validate the payload, run the
+guards, fire the machine, apply the effects, close and open deadlines, append the audit event, add the outbox
+row. It never commits: the caller's unit of work does, so state, audit and outbox commit together or not at all.
 ``open_case`` and ``record_evidence`` are the two other writes; they share the audit and outbox steps.
 """
 
@@ -293,11 +293,6 @@ def _resolve(definition: Definition, cf: CaseFile, trigger: str, indicator: str 
             f"indicator {indicator} is not assigned in case {cf.case.id}",
             reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")],
         )
-    if cf.case.state not in process.case_states:
-        raise Conflict(
-            f"indicators change only while the case is {', '.join(process.case_states)}; it is {cf.case.state}",
-            reasons=[Reason("wrong_case_state", f"the case is {cf.case.state}")],
-        )
     return transition, row.state
 
 
@@ -329,6 +324,18 @@ async def apply_transition(
             reasons=[Reason("stale_etag", "read the case again and retry against its new ETag")],
         )
     transition, state = _resolve(definition, cf, trigger, indicator)
+    # Authority first: whoever may never fire this trigger is told so, whatever the case's state.
+    decision = decide(actor, transition.bodies, cf.authority_context(indicator))
+    if not decision.allowed:
+        reasons = [Reason("not_authorised", message) for message in decision.reasons]
+        _refused("transition", trigger, actor, reasons)
+        raise Forbidden(f"you may not {trigger} in this case", reasons=reasons)
+    process = definition.indicator_process
+    if indicator is not None and cf.case.state not in process.case_states:
+        raise Conflict(
+            f"indicators change only while the case is {', '.join(process.case_states)}; it is {cf.case.state}",
+            reasons=[Reason("wrong_case_state", f"the case is {cf.case.state}")],
+        )
     machine = cf.procedure.indicator_machine if indicator else cf.procedure.machine
     if trigger not in machine.triggers_from(state):
         allowed = [] if indicator else allowed_transitions(cf, actor, now)
@@ -341,12 +348,6 @@ async def apply_transition(
         ]
         _refused("transition", trigger, actor, reasons)
         raise Conflict(f"{trigger} is not possible in state {state}", reasons=reasons, allowed_transitions=allowed)
-
-    decision = decide(actor, transition.bodies, cf.authority_context(indicator))
-    if not decision.allowed:
-        reasons = [Reason("not_authorised", message) for message in decision.reasons]
-        _refused("transition", trigger, actor, reasons)
-        raise Forbidden(f"you may not {trigger} in this case", reasons=reasons)
     if transition.collector is not None:
         payload = await _collect(session, registry, cf, transition, payload, now)
     errors = payload_errors(transition, payload)

@@ -135,6 +135,9 @@ class AuditEvent(SQLModel, table=True):
         sa.Index("ix_audit_actor_time", "actor_sub", "occurred_at"),
         sa.Index("ix_audit_trigger_time", "trigger", "occurred_at"),
         sa.Index("ix_audit_time", "occurred_at"),
+        sa.Index("ix_audit_kind_time", "kind", "occurred_at"),
+        sa.Index("ix_audit_procedure_time", "procedure", "occurred_at"),
+        sa.Index("ix_audit_citation", "citation"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -9,7 +9,10 @@ from datetime import datetime
 from service import walkthrough as w
 from service.workers.deadlines import sweep
 from tests.conftest import UNITS
-from tests.helpers import Api
+from tests.helpers import DEFINITION, Api, flat_routes
+from workflows.registry import default_registry
+
+REPORT = default_registry().get("bao_cao_ket_qua", "tt25-2023").definition
 
 TREE = {code: parent for code, _, _, parent, _ in UNITS} | {"VN": None}
 
@@ -119,3 +122,58 @@ async def test_the_auditor_role_writes_nothing(api: Api) -> None:
         "/v1/webhooks", headers=auditor.headers, json={"url": "http://127.0.0.1:9/h", "events": ["case.opened"]}
     )
     assert [r.status_code for r in (fired, opened, upload, unit, hook)] == [403] * 5
+
+
+async def test_an_auditor_gets_403_on_every_write_route(api: Api) -> None:
+    """Generated from the app's routes: every POST and DELETE, called by a national auditor on real resources."""
+    commune, leader = await api.new_case("C3", 2025)
+    await api.ok(await api.fire(leader, commune, "issue_plan", w.issue_plan(2025)))
+    await api.ok(await api.fire(leader, commune, "assign_indicators", w.assign_indicators(DEFINITION)))
+    api.clock.set("2026-05-10T02:00:00")
+    report = (
+        await api.ok(
+            await api.client.post(
+                "/v1/reports", headers=api.who("province_officer", "P1").headers, json={"unit": "P1", "cycle": 2025}
+            ),
+            201,
+        )
+    )["id"]
+    hook = await api.ok(
+        await api.client.post(
+            "/v1/webhooks",
+            headers=api.who("admin", "VN").headers,
+            json={"url": "http://127.0.0.1:9/h", "events": ["case.opened"]},
+        ),
+        201,
+    )
+    report_triggers = {t.trigger for t in REPORT.transitions}
+    bodies = {
+        "/v1/cases": {"procedure": "cdht_xa", "unit": "C1", "cycle": 2025},
+        "/v1/admin-units": {"code": "C7", "name": "Xã Bảy", "level": "commune", "parent": "P1"},
+        "/v1/webhooks": {"url": "http://127.0.0.1:9/h", "events": ["case.opened"]},
+        "/v1/reports": {"unit": "P1", "cycle": 2025},
+        "/v1/webhooks/{subscription_id}/replay": {"since": "2025-01-01T00:00:00Z"},
+    }
+    # Signing a checkpoint changes no record of anyone's case; a national auditor may ask for one (issue 5).
+    exempt = {("POST", "/v1/audit/checkpoints")}
+    auditor = api.who("auditor", "VN")
+    checked = 0
+    for path, route_methods in flat_routes(api.app):
+        for method in sorted(route_methods & {"POST", "DELETE", "PUT", "PATCH"}):
+            if (method, path) in exempt or not path.startswith("/v1/"):
+                continue
+            trigger = path.rsplit("/", 1)[1]
+            url = (
+                path.replace("{case_id}", report if trigger in report_triggers else commune)
+                .replace("{code}", "TC1.1")
+                .replace("{subscription_id}", hook["id"])
+                .replace("{delivery_id}", "00000000-0000-0000-0000-000000000000")
+            )
+            if path.endswith("/evidence"):
+                response = await api.upload(auditor, commune, "TC1.1")
+            else:
+                body = bodies.get(path, {"data": {}})
+                response = await api.client.request(method, url, headers=auditor.headers, json=body)
+            assert response.status_code == 403, (method, path, response.status_code, response.text[:200])
+            checked += 1
+    assert checked >= 25

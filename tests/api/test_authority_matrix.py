@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import fastapi.routing
 import pytest
 
 from service import walkthrough as w
+from tests import helpers
 from tests.conftest import UNITS
 from tests.helpers import DEFINITION, HAPPY_PATH, Api, Who, dated
 from workflows.registry import default_registry
@@ -576,15 +576,7 @@ async def test_indicator_trigger_is_refused_to_everyone_the_profile_does_not_nam
 
 
 def flat_routes(api: Api) -> list[tuple[str, set[str]]]:
-    """``(path, methods)`` of every route of ``api.app.routes``, included routers flattened.
-
-    FastAPI ≥ 0.16x keeps included routers as one entry each in ``app.routes``; ``iter_route_contexts`` walks
-    into them. Older versions list the routes themselves.
-    """
-    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
-    routes = iterate(api.app.routes) if iterate else api.app.routes
-    return [(route.path, set(route.methods)) for route in routes
-            if getattr(route, "path", None) and getattr(route, "methods", None)]
+    return helpers.flat_routes(api.app)
 
 
 def case_read_paths(api: Api) -> list[str]:
