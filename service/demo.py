@@ -95,7 +95,7 @@ class Walker:
                 session,
                 registry=self.registry,
                 actor=BY_SUB[sub].actor,
-                procedure="cdht_xa",
+                procedure=kw.get("procedure", "cdht_xa"),
                 unit_code=unit,
                 cycle=cycle,
                 kind=kw.get("kind", "first"),
@@ -298,3 +298,20 @@ async def _create(sessions: async_sessionmaker[AsyncSession], registry: Registry
     await walk.collect(case, "leader-x01", "DEMO-X01", 2026, level=2, upto=6)
     case = await walk.open("province-director", "DEMO-X03", 2026, "2026-01-12")
     await walk.step(case, "leader-x03", "issue_plan", w.issue_plan(2026), "2026-01-20")
+
+    # The provincial Department's annual results report for cycle 2025: compiled and approved, not yet sent.
+    report = await walk.open("province-officer", PROVINCE, 2025, "2026-05-08", procedure="bao_cao_ket_qua")
+    await walk.step(report, "province-officer", "compile", {}, "2026-05-10")
+    await walk.step(
+        report,
+        "province-director",
+        "approve",
+        {
+            "document": w.docref("125/BC-SGDĐT", "2026-05-15"),
+            "place": "Lạng Sơn",
+            "signer_title": "GIÁM ĐỐC",
+            "signer_name": "Hoàng Văn Em",
+            "recipients": ["Bộ GDĐT (để b/c)", "UBND tỉnh (để b/c)", "Lưu: VT, GDTX"],
+        },
+        "2026-05-15",
+    )

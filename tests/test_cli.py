@@ -55,6 +55,7 @@ def test_seed_demo_creates_cases_in_several_states_once(tmp_path: Path) -> None:
         "lapsed": 1,
         "collecting_evidence": 1,
         "plan_issued": 1,
+        "approved": 1,  # the annual results report of cycle 2025, compiled and approved
     }
     assert events > 100
     assert any((tmp_path / "var" / "evidence").rglob("*"))
@@ -90,7 +91,7 @@ def test_serve_migrates_then_answers_with_demo_data(tmp_path: Path) -> None:
         settings = Settings(data_dir=tmp_path / "var")
         token = issue_dev_token(settings, sub="province-director", roles=["province_director"], unit="DEMO-LS")
         headers = {"Authorization": f"Bearer {token}"}
-        cases = httpx.get(f"{base}/v1/cases", params={"cycle": 2025}, headers=headers).json()
+        cases = httpx.get(f"{base}/v1/cases", params={"cycle": 2025, "procedure": "cdht_xa"}, headers=headers).json()
         assert sorted(c["state"] for c in cases["items"]) == ["lapsed", "not_submitted", "recognized", "refused"]
         deadline = time.monotonic() + 30
         while True:
@@ -172,7 +173,8 @@ def test_sweep_walks_the_demo_through_lapse_and_expiry_with_a_moved_clock(tmp_pa
     assert "fired 0, flagged 0, reminded 0, refused 0, skipped 0" in again.stdout
     with sqlite3.connect(tmp_path / "var" / "cdht.sqlite3") as db:
         states = dict(db.execute("select state, count(*) from cases group by state").fetchall())
-    assert states == {"expired": 2, "refused": 1, "not_submitted": 1, "lapsed": 3}
+    assert states == {"expired": 2, "refused": 1, "not_submitted": 1, "lapsed": 3, "approved": 1}
+    assert "flagged report overdue" in lapse.stdout  # the report of cycle 2025 was never sent
 
 
 def test_sweep_refuses_a_time_without_offset(tmp_path: Path) -> None:
