@@ -258,7 +258,7 @@ async def _create(sessions: async_sessionmaker[AsyncSession], registry: Registry
 
     # Cycle 2025, two-tier: the provincial Department reviews. One recognised, one refused, one not submitted,
     # one lapsed.
-    case = await walk.open("leader-x05", "DEMO-X05", 2025, "2025-07-10")
+    case = await walk.open("leader-x05", "DEMO-X05", 2025, "2025-01-10")
     await walk.collect(case, "leader-x05", "DEMO-X05", 2025)
     await walk.self_assess(case, "leader-x05", 2025)
     await walk.step(case, "leader-x05", "submit_dossier", w.submit_dossier(2025, 1), "2026-02-10")

@@ -163,6 +163,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("state", sa.String(length=64), nullable=False),
         sa.Column("target_level", sa.Integer(), nullable=True),
+        sa.Column("pinned", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("assessed_level", sa.Integer(), nullable=True),
         sa.Column("requested_level", sa.Integer(), nullable=True),
         sa.Column("level", sa.Integer(), nullable=True),

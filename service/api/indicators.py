@@ -45,7 +45,7 @@ async def list_indicators(case_id: str, actor: ActorDep, svc: ServicesDep) -> In
             .all()
         )
     definition = cf.procedure.definition
-    assessment = assess(definition, cf.indicators, disadvantaged=cf.unit.disadvantaged)
+    assessment = assess(definition, cf.indicators, disadvantaged=cf.disadvantaged)
     items = []
     for criterion in definition.criteria:
         for indicator in criterion.indicators:

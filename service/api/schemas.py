@@ -219,7 +219,7 @@ def deadline_out(row: Deadline, now: datetime) -> DeadlineOut:
 def case_out(cf: CaseFile, *, allowed: list[str], now: datetime) -> CaseOut:
     case, definition = cf.case, cf.procedure.definition
     state = definition.states[case.state]
-    assessed = assess(definition, cf.indicators, disadvantaged=cf.unit.disadvantaged).level if cf.indicator_rows else 0
+    assessed = assess(definition, cf.indicators, disadvantaged=cf.disadvantaged).level if cf.indicator_rows else 0
     return CaseOut(
         id=case.id,
         procedure=case.procedure,

@@ -45,14 +45,23 @@ class CaseFile:
 
     @property
     def settings(self) -> dict[str, Any]:
+        """The settings the case was opened under (pinned), else those in force now."""
+        pinned = (self.case.pinned or {}).get("settings")
+        if pinned is not None:
+            return dict(pinned)
         return {**self.procedure.definition.default_settings(), **self.profile.default_settings()}
 
     @property
+    def disadvantaged(self) -> bool:
+        """Whether the unit counted as disadvantaged when the case was opened (TC5.2 thresholds)."""
+        pinned = (self.case.pinned or {}).get("disadvantaged")
+        return self.unit.disadvantaged if pinned is None else bool(pinned)
+
+    @property
     def indicators(self) -> dict[str, IndicatorRecord]:
+        counts = self.evidence_counts
         return {
-            code: IndicatorRecord(
-                code, row.state, row.assignee_org, row.rating, row.figures, self.evidence_counts.get(code, 0)
-            )
+            code: IndicatorRecord(code, row.state, row.assignee_org, row.rating, row.figures, counts.get(code, 0))
             for code, row in self.indicator_rows.items()
         }
 
@@ -71,7 +80,7 @@ class CaseFile:
             settings=self.settings,
             target_level=self.case.target_level,
             requested_level=self.case.requested_level,
-            disadvantaged=self.unit.disadvantaged,
+            disadvantaged=self.disadvantaged,
             dossier=self.case.dossier or {},
             indicators=records,
             indicator=records.get(indicator) if indicator else None,

@@ -83,6 +83,16 @@ def _refused(kind: str, trigger: str, actor: Actor, reasons: list[Reason]) -> No
     )
 
 
+def ensure_time_moves_forward(cf: CaseFile, now: datetime) -> None:
+    """A case's history runs forward: an act dated before the case's last one (a clock set back) is refused, so
+    the audit trail's order by time and by sequence never disagree."""
+    if now < cf.case.updated_at:
+        raise Conflict(
+            f"the clock ({now.isoformat()}) is behind the case's last change ({cf.case.updated_at.isoformat()})",
+            reasons=[Reason("time_out_of_order", "check the server clock (or CDHT_NOW)")],
+        )
+
+
 def ensure_readable(cf: CaseFile, actor: Actor) -> None:
     """Outside the case's jurisdiction nothing about it is told, not even its state (403 before anything else)."""
     decision = can_read(actor, cf.units)
@@ -318,6 +328,7 @@ async def apply_transition(
         if stored is not None:
             return Outcome(replay=stored)
     case, definition = cf.case, cf.procedure.definition
+    ensure_time_moves_forward(cf, now)
     if expected_version is not None and expected_version != case.row_version:
         raise PreconditionFailed(
             f"the case changed since you read it (version {case.row_version}, you sent {expected_version})",
@@ -496,6 +507,10 @@ async def open_case(
         kind=kind,
         state=definition.initial_state,
         target_level=target_level,
+        pinned={
+            "settings": {**definition.default_settings(), **profile.default_settings()},
+            "disadvantaged": unit.disadvantaged,
+        },
         dossier={},
         opened_by=actor.sub,
         created_at=now,
@@ -517,6 +532,7 @@ async def open_case(
             "cycle": cycle,
             "kind": kind,
             "target_level": target_level,
+            "pinned": case.pinned,
         },
         citation=definition.open.citation.ref,
     )
@@ -587,6 +603,7 @@ async def record_evidence(
     """An uploaded file joins an indicator's evidence; the upload is an audit event carrying its hash."""
     cf = await load_case_file(session, registry, case_id, lock=True)
     decision = check_evidence_allowed(cf, indicator, actor)
+    ensure_time_moves_forward(cf, now)
     row = cf.indicator_rows[indicator]
     rule = cf.procedure.definition.indicator_process.evidence
     evidence = Evidence(

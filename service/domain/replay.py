@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import deadlines
@@ -31,13 +31,20 @@ def _ignore(_: Any) -> None:
 async def case_as_of(
     session: AsyncSession, registry: Registry, case_id: str, at: datetime | None = None, *, position: int | None = None
 ) -> tuple[CaseFile, AuditEvent]:
-    """The case after the last of its events at or before ``at`` (or up to the audit ``position``, an event id),
+    """The case after the last of its events at or before ``at`` (or up to its sequence number ``position``),
     and that event."""
     query = select(AuditEvent).where(AuditEvent.chain == case_chain(case_id)).order_by(AuditEvent.seq)
     if at is not None:
-        query = query.where(AuditEvent.occurred_at <= at)
+        # Cut by sequence: every event up to the last one at or before ``at`` (times never run backwards in a
+        # chain — the engine refuses it — but the cut must not depend on that).
+        last = (
+            select(func.max(AuditEvent.seq))
+            .where(AuditEvent.chain == case_chain(case_id), AuditEvent.occurred_at <= at)
+            .scalar_subquery()
+        )
+        query = query.where(AuditEvent.seq <= last)
     if position is not None:
-        query = query.where(AuditEvent.id <= position)
+        query = query.where(AuditEvent.seq <= position)
     events = (await session.execute(query)).scalars().all()
     if not events:
         when = at.isoformat() if at is not None else f"audit position {position}"
@@ -65,6 +72,7 @@ async def _opened(session: AsyncSession, registry: Registry, case_id: str, event
         kind=facts["kind"],
         state=event.to_state,
         target_level=facts["target_level"],
+        pinned=facts.get("pinned") or {},
         dossier={},
         opened_by=event.actor_sub,
         created_at=event.occurred_at,
@@ -135,7 +143,12 @@ def _apply(cf: CaseFile, event: AuditEvent) -> None:
     elif event.kind == "deadline_breached":
         row = cf.deadlines[payload["deadline"]]
         row.status, row.breached_at, row.next_action_at = "breached", now, None
-    else:
+    elif event.kind == "deadline_reminder":
         return  # reminders change nothing the case shows
+    else:
+        raise Conflict(
+            f"event {event.seq} of case {case.id} is of kind {event.kind}, which this service cannot replay",
+            reasons=[Reason("replay_failed", "upgrade the service before reading this history")],
+        )
     case.row_version += 1
     case.updated_at = now

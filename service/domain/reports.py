@@ -1,10 +1,11 @@
 """The annual results report (TT25/2023 Điều 23 k2): its snapshot of cycle N, taken at an audit position.
 
-``compile`` records, in its own audit event, the results of every commune case of the cycle in the office's area
-as they stood at the newest audit event (the position): counts by level and outcome, the commune list with
-decision numbers and dates, refusals with their reasons, lapsed and overdue cases, and the indicators the
-councils failed most often. Each case is rebuilt from its audit events up to that position, so compiling again
-at the same position — ``rebuild`` — gives the same snapshot, byte for byte.
+``compile`` records, in its own audit event, the results of every commune case of the cycle in the office's area:
+counts by level and outcome, the commune list with decision numbers and dates, refusals with their reasons,
+lapsed and overdue cases, and the indicators the councils failed most often. It records its position too: the
+communes it counted (with their names) and, per case, the sequence number of the newest committed event. Each
+case is rebuilt from its audit events up to that number, so ``rebuild`` at the same position gives the same
+snapshot, byte for byte, whatever changed later (names, the unit tree, new events).
 """
 
 from __future__ import annotations
@@ -13,57 +14,64 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import deadlines, engine, replay
 from service.domain.audit import format_time
 from service.domain.casefile import CaseFile
-from service.domain.errors import Conflict, NotFound, Reason
+from service.domain.errors import Conflict, Reason
 from service.persistence.queries import unit_subtree
-from service.persistence.tables import AdminUnit, AuditEvent, Case
+from service.persistence.tables import AdminUnit, Case
 from workflows.registry import Registry
 
 OUTCOMES = ("refused", "not_submitted", "lapsed", "withdrawn")
 
 
-async def snapshot(
-    session: AsyncSession, registry: Registry, report: CaseFile, position: int, at: datetime
-) -> dict[str, Any]:
-    """The results of the report's cycle in its office's area, as of the audit ``position`` (an event id)."""
-    office, cycle = report.unit, report.case.cycle
+async def position_now(session: AsyncSession, report: CaseFile) -> dict[str, Any]:
+    """What a compile reads: the communes of the office's area (with their names) and, for each case of the cycle
+    among them, the sequence number of its newest committed event. Recorded with the snapshot, so a rebuild reads
+    exactly the same histories, whatever happens to the units or the cases afterwards."""
     procedure_key = report.settings.get("report_procedure", "cdht_xa")
-    procedure = registry.current(procedure_key)
     communes = (
-        (
-            await session.execute(
-                select(AdminUnit)
-                .where(AdminUnit.code.in_(unit_subtree(office.code, name="office")), AdminUnit.level == "commune")
-                .order_by(AdminUnit.code)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    case_ids = (
         await session.execute(
-            select(Case.id, Case.unit_code)
-            .where(Case.procedure == procedure_key, Case.cycle == cycle, Case.unit_code.in_([c.code for c in communes]))
-            .order_by(Case.unit_code, Case.id)
+            select(AdminUnit.code, AdminUnit.name)
+            .where(AdminUnit.code.in_(unit_subtree(report.unit.code, name="office")), AdminUnit.level == "commune")
+            .order_by(AdminUnit.code)
         )
     ).all()
-    rows, failed, appraised = [], Counter(), Counter()
-    totals = Counter()
-    names = {c.code: c.name for c in communes}
-    for case_id, unit_code in case_ids:
-        try:
-            cf, _ = await replay.case_as_of(session, registry, case_id, position=position)
-        except NotFound:  # opened after the position: not part of this report
-            continue
-        rows.append(_commune_row(cf, names[unit_code], at))
+    cases = (
+        await session.execute(
+            select(Case.id, Case.event_seq)
+            .where(
+                Case.procedure == procedure_key,
+                Case.cycle == report.case.cycle,
+                Case.unit_code.in_([code for code, _ in communes]),
+            )
+            .order_by(Case.id)
+        )
+    ).all()
+    return {"communes": [[code, name] for code, name in communes], "cases": {cid: seq for cid, seq in cases}}
+
+
+async def snapshot(
+    session: AsyncSession, registry: Registry, report: CaseFile, position: dict[str, Any], at: datetime
+) -> dict[str, Any]:
+    """The results of the report's cycle in its office's area, from each case's history up to the recorded
+    sequence number."""
+    office, cycle = report.unit, report.case.cycle
+    procedure_key = report.settings.get("report_procedure", "cdht_xa")
+    names = dict(tuple(pair) for pair in position["communes"])
+    rows, failed, appraised, labels = [], Counter(), Counter(), {}
+    for case_id, seq in sorted(position["cases"].items()):
+        cf, _ = await replay.case_as_of(session, registry, case_id, position=seq)
+        rows.append(_commune_row(cf, names[cf.case.unit_code], at))
+        labels.update({i.code: i.vi for i in cf.procedure.definition.indicators})
         for result in (cf.case.dossier.get("record_appraisal") or {}).get("results", []):
             appraised[result["indicator"]] += 1
             failed[result["indicator"]] += result["result"] != "pass"
+    rows.sort(key=lambda row: (row["unit"], row["case_id"]))
+    totals: Counter[str] = Counter()
     for row in rows:
         state = row["state"]
         if state in ("recognized", "expired") and row["level"]:
@@ -73,17 +81,16 @@ async def snapshot(
         else:
             totals["in_progress"] += 1
         totals["overdue"] += row["overdue"]
-    labels = {i.code: i.vi for i in procedure.definition.indicators} if procedure else {}
     return {
         "report": {
             "office": {"code": office.code, "name": office.name, "level": office.level},
             "cycle": cycle,
             "procedure": procedure_key,
             "compiled_at": format_time(at),
-            "audit_position": {"event_id": position, "at": format_time(at)},
+            "audit_position": {"cases": len(position["cases"]), "at": format_time(at)},
         },
         "totals": {
-            "communes": len(communes),
+            "communes": len(names),
             "cases": len(rows),
             **{
                 key: totals[key]
@@ -119,11 +126,8 @@ def _commune_row(cf: CaseFile, name: str, at: datetime) -> dict[str, Any]:
 
 @engine.collector("report_snapshot")
 async def compile_snapshot(session: AsyncSession, registry: Registry, cf: CaseFile, now: datetime) -> dict[str, Any]:
-    position = (await session.execute(select(func.max(AuditEvent.id)))).scalar_one() or 0
-    return {
-        "snapshot": await snapshot(session, registry, cf, position, now),
-        "audit_position": {"event_id": position, "at": format_time(now)},
-    }
+    position = {**await position_now(session, cf), "at": format_time(now)}
+    return {"snapshot": await snapshot(session, registry, cf, position, now), "audit_position": position}
 
 
 def compiled(cf: CaseFile) -> dict[str, Any]:
@@ -140,7 +144,7 @@ async def rebuild(session: AsyncSession, registry: Registry, cf: CaseFile) -> di
     if not payload:
         raise Conflict("the report has not been compiled", reasons=[Reason("not_compiled", "fire compile first")])
     position = payload["audit_position"]
-    return await snapshot(session, registry, cf, position["event_id"], datetime.fromisoformat(position["at"]))
+    return await snapshot(session, registry, cf, position, datetime.fromisoformat(position["at"]))
 
 
 def document_meta(cf: CaseFile, parent_name: str | None) -> dict[str, Any]:

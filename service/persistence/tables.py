@@ -84,6 +84,9 @@ class Case(SQLModel, table=True):
     kind: str = Field(max_length=32)
     state: str = Field(max_length=64, index=True)
     target_level: int | None = None
+    # What the case was opened under besides its definition and profile: the settings in force and the unit's
+    # facts (e.g. disadvantaged), so later changes apply to new cases and every replay reads what the engine read.
+    pinned: dict[str, Any] = _json(default_factory=dict)
     assessed_level: int | None = None
     requested_level: int | None = None
     level: int | None = None

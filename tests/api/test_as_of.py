@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from service import walkthrough as w
 from service.domain.audit import case_chain
 from service.domain.replay import case_as_of
-from service.persistence.tables import AuditEvent
+from service.persistence.tables import AdminUnit, AuditEvent
 from tests.helpers import Api
 
 SHOWN = ("state", "level", "requested_level", "assessed_level", "decided_on", "dossier", "target_level", "etag")
@@ -98,3 +98,27 @@ async def test_as_of_reports_a_history_that_no_longer_rebuilds(api: Api) -> None
     response = await api.get(api.who("auditor", "VN"), f"/v1/cases/{case_id}", as_of=datetime.now().isoformat() + "Z")
     assert response.status_code == 409
     assert response.json()["reasons"][0]["code"] == "replay_mismatch"
+
+
+async def test_unit_facts_are_pinned_when_the_case_opens(api: Api) -> None:
+    case_id, leader = await api.new_case("C2", 2024)  # C2 is a disadvantaged commune
+    figures = {"TC5.2": {"trained_share": 41.0, "university_share": 10.5}}  # passes only the disadvantaged bar
+    await api.collect(case_id, leader, cycle=2024, figures=figures)
+    async with api.app.state.services.sessions() as session, session.begin():
+        await session.execute(update(AdminUnit).where(AdminUnit.code == "C2").values(disadvantaged=False))
+    indicators = await api.ok(await api.get(leader, f"/v1/cases/{case_id}/indicators"))
+    assert indicators["assessed_level"] == 1  # the case keeps the list in force when it was opened
+    api.clock.set("2025-01-10T02:00:00")
+    await api.ok(await api.fire(leader, case_id, "complete_self_assessment", w.complete_self_assessment(2024)))
+    rebuilt = await api.ok(
+        await api.get(api.who("auditor", "VN"), f"/v1/cases/{case_id}", as_of="2025-01-10T02:00:00Z")
+    )
+    assert (rebuilt["state"], rebuilt["assessed_level"]) == ("self_assessed", 1)
+
+
+async def test_an_act_dated_before_the_cases_last_change_is_refused(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    api.clock.set("2025-01-01T00:00:00")  # behind the opening on 20/01/2025
+    response = await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025, plan=w.docref("1/KH", "2024-12-30")))
+    assert response.status_code == 409
+    assert response.json()["reasons"][0]["code"] == "time_out_of_order"
