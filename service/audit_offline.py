@@ -171,6 +171,8 @@ def _verify(
     chain: str | None = None
     expected_seq, prev = 0, GENESIS
     newest: datetime | None = None
+    taken_at: datetime | None = None  # from the export's first line: checkpoints made before it must be found in it
+    complete = False  # the export holds every chain: a chain a checkpoint recorded may not be missing
     number = 0
     for number, raw in enumerate(lines, start=1):
         report.lines = number
@@ -186,6 +188,14 @@ def _verify(
             record = json.loads(text)
         except json.JSONDecodeError as exc:
             raise Bad(f"not valid JSON ({exc.msg})", line=number) from None
+        if number == 1 and isinstance(record, dict) and "export" in record:
+            preamble = record["export"]
+            try:
+                taken_at = datetime.fromisoformat(str(preamble["taken_at"]))
+            except (KeyError, ValueError):
+                raise Bad("the export's first line has no valid taken_at", line=number) from None
+            complete = bool(preamble.get("complete"))
+            continue
         event = _event(record, number)
         if event.chain != chain:
             if event.chain in ended:
@@ -242,9 +252,12 @@ def _verify(
         last = ended.get(claim_chain)
         if last is not None and seq <= last:
             continue  # matched on its line
-        if partial:
+        # Without the export's first line nothing says the export is filtered: every recorded chain must be there.
+        covered = last is not None or complete or taken_at is None
+        before_export = created <= taken_at if taken_at is not None else newest is not None and created <= newest
+        if partial or not covered:
             report.heads_not_in_export += 1
-        elif newest is not None and created <= newest:
+        elif before_export:
             what = "the chain is missing from the export" if last is None else f"the export ends the chain at {last}"
             raise Bad(
                 f"checkpoint {checkpoint_id} recorded this event but {what}: events were removed after it",

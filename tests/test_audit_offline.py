@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from service.audit_offline import load_checkpoints, verify_lines
 from service.config import ConfigurationError, Settings
 from service.domain.audit import GENESIS, canonical_json, event_hash, format_time
+from service.domain.checkpoints import checkpoint_digest
 from tests.test_cli import cdht
 
 START = datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc)
@@ -70,16 +71,15 @@ def rehash(record: dict[str, Any]) -> str:
 
 
 def signed(key: Ed25519PrivateKey, heads: dict[str, list[Any]], *, created_at: datetime = START) -> dict[str, Any]:
-    digest = hashlib.sha256(canonical_json(heads).encode()).hexdigest()
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {
+    document = {
         "id": str(uuid.uuid4()),
         "created_at": created_at.isoformat(),
         "heads": heads,
-        "digest": digest,
-        "signature": base64.b64encode(key.sign(bytes.fromhex(digest))).decode(),
         "key_id": hashlib.sha256(raw).hexdigest()[:16],
     }
+    digest = checkpoint_digest(document)
+    return {**document, "digest": digest, "signature": base64.b64encode(key.sign(bytes.fromhex(digest))).decode()}
 
 
 def write(path: Path, lines: list[str]) -> Path:
@@ -198,7 +198,8 @@ def test_forged_checkpoint_signature_fails() -> None:
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     admin = chain_records("admin", 2)
     forged = signed(other, {"admin": [2, admin[1]["hash"]]})
-    forged["key_id"] = signed(key, {})["key_id"]  # claims the right key
+    forged["key_id"] = signed(key, {})["key_id"]  # claims the right key,
+    forged["digest"] = checkpoint_digest(forged)  # and recomputes the digest: only the signature gives it away
     report = verify_lines(lines_of(admin), checkpoints=[forged], public_key=key.public_key())
     assert report.bad is not None and report.bad["line"] is None
     assert "signature does not verify" in report.bad["problem"]
@@ -211,6 +212,15 @@ def test_changed_checkpoint_heads_fail_on_the_digest() -> None:
     admin = chain_records("admin", 2)
     checkpoint = signed(key, {"admin": [2, admin[1]["hash"]]})
     checkpoint["heads"] = {"admin": [1, admin[0]["hash"]]}
+    report = verify_lines(lines_of(admin), checkpoints=[checkpoint], public_key=key.public_key())
+    assert report.bad is not None and "do not match its digest" in report.bad["problem"]
+
+
+def test_a_checkpoint_moved_in_time_fails_its_signature() -> None:
+    key = Ed25519PrivateKey.generate()
+    admin = chain_records("admin", 2)
+    checkpoint = signed(key, {"admin": [2, admin[1]["hash"]]})
+    checkpoint["created_at"] = (START - timedelta(days=30)).isoformat()  # made to look older than it is
     report = verify_lines(lines_of(admin), checkpoints=[checkpoint], public_key=key.public_key())
     assert report.bad is not None and "do not match its digest" in report.bad["problem"]
 
@@ -286,3 +296,32 @@ def test_production_without_a_signing_key_refuses_to_start(tmp_path: Path) -> No
     )
     settings.audit_signing_key_file = key_file
     settings.check()
+
+
+def test_events_removed_after_a_checkpoint_made_before_the_export_fail_even_when_it_is_newer_than_them() -> None:
+    key = Ed25519PrivateKey.generate()
+    admin = chain_records("admin", 3)
+    checkpoint = signed(key, {"admin": [3, admin[2]["hash"]]})
+    checkpoint_at = datetime.fromisoformat(str(checkpoint["created_at"]))
+    preamble = json.dumps(
+        {
+            "export": {
+                "format": "cdht-audit-jsonl/1",
+                "complete": True,
+                "taken_at": (checkpoint_at + timedelta(days=2)).isoformat(),
+            }
+        }
+    )
+    lines = [preamble, *lines_of(admin[:2])]  # the last event cut, on a quiet day (its checkpoint is newer)
+    report = verify_lines(lines, checkpoints=[checkpoint], public_key=key.public_key())
+    assert report.bad is not None and (report.bad["chain"], report.bad["seq"]) == ("admin", 3)
+    later = json.dumps(
+        {
+            "export": {
+                "format": "cdht-audit-jsonl/1",
+                "complete": True,
+                "taken_at": (checkpoint_at - timedelta(days=1)).isoformat(),
+            }
+        }
+    )
+    assert verify_lines([later, *lines_of(admin[:2])], checkpoints=[checkpoint], public_key=key.public_key()).ok

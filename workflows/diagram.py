@@ -61,7 +61,7 @@ def _graph(definition: Definition, indicator_process: bool) -> _Graph:
         if process is None:
             raise ValueError(f"{name}: the definition has no indicator_process")
         states, transitions, initial = process.states, process.transitions, process.initial
-        name, title = f"{name} indicator process", f"{title}: one indicator's evidence"
+        name = f"{name} indicator process"
     else:
         states, transitions = definition.states, definition.transitions
         initials = [state for state, spec in states.items() if spec.initial]
@@ -429,7 +429,11 @@ class _Layout:
         for group in pairs.values():
             for k, route in enumerate(group):
                 a, b = self.boxes[route.edge.source], self.boxes[route.edge.dest]
-                y = a.cy + (k - (len(group) - 1) / 2) * 12
+                left = a if a.x < b.x else b
+                if left.loop_extent:  # keep clear of the left box's loops: run along the boxes' lower edge
+                    y = a.y + BOX_H - 6 - (len(group) - 1 - k) * 10
+                else:
+                    y = a.cy + (k - (len(group) - 1) / 2) * 12
                 if a.x < b.x:
                     route.points = [(a.x + BOX_W, y), (b.x, y)]
                 else:
@@ -604,7 +608,7 @@ def svg(definition: Definition, *, indicator_process: bool = False) -> str:
         x, y, anchor = route.label_at
         colour = "#555555" if edge.system else "#111111"
         out.append(f'<path class="label-background" d="{_plain_rect_path(rect)}" fill="#ffffff" fill-opacity="0.88"/>')
-        system = '<tspan font-style="italic"> (system)</tspan>' if edge.system else ""
+        system = '<tspan dx="3" font-style="italic">(system)</tspan>' if edge.system else ""
         out.append(
             f'<text class="trigger" x="{n(x)}" y="{n(y + LABEL_SIZE * 0.35)}" text-anchor="{anchor}" '
             f'fill="{colour}">{_xml(edge.trigger)}{system}</text>'

@@ -182,13 +182,35 @@ async def export(
             },
         )
 
+    # The first JSONL line says when the export was taken and whether it holds every chain, so an offline verify
+    # can require every checkpoint made before it to be found in it.
+    whole = actor.unit == "VN" and not any((case, unit, since, until))
+    preamble = (
+        json.dumps(
+            {
+                "export": {
+                    "format": "cdht-audit-jsonl/1",
+                    "taken_at": format_time(started),
+                    "complete": whole,
+                    "filters": {
+                        k: (v.isoformat() if isinstance(v, datetime) else v)
+                        for k, v in filters.items()
+                        if v and k != "format"
+                    },
+                }
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        ).encode("utf-8")
+        + b"\n"
+    )
     scope = _safe(f"case-{case}" if case else f"unit-{unit}" if unit else actor.unit)
     filename = f"cdht-audit-{scope}-{started.strftime('%Y%m%dT%H%M%SZ')}.{export_format}"
     body = stream_export(
         svc.sessions,
         query,
         _jsonl if export_format == "jsonl" else _csv,
-        header=_csv_header() if export_format == "csv" else b"",
+        header=_csv_header() if export_format == "csv" else preamble,
         on_done=on_done,
     )
     return StreamingResponse(
@@ -231,7 +253,7 @@ class CheckpointDocument(BaseModel):
 
 
 class CheckpointProblem(BaseModel):
-    checkpoint_id: str
+    checkpoint_id: str | None = Field(description="The checkpoint concerned; none for the chain recomputation")
     chain: str | None = None
     seq: int | None = None
     problem: str

@@ -56,6 +56,8 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="The case's
 async def readable_case(session: AsyncSession, registry: Registry, case_id: str, actor: Actor) -> CaseFile:
     cf = await load_case_file(session, registry, case_id, lock=False)
     engine.ensure_readable(cf, actor)
+    if actor.has_role("auditor"):
+        access_log.info("auditor read case=%s by=%s unit=%s", case_id, actor.sub, actor.unit)
     return cf
 
 

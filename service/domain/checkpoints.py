@@ -30,14 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import ConfigurationError, Settings
 from service.domain.actor import Actor, system_actor
-from service.domain.audit import canonical_json, case_chain
+from service.domain.audit import canonical_json, case_chain, format_time
+from service.domain.audit import verify as verify_chains
 from service.persistence.db import unit_of_work
 from service.persistence.tables import AuditCheckpoint, AuditEvent, Case, ChainHead
 
 log = logging.getLogger("cdht.audit.checkpoints")
 
 KEY_FILE_NAME = "audit-signing-key.pem"
-ALGORITHM = "Ed25519 over the 32 bytes of digest = sha256(canonical_json(heads))"
+ALGORITHM = "Ed25519 over the 32 bytes of digest = sha256(canonical_json({id, created_at, key_id, heads}))"
 LOOKUP_BATCH = 500
 MAX_PROBLEMS = 100
 
@@ -115,8 +116,23 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
 # --- digest and signature (shared with the offline verifier) --------------------------------------------------
 
 
-def heads_digest(heads: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(heads).encode("utf-8")).hexdigest()
+SIGNED_FIELDS = ("id", "created_at", "key_id", "heads")
+
+
+def checkpoint_digest(document: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of what a checkpoint asserts: its id, when, with which key, and the heads —
+    so neither the time nor the identity of a checkpoint can be changed without breaking its signature."""
+    signed = {k: document.get(k) for k in SIGNED_FIELDS}
+    # The time is signed in one spelling, whatever spelling a copy of the document uses (…Z, +00:00, no µs).
+    created = signed["created_at"]
+    if isinstance(created, str):
+        try:
+            signed["created_at"] = format_time(datetime.fromisoformat(created))
+        except ValueError:
+            pass
+    elif isinstance(created, datetime):
+        signed["created_at"] = format_time(created)
+    return hashlib.sha256(canonical_json(signed).encode("utf-8")).hexdigest()
 
 
 def signature_problem(document: dict[str, Any], key: Ed25519PublicKey) -> str | None:
@@ -127,8 +143,8 @@ def signature_problem(document: dict[str, Any], key: Ed25519PublicKey) -> str | 
     heads = document.get("heads")
     if not isinstance(heads, dict):
         return "has no heads"
-    if heads_digest(heads) != document.get("digest"):
-        return "its heads do not match its digest: the heads or the digest were changed"
+    if checkpoint_digest(document) != document.get("digest"):
+        return "its id, time, key or heads do not match its digest: the checkpoint was changed"
     try:
         key.verify(base64.b64decode(str(document.get("signature")), validate=True), bytes.fromhex(document["digest"]))
     except (InvalidSignature, ValueError):
@@ -140,7 +156,7 @@ def document_of(checkpoint: AuditCheckpoint) -> dict[str, Any]:
     """The checkpoint as operators keep it outside the database (what ``cdht audit verify --checkpoints`` reads)."""
     return {
         "id": checkpoint.id,
-        "created_at": checkpoint.created_at.isoformat(),
+        "created_at": format_time(checkpoint.created_at),
         "created_by": checkpoint.created_by,
         "algorithm": ALGORITHM,
         "key_id": checkpoint.key_id,
@@ -173,15 +189,21 @@ async def create_checkpoint(
     """Sign the heads of every chain and store the checkpoint (the caller commits)."""
     key = signing_key(settings)
     heads = await current_heads(session)
-    digest = heads_digest(heads)
+    identity = {
+        "id": str(uuid.uuid4()),
+        "created_at": format_time(now),
+        "key_id": key_id(key.public_key()),
+        "heads": heads,
+    }
+    digest = checkpoint_digest(identity)
     checkpoint = AuditCheckpoint(
-        id=str(uuid.uuid4()),
+        id=identity["id"],
         created_at=now,
         created_by=actor.sub,
         heads=heads,
         digest=digest,
         signature=base64.b64encode(key.sign(bytes.fromhex(digest))).decode("ascii"),
-        key_id=key_id(key.public_key()),
+        key_id=identity["key_id"],
         events_total=sum(seq for seq, _ in heads.values()),
         chains_total=len(heads),
     )
@@ -211,7 +233,7 @@ class CheckpointReport:
     problems: list[dict[str, Any]] = field(default_factory=list)
     problems_total: int = 0
 
-    def add(self, checkpoint_id: str, problem: str, chain: str | None = None, seq: int | None = None) -> None:
+    def add(self, checkpoint_id: str | None, problem: str, chain: str | None = None, seq: int | None = None) -> None:
         self.ok = False
         self.problems_total += 1
         if len(self.problems) < MAX_PROBLEMS:
@@ -237,15 +259,7 @@ async def verify_checkpoints(
     claims: dict[tuple[str, int], tuple[str, str]] = {}  # (chain, seq) -> (hash, oldest checkpoint recording it)
     async for checkpoint in await session.stream_scalars(query.execution_options(yield_per=10)):
         report.checkpoints_checked += 1
-        problem = signature_problem(
-            {
-                "key_id": checkpoint.key_id,
-                "heads": checkpoint.heads,
-                "digest": checkpoint.digest,
-                "signature": checkpoint.signature,
-            },
-            public,
-        )
+        problem = signature_problem(document_of(checkpoint), public)
         if problem is not None:
             report.add(checkpoint.id, f"checkpoint {checkpoint.id} {problem}")
             continue
@@ -286,6 +300,12 @@ async def verify_checkpoints(
             report.add(checkpoint_of, f"event removed after checkpoint {checkpoint_of}: seq {seq} is gone", chain, seq)
         elif actual != recorded:
             report.add(checkpoint_of, f"event changed after checkpoint {checkpoint_of}", chain, seq)
+    # The heads alone would not see an event changed in the middle of a chain with its hash recomputed; the
+    # chains are therefore recomputed too, up to their heads.
+    chains = await verify_chains(session)
+    if not chains.ok and chains.first_bad_event:
+        bad = chains.first_bad_event
+        report.add(None, f"chain check: {bad['problem']}", chain=bad["chain"], seq=bad["seq"])
     return report
 
 

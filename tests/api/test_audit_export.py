@@ -43,7 +43,13 @@ async def _export(api: Api, who: Any, **params: Any) -> httpx.Response:
 
 
 def _lines(response: httpx.Response) -> list[str]:
-    return response.text.splitlines()
+    """The event lines of a JSONL export (its first line, the preamble, checked and left out)."""
+    lines = response.text.splitlines()
+    if response.headers["content-type"].startswith("application/x-ndjson"):
+        preamble = json.loads(lines[0])["export"]
+        assert preamble["format"] == "cdht-audit-jsonl/1" and preamble["taken_at"].endswith("Z")
+        return lines[1:]
+    return lines
 
 
 async def _walked_case(api: Api) -> str:
@@ -71,6 +77,8 @@ async def test_walked_case_export_verifies_offline(api: Api, caplog: pytest.LogC
     report = verify_lines(lines)
     assert report.ok, report.text()
     assert (report.events, report.chains) == (len(history), 1)
+    assert json.loads(response.text.splitlines()[0])["export"]["complete"] is False  # filtered by case
+    assert verify_lines(response.text.splitlines()).ok  # the whole file, preamble included
     logged = [r for r in caplog.records if r.name == "cdht.audit.access"]
     assert len(logged) == 1
     assert auditor.sub in logged[0].getMessage() and f"case={case_id}" in logged[0].getMessage()
@@ -324,7 +332,14 @@ async def test_checkpoint_signature_verifies_with_the_public_key(api: Api) -> No
     assert isinstance(key, Ed25519PublicKey)
     history = await api.ok(await api.get(auditor, f"/v1/cases/{case_id}/history"))
     assert document["heads"] == {f"case:{case_id}": [len(history), history[-1]["hash"]]}
-    digest = hashlib.sha256(canonical_json(document["heads"]).encode()).hexdigest()
+    moment = datetime.fromisoformat(document["created_at"]).astimezone(timezone.utc)
+    signed_part = {
+        "id": document["id"],
+        "created_at": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "key_id": document["key_id"],
+        "heads": document["heads"],
+    }
+    digest = hashlib.sha256(canonical_json(signed_part).encode()).hexdigest()  # id, time, key and heads are signed
     assert document["digest"] == created["digest"] == digest
     key.verify(base64.b64decode(created["signature"]), bytes.fromhex(digest))  # raises if it does not verify
     with pytest.raises(InvalidSignature):

@@ -122,8 +122,11 @@ def outside_unit(role: str, scenario: Scenario) -> str:
 
 def neighbour_unit(scenario: Scenario) -> str:
     province = province_of(scenario.commune)
-    return next(code for code in ALL_UNITS
-                if LEVEL[code] == "commune" and code != scenario.commune and province_of(code) == province)
+    return next(
+        code
+        for code in ALL_UNITS
+        if LEVEL[code] == "commune" and code != scenario.commune and province_of(code) == province
+    )
 
 
 @dataclass(frozen=True)
@@ -170,8 +173,14 @@ def seats_for(bodies: list[str], scenario: Scenario, *, indicator_org: str | Non
     return list(dict.fromkeys(seats))
 
 
-def body_filled(bodies: list[str], scenario: Scenario, seat: Seat, *, indicator_org: str | None = None,
-                council: list[dict[str, Any]] | None = None) -> str | None:
+def body_filled(
+    bodies: list[str],
+    scenario: Scenario,
+    seat: Seat,
+    *,
+    indicator_org: str | None = None,
+    council: list[dict[str, Any]] | None = None,
+) -> str | None:
     """The first body the seat fills under the scenario's profile, or None: the expected outcome."""
     for body in bodies:
         if body == SYSTEM_BODY:
@@ -227,8 +236,10 @@ CASE_PAYLOADS: dict[str, CasePayload] = {
     "record_review_meeting": lambda cycle, case: w.record_review_meeting(cycle),
     "decline_submission": lambda cycle, case: {"reason": "Chưa đạt tiêu chí 5; tiếp tục xây dựng"},
     "submit_dossier": lambda cycle, case: w.submit_dossier(cycle, 1),
-    "grant_extension": lambda cycle, case: {"until": (submission_due(case) + timedelta(days=30)).isoformat(),
-                                            "reason": "Thiên tai ảnh hưởng việc hoàn thiện hồ sơ"},
+    "grant_extension": lambda cycle, case: {
+        "until": (submission_due(case) + timedelta(days=30)).isoformat(),
+        "reason": "Thiên tai ảnh hưởng việc hoàn thiện hồ sơ",
+    },
     "withdraw": lambda cycle, case: {"reason": "Xã rút hồ sơ để hoàn thiện thêm"},
     "receive_dossier": lambda cycle, case: {"received_on": f"{cycle + 1}-02-12"},
     "request_supplement": lambda cycle, case: {"missing": ["Biên bản họp xem xét kết quả tự đánh giá"]},
@@ -249,8 +260,13 @@ INDICATOR_PAYLOADS: dict[str, Callable[[str], dict[str, Any]]] = {
 # --- driving a case -----------------------------------------------------------------------------------------
 
 
-def first_allowed(bodies: list[str], scenario: Scenario, *, indicator_org: str | None = None,
-                  council: list[dict[str, Any]] | None = None) -> Seat:
+def first_allowed(
+    bodies: list[str],
+    scenario: Scenario,
+    *,
+    indicator_org: str | None = None,
+    council: list[dict[str, Any]] | None = None,
+) -> Seat:
     seats = [s for s in seats_for(bodies, scenario, indicator_org=indicator_org) if s.where == "inside"]
     return next(s for s in seats if body_filled(bodies, scenario, s, indicator_org=indicator_org, council=council))
 
@@ -274,23 +290,32 @@ def profile_settings(api: Api, profile: Profile, **values: Any) -> Iterator[None
 async def reach(api: Api, scenario: Scenario, state: str, *, failed: tuple[str, ...] = ()) -> str:
     """A case of the scenario in ``state``: along the happy path, or one step off it from the nearest state on it."""
     cycle = scenario.cycle
-    case_id, leader = await api.new_case(scenario.commune, cycle)
     if state not in HAPPY_PATH:
         step = next(t for t in DEFINITION.transitions if t.dest == state and any(s in HAPPY_PATH for s in t.source))
+        # Settings are pinned when a case opens: a setting the step needs is in force from the opening on.
+        extra = {name: True for name in ("supplement_requests_allowed",) if "is_supplement_allowed" in step.guards}
+        with profile_settings(api, scenario.profile, **extra):
+            case_id, leader = await api.new_case(scenario.commune, cycle)
         await reach_on(api, scenario, case_id, leader, next(s for s in HAPPY_PATH if s in step.source), failed)
         case = await api.ok(await api.get(api.who("auditor", "VN"), f"/v1/cases/{case_id}"))
         seat = first_allowed(step.bodies, scenario, council=council_of(case))
-        extra = {name: True for name in ("supplement_requests_allowed",) if "is_supplement_allowed" in step.guards}
-        with profile_settings(api, scenario.profile, **extra):
-            await api.ok(await api.fire(who(api, seat), case_id, step.trigger,
-                                        dated(CASE_PAYLOADS[step.trigger](cycle, case), api.clock.today())))
+        await api.ok(
+            await api.fire(
+                who(api, seat),
+                case_id,
+                step.trigger,
+                dated(CASE_PAYLOADS[step.trigger](cycle, case), api.clock.today()),
+            )
+        )
         return case_id
+    case_id, leader = await api.new_case(scenario.commune, cycle)
     await reach_on(api, scenario, case_id, leader, state, failed)
     return case_id
 
 
-async def reach_on(api: Api, scenario: Scenario, case_id: str, leader: Who, state: str,
-                   failed: tuple[str, ...]) -> None:
+async def reach_on(
+    api: Api, scenario: Scenario, case_id: str, leader: Who, state: str, failed: tuple[str, ...]
+) -> None:
     """The walk helper up to under_review; past it, our own council (one sub per position) and appraisal."""
     cycle = scenario.cycle
     stop = HAPPY_PATH.index(state)
@@ -302,8 +327,9 @@ async def reach_on(api: Api, scenario: Scenario, case_id: str, leader: Who, stat
     if stop > HAPPY_PATH.index("council_formed"):
         api.clock.set(f"{cycle + 1}-03-10T02:00:00")
         secretary = api.who(reviewers.secretary.role, reviewers.secretary.unit, sub=COUNCIL_SUBS["secretary"])
-        await api.ok(await api.fire(secretary, case_id, "record_appraisal",
-                                    w.record_appraisal(DEFINITION, cycle, failed=failed)))
+        await api.ok(
+            await api.fire(secretary, case_id, "record_appraisal", w.record_appraisal(DEFINITION, cycle, failed=failed))
+        )
     if stop > HAPPY_PATH.index("appraised"):
         api.clock.set(f"{cycle + 1}-03-20T02:00:00")
         await api.ok(await api.fire(reviewers.head, case_id, "recognize", w.recognize(cycle)))
@@ -354,9 +380,17 @@ class Findings:
         assert not self.problems, "\n".join(self.problems)
 
 
-def check_refusal(findings: Findings, seat: Seat, response: Any, bodies: list[str], scenario: Scenario, *,
-                  case_exists: bool = True,
-                  indicator_org: str | None = None, council: list[dict[str, Any]] | None = None) -> None:
+def check_refusal(
+    findings: Findings,
+    seat: Seat,
+    response: Any,
+    bodies: list[str],
+    scenario: Scenario,
+    *,
+    case_exists: bool = True,
+    indicator_org: str | None = None,
+    council: list[dict[str, Any]] | None = None,
+) -> None:
     """403 problem+json, one not_authorised reason per body, each naming its body and what it needs."""
     if response.status_code != 403:
         findings.add(seat, f"expected 403, got {response.status_code}: {response.text[:300]}")
@@ -410,8 +444,9 @@ def test_every_human_trigger_has_a_payload_and_every_seat_a_unit() -> None:
         for trigger in CASE_TRIGGERS:
             transition = DEFINITION.transition(trigger)
             seats = seats_for(transition.bodies, scenario)
-            assert any(body_filled(transition.bodies, scenario, s, council=council_payload(2024)["members"])
-                       for s in seats), f"no seat may fire {trigger} under {scenario.profile.name}"
+            assert any(
+                body_filled(transition.bodies, scenario, s, council=council_payload(2024)["members"]) for s in seats
+            ), f"no seat may fire {trigger} under {scenario.profile.name}"
             assert {s.role for s in seats} == ROLES
 
 
@@ -426,8 +461,9 @@ def source_state(transition: Transition) -> str:
 
 @pytest.mark.parametrize("trigger", CASE_TRIGGERS)
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
-async def test_case_trigger_is_refused_to_everyone_the_profile_does_not_name(api: Api, profile: str,
-                                                                           trigger: str) -> None:
+async def test_case_trigger_is_refused_to_everyone_the_profile_does_not_name(
+    api: Api, profile: str, trigger: str
+) -> None:
     scenario = SCENARIOS[profile]
     transition = DEFINITION.transition(trigger)
     failed = ("TC3.2",) if "is_appraisal_not_eligible" in transition.guards else ()
@@ -514,22 +550,29 @@ async def drive_indicator(api: Api, scenario: Scenario, case_id: str, code: str,
         if "has_evidence_file" in step.guards:
             await upload_evidence(api, scenario, case_id, code)
         seat = first_allowed(step.bodies, scenario, indicator_org=org)
-        await api.ok(await api.fire_indicator(who(api, seat), case_id, code, step.trigger,
-                                              INDICATOR_PAYLOADS[step.trigger](code)))
+        await api.ok(
+            await api.fire_indicator(
+                who(api, seat), case_id, code, step.trigger, INDICATOR_PAYLOADS[step.trigger](code)
+            )
+        )
 
 
 @pytest.mark.parametrize("trigger", INDICATOR_TRIGGERS)
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
-async def test_indicator_trigger_is_refused_to_everyone_the_profile_does_not_name(api: Api, profile: str,
-                                                                                trigger: str) -> None:
+async def test_indicator_trigger_is_refused_to_everyone_the_profile_does_not_name(
+    api: Api, profile: str, trigger: str
+) -> None:
     scenario = SCENARIOS[profile]
     transition = DEFINITION.indicator_transition(trigger)
     cycle = scenario.cycle
     case_id, leader = await api.new_case(scenario.commune, cycle)
     entry = next(t for t in DEFINITION.transitions if t.dest in PROCESS.case_states)
     await api.walk(case_id, leader, cycle=cycle, until=entry.source[0])
-    await api.ok(await api.fire(leader, case_id, entry.trigger,
-                                dated(CASE_PAYLOADS[entry.trigger](cycle, {}), api.clock.today())))
+    await api.ok(
+        await api.fire(
+            leader, case_id, entry.trigger, dated(CASE_PAYLOADS[entry.trigger](cycle, {}), api.clock.today())
+        )
+    )
     target = next(s for s in PROCESS.states if s in transition.source)
 
     # One indicator per allowed seat (each fires on its own), all brought to the source state first.
@@ -539,7 +582,7 @@ async def test_indicator_trigger_is_refused_to_everyone_the_profile_does_not_nam
     expected = {seat: body_filled(transition.bodies, scenario, seat, indicator_org=org) for seat in seats}
     allowed = [seat for seat in seats if expected[seat]]
     assert allowed, f"the profile names no one for {trigger}"
-    targets = DEFINITION.indicators[:len(allowed)]
+    targets = DEFINITION.indicators[: len(allowed)]
     for indicator in targets:
         await drive_indicator(api, scenario, case_id, indicator.code, target)
         if "has_evidence_file" in transition.guards:
@@ -564,8 +607,9 @@ async def test_indicator_trigger_is_refused_to_everyone_the_profile_does_not_nam
         own_org = w.org_for(indicator.code)
         seat = Seat(seat.role, seat.where, seat.unit, own_org if seat.org else None, seat.sub)
         assert body_filled(transition.bodies, scenario, seat, indicator_org=own_org)
-        response = await api.fire_indicator(who(api, seat), case_id, indicator.code, trigger,
-                                            INDICATOR_PAYLOADS[trigger](indicator.code))
+        response = await api.fire_indicator(
+            who(api, seat), case_id, indicator.code, trigger, INDICATOR_PAYLOADS[trigger](indicator.code)
+        )
         body = await api.ok(response)
         assert body["event"]["indicator"] == indicator.code
         assert body["event"]["to"] == transition.dest
@@ -581,8 +625,9 @@ def flat_routes(api: Api) -> list[tuple[str, set[str]]]:
 
 def case_read_paths(api: Api) -> list[str]:
     """Every GET route whose only path parameter is the case id."""
-    return sorted(path for path, methods in flat_routes(api)
-                  if "GET" in methods and re.findall(r"{(\w+)}", path) == ["case_id"])
+    return sorted(
+        path for path, methods in flat_routes(api) if "GET" in methods and re.findall(r"{(\w+)}", path) == ["case_id"]
+    )
 
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
@@ -641,8 +686,7 @@ async def test_a_case_is_opened_only_by_the_bodies_of_the_open_rule(api: Api, pr
         assert history[0]["actor"]["role"] == seat.role and history[0]["actor"]["unit"] == seat.unit
     # The named cases of the contract, spelled out.
     for role, unit in (("commune_officer", scenario.commune), ("commune_leader", "C9"), ("province_director", "P2")):
-        response = await api.open(api.who(role, unit), scenario.commune, scenario.cycle, kind="upgrade",
-                                  target_level=2)
+        response = await api.open(api.who(role, unit), scenario.commune, scenario.cycle, kind="upgrade", target_level=2)
         assert response.status_code == 403, (role, unit, response.text)
 
 
@@ -674,8 +718,9 @@ async def test_every_route_but_health_and_docs_needs_a_token(api: Api) -> None:
 async def test_routes_are_the_human_triggers_and_no_system_trigger(api: Api) -> None:
     posts = {path for path, methods in flat_routes(api) if "POST" in methods}
     case_routes = {p.rsplit("/", 1)[1] for p in posts if p.startswith("/v1/cases/{case_id}/transitions/")}
-    indicator_routes = {p.rsplit("/", 1)[1] for p in posts
-                        if p.startswith("/v1/cases/{case_id}/indicators/{code}/transitions/")}
+    indicator_routes = {
+        p.rsplit("/", 1)[1] for p in posts if p.startswith("/v1/cases/{case_id}/indicators/{code}/transitions/")
+    }
     every = [p.definition for p in default_registry().procedures.values()]
     human = {t.trigger for d in every for t in d.transitions if is_human(t)}
     assert set(CASE_TRIGGERS) <= case_routes
