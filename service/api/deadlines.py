@@ -12,8 +12,7 @@ from sqlalchemy import and_, or_, select
 from service.api.audit import as_utc
 from service.api.cases import ActorDep, NowDep, ServicesDep
 from service.api.errors import problems
-from service.api.schemas import Out
-from service.domain.deadlines import is_overdue
+from service.api.schemas import DeadlineOut, deadline_out
 from service.persistence.queries import (
     aware_datetime,
     decode_cursor,
@@ -27,7 +26,9 @@ from service.persistence.tables import AdminUnit, Case, Deadline
 router = APIRouter(prefix="/v1", tags=["deadlines"])
 
 
-class DeadlineRowOut(Out):
+class DeadlineRowOut(DeadlineOut):
+    """A deadline with the case it belongs to, for dashboards."""
+
     id: int
     case_id: str
     procedure: str
@@ -35,14 +36,6 @@ class DeadlineRowOut(Out):
     unit_name: str
     cycle: int
     case_state: str
-    key: str
-    due_at: datetime
-    status: Literal["open", "met", "breached", "waived"]
-    overdue: bool
-    explanation: str
-    citation: str
-    breached_at: datetime | None
-    closed_at: datetime | None
 
 
 class DeadlinePage(BaseModel):
@@ -92,6 +85,7 @@ async def list_deadlines(
         rows = (await session.execute(query.order_by(Deadline.due_at, Deadline.id).limit(size + 1))).all()
     items = [
         DeadlineRowOut(
+            **deadline_out(row, at).model_dump(),
             id=row.id,
             case_id=case.id,
             procedure=case.procedure,
@@ -99,14 +93,6 @@ async def list_deadlines(
             unit_name=unit_name,
             cycle=case.cycle,
             case_state=case.state,
-            key=row.key,
-            due_at=row.due_at,
-            status=row.status,
-            overdue=is_overdue(row, at),
-            explanation=row.explanation,
-            citation=row.citation,
-            breached_at=row.breached_at,
-            closed_at=row.closed_at,
         )
         for row, case, unit_name in rows[:size]
     ]
