@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import fastapi.routing
@@ -12,6 +14,7 @@ import httpx
 from service import walkthrough as w
 from service.auth import issue_dev_token
 from service.config import Settings
+from service.domain.audit import HASHED_FIELDS, canonical_json, event_hash
 from workflows.calendar import local_date
 from workflows.registry import default_registry
 
@@ -28,6 +31,30 @@ HAPPY_PATH = [
     "appraised",
     "recognized",
 ]
+
+
+def chained_event(
+    *, chain: str, seq: int, prev: str, occurred_at: datetime, payload: Any, **fields: Any
+) -> SimpleNamespace:
+    """A valid audit event of a chain without a case, hashed as the engine hashes, for tests that build chains
+    straight into the tables or into an export."""
+    event = SimpleNamespace(**dict.fromkeys(HASHED_FIELDS), hash="")
+    event.__dict__.update(
+        uid=str(uuid.uuid4()),
+        chain=chain,
+        seq=seq,
+        unit_code="VN",
+        kind="test",
+        actor_sub="system:test",
+        actor_name="Kiểm thử",
+        actor_unit="VN",
+        occurred_at=occurred_at,
+        payload=canonical_json(payload),
+        prev_hash=prev,
+    )
+    event.__dict__.update(fields)
+    event.hash = event_hash(event)  # type: ignore[arg-type]
+    return event
 
 
 def flat_routes(app: Any) -> list[tuple[str, set[str]]]:

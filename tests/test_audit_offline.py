@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.audit_offline import load_checkpoints, verify_lines
 from service.config import ConfigurationError, Settings
-from service.domain.audit import GENESIS, canonical_json, event_hash, format_time
+from service.domain.audit import GENESIS, event_hash, format_time
 from service.domain.checkpoints import checkpoint_digest
+from tests.helpers import chained_event
 from tests.test_cli import cdht
 
 START = datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc)
@@ -30,33 +31,18 @@ START = datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc)
 def chain_records(chain: str, count: int, *, start: datetime = START) -> list[dict[str, Any]]:
     records, prev = [], GENESIS
     for seq in range(1, count + 1):
-        event = SimpleNamespace(
-            uid=str(uuid.uuid4()),
+        event = chained_event(
             chain=chain,
             seq=seq,
-            case_id=None,
-            procedure=None,
-            unit_code="VN",
+            prev=prev,
             kind="unit_added",
-            trigger=None,
-            indicator=None,
-            from_state=None,
-            to_state=None,
             actor_sub="admin-1",
             actor_name="Quản trị",
             actor_role="admin",
-            actor_unit="VN",
-            on_behalf_of=None,
             occurred_at=start + timedelta(minutes=seq),
-            payload=canonical_json({"code": f"X{seq}", "name": "Xã Một"}),
-            citation=None,
-            request_id=None,
-            idempotency_key=None,
-            state_digest=None,
-            prev_hash=prev,
-            hash="",
+            payload={"code": f"X{seq}", "name": "Xã Một"},
         )
-        event.hash = prev = event_hash(event)  # type: ignore[arg-type]
+        prev = event.hash
         records.append({**vars(event), "occurred_at": format_time(event.occurred_at)})
     return records
 

@@ -10,7 +10,6 @@ import io
 import json
 import logging
 import tracemalloc
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,7 +27,7 @@ from service.audit_offline import EXPORT_FIELDS, verify_file, verify_lines
 from service.domain.audit import GENESIS, canonical_json, event_hash, format_time
 from service.domain.checkpoints import run_checkpointer
 from service.persistence.tables import AuditCheckpoint, AuditEvent, ChainHead
-from tests.helpers import Api
+from tests.helpers import Api, chained_event
 
 
 async def _execute(api: Api, sql: str, **params: object) -> None:
@@ -244,33 +243,20 @@ async def _insert_load(api: Api) -> int:
             for number in range(first, first + 50):
                 chain, prev = f"load:{number:04d}", GENESIS
                 for seq in range(1, EVENTS_PER_CHAIN + 1):
-                    event = SimpleNamespace(
-                        uid=str(uuid.uuid4()),
+                    event = chained_event(
                         chain=chain,
                         seq=seq,
-                        case_id=None,
-                        procedure=None,
-                        unit_code="VN",
+                        prev=prev,
                         kind="load_test",
                         trigger="load",
-                        indicator=None,
-                        from_state=None,
-                        to_state=None,
                         actor_sub="system:load",
                         actor_name="Tải thử",
                         actor_role="system",
-                        actor_unit="VN",
-                        on_behalf_of=None,
                         occurred_at=start + timedelta(seconds=number * EVENTS_PER_CHAIN + seq),
-                        payload=canonical_json({"n": seq, "note": NOTE}),
+                        payload={"n": seq, "note": NOTE},
                         citation="Điều 5 Thông tư 25/2023/TT-BGDĐT",
-                        request_id=None,
-                        idempotency_key=None,
-                        state_digest=None,
-                        prev_hash=prev,
-                        hash="",
                     )
-                    event.hash = prev = event_hash(event)  # type: ignore[arg-type]
+                    prev = event.hash
                     rows.append(vars(event))
                 heads.append({"chain": chain, "seq": EVENTS_PER_CHAIN, "hash": prev})
             await session.execute(insert(AuditEvent), rows)
