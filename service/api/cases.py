@@ -101,18 +101,47 @@ async def open_case(
     at: NowDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    scope = "POST /v1/cases"
-    idem = idempotency.idempotency_request(idempotency_key, scope, body.model_dump(mode="json"))
+    return await open_and_answer(
+        request,
+        svc=svc,
+        actor=actor,
+        at=at,
+        procedure=body.procedure,
+        unit=body.unit,
+        cycle=body.cycle,
+        kind=body.kind,
+        target_level=body.target_level,
+        idempotency_key=idempotency_key,
+        idempotency_body=body.model_dump(mode="json"),
+    )
+
+
+async def open_and_answer(
+    request: Request,
+    *,
+    svc: Services,
+    actor: Actor,
+    at: datetime,
+    procedure: str,
+    unit: str,
+    cycle: int,
+    kind: str,
+    target_level: int | None,
+    idempotency_key: str | None = None,
+    idempotency_body: Any = None,
+) -> JSONResponse:
+    """The HTTP side of ``engine.open_case``: one unit of work, the opened case as the caller sees it, 201."""
+    idem = idempotency.idempotency_request(idempotency_key, f"POST {request.url.path}", idempotency_body)
     async with unit_of_work(svc.sessions) as session:
         outcome = await engine.open_case(
             session,
             registry=svc.registry,
             actor=actor,
-            procedure=body.procedure,
-            unit_code=body.unit,
-            cycle=body.cycle,
-            kind=body.kind,
-            target_level=body.target_level,
+            procedure=procedure,
+            unit_code=unit,
+            cycle=cycle,
+            kind=kind,
+            target_level=target_level,
             now=at,
             request_id=request_id(request),
             idempotency_request=idem,

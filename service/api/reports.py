@@ -10,14 +10,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.cases import ActorDep, NowDep, ServicesDep, json_response, readable_case
-from service.api.deps import request_id
+from service.api.cases import ActorDep, NowDep, ServicesDep, open_and_answer, readable_case
 from service.api.errors import problems
 from service.api.schemas import CaseOut, case_out
 from service.domain import engine, reports
-from service.domain.casefile import load_case_file
 from service.domain.errors import NotFound, Reason
-from service.persistence.db import unit_of_work
 from service.persistence.tables import AdminUnit
 from service.reports import documents
 
@@ -58,22 +55,17 @@ async def _report(session, svc, report_id: str, actor):  # type: ignore[no-untyp
     summary="Open the annual results report of a reviewing office for cycle N (TT25/2023 Điều 23 k2)",
 )
 async def open_report(body: ReportIn, request: Request, actor: ActorDep, svc: ServicesDep, at: NowDep) -> JSONResponse:
-    async with unit_of_work(svc.sessions) as session:
-        outcome = await engine.open_case(
-            session,
-            registry=svc.registry,
-            actor=actor,
-            procedure=PROCEDURE,
-            unit_code=body.unit,
-            cycle=body.cycle,
-            kind="first",
-            target_level=None,
-            now=at,
-            request_id=request_id(request),
-        )
-        cf = await load_case_file(session, svc.registry, outcome.case.id, lock=False)
-        out = case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at).model_dump(mode="json")
-    return json_response(out, 201, etag=out["etag"])
+    return await open_and_answer(
+        request,
+        svc=svc,
+        actor=actor,
+        at=at,
+        procedure=PROCEDURE,
+        unit=body.unit,
+        cycle=body.cycle,
+        kind="first",
+        target_level=None,
+    )
 
 
 @router.get(

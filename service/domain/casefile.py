@@ -40,6 +40,16 @@ class CaseFile:
     def evidence_counts(self) -> dict[str, int]:
         return dict(Counter(row.indicator_code for row in self.evidence))
 
+    def indicator_row(self, code: str) -> CaseIndicator:
+        """The case's record of an indicator; 404 when the indicator is not assigned in this case."""
+        row = self.indicator_rows.get(code)
+        if row is None:
+            raise NotFound(
+                f"indicator {code} is not assigned in case {self.case.id}",
+                reasons=[Reason("indicator_unknown", f"{code} has no record in this case")],
+            )
+        return row
+
     def state_digest(self) -> str:
         return case_state_digest(self.case, self.indicator_rows.values(), self.deadlines.values(), self.evidence)
 

@@ -297,12 +297,7 @@ def _resolve(definition: Definition, cf: CaseFile, trigger: str, indicator: str 
             f"{trigger} is not an indicator trigger of {definition.key}/{definition.version}",
             reasons=[Reason("trigger_unknown", f"{definition.key} has no indicator trigger {trigger}")],
         )
-    row = cf.indicator_rows.get(indicator)
-    if row is None:
-        raise NotFound(
-            f"indicator {indicator} is not assigned in case {cf.case.id}",
-            reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")],
-        )
+    row = cf.indicator_row(indicator)
     return transition, row.state
 
 
@@ -573,12 +568,7 @@ def check_evidence_allowed(cf: CaseFile, indicator: str, actor: Actor) -> Decisi
         raise Forbidden(
             f"you may not add evidence to {indicator}", reasons=[Reason("not_authorised", m) for m in decision.reasons]
         )
-    row = cf.indicator_rows.get(indicator)
-    if row is None:
-        raise NotFound(
-            f"indicator {indicator} is not assigned in case {cf.case.id}",
-            reasons=[Reason("indicator_unknown", f"{indicator} has no record in this case")],
-        )
+    row = cf.indicator_row(indicator)
     if cf.case.state not in process.case_states or row.state not in rule.indicator_states:
         raise Conflict(
             f"evidence is added while the case is {', '.join(process.case_states)} and the indicator is "
