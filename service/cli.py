@@ -44,7 +44,6 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from service.persistence.db import make_engine, session_factory
     from service.workers.deadlines import run_sweeper
     from service.workers.webhooks import run_dispatcher
-    from workflows.registry import default_registry
 
     settings.check()
 
@@ -58,7 +57,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         try:
             await asyncio.gather(
                 run_sweeper(
-                    sessions, default_registry(), settings.clock, interval=settings.sweep_interval_seconds, stop=stop
+                    sessions, settings.registry(), settings.clock, interval=settings.sweep_interval_seconds, stop=stop
                 ),
                 run_dispatcher(sessions, settings, settings.clock, stop=stop),
                 run_checkpointer(sessions, settings, settings.clock, stop),
@@ -74,7 +73,6 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     """One sweep, now or at --now (never in production): what fired, what was flagged, which reminders went."""
     from service.persistence.db import make_engine, session_factory
     from service.workers.deadlines import sweep
-    from workflows.registry import default_registry
 
     settings.check()
     if args.now is not None:
@@ -86,7 +84,7 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
         engine = make_engine(settings.resolved_database_url)
         try:
-            report = await sweep(session_factory(engine), default_registry(), now=settings.clock())
+            report = await sweep(session_factory(engine), settings.registry(), now=settings.clock())
         finally:
             await engine.dispose()
         for case_id, trigger in report.fired:
@@ -155,6 +153,80 @@ def _units_add(args: argparse.Namespace, settings: Settings) -> int:
         print(f"cdht units add: {exc.detail}: " + "; ".join(r.message for r in exc.reasons), file=sys.stderr)
         return 2
     print(f"added {args.level} {args.code} {args.name}")
+    return 0
+
+
+UNITS_MAPPING_HELP = (
+    "CSV with columns predecessor_code, successor_code, source (and optionally effective_on, basis): the official "
+    "old→new mapping of the communes merged under another code. The full commune-level mapping is in the "
+    "per-province resolutions on arranging commune-level units (2025), which this service does not hold; load it "
+    "from there. Historical codes take the H prefix (H00073 → 00070). Districts have no successor: they were "
+    "abolished on 01/07/2025, not continued."
+)
+UNITS_DISADVANTAGED_HELP = (
+    "CSV with a 'code' column: mark these units disadvantaged ('xã thuộc vùng khó khăn', TT25/2023 Điều 6 k5 b and "
+    "Điều 7 k5 b: lower TC5.2 thresholds). TT25 names no list; which official list of communes in disadvantaged "
+    "areas applies is a separate decision the deployment takes and loads here. Only sets the flag (never clears "
+    "it); a case pins the flag when opened, so only new cases read the change."
+)
+
+
+def _units_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import the official lists (and successions, a mapping, disadvantaged flags) in one audited transaction."""
+    import time
+
+    from service.domain import unit_import as ui
+    from service.domain.actor import system_actor
+    from service.domain.errors import DomainError
+    from service.persistence.db import make_engine, session_factory, unit_of_work
+
+    async def run() -> ui.ImportReport:
+        current = ui.current_list() if args.list in ("current", "all") else None
+        historical = ui.historical_list() if args.list in ("historical", "all") else None
+        # Derived successions need both lists; those whose units are not in the database yet are skipped.
+        try:
+            derived = ui.derived_successions(current or ui.current_list(), historical or ui.historical_list())
+        except DomainError:
+            if args.list != "historical":
+                raise
+            derived = []  # no two-tier list installed: the historical list alone goes in
+        files = {}
+        mapped = ui.read_mapping(args.mapping) if args.mapping else []
+        if args.mapping:
+            files["mapping"] = ui.file_fact(args.mapping)
+        disadvantaged = ui.read_codes(args.disadvantaged) if args.disadvantaged else []
+        if args.disadvantaged:
+            files["disadvantaged"] = ui.file_fact(args.disadvantaged)
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                return await ui.import_units(
+                    session,
+                    actor=system_actor("cli"),
+                    now=settings.clock(),
+                    lists=[unit_list for unit_list in (current, historical) if unit_list is not None],
+                    derived=derived,
+                    mapped=mapped,
+                    disadvantaged=disadvantaged,
+                    files=files,
+                )
+        finally:
+            await engine.dispose()
+
+    started = time.perf_counter()
+    try:
+        report = asyncio.run(run())
+    except DomainError as exc:
+        print(f"cdht units import: {exc.detail}", file=sys.stderr)
+        for reason in exc.reasons:
+            print(f"  [{reason.code}] {reason.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cdht units import: {exc}", file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
+    print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -255,6 +327,23 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--parent")
     add.add_argument("--disadvantaged", action="store_true")
     add.set_defaults(run=_units_add)
+    imp = units.add_parser(
+        "import",
+        help="import the official lists (idempotent; one transaction, one audit event)",
+        description=(
+            "Import the official administrative units: 'current' (two-tier, from 01/07/2025: 34 provinces, 3,321 "
+            "communes; GSO list via the installed vietnam-provinces) and 'historical' (three-tier, until 30/06/2025: "
+            "63 provinces, 696 districts, 10,051 communes, codes prefixed H; shipped with the service). Records "
+            "the successions: each old province to its new province (Nghị quyết 202/2025/QH15) and each old commune "
+            "to the new commune that kept its GSO code. Communes merged under another code need --mapping. "
+            "Historical districts have no successor (abolished). Running it again changes nothing; a unit whose "
+            "code is held by a unit of another level or parent refuses the whole run."
+        ),
+    )
+    imp.add_argument("--list", choices=["current", "historical", "all"], default="all", help="which list (all)")
+    imp.add_argument("--mapping", type=Path, metavar="FILE.csv", help=UNITS_MAPPING_HELP)
+    imp.add_argument("--disadvantaged", type=Path, metavar="FILE.csv", help=UNITS_DISADVANTAGED_HELP)
+    imp.set_defaults(run=_units_import)
 
     audit = sub.add_parser("audit", help="the audit log: offline verification, signed checkpoints")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

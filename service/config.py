@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflows.registry import Registry, registry_with_profiles
+
 
 class ConfigurationError(RuntimeError):
     """The settings cannot run the service; the message says which setting and why."""
@@ -65,6 +67,11 @@ class Settings(BaseSettings):
     )
     audit_checkpoint_interval_hours: float = Field(default=24, gt=0, description="Hours between two checkpoints.")
     request_max_bytes: int = Field(default=1024 * 1024, description="Largest JSON request body accepted (413).")
+    profile_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories of further jurisdiction profiles (YAML), e.g. a province's own profile that "
+        "extends two_tier (JSON list in the environment: CDHT_PROFILE_DIRS='[\"/etc/cdht/profiles\"]').",
+    )
     page_size_default: int = 50
 
     @field_validator("now")
@@ -73,6 +80,10 @@ class Settings(BaseSettings):
         if value is not None and value.tzinfo is None:
             raise ValueError("CDHT_NOW must carry a timezone offset, e.g. 2026-02-28T23:59:00+07:00")
         return value
+
+    def registry(self) -> Registry:
+        """The shipped definitions and profiles, plus the deployment's own profiles."""
+        return registry_with_profiles(tuple(path.resolve() for path in self.profile_dirs))
 
     @property
     def is_production(self) -> bool:

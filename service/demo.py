@@ -24,7 +24,7 @@ from service.domain.evidence import store_evidence_file
 from service.persistence import migrate
 from service.persistence.db import make_engine, session_factory, unit_of_work
 from service.persistence.tables import AdminUnit
-from workflows.registry import Registry, default_registry
+from workflows.registry import Registry
 
 PROVINCE, DISTRICT = "DEMO-LS", "DEMO-HL"
 UNITS = [
@@ -201,7 +201,7 @@ async def seed(settings: Settings, *, migrate_first: bool = True) -> None:
         await migrate.upgrade(url)
     db = make_engine(url)
     sessions = session_factory(db)
-    registry = default_registry()
+    registry = settings.registry()
     try:
         async with sessions() as session:
             seeded = await session.get(AdminUnit, PROVINCE) is not None

@@ -17,6 +17,8 @@ from service.api import (
     admin_units,
     audit,
     audit_export,
+    campaigns,
+    case_migrations,
     cases,
     deadlines,
     health,
@@ -34,7 +36,7 @@ from service.domain.checkpoints import run_checkpointer
 from service.persistence.db import make_engine, session_factory
 from service.workers.deadlines import run_sweeper
 from service.workers.webhooks import run_dispatcher
-from workflows.registry import Registry, default_registry
+from workflows.registry import Registry
 
 log = logging.getLogger("cdht")
 
@@ -53,7 +55,7 @@ Errors are `application/problem+json` (RFC 9457) with `reasons` and, on refusals
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
     settings = settings or Settings()
-    registry = registry or default_registry()
+    registry = registry or settings.registry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -116,6 +118,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         health,
         procedures,
         admin_units,
+        campaigns,
+        case_migrations,
         cases,
         indicators,
         audit,

@@ -77,6 +77,24 @@ def figures_problems(indicator: Indicator, figures: Mapping[str, Any] | None) ->
             or not _is_date(recognition.get("date"))
         ):
             problems.append(f"{code}: figures.recognition must be the NĐ 20/2014 recognition's DocRef (number, date)")
+    elif measure.kind == "recognised_share":
+        expected = {"units", "recognised", "source", "as_of"}
+        problems = []
+        units, recognised = figures.get("units"), figures.get("recognised")
+        if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+            problems.append(f"{code}: figures.units must be the number of subordinate units (computed by the service)")
+        if not isinstance(recognised, Mapping) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= (units if isinstance(units, int) else 0)
+            for v in recognised.values()
+        ):
+            problems.append(f"{code}: figures.recognised must count the recognised units per level")
+    elif measure.kind == "change":
+        expected = {"previous", "current"}
+        problems = [
+            f"{code}: figures.{name} must be a number (the figure for the year before and the evaluation year)"
+            for name in ("previous", "current")
+            if _number(figures.get(name)) is None
+        ]
     else:
         expected = set(measure.figures or [])
         problems = []
@@ -122,6 +140,20 @@ def indicator_result(
             result[lv] = reached >= needed
             parts.append(f"level {lv} needs NĐ 20/2014 level ≥ {needed}")
         explanation = f"recognised at level {reached}; " + "; ".join(parts)
+    elif measure.kind == "recognised_share":
+        units = int(figures["units"])
+        for lv in levels:
+            count = int(figures["recognised"].get(str(lv), 0))
+            share = 100.0 * count / units if units else 0.0
+            needed = float((measure.minimum or {}).get(lv, {}).get("share", 100))
+            result[lv] = units > 0 and share >= needed
+            parts.append(f"level {lv}: {count} of {units} = {share:.1f}% (needs ≥ {needed:g}%)")
+        explanation = f"{figures.get('source', 'subordinate units')} recognised: " + "; ".join(parts)
+    elif measure.kind == "change":
+        previous, current = float(figures["previous"]), float(figures["current"])
+        moved = current > previous if measure.direction == "increase" else current < previous
+        result = {lv: moved for lv in levels}
+        explanation = f"{previous:g} the year before, {current:g} in the evaluation year: needs to {measure.direction}"
     else:
         table = measure.minimum_disadvantaged if disadvantaged and measure.minimum_disadvantaged else measure.minimum
         for lv in levels:

@@ -42,9 +42,13 @@ class DeadlineView:
 
 @dataclass(frozen=True)
 class PriorRecognition:
+    """A recognition the case's unit (or a unit it continues) already holds under the same procedure."""
+
     case_id: str
     level: int
     decided_on: date
+    valid_until: date | None = None
+    unit_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,46 @@ def is_upgrade_interval_met(ctx: GuardContext) -> Verdict:
     return PASS
 
 
+@guard("is_kind_consistent_with_history")
+def is_kind_consistent_with_history(ctx: GuardContext) -> Verdict:
+    """At opening: a ``first`` case for a unit never recognised; ``re_recognition`` once the last recognition's
+    validity ends within the cycle assessed or earlier (Điều 5 k4, Điều 9 k4); ``upgrade`` from a level-1
+    recognition still in force, never past level 2 [practice]."""
+    history = sorted(ctx.prior_recognitions, key=lambda r: (r.decided_on, r.case_id))
+    latest = history[-1] if history else None
+    today, cycle_end = local_date(ctx.now), date(ctx.cycle, 12, 31)
+
+    def held(r: PriorRecognition) -> str:
+        where = f" by {r.unit_code}" if r.unit_code else ""
+        until = f", valid until {r.valid_until:%d/%m/%Y}" if r.valid_until else ""
+        return f"level {r.level} decided on {r.decided_on:%d/%m/%Y}{where} (case {r.case_id}{until})"
+
+    if ctx.kind == "first" and latest is not None:
+        return fail(
+            "already_recognised",
+            f"the unit already holds a recognition: {held(latest)}; open a re_recognition or upgrade case instead",
+        )
+    if ctx.kind == "re_recognition":
+        if latest is None:
+            return fail(
+                "no_recognition_to_renew", "no earlier recognition of this unit is on record; open a first case"
+            )
+        if latest.valid_until is not None and latest.valid_until > cycle_end:
+            return fail(
+                "recognition_still_valid",
+                f"{held(latest)}; re-recognition assesses the cycle in which it expires, "
+                f"{latest.valid_until.year} at the earliest (Điều 5 k4)",
+            )
+    if ctx.kind == "upgrade":
+        in_force = [r for r in history if r.valid_until is None or r.valid_until >= today]
+        if any(r.level >= 2 for r in in_force):
+            top = max((r for r in in_force if r.level >= 2), key=lambda r: r.decided_on)
+            return fail("already_level_2", f"the unit already holds level 2: {held(top)}")
+        if not any(r.level == 1 for r in in_force):
+            return fail("no_level1_recognition", "an upgrade starts from a level-1 recognition in force; none is")
+    return PASS
+
+
 @guard("is_before_submission_deadline")
 def is_before_submission_deadline(ctx: GuardContext) -> Verdict:
     """The dossier reaches the office before 28/02 of N+1, or before an extension on record (Điều 9 k1 d)."""
@@ -526,3 +570,7 @@ def is_validity_ended(ctx: GuardContext) -> Verdict:
     return fail(
         "validity_not_ended", f"the recognition is still valid: {due.explanation if due else 'no validity on record'}"
     )
+
+
+# Guards of the other procedures live in their own modules and register themselves on import.
+from workflows import guards_other, guards_tiers  # noqa: E402,F401

@@ -22,16 +22,34 @@ from workflows.machine import StateMachine
 from workflows.schema import ROLES, SYSTEM_BODY, Definition, Profile
 
 ROOT = Path(__file__).resolve().parent
+# The offices a definition may name (PROCEDURES.md §3). ``reviewer.*`` and ``council.*`` are whoever reviews
+# commune dossiers under the profile (the district before the reform, the province after); the others name one
+# office whatever the tier, and a profile without that tier leaves them unfilled (a case needing one is refused).
 BODIES = frozenset(
     {
         "commune.leader",
         "commune.officer",
         "commune.member",
+        "commune.association",
         "reviewer.officer",
         "reviewer.head",
         "council.secretary",
         "council.member",
         "report.recipient",
+        "district.leader",
+        "district.office",
+        "district.head",
+        "district.association",
+        "province.leader",
+        "province.office",
+        "province.head",
+        "province_council.secretary",
+        "province_council.member",
+        "ministry.office",
+        "ministry.head",
+        "ministry_council.secretary",
+        "ministry_council.member",
+        "learning_unit.head",
     }
 )
 
@@ -79,6 +97,11 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
     for i, body in enumerate(d.open.bodies):
         if body not in known_bodies:
             raise error(f"open.bodies[{i}]", f"unknown body {body!r}")
+    for i, name in enumerate(d.open.guards):
+        if name not in GUARDS:
+            raise error(f"open.guards[{i}]", f"unknown guard {name!r}")
+        if GUARDS[name].reads:
+            raise error(f"open.guards[{i}]", f"guard {name!r} reads a payload; opening has none")
     codes = [ind.code for ind in d.indicators]
     if len(codes) != len(set(codes)):
         raise error("criteria", "indicator codes must be unique")
@@ -149,6 +172,8 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
 
 
 def _check_profile(p: Profile, path: Path) -> None:
+    if p.extends is None and p.provinces:
+        raise DefinitionError(f"{_where(path)}: provinces: a province's profile extends a base profile")
     for body, rule in p.bodies.items():
         if body not in BODIES:
             raise DefinitionError(f"{_where(path)}: bodies.{body}: unknown body {body!r}")
@@ -180,17 +205,32 @@ class Registry:
         versions = [p for (k, _), p in self.procedures.items() if k == key]
         return max(versions, key=lambda p: p.definition.effective_from, default=None)
 
-    def profile_for_cycle(self, cycle: int) -> Profile:
-        """Cycles ending before 2025-07-01 run under ``three_tier``; later ones under ``two_tier``."""
+    def profile_for_cycle(self, cycle: int, province: str | None = None) -> Profile:
+        """The profile a new case of ``cycle`` in ``province`` runs under: the province's own profile when one
+        covers the cycle, else the base by date (cycles ending before 2025-07-01 under ``three_tier``, later
+        ones under ``two_tier``)."""
+        base = self._base_for_cycle(cycle)
+        if province is not None:
+            for profile in self.profiles.values():
+                if (
+                    province in profile.provinces
+                    and profile.extends == base.name
+                    and (profile.applies_from_cycle is None or cycle >= profile.applies_from_cycle)
+                    and (profile.applies_to_cycle is None or cycle <= profile.applies_to_cycle)
+                ):
+                    return profile
+        return base
+
+    def _base_for_cycle(self, cycle: int) -> Profile:
         cycle_end = date(cycle, 12, 31)
+        bases = [p for p in self.profiles.values() if p.extends is None]
         dated = sorted(
-            (p for p in self.profiles.values() if p.applies_to_cycles_ending_before),
-            key=lambda p: p.applies_to_cycles_ending_before,
+            (p for p in bases if p.applies_to_cycles_ending_before), key=lambda p: p.applies_to_cycles_ending_before
         )
         for profile in dated:
             if cycle_end < profile.applies_to_cycles_ending_before:
                 return profile
-        return next(p for p in self.profiles.values() if p.applies_to_cycles_ending_before is None)
+        return next(p for p in bases if p.applies_to_cycles_ending_before is None)
 
 
 def load_profile(path: Path) -> Profile:
@@ -201,7 +241,7 @@ def load_profile(path: Path) -> Profile:
 
 def load_definition(path: Path, profiles: dict[str, Profile]) -> Procedure:
     definition: Definition = _parse(Definition, path)
-    profile_bodies = set.intersection(*(set(p.bodies) for p in profiles.values())) if profiles else set()
+    profile_bodies = set().union(*(set(p.bodies) for p in profiles.values())) if profiles else set()
     _check_definition(definition, path, profile_bodies)
     expected = path.parent.name, path.stem
     if (definition.key, definition.version) != expected:
@@ -225,8 +265,45 @@ def load_definition(path: Path, profiles: dict[str, Profile]) -> Procedure:
     )
 
 
-def load(root: Path = ROOT) -> Registry:
-    profiles = {p.name: p for p in (load_profile(path) for path in sorted((root / "profiles").glob("*.yaml")))}
+def _resolve_extends(profiles: dict[str, Profile], paths: dict[str, Path]) -> dict[str, Profile]:
+    """A province's profile is its base with the bodies and settings it names replaced."""
+    resolved = {}
+    for name, profile in profiles.items():
+        if profile.extends is None:
+            resolved[name] = profile
+            continue
+        base = profiles.get(profile.extends)
+        if base is None or base.extends is not None:
+            raise DefinitionError(
+                f"{_where(paths[name])}: extends: {profile.extends!r} is not a base profile "
+                f"(known: {', '.join(sorted(n for n, p in profiles.items() if p.extends is None))})"
+            )
+        unknown = sorted(set(profile.settings) - set(base.settings))
+        if unknown:
+            raise DefinitionError(
+                f"{_where(paths[name])}: settings.{unknown[0]}: {base.name} has no such setting to override"
+            )
+        resolved[name] = profile.model_copy(
+            update={
+                "applies_to_cycles_ending_before": base.applies_to_cycles_ending_before,
+                "bodies": {**base.bodies, **profile.bodies},
+                "settings": {**base.settings, **profile.settings},
+            }
+        )
+    return resolved
+
+
+def load(root: Path = ROOT, extra_profile_dirs: tuple[Path, ...] = ()) -> Registry:
+    paths = {}
+    for directory in (root / "profiles", *extra_profile_dirs):
+        for path in sorted(directory.glob("*.yaml")):
+            profile = load_profile(path)
+            if profile.name in paths:
+                raise DefinitionError(
+                    f"{_where(path)}: name: profile {profile.name!r} is also in {paths[profile.name]}"
+                )
+            paths[profile.name] = path
+    profiles = _resolve_extends({name: load_profile(path) for name, path in paths.items()}, paths)
     procedures = {}
     for path in sorted((root / "definitions").glob("*/*.yaml")):
         procedure = load_definition(path, profiles)
@@ -235,5 +312,10 @@ def load(root: Path = ROOT) -> Registry:
 
 
 @cache
+def registry_with_profiles(extra_profile_dirs: tuple[Path, ...]) -> Registry:
+    """Loaded once per set of profile directories (definitions are immutable once loaded)."""
+    return load(ROOT, extra_profile_dirs)
+
+
 def default_registry() -> Registry:
-    return load()
+    return registry_with_profiles(())

@@ -15,13 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field
 # Roles a token may carry (PROCEDURES.md §3). `system` is the service's own timers, never a token.
 ROLES = frozenset(
     {
-        "commune_leader",
-        "commune_officer",
-        "commune_member",
-        "district_officer",
-        "district_head",
-        "province_officer",
-        "province_director",
+        "commune_leader",  # lãnh đạo UBND cấp xã
+        "commune_officer",  # công chức UBND cấp xã
+        "commune_member",  # member of a commune organisation assigned an indicator (claim org)
+        "district_leader",  # lãnh đạo UBND cấp huyện
+        "district_officer",  # chuyên viên Phòng GDĐT
+        "district_head",  # Trưởng phòng GDĐT
+        "province_leader",  # lãnh đạo UBND cấp tỉnh
+        "province_officer",  # chuyên viên Sở GDĐT
+        "province_director",  # Giám đốc Sở GDĐT
+        "ministry_officer",  # Vụ Giáo dục thường xuyên, Bộ GDĐT (unit VN)
+        "minister",  # Bộ trưởng Bộ GDĐT (unit VN)
+        "association_officer",  # Hội Khuyến học at the role's unit (TT44/2014 inspection and planning)
+        "learning_unit_head",  # head of an agency or unit assessed as a "Đơn vị học tập" (TT24/2023; claim org)
         "council_member",
         "auditor",
         "admin",
@@ -69,13 +75,19 @@ class FieldSpec(Strict):
 class Measure(Strict):
     """How an indicator's result is found (TT25/2023 Điều 8 k2): a rating, a standing recognition, or shares."""
 
-    kind: Literal["rating", "recognition_level", "shares"]
+    kind: Literal["rating", "recognition_level", "shares", "recognised_share", "change"]
     required: dict[int, int] | None = None  # recognition_level: minimum NĐ 20/2014 level per CĐHT level
     max_level: int | None = None  # recognition_level: the highest level the NĐ 20/2014 standard has
     figures: list[str] | None = None  # shares: figure names
     minimum: dict[int, dict[str, float]] | None = None
     minimum_disadvantaged: dict[int, dict[str, float]] | None = None
     not_above: dict[str, str] | None = None  # shares: a figure that is a part of another ("trong đó")
+    # recognised_share: computed by the service, never sent: the share of the case unit's subordinate units
+    # (``of``: procedure and unit level, first source with units wins) holding a standing recognition at the level
+    # sought; ``minimum`` gives the share per level, e.g. {1: {share: 90}} (TT25/2023 Điều 11 k4 a).
+    of: list[dict[str, str]] | None = None
+    # change: figures ``previous`` and ``current``; passes when current moved in ``direction`` (Điều 11 k4 b).
+    direction: Literal["increase", "decrease"] | None = None
 
 
 class Indicator(Strict):
@@ -164,7 +176,10 @@ class Deadline(Strict):
 
 class OpenRule(Strict):
     bodies: list[str]
+    guards: list[str] = Field(default_factory=list)  # run at opening, e.g. what the case's kind requires
     citation: Citation
+    # A case about an organisation inside the unit (a TT24 learning unit) names it; None: the case is the unit's.
+    subject: Literal["organisation"] | None = None
 
 
 class Definition(Strict):
@@ -173,6 +188,10 @@ class Definition(Strict):
     title: dict[str, str]
     instrument: str
     effective_from: date
+    # A repealed instrument opens no new case from this date; cases opened before stay on it (e.g. TT44/2014,
+    # repealed by TT25/2023 Điều 25 from 12/02/2024).
+    repealed_on: date | None = None
+    repealed_by: str | None = None
     # The kind of unit a case is about; "reviewing_office" is the unit whose office reviews communes under the
     # case's profile (the district in three_tier, the province in two_tier), e.g. for the annual report.
     subject_level: Literal["commune", "district", "province", "reviewing_office"]
@@ -213,17 +232,29 @@ class BodyRule(Strict):
     """Which real role, at which unit relative to the case's unit, fills a body of the definitions."""
 
     role: str
-    at: Literal["case_unit", "district", "province"]
-    match_org: bool = False
+    at: Literal["case_unit", "district", "province", "national"]
+    match_org: bool = False  # the actor's org claim equals the indicator's assignee
+    match_subject: bool = False  # the actor's org claim equals the case's subject (e.g. a TT24 learning unit)
     council_position: list[Literal["chair", "secretary", "member"]] | None = None
 
 
 class Profile(Strict):
+    """Who fills each body, and the settings that vary by place and time (PROCEDURES.md §3).
+
+    A province's own profile ``extends`` a base profile, names its ``provinces`` (unit codes) and the cycles it
+    covers (``applies_from_cycle``), and replaces only the bodies and settings it lists.
+    """
+
     name: str
     vi: str
     en: str
     applies_to_cycles_ending_before: date | None = None
-    bodies: dict[str, BodyRule]
+    extends: str | None = None
+    provinces: list[str] = Field(default_factory=list)
+    applies_from_cycle: int | None = None
+    applies_to_cycle: int | None = None
+    source: str | None = None  # the decision or directive a province's profile encodes
+    bodies: dict[str, BodyRule] = Field(default_factory=dict)
     settings: dict[str, Setting] = Field(default_factory=dict)
 
     def default_settings(self) -> dict[str, Any]:

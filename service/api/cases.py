@@ -89,9 +89,11 @@ def json_response(body: Any, status: int, *, etag: str | None = None, replayed: 
     response_model=CaseOut,
     responses=problems(401, 403, 404, 409, 422),
     summary="Open a case",
-    description="Opened by commune.leader for its own commune or by reviewer.head "
-    "for the communes it reviews (TT25/2023 Điều 9, Điều 24 k1). Pins the definition version and the "
-    "jurisdiction profile in force for the cycle.",
+    description="Opens a case of any procedure (GET /procedures): who may open it is the definition's `open` "
+    "rule, e.g. commune.leader for its own commune or reviewer.head for the communes it reviews (TT25/2023 "
+    "Điều 9, Điều 24 k1). Pins the definition version, the jurisdiction profile in force for the cycle and "
+    "province, and the settings. Refused with reasons when the unit, cycle, kind or the unit's recognition "
+    "history does not fit, or when the profile has no one to fill an office the procedure needs.",
 )
 async def open_case(
     body: OpenCaseIn,
@@ -111,6 +113,7 @@ async def open_case(
         cycle=body.cycle,
         kind=body.kind,
         target_level=body.target_level,
+        subject=body.subject,
         idempotency_key=idempotency_key,
         idempotency_body=body.model_dump(mode="json"),
     )
@@ -127,6 +130,7 @@ async def open_and_answer(
     cycle: int,
     kind: str,
     target_level: int | None,
+    subject: str | None = None,
     idempotency_key: str | None = None,
     idempotency_body: Any = None,
 ) -> JSONResponse:
@@ -142,6 +146,7 @@ async def open_and_answer(
             cycle=cycle,
             kind=kind,
             target_level=target_level,
+            subject=subject,
             now=at,
             request_id=request_id(request),
             idempotency_request=idem,

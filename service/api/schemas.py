@@ -44,6 +44,7 @@ class CaseOut(Out):
     profile: str
     unit: str
     unit_name: str
+    subject: str | None = Field(description="The organisation the case is about (TT24 learning unit), else null")
     cycle: int
     kind: str
     state: str
@@ -110,10 +111,16 @@ class OpenCaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     procedure: str = Field(examples=["cdht_xa"])
-    unit: str = Field(description="Administrative unit code of the commune")
+    unit: str = Field(description="Administrative unit code of the unit the case is about (its subject_level)")
     cycle: int = Field(ge=2000, le=2100, description="Evaluation year N (data 01/01–31/12/N)")
     kind: Literal["first", "re_recognition", "upgrade"] = "first"
     target_level: Literal[1, 2] | None = None
+    subject: str | None = Field(
+        default=None,
+        max_length=120,
+        description="For procedures about an organisation inside the unit (don_vi_hoc_tap): its code, "
+        "which its head's token carries as `org`",
+    )
 
 
 class TriggerCheckOut(Out):
@@ -227,6 +234,7 @@ def case_out(cf: CaseFile, *, allowed: list[str], now: datetime) -> CaseOut:
         profile=case.profile,
         unit=case.unit_code,
         unit_name=cf.unit.name,
+        subject=case.subject or None,
         cycle=case.cycle,
         kind=case.kind,
         state=case.state,

@@ -42,6 +42,7 @@ class AuthorityContext:
     units: UnitPath
     indicator_org: str | None = None
     council: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    subject: str | None = None  # the organisation a case is about (TT24 learning unit), else None
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ def _check_body(actor: Actor, body: str, ctx: AuthorityContext) -> str | None:
     if rule.match_org and (ctx.indicator_org is None or actor.org != ctx.indicator_org):
         return (
             f"{body}: the indicator is assigned to {ctx.indicator_org or 'no organisation'}; "
+            f"you belong to {actor.org or 'no organisation'}"
+        )
+    if rule.match_subject and (ctx.subject is None or actor.org != ctx.subject):
+        return (
+            f"{body}: the case is about {ctx.subject or 'no organisation'}; "
             f"you belong to {actor.org or 'no organisation'}"
         )
     if rule.council_position is not None:

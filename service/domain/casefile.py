@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.audit import case_state_digest
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason
+from service.domain.recognitions import prior_recognitions
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
 from workflows.criteria import IndicatorRecord
 from workflows.guards import DeadlineView, GuardContext, PriorRecognition
@@ -105,7 +106,9 @@ class CaseFile:
     def authority_context(self, indicator: str | None = None) -> AuthorityContext:
         row = self.indicator_rows.get(indicator) if indicator else None
         council = ((self.case.dossier or {}).get("form_council") or {}).get("members") or ()
-        return AuthorityContext(self.profile, self.units, row.assignee_org if row else None, tuple(council))
+        return AuthorityContext(
+            self.profile, self.units, row.assignee_org if row else None, tuple(council), self.case.subject or None
+        )
 
 
 async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, UnitPath]:
@@ -153,17 +156,9 @@ async def load_case_file(session: AsyncSession, registry: Registry, case_id: str
     rows = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars().all()
     evidence = (await session.execute(select(Evidence).where(Evidence.case_id == case.id))).scalars().all()
     deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars().all()
-    prior = (
-        await session.execute(
-            select(Case.id, Case.level, Case.decided_on).where(
-                Case.unit_code == case.unit_code,
-                Case.procedure == case.procedure,
-                Case.id != case.id,
-                Case.level.is_not(None),
-                Case.decided_on.is_not(None),
-            )
-        )
-    ).all()
+    prior = await prior_recognitions(
+        session, unit_code=case.unit_code, procedure=case.procedure, subject=case.subject, exclude_case=case.id
+    )
     return CaseFile(
         case=case,
         procedure=procedure,
@@ -173,5 +168,5 @@ async def load_case_file(session: AsyncSession, registry: Registry, case_id: str
         indicator_rows={row.code: row for row in rows},
         evidence=list(evidence),
         deadlines={row.key: row for row in deadlines},
-        prior=tuple(PriorRecognition(r.id, r.level, r.decided_on) for r in prior),
+        prior=prior,
     )

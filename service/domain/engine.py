@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain import deadlines, idempotency
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_case_event, format_time
-from service.domain.authority import AuthorityContext, Decision, can_read, decide
+from service.domain.authority import AuthorityContext, Decision, UnitPath, can_read, decide
 from service.domain.casefile import CaseFile, load_case_file, unit_path
 from service.domain.errors import (
     Conflict,
@@ -37,13 +37,22 @@ from service.domain.errors import (
 )
 from service.domain.evidence import StoredFile
 from service.domain.idempotency import IdempotencyRequest, StoredResponse
-from service.persistence.tables import AuditEvent, Case, CaseIndicator, DeadlineReminder, Evidence, OutboxMessage
+from service.domain.recognitions import count_recognised_subordinates, prior_recognitions
+from service.persistence.tables import (
+    AdminUnit,
+    AuditEvent,
+    Case,
+    CaseIndicator,
+    DeadlineReminder,
+    Evidence,
+    OutboxMessage,
+)
 from workflows.calendar import local_date
 from workflows.effects import combine
 from workflows.guards import GUARDS, GuardContext, run_guards
 from workflows.payloads import payload_errors
 from workflows.registry import Registry
-from workflows.schema import SYSTEM_BODY, Definition, Transition
+from workflows.schema import SYSTEM_BODY, Definition, Profile, Transition
 
 log = logging.getLogger("cdht.engine")
 
@@ -280,6 +289,38 @@ async def _collect(
     return {**payload, **collected}
 
 
+async def _computed_figures(
+    session: AsyncSession, cf: CaseFile, indicator: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """An indicator the law defines by other cases (TT25/2023 Điều 11 k4 a: "ít nhất 90% số xã được công nhận")
+    gets its figures from the database, never from the caller."""
+    definition = cf.procedure.definition
+    measure = definition.indicator(indicator).measure
+    if measure.kind != "recognised_share":
+        return payload
+    if "figures" in payload:
+        raise InvalidPayload(
+            f"the figures of {indicator} are computed by the service, not sent",
+            reasons=[Reason("payload_invalid", "figures: computed from the recognitions on record")],
+        )
+    count = await count_recognised_subordinates(
+        session,
+        unit_code=cf.case.unit_code,
+        cycle=cf.case.cycle,
+        sources=measure.of or [],
+        levels=definition.levels,
+        now=now,
+    )
+    if count is None:
+        kinds = " or ".join(f"{source['unit_level']}s" for source in measure.of or [])
+        raise GuardFailed(
+            f"{indicator} cannot be computed: {cf.case.unit_code} has no {kinds} on record for cycle {cf.case.cycle}",
+            reasons=[Reason("no_subordinate_units", f"no {kinds} under {cf.case.unit_code} in cycle {cf.case.cycle}")],
+        )
+    figures = {"units": count.units, "recognised": count.recognised, "source": count.source}
+    return {**payload, "figures": {**figures, "as_of": count.as_of.isoformat()}}
+
+
 def _resolve(definition: Definition, cf: CaseFile, trigger: str, indicator: str | None) -> tuple[Transition, str]:
     """The transition and the state it fires from, or a refusal naming what is wrong."""
     if indicator is None:
@@ -356,6 +397,8 @@ async def apply_transition(
         raise Conflict(f"{trigger} is not possible in state {state}", reasons=reasons, allowed_transitions=allowed)
     if transition.collector is not None:
         payload = await _collect(session, registry, cf, transition, payload, now)
+    if indicator is not None and "figures" in transition.payload:
+        payload = await _computed_figures(session, cf, indicator, payload, now)
     errors = payload_errors(transition, payload)
     if errors:
         _refused("transition", trigger, actor, [Reason("payload_invalid", f"{p}: {m}") for p, m in errors])
@@ -408,6 +451,101 @@ async def apply_transition(
     return Outcome(case=case, event=event)
 
 
+def definition_bodies(definition: Definition) -> set[str]:
+    """Every body the definition names: who opens, fires, or adds evidence."""
+    bodies = set(definition.open.bodies)
+    for transition in definition.transitions:
+        bodies.update(transition.bodies)
+    process = definition.indicator_process
+    if process is not None:
+        bodies.update(process.evidence.bodies)
+        for transition in process.transitions:
+            bodies.update(transition.bodies)
+    return bodies - {SYSTEM_BODY}
+
+
+def _opening_refusals(
+    definition: Definition,
+    *,
+    unit: AdminUnit,
+    cycle: int,
+    kind: str,
+    target_level: int | None,
+    subject: str,
+    now: datetime,
+    subject_level: str,
+) -> list[Reason]:
+    """What is wrong with the request itself, before anyone's authority or the unit's history is considered."""
+    reasons = []
+    if unit.level != subject_level:
+        reasons.append(
+            Reason("unit_level", f"{definition.key} is for a {subject_level}; {unit.code} is a {unit.level}")
+        )
+    if kind not in definition.kinds:
+        reasons.append(Reason("kind_unknown", f"kind must be one of {', '.join(definition.kinds)}"))
+    if definition.levels and target_level not in definition.levels:
+        reasons.append(Reason("level_unknown", f"target_level must be one of {definition.levels}"))
+    if definition.open.subject == "organisation" and not subject:
+        reasons.append(Reason("subject_required", f"{definition.key} is about an organisation: name it in subject"))
+    if definition.open.subject is None and subject:
+        reasons.append(Reason("subject_not_allowed", f"{definition.key} is about the unit itself; send no subject"))
+    if cycle < definition.effective_from.year:
+        reasons.append(
+            Reason(
+                "cycle_before_instrument",
+                f"{definition.instrument} applies from cycle {definition.effective_from.year}",
+            )
+        )
+    if definition.repealed_on is not None and local_date(now) >= definition.repealed_on:
+        reasons.append(
+            Reason(
+                "instrument_repealed",
+                f"{definition.instrument} was repealed on {definition.repealed_on:%d/%m/%Y}"
+                f"{' by ' + definition.repealed_by if definition.repealed_by else ''}; "
+                "cases opened before then stay on it, no new case opens",
+            )
+        )
+    if cycle > now.year + 1:
+        reasons.append(Reason("cycle_in_future", f"cycle {cycle} is more than a year ahead"))
+    cycle_end = date(cycle, 12, 31)
+    if unit.valid_to is not None and unit.valid_to < cycle_end:
+        reasons.append(
+            Reason(
+                "unit_not_valid",
+                f"{unit.code} ceased on {unit.valid_to:%d/%m/%Y}, before the end of cycle {cycle}; "
+                "open the case on the unit that continues it",
+            )
+        )
+    if unit.valid_from is not None and unit.valid_from > cycle_end:
+        reasons.append(
+            Reason("unit_not_valid", f"{unit.code} exists from {unit.valid_from:%d/%m/%Y}, after cycle {cycle}")
+        )
+    return reasons
+
+
+def _unfilled_bodies(definition: Definition, profile: Profile, units: UnitPath) -> list[Reason]:
+    """Bodies of the definition that no one fills under the profile for this unit (e.g. a district office after
+    the two-tier reform); a case that could never be decided is not opened."""
+    reasons = []
+    for body in sorted(definition_bodies(definition)):
+        rule = profile.bodies.get(body)
+        if rule is None:
+            reasons.append(
+                Reason(
+                    "no_tier",
+                    f"{body}: profile {profile.name} names no one for it"
+                    + (
+                        " (there is no district tier in this profile)"
+                        if body.startswith(("district", "province_council"))
+                        else ""
+                    ),
+                )
+            )
+        elif units.at(rule.at) is None:
+            reasons.append(Reason("no_tier", f"{body}: {units.unit} has no {rule.at} above it in the unit tree"))
+    return reasons
+
+
 async def open_case(
     session: AsyncSession,
     *,
@@ -419,6 +557,7 @@ async def open_case(
     kind: str,
     target_level: int | None,
     now: datetime,
+    subject: str | None = None,
     request_id: str | None = None,
     idempotency_request: IdempotencyRequest | None = None,
 ) -> Outcome:
@@ -432,55 +571,65 @@ async def open_case(
             f"no procedure {procedure}", reasons=[Reason("procedure_unknown", f"{procedure} is not defined")]
         )
     definition = loaded.definition
+    subject = (subject or "").strip()
     unit, units = await unit_path(session, unit_code)
-    reasons = []
-    profile = registry.profile_for_cycle(cycle)
+    profile = registry.profile_for_cycle(cycle, units.at("province"))
     subject_level = definition.subject_level
     if subject_level == "reviewing_office":
         subject_level = profile.bodies["reviewer.head"].at
-    if unit.level != subject_level:
-        reasons.append(
-            Reason("unit_level", f"{definition.key} is for a {subject_level}; {unit_code} is a {unit.level}")
-        )
-    if kind not in definition.kinds:
-        reasons.append(Reason("kind_unknown", f"kind must be one of {', '.join(definition.kinds)}"))
     if target_level is None:
         target_level = 2 if kind == "upgrade" else min(definition.levels, default=None)
-    if definition.levels and target_level not in definition.levels:
-        reasons.append(Reason("level_unknown", f"target_level must be one of {definition.levels}"))
-    if cycle < definition.effective_from.year:
-        reasons.append(
-            Reason(
-                "cycle_before_instrument",
-                f"{definition.instrument} applies from cycle {definition.effective_from.year}",
-            )
-        )
-    if cycle > now.year + 1:
-        reasons.append(Reason("cycle_in_future", f"cycle {cycle} is more than a year ahead"))
-    if unit.valid_to is not None and unit.valid_to.year < cycle:
-        reasons.append(
-            Reason("unit_not_valid", f"{unit_code} ceased on {unit.valid_to:%d/%m/%Y}, before cycle {cycle}")
-        )
+    reasons = _opening_refusals(
+        definition,
+        unit=unit,
+        cycle=cycle,
+        kind=kind,
+        target_level=target_level,
+        subject=subject,
+        now=now,
+        subject_level=subject_level,
+    )
     if reasons:
         raise InvalidPayload("this case cannot be opened", reasons=reasons)
-    missing = sorted({rule.at for rule in profile.bodies.values() if units.at(rule.at) is None})
-    if missing:
+    unfilled = _unfilled_bodies(definition, profile, units)
+    if unfilled:
         raise Conflict(
-            f"cycle {cycle} runs under profile {profile.name}, which needs a {' and '.join(missing)} "
-            f"above {unit_code}; none is on record",
-            reasons=[Reason("no_tier", f"{unit_code} has no {m} in the unit tree") for m in missing],
+            f"cycle {cycle} of {unit_code} runs under profile {profile.name}, "
+            f"which cannot run {definition.key}: no one fills {len(unfilled)} of its bodies",
+            reasons=unfilled,
         )
-    decision = decide(actor, definition.open.bodies, AuthorityContext(profile, units))
+    decision = decide(actor, definition.open.bodies, AuthorityContext(profile, units, subject=subject or None))
     if not decision.allowed:
         raise Forbidden(
             f"you may not open a {procedure} case for {unit_code}",
             reasons=[Reason("not_authorised", m) for m in decision.reasons],
         )
+    settings = {**definition.default_settings(), **profile.default_settings()}
+    if definition.open.guards:
+        prior = await prior_recognitions(session, unit_code=unit_code, procedure=definition.key, subject=subject)
+        ctx = GuardContext(
+            definition=definition,
+            trigger="open",
+            state=definition.initial_state,
+            kind=kind,
+            cycle=cycle,
+            now=now,
+            settings=settings,
+            target_level=target_level,
+            disadvantaged=unit.disadvantaged,
+            prior_recognitions=prior,
+        )
+        failures = run_guards(definition.open.guards, ctx)
+        if failures:
+            reasons = [Reason(v.code, v.message) for v in failures]
+            _refused("open", "open", actor, reasons)
+            raise GuardFailed(f"{kind} case refused: " + "; ".join(r.message for r in reasons), reasons=reasons)
     existing = (
         await session.execute(
             select(Case.id).where(
                 Case.procedure == procedure,
                 Case.unit_code == unit_code,
+                Case.subject == subject,
                 Case.cycle == cycle,
                 Case.kind == kind,
             )
@@ -498,14 +647,12 @@ async def open_case(
         version=definition.version,
         profile=profile.name,
         unit_code=unit_code,
+        subject=subject,
         cycle=cycle,
         kind=kind,
         state=definition.initial_state,
         target_level=target_level,
-        pinned={
-            "settings": {**definition.default_settings(), **profile.default_settings()},
-            "disadvantaged": unit.disadvantaged,
-        },
+        pinned={"settings": settings, "disadvantaged": unit.disadvantaged},
         dossier={},
         opened_by=actor.sub,
         created_at=now,
@@ -524,6 +671,7 @@ async def open_case(
             "version": definition.version,
             "profile": profile.name,
             "unit": unit_code,
+            **({"subject": subject} if subject else {}),
             "cycle": cycle,
             "kind": kind,
             "target_level": target_level,

@@ -19,8 +19,8 @@ from service.domain.audit import case_chain
 from service.domain.casefile import CaseFile, resolve, unit_path
 from service.domain.engine import apply_change
 from service.domain.errors import Conflict, NotFound, Reason
+from service.domain.recognitions import prior_recognitions
 from service.persistence.tables import AuditEvent, Case, Evidence
-from workflows.guards import PriorRecognition
 from workflows.registry import Registry
 
 
@@ -68,6 +68,7 @@ async def _opened(session: AsyncSession, registry: Registry, case_id: str, event
         version=facts["version"],
         profile=facts["profile"],
         unit_code=facts["unit"],
+        subject=facts.get("subject") or "",
         cycle=facts["cycle"],
         kind=facts["kind"],
         state=event.to_state,
@@ -81,17 +82,14 @@ async def _opened(session: AsyncSession, registry: Registry, case_id: str, event
     )
     procedure, profile = resolve(registry, case)
     unit, units = await unit_path(session, case.unit_code)
-    prior = (
-        await session.execute(
-            select(Case.id, Case.level, Case.decided_on).where(
-                Case.unit_code == case.unit_code,
-                Case.procedure == case.procedure,
-                Case.id != case_id,
-                Case.level.is_not(None),
-                Case.decided_on <= event.occurred_at.date(),
-            )
-        )
-    ).all()
+    prior = await prior_recognitions(
+        session,
+        unit_code=case.unit_code,
+        procedure=case.procedure,
+        subject=case.subject,
+        exclude_case=case_id,
+        decided_by=event.occurred_at.date(),
+    )
     cf = CaseFile(
         case,
         procedure,
@@ -101,7 +99,7 @@ async def _opened(session: AsyncSession, registry: Registry, case_id: str, event
         {},
         [],
         {},
-        tuple(PriorRecognition(r.id, r.level, r.decided_on) for r in prior),
+        prior,
     )
     deadlines.open_deadlines(_ignore, cf, case.state, now=event.occurred_at, payload={})
     return cf

@@ -66,10 +66,24 @@ class AdminUnit(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=300)
 
 
+class UnitSuccession(SQLModel, table=True):
+    """An administrative unit continued by another (a merger or a rename), so its recognitions follow it."""
+
+    __tablename__ = "unit_succession"
+
+    predecessor_code: str = Field(foreign_key="admin_unit.code", primary_key=True, max_length=32)
+    successor_code: str = Field(foreign_key="admin_unit.code", primary_key=True, max_length=32, index=True)
+    effective_on: date
+    basis: str = Field(max_length=64)  # e.g. gso_code_continued, resolution
+    source: str = Field(max_length=300)
+
+
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
     __table_args__ = (
-        sa.UniqueConstraint("procedure", "unit_code", "cycle", "kind", name="uq_case_per_unit_cycle_kind"),
+        sa.UniqueConstraint(
+            "procedure", "unit_code", "subject", "cycle", "kind", name="uq_case_per_unit_subject_cycle_kind"
+        ),
         sa.Index("ix_cases_procedure_cycle_state", "procedure", "cycle", "state"),
         sa.Index("ix_cases_unit_cycle", "unit_code", "cycle"),
         sa.Index("ix_cases_keyset", "created_at", "id"),
@@ -80,6 +94,8 @@ class Case(SQLModel, table=True):
     version: str = Field(max_length=64)
     profile: str = Field(max_length=64)
     unit_code: str = Field(foreign_key="admin_unit.code", max_length=32)
+    # The organisation inside the unit that the case is about (a TT24 learning unit); "" when it is the unit's own.
+    subject: str = Field(default="", max_length=120, sa_column_kwargs={"server_default": ""})
     cycle: int
     kind: str = Field(max_length=32)
     state: str = Field(max_length=64, index=True)
@@ -336,3 +352,39 @@ class AuditCheckpoint(SQLModel, table=True):
     key_id: str = Field(max_length=16)  # sha256 of the raw public key, first 16 hex
     events_total: int  # the sum of the heads' sequence numbers: every event the checkpoint covers
     chains_total: int  # len(heads), so a listing need not load the heads
+
+
+class Campaign(SQLModel, table=True):
+    """One run of ``POST /campaigns``: the cases of a cycle opened for every unit under a scope, and what it did."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (sa.Index("ix_campaign_scope", "procedure", "unit_code", "cycle"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    procedure: str = Field(max_length=64)
+    unit_code: str = Field(foreign_key="admin_unit.code", max_length=32)
+    cycle: int
+    kind: str = Field(max_length=32)
+    options: dict[str, Any] = _json(default_factory=dict)  # plan, assignments, target_level
+    result: dict[str, Any] = _json(default_factory=dict)  # counts and per-unit outcomes
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _time()
+
+
+class CaseMigration(SQLModel, table=True):
+    """A move of open cases from one version of a definition to another, in resumable batches."""
+
+    __tablename__ = "case_migration"
+
+    id: str = Field(primary_key=True, max_length=36)
+    procedure: str = Field(max_length=64)
+    from_version: str = Field(max_length=64)
+    to_version: str = Field(max_length=64)
+    state_map: dict[str, Any] = _json(default_factory=dict)
+    status: str = Field(max_length=16)  # running, completed
+    after_case_id: str = Field(default="", max_length=36)  # the last case a finished batch handled
+    moved: int = 0
+    refused: list[Any] = _json(default_factory=list)  # [{case_id, reasons}]
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()

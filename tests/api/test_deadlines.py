@@ -205,11 +205,11 @@ async def test_deadline_dashboard_filters_and_pages(api: Api) -> None:
 @pytest.mark.postgres
 async def test_two_sweepers_at_once_lapse_each_case_once(pg_api: Api) -> None:
     api = pg_api
+    await api.add_units(*((f"C3{i}", f"Xã Ba {i}", "commune", "P1") for i in range(6)))
     cases = []
-    for unit in ("C1", "C2", "C3"):
-        for kind in ("first", "re_recognition", "upgrade"):
-            case_id, _ = await api.new_case(unit, 2025, kind=kind)
-            cases.append(case_id)
+    for unit in ("C1", "C2", "C3", *(f"C3{i}" for i in range(6))):
+        case_id, _ = await api.new_case(unit, 2025)
+        cases.append(case_id)
     reports = await asyncio.gather(*(run_sweep(api, "2026-03-01T00:00:00+07:00") for _ in range(2)))
     fired = [case_id for report in reports for case_id, _ in report.fired]
     skipped = [case_id for report in reports for case_id in report.skipped]

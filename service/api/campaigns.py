@@ -1,0 +1,7 @@
+"""Placeholder: filled in by the campaigns work of issue 6."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1")

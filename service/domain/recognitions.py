@@ -1,0 +1,156 @@
+"""A unit's recognitions over time, across cases and across the two-tier reform.
+
+A recognition is a case that reached a level (``cases.level`` and ``decided_on``). Units that were merged or
+renamed hand their history on through ``unit_succession`` (predecessor → successor), so a commune formed on
+1 July 2025 carries the recognitions of the communes it continues (PROCEDURES.md §7: "the service keeps each
+commune's recognition history across cases"). Validity runs to 31/12 of the decision year plus the case's pinned
+``validity_years_after_decision_year`` (TT25/2023 Điều 5 k4, Điều 10 k4, Điều 15 k4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.persistence.tables import AdminUnit, Case, UnitSuccession
+from workflows.calendar import local_date
+from workflows.guards import PriorRecognition
+
+DEFAULT_VALIDITY_YEARS = 3  # TT25/2023 Điều 5 k4; a case's pinned setting overrides it
+MAX_GENERATIONS = 8  # a unit is merged a handful of times at most; the bound keeps a bad mapping from looping
+
+
+async def _walk(session: AsyncSession, unit_code: str, *, backwards: bool) -> list[str]:
+    """The unit followed by its predecessors (``backwards``) or successors, nearest first."""
+    seen, frontier = [unit_code], [unit_code]
+    near, far = (
+        (UnitSuccession.successor_code, UnitSuccession.predecessor_code)
+        if backwards
+        else (UnitSuccession.predecessor_code, UnitSuccession.successor_code)
+    )
+    for _ in range(MAX_GENERATIONS):
+        rows = (await session.execute(select(far).where(near.in_(frontier)))).scalars().all()
+        frontier = [code for code in rows if code not in seen]
+        if not frontier:
+            break
+        seen.extend(frontier)
+    return seen
+
+
+async def lineage(session: AsyncSession, unit_code: str) -> list[str]:
+    """The unit and every unit it continues."""
+    return await _walk(session, unit_code, backwards=True)
+
+
+async def successors(session: AsyncSession, unit_code: str) -> list[str]:
+    """The units that continue this one (not including itself)."""
+    return (await _walk(session, unit_code, backwards=False))[1:]
+
+
+def valid_until(decided_on: date, pinned: dict[str, Any] | None) -> date:
+    years = ((pinned or {}).get("settings") or {}).get("validity_years_after_decision_year", DEFAULT_VALIDITY_YEARS)
+    return date(decided_on.year + int(years), 12, 31)
+
+
+async def prior_recognitions(
+    session: AsyncSession,
+    *,
+    unit_code: str,
+    procedure: str,
+    subject: str = "",
+    exclude_case: str | None = None,
+    decided_by: date | None = None,
+) -> tuple[PriorRecognition, ...]:
+    """Recognitions of this procedure held by the unit or any unit it continues, oldest first."""
+    query = select(Case.id, Case.level, Case.decided_on, Case.unit_code, Case.pinned).where(
+        Case.unit_code.in_(await lineage(session, unit_code)),
+        Case.procedure == procedure,
+        Case.subject == subject,
+        Case.level.is_not(None),
+        Case.decided_on.is_not(None),
+    )
+    if exclude_case is not None:
+        query = query.where(Case.id != exclude_case)
+    if decided_by is not None:
+        query = query.where(Case.decided_on <= decided_by)
+    rows = (await session.execute(query.order_by(Case.decided_on, Case.id))).all()
+    return tuple(
+        PriorRecognition(r.id, r.level, r.decided_on, valid_until(r.decided_on, r.pinned), r.unit_code) for r in rows
+    )
+
+
+@dataclass(frozen=True)
+class SubordinateCount:
+    source: str  # e.g. "communes of H001 (cdht_xa)"
+    units: int
+    recognised: dict[str, int]  # level -> units holding a recognition at that level or above
+    as_of: date
+
+
+def _in_force(decided_on: date, until: date, on: date) -> bool:
+    return decided_on <= on <= until
+
+
+async def count_recognised_subordinates(
+    session: AsyncSession,
+    *,
+    unit_code: str,
+    cycle: int,
+    sources: Iterable[dict[str, str]],
+    levels: Iterable[int],
+    now: datetime,
+) -> SubordinateCount | None:
+    """How many of the unit's subordinate units hold a recognition in force today, per level (TT25/2023 Điều 11
+    k4 a, Điều 16 k4 a: "có ít nhất 90% số xã/huyện được công nhận").
+
+    The units counted are those directly under ``unit_code`` at the source's level that existed at the end of the
+    evaluation year; a recognition counts when it is in force on the day of the count (decided, not yet past its
+    validity) at the level or above. The first source whose level has units under the case's unit is used, so a
+    province after the reform (no districts) falls back to the next source the definition names.
+    """
+    on, cycle_end = local_date(now), date(cycle, 12, 31)
+    levels = sorted(levels)
+    for source in sources:
+        units = (
+            (
+                await session.execute(
+                    select(AdminUnit.code).where(
+                        AdminUnit.parent_code == unit_code,
+                        AdminUnit.level == source["unit_level"],
+                        (AdminUnit.valid_from.is_(None)) | (AdminUnit.valid_from <= cycle_end),
+                        (AdminUnit.valid_to.is_(None)) | (AdminUnit.valid_to >= cycle_end),
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not units:
+            continue
+        rows = (
+            await session.execute(
+                select(Case.unit_code, Case.level, Case.decided_on, Case.pinned).where(
+                    Case.unit_code.in_(units),
+                    Case.procedure == source["procedure"],
+                    Case.subject == "",
+                    Case.level.is_not(None),
+                    Case.decided_on.is_not(None),
+                )
+            )
+        ).all()
+        best: dict[str, int] = {}
+        for row in rows:
+            if _in_force(row.decided_on, valid_until(row.decided_on, row.pinned), on):
+                best[row.unit_code] = max(best.get(row.unit_code, 0), row.level)
+        return SubordinateCount(
+            source=f"{source['unit_level']}s of {unit_code} ({source['procedure']})",
+            units=len(units),
+            recognised={str(lv): sum(1 for level in best.values() if level >= lv) for lv in levels},
+            as_of=on,
+        )
+    return None
