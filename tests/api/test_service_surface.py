@@ -84,7 +84,11 @@ async def test_opening_a_three_tier_case_for_a_commune_without_district_is_refus
     director = api.who("province_director", "P1")
     response = await api.open(director, "C3", 2024)  # C3 sits directly under P1: no district tier
     assert response.status_code == 409
-    assert response.json()["reasons"] == [{"code": "no_tier", "message": "C3 has no district in the unit tree"}]
+    district_bodies = ["council.secretary", "reviewer.head", "reviewer.officer"]
+    assert response.json()["reasons"] == [
+        {"code": "no_tier", "message": f"{body}: C3 has no district above it in the unit tree"}
+        for body in district_bodies
+    ]
 
 
 async def test_opening_checks_unit_level_cycle_and_kind(api: Api) -> None:

@@ -238,10 +238,16 @@ async def test_hostile_inputs_get_problem_details_not_server_errors(api: Api) ->
         await api.get(leader, "/v1/cases", cycle=10**30),
         await api.client.get("/v1/cases/%00", headers=leader.headers),
         await api.client.get("/v1/audit/events?actor=%00", headers=auditor.headers),
-        await api.client.post(f"/v1/cases/{case_id}/transitions/issue_plan", headers=leader.headers,
-                              content=b'{"data": {"plan": {"number": NaN, "date": "2025-01-15"}}}'),
-        await api.client.post(f"/v1/cases/{case_id}/transitions/issue_plan", headers=leader.headers,
-                              content=b'{"data": ' + b"[" * 100000 + b"]" * 100000 + b"}"),
+        await api.client.post(
+            f"/v1/cases/{case_id}/transitions/issue_plan",
+            headers=leader.headers,
+            content=b'{"data": {"plan": {"number": NaN, "date": "2025-01-15"}}}',
+        ),
+        await api.client.post(
+            f"/v1/cases/{case_id}/transitions/issue_plan",
+            headers=leader.headers,
+            content=b'{"data": ' + b"[" * 100000 + b"]" * 100000 + b"}",
+        ),
         await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025, plan=w.docref("1/KH\x00", "2025-01-15"))),
     ]
     assert [r.status_code for r in cases] == [422] * 10, [r.text[:200] for r in cases]
@@ -251,8 +257,11 @@ async def test_hostile_inputs_get_problem_details_not_server_errors(api: Api) ->
     long_id = await api.client.get("/v1/cases", headers={**leader.headers, "X-Request-ID": "x" * 300})
     assert long_id.status_code == 200
     assert long_id.headers["X-Request-ID"] != "x" * 300
-    too_big = await api.client.post(f"/v1/cases/{case_id}/transitions/issue_plan", headers=leader.headers,
-                                    content=b"{" + b" " * (2 * 1024 * 1024) + b"}")
+    too_big = await api.client.post(
+        f"/v1/cases/{case_id}/transitions/issue_plan",
+        headers=leader.headers,
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+    )
     assert too_big.status_code == 413
     history = await api.ok(await api.get(leader, f"/v1/cases/{case_id}/history"))
     assert [e["trigger"] for e in history] == ["open"]

@@ -234,10 +234,10 @@ async def test_two_dispatchers_never_post_the_same_attempt(pg_api: Api) -> None:
     admin = api.who("admin", "VN")
     with Receiver() as receiver:
         await subscribe(api, admin, receiver.url, ["case.opened", "case.transitioned"])
-        for unit in ("C1", "C2", "C3"):
-            for kind in ("first", "re_recognition", "upgrade"):
-                case_id, leader = await api.new_case(unit, 2025, kind=kind)
-                await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025)))
+        await api.add_units(*((f"C3{i}", f"Xã Ba {i}", "commune", "P1") for i in range(6)))
+        for unit in ("C1", "C2", "C3", *(f"C3{i}" for i in range(6))):
+            case_id, leader = await api.new_case(unit, 2025)
+            await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025)))
         now = datetime.now(timezone.utc)
         await asyncio.gather(run_dispatch(api, now), run_dispatch(api, now))
         await asyncio.gather(run_dispatch(api, now), run_dispatch(api, now))
