@@ -66,13 +66,16 @@ def fixed_date_due(deadline: Deadline, *, cycle: int, inclusive: bool, month_day
     )
 
 
-def days_after_due(deadline: Deadline, *, start: date, calendar: WorkCalendar | None = None) -> DueDate:
+def days_after_due(
+    deadline: Deadline, *, start: date, calendar: WorkCalendar | None = None, days: int | None = None
+) -> DueDate:
     """``days`` working or calendar days after ``start`` (start itself not counted), to the end of that day.
 
-    E.g. the Minister decides within 20 working days of a complete dossier (TT25/2023 Điều 19 k2 e).
+    E.g. the Minister decides within 20 working days of a complete dossier (TT25/2023 Điều 19 k2 e). ``days``
+    overrides the rule's own count (a ``days_setting`` the engine has read).
     """
     rule = deadline.rule
-    days = int(rule.days or 0)
+    days = int(days if days is not None else rule.days or 0)
     if rule.kind == "working_days_after":
         calendar = calendar or load_calendar()
         last_day = calendar.add_working_days(start, days)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workflows.guards import GuardContext
+if TYPE_CHECKING:  # guards imports the modules that register effects, so only the type is imported here
+    from workflows.guards import GuardContext
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,9 @@ GUARDS: dict[str, Guard] = {}
 
 def guard(name: str, *, reads: tuple[str, ...] = ()) -> Callable[[Callable[[GuardContext], Verdict]], Callable]:
     def register(fn: Callable[[GuardContext], Verdict]) -> Callable[[GuardContext], Verdict]:
+        known = GUARDS.get(name)
+        if known and (known.check.__module__, known.check.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ValueError(f"guard {name!r} registered twice ({GUARDS[name].check.__module__}, {fn.__module__})")
         GUARDS[name] = Guard(name, fn, reads, (fn.__doc__ or "").strip())
         return fn
 

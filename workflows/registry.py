@@ -163,8 +163,11 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
         rule = deadline.rule
         if rule.kind == "fixed_date" and (rule.month is None or rule.day is None) and rule.date_setting is None:
             raise error(f"deadlines.{name}.rule", "a fixed_date rule needs month and day")
-        if rule.kind.endswith("_days_after") and (rule.days is None or rule.days < 1):
-            raise error(f"deadlines.{name}.rule.days", "a days_after rule needs days ≥ 1")
+        if rule.kind.endswith("_days_after") and rule.days_setting is not None:
+            if rule.days_setting not in d.settings:
+                raise error(f"deadlines.{name}.rule.days_setting", f"unknown setting {rule.days_setting!r}")
+        elif rule.kind.endswith("_days_after") and (rule.days is None or rule.days < 1):
+            raise error(f"deadlines.{name}.rule.days", "a days_after rule needs days ≥ 1 (or a days_setting)")
         if deadline.on_breach != "flag" and deadline.fires is None:
             raise error(f"deadlines.{name}.fires", f"on_breach {deadline.on_breach} needs the trigger it fires")
         if deadline.fires is not None and deadline.fires not in triggers:

@@ -148,6 +148,7 @@ class DeadlineRule(Strict):
     day: int | None = None
     year_offset: int = 0
     days: int | None = None
+    days_setting: str | None = None  # *_days_after: the number of days is this setting (where the law is silent)
     start_field: str | None = None
     date_setting: str | None = None  # fixed_date: a "MM-DD" setting (per jurisdiction) instead of month and day
 

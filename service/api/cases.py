@@ -374,7 +374,8 @@ async def fire(
 
 def request_body_schema(variants: list[tuple[str, Transition]]) -> dict[str, Any]:
     schemas = [payload_json_schema(t.payload) for _, t in variants]
-    data = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+    # anyOf, not oneOf: two procedures may share a trigger with the same payload, and a body valid for both is valid.
+    data = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
     return {
         "required": True,
         "content": {

@@ -50,7 +50,10 @@ class CaseOut(Out):
     state: str
     state_label: Label
     target_level: int | None
-    assessed_level: int = Field(description="The level the indicators reach now, per TT25/2023 Điều 8 (0: none)")
+    assessed_level: int | None = Field(
+        description="The level the indicators reach now, per the definition's Điều 8-style rule (0: none; null for "
+        "procedures without criteria)"
+    )
     requested_level: int | None
     level: int | None = Field(description="The level granted by the recognition decision")
     decided_on: date | None
@@ -226,7 +229,10 @@ def deadline_out(row: Deadline, now: datetime) -> DeadlineOut:
 def case_out(cf: CaseFile, *, allowed: list[str], now: datetime) -> CaseOut:
     case, definition = cf.case, cf.procedure.definition
     state = definition.states[case.state]
-    assessed = assess(definition, cf.indicators, disadvantaged=cf.disadvantaged).level if cf.indicator_rows else 0
+    if not definition.criteria:
+        assessed = None
+    else:
+        assessed = assess(definition, cf.indicators, disadvantaged=cf.disadvantaged).level if cf.indicator_rows else 0
     return CaseOut(
         id=case.id,
         procedure=case.procedure,

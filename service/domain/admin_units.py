@@ -1,17 +1,24 @@
-"""Writing administrative units: who may add one, and the checks that keep the tree sound."""
+"""Administrative units: who may add one, the checks that keep the tree sound, and a unit over time (what it
+continues, what continues it, and the recognitions it carries across the two-tier reform)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_chain_event
+from service.domain.authority import can_read
 from service.domain.casefile import unit_path
-from service.domain.errors import Conflict, Forbidden, InvalidPayload, Reason
-from service.persistence.tables import AdminUnit
+from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
+from service.domain.recognitions import lineage, successors, valid_until
+from service.persistence.tables import AdminUnit, Case, UnitSuccession
 
 PARENT_LEVELS = {"province": {"national"}, "district": {"province"}, "commune": {"district", "province"}}
 
@@ -82,3 +89,239 @@ async def create_unit(
     )
     await session.flush()
     return unit
+
+
+# --- a unit over time: what it continues, what continues it, and the recognitions it carries ---------------------
+
+
+@dataclass(frozen=True)
+class SuccessionLink:
+    """One ``unit_succession`` row with both units' names and levels."""
+
+    predecessor: str
+    predecessor_name: str
+    predecessor_level: str
+    successor: str
+    successor_name: str
+    successor_level: str
+    effective_on: date
+    basis: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Via:
+    """How a recognition reached the unit asked about: the holder's own succession step, and the chain of units
+    from the holder to the unit asked about."""
+
+    basis: str
+    source: str
+    effective_on: date
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnitRecognition:
+    case_id: str
+    procedure: str
+    version: str
+    unit: str
+    unit_name: str
+    cycle: int
+    kind: str
+    level: int
+    decision: dict[str, Any] | None
+    decided_on: date
+    valid_until: date
+    status: str  # in_force | expired | superseded
+    superseded_by: str | None
+    via: Via | None
+
+
+@dataclass(frozen=True)
+class UnitRecognitions:
+    unit: AdminUnit
+    as_of: date
+    lineage: tuple[str, ...]
+    predecessors: tuple[SuccessionLink, ...]
+    successors: tuple[SuccessionLink, ...]
+    recognitions: tuple[UnitRecognition, ...]
+
+
+async def _links(session: AsyncSession, where: Any) -> list[SuccessionLink]:
+    before, after = aliased(AdminUnit), aliased(AdminUnit)
+    query = (
+        select(UnitSuccession, before.name, before.level, after.name, after.level)
+        .join(before, before.code == UnitSuccession.predecessor_code)
+        .join(after, after.code == UnitSuccession.successor_code)
+        .where(where)
+        .order_by(UnitSuccession.predecessor_code, UnitSuccession.successor_code)
+    )
+    return [
+        SuccessionLink(
+            row.predecessor_code,
+            before_name,
+            before_level,
+            row.successor_code,
+            after_name,
+            after_level,
+            row.effective_on,
+            row.basis,
+            row.source,
+        )
+        for row, before_name, before_level, after_name, after_level in (await session.execute(query)).all()
+    ]
+
+
+async def succession_links(session: AsyncSession, unit_code: str) -> tuple[list[SuccessionLink], list[SuccessionLink]]:
+    """The units this one directly continues, and those that directly continue it."""
+    links = await _links(
+        session, (UnitSuccession.successor_code == unit_code) | (UnitSuccession.predecessor_code == unit_code)
+    )
+    return (
+        [link for link in links if link.successor == unit_code],
+        [link for link in links if link.predecessor == unit_code],
+    )
+
+
+async def _get_unit(session: AsyncSession, unit_code: str) -> AdminUnit:
+    unit = await session.get(AdminUnit, unit_code)
+    if unit is None:
+        raise NotFound(
+            f"no administrative unit {unit_code}", reasons=[Reason("unit_unknown", f"no unit has code {unit_code}")]
+        )
+    return unit
+
+
+async def ensure_history_readable(session: AsyncSession, actor: Actor, codes: Sequence[str]) -> None:
+    """A unit's history is readable by whoever covers the unit or any unit of its history (a unit it continues,
+    or one that continues it: the office now answering for the territory), as a case is (authority.can_read)."""
+    for code in codes:
+        _, path = await unit_path(session, code)
+        if can_read(actor, path).allowed:
+            return
+    raise Forbidden(
+        f"the recognitions of {codes[0]} are outside your jurisdiction",
+        reasons=[
+            Reason(
+                "outside_jurisdiction",
+                f"your unit {actor.unit} covers neither {codes[0]} nor any unit it continues or that continues it "
+                f"({', '.join(codes[1:]) or 'none'})",
+            )
+        ],
+    )
+
+
+def _status(row: Any, until: date, later: Any | None, today: date) -> str:
+    if later is not None:
+        return "superseded"
+    if row.state == "expired" or today > until:
+        return "expired"
+    return "in_force"
+
+
+def _decision_of(dossier: dict[str, Any] | None, decided_on: date) -> dict[str, Any] | None:
+    """The recognition decision (DocRef): the ``recognize`` act's, else the act whose decision is dated the day
+    the case was decided (a procedure naming its deciding trigger otherwise)."""
+    dossier = dossier or {}
+    decision = (dossier.get("recognize") or {}).get("decision")
+    if isinstance(decision, dict):
+        return decision
+    for payload in dossier.values():
+        candidate = payload.get("decision") if isinstance(payload, dict) else None
+        if isinstance(candidate, dict) and candidate.get("date") == decided_on.isoformat():
+            return candidate
+    return None
+
+
+async def unit_recognitions(session: AsyncSession, *, actor: Actor, unit_code: str, today: date) -> UnitRecognitions:
+    """Every recognition the unit holds, its own and those of every unit it continues (recognitions.lineage),
+    oldest first; a unit continued by others lists them as successors. A recognition is ``superseded`` when a later
+    one of the same procedure in the lineage was decided while it was in force, ``expired`` past its validity
+    (TT25/2023 Điều 5 k4: 3 years after the year of recognition; the case's pinned setting), else ``in_force``.
+    Only a unit's own recognitions are listed (cases about an organisation inside it, ``subject``, are not)."""
+    unit = await _get_unit(session, unit_code)
+    line = await lineage(session, unit_code)
+    after = await successors(session, unit_code)
+    await ensure_history_readable(session, actor, [*line, *after])
+    back_links = await _links(
+        session, UnitSuccession.successor_code.in_(line) & UnitSuccession.predecessor_code.in_(line)
+    )
+    forward_links = (
+        await _links(
+            session, UnitSuccession.successor_code.in_(after) & UnitSuccession.predecessor_code.in_([unit_code, *after])
+        )
+        if after
+        else []
+    )
+    # The step by which each unit of the lineage reaches the unit asked about (breadth first: nearest wins).
+    reached: dict[str, tuple[SuccessionLink | None, tuple[str, ...]]] = {unit_code: (None, (unit_code,))}
+    for code in line:
+        if code not in reached:
+            continue
+        for link in back_links:
+            if link.successor == code and link.predecessor not in reached:
+                reached[link.predecessor] = (link, (link.predecessor, *reached[code][1]))
+    names = {unit_code: unit.name} | {link.predecessor: link.predecessor_name for link in back_links}
+    rows = (
+        await session.execute(
+            select(
+                Case.id,
+                Case.procedure,
+                Case.version,
+                Case.unit_code,
+                Case.cycle,
+                Case.kind,
+                Case.level,
+                Case.decided_on,
+                Case.state,
+                Case.pinned,
+                Case.dossier,
+            )
+            .where(
+                Case.unit_code.in_(line),
+                Case.subject == "",
+                Case.level.is_not(None),
+                Case.decided_on.is_not(None),
+            )
+            .order_by(Case.decided_on, Case.id)
+        )
+    ).all()
+    items = []
+    for row in rows:
+        until = valid_until(row.decided_on, row.pinned)
+        later = next(
+            (
+                other
+                for other in rows
+                if other.procedure == row.procedure and row.decided_on < other.decided_on <= until
+            ),
+            None,
+        )
+        link, path = reached.get(row.unit_code, (None, (row.unit_code,)))
+        items.append(
+            UnitRecognition(
+                case_id=row.id,
+                procedure=row.procedure,
+                version=row.version,
+                unit=row.unit_code,
+                unit_name=names.get(row.unit_code, row.unit_code),
+                cycle=row.cycle,
+                kind=row.kind,
+                level=row.level,
+                decision=_decision_of(row.dossier, row.decided_on),
+                decided_on=row.decided_on,
+                valid_until=until,
+                status=_status(row, until, later, today),
+                superseded_by=later.id if later is not None else None,
+                via=Via(link.basis, link.source, link.effective_on, path) if link is not None else None,
+            )
+        )
+    return UnitRecognitions(
+        unit=unit,
+        as_of=today,
+        lineage=tuple(line),
+        predecessors=tuple(back_links),
+        successors=tuple(forward_links),
+        recognitions=tuple(items),
+    )

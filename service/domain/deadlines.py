@@ -32,7 +32,10 @@ def due_date(cf: CaseFile, rule: DeadlineRule, *, now: datetime, payload: dict[s
         )
     if kind in ("working_days_after", "calendar_days_after"):
         start = payload.get(rule.rule.start_field) if rule.rule.start_field else None
-        return days_after_due(rule, start=date.fromisoformat(start) if isinstance(start, str) else local_date(now))
+        days = int(settings[rule.rule.days_setting]) if rule.rule.days_setting else None
+        return days_after_due(
+            rule, start=date.fromisoformat(start) if isinstance(start, str) else local_date(now), days=days
+        )
     if case.decided_on is None:
         return None
     years = int(settings.get("validity_years_after_decision_year", 3))

@@ -485,6 +485,8 @@ def _opening_refusals(
         reasons.append(Reason("kind_unknown", f"kind must be one of {', '.join(definition.kinds)}"))
     if definition.levels and target_level not in definition.levels:
         reasons.append(Reason("level_unknown", f"target_level must be one of {definition.levels}"))
+    if not definition.levels and target_level is not None:
+        reasons.append(Reason("level_not_applicable", f"{definition.key} has no levels; send no target_level"))
     if definition.open.subject == "organisation" and not subject:
         reasons.append(Reason("subject_required", f"{definition.key} is about an organisation: name it in subject"))
     if definition.open.subject is None and subject:
