@@ -102,6 +102,25 @@ def run_guards(names: list[str], ctx: GuardContext) -> list[Verdict]:
     return [verdict for verdict in (GUARDS[name].check(ctx) for name in names) if not verdict.ok]
 
 
+# The district (Điều 14) and province (Điều 19) procedures repeat the commune procedure (Điều 9) clause for clause,
+# and their criteria (Điều 11–13, 16–18) the commune's (Điều 6–8); a guard shared with them cites the clause of the
+# case's own procedure, as its definition's ``clauses`` maps it.
+
+
+def _cite(ctx: GuardContext, ref: str) -> str:
+    """``ref``, a clause of the commune procedure, as the same clause of the case's procedure."""
+    for commune, own in ctx.definition.clauses.items():
+        if ref == commune or ref.startswith(commune + " "):
+            return own + ref[len(commune) :]
+    return ref
+
+
+def _unit(ctx: GuardContext) -> str:
+    """What the case is about, in a message: commune, district or province."""
+    level = ctx.definition.subject_level
+    return level if level in ("commune", "district", "province") else "unit"
+
+
 def _blank(value: Any) -> bool:
     return not isinstance(value, str) or not value.strip()
 
@@ -122,7 +141,9 @@ def has_reasons(ctx: GuardContext) -> Verdict:
     """At least one non-blank reason (TT25/2023 Điều 9 k2 d: "nêu rõ lý do không đạt")."""
     reasons = ctx.payload.get("reasons") or []
     if not reasons or any(_blank(r) for r in reasons):
-        return fail("reasons_required", "the reply must state at least one reason, none blank (Điều 9 k2 d)")
+        return fail(
+            "reasons_required", f"the reply must state at least one reason, none blank ({_cite(ctx, 'Điều 9 k2 d')})"
+        )
     return PASS
 
 
@@ -134,7 +155,10 @@ def has_evidence_file(ctx: GuardContext) -> Verdict:
     """At least one evidence file is uploaded for the indicator (Điều 9 k1 b: the figures need proof)."""
     if ctx.indicator is None or ctx.indicator.evidence_count < 1:
         code = ctx.indicator.code if ctx.indicator else "?"
-        return fail("evidence_missing", f"{code}: upload at least one evidence file before submitting (Điều 9 k1 b)")
+        return fail(
+            "evidence_missing",
+            f"{code}: upload at least one evidence file before submitting ({_cite(ctx, 'Điều 9 k1 b')})",
+        )
     return PASS
 
 
@@ -148,11 +172,11 @@ def has_figures_for_measure(ctx: GuardContext) -> Verdict:
         return fail("indicator_unknown", f"{ctx.indicator.code} is not an indicator of this procedure")
     problems = figures_problems(indicator, ctx.payload.get("figures"))
     if problems:
-        return fail("figures_invalid", "; ".join(problems) + " (Điều 6 k4–5, Điều 7 k4–5)")
+        return fail("figures_invalid", "; ".join(problems) + f" ({_cite(ctx, 'Điều 6 k4–5, Điều 7 k4–5')})")
     if indicator.measure.kind == "rating" and ctx.payload.get("figures"):
         return fail(
             "figures_unexpected",
-            f"{indicator.code} is rated pass/fail with evidence; it takes no figures (Điều 8 k2 c)",
+            f"{indicator.code} is rated pass/fail with evidence; it takes no figures ({_cite(ctx, 'Điều 8 k2 c')})",
         )
     return PASS
 
@@ -179,7 +203,7 @@ def has_assignee_for_every_indicator(ctx: GuardContext) -> Verdict:
         problems.append("not assigned: " + ", ".join(missing))
     if twice:
         problems.append("assigned more than once: " + ", ".join(twice))
-    return fail("assignments_incomplete", "; ".join(problems) + " (Điều 24 k2)") if problems else PASS
+    return fail("assignments_incomplete", "; ".join(problems) + f" ({_cite(ctx, 'Điều 24 k2')})") if problems else PASS
 
 
 @guard("is_every_indicator_accepted")
@@ -191,7 +215,9 @@ def is_every_indicator_accepted(ctx: GuardContext) -> Verdict:
         if ind.code not in ctx.indicators or ctx.indicators[ind.code].state != "accepted"
     ]
     if pending:
-        return fail("indicators_not_accepted", "not yet accepted: " + ", ".join(pending) + " (Điều 9 k1 a–b)")
+        return fail(
+            "indicators_not_accepted", "not yet accepted: " + ", ".join(pending) + f" ({_cite(ctx, 'Điều 9 k1 a–b')})"
+        )
     return PASS
 
 
@@ -204,7 +230,7 @@ def is_after_cycle_end(ctx: GuardContext) -> Verdict:
         return fail(
             "cycle_not_ended",
             f"the self-assessment of cycle {ctx.cycle} covers 01/01–31/12/{ctx.cycle}; it can be completed "
-            f"from 01/01/{ctx.cycle + 1} (Điều 9 k1 b; setting self_assessment_after_cycle_end)",
+            f"from 01/01/{ctx.cycle + 1} ({_cite(ctx, 'Điều 9 k1 b')}; setting self_assessment_after_cycle_end)",
         )
     return PASS
 
@@ -254,7 +280,7 @@ def is_requested_level_assessed(ctx: GuardContext) -> Verdict:
     return fail(
         "requested_level_not_assessed",
         f"requested level {requested} but the self-assessment reaches "
-        f"{'no level' if reached == 0 else f'level {reached}'}{detail} (Điều 9 k1 d)",
+        f"{'no level' if reached == 0 else f'level {reached}'}{detail} ({_cite(ctx, 'Điều 9 k1 d')})",
     )
 
 
@@ -270,7 +296,7 @@ def is_dossier_complete(ctx: GuardContext) -> Verdict:
     if unrated:
         missing.append("summary table rows for " + ", ".join(unrated))
     if missing:
-        return fail("dossier_incomplete", "the dossier lacks " + "; ".join(missing) + " (Điều 9 k1 d)")
+        return fail("dossier_incomplete", "the dossier lacks " + "; ".join(missing) + f" ({_cite(ctx, 'Điều 9 k1 d')})")
     return PASS
 
 
@@ -295,7 +321,7 @@ def is_upgrade_interval_met(ctx: GuardContext) -> Verdict:
         return fail("upgrade_requires_level_2", "an upgrade case applies for level 2")
     level1 = [r for r in ctx.prior_recognitions if r.level == 1]
     if not level1:
-        return fail("no_level1_recognition", "no level-1 recognition of this commune is on record to upgrade")
+        return fail("no_level1_recognition", f"no level-1 recognition of this {_unit(ctx)} is on record to upgrade")
     latest = max(r.decided_on for r in level1)
     earliest = _add_months(latest, months)
     if local_date(ctx.now) < earliest:
@@ -335,7 +361,7 @@ def is_kind_consistent_with_history(ctx: GuardContext) -> Verdict:
             return fail(
                 "recognition_still_valid",
                 f"{held(latest)}; re-recognition assesses the cycle in which it expires, "
-                f"{latest.valid_until.year} at the earliest (Điều 5 k4)",
+                f"{latest.valid_until.year} at the earliest ({_cite(ctx, 'Điều 5 k4')})",
             )
     if ctx.kind == "upgrade":
         in_force = [r for r in history if r.valid_until is None or r.valid_until >= today]
@@ -436,13 +462,15 @@ def is_decided_after_appraisal(ctx: GuardContext) -> Verdict:
     """The decision or reply follows the council's appraisal report (Điều 9 k2 d–đ: "căn cứ kết quả thẩm định")."""
     report = (_appraisal(ctx).get("report") or {}).get("date")
     if not isinstance(report, str):
-        return fail("appraisal_missing", "no appraisal report is on record (Điều 9 k2 c)")
+        return fail("appraisal_missing", f"no appraisal report is on record ({_cite(ctx, 'Điều 9 k2 c')})")
     appraised = date.fromisoformat(report)
     early = [f"{where} {day:%d/%m/%Y}" for where, day in _payload_dates(ctx) if day < appraised]
     if early:
         return fail(
             "decided_before_appraisal",
-            f"dated before the appraisal report of {appraised:%d/%m/%Y}: " + ", ".join(early) + " (Điều 9 k2 d–đ)",
+            f"dated before the appraisal report of {appraised:%d/%m/%Y}: "
+            + ", ".join(early)
+            + f" ({_cite(ctx, 'Điều 9 k2 d–đ')})",
         )
     return PASS
 
@@ -453,8 +481,8 @@ def is_appraised_at_requested_level(ctx: GuardContext) -> Verdict:
     if ctx.payload.get("level") != ctx.requested_level:
         return fail(
             "appraisal_level_mismatch",
-            f"the commune applied for level {ctx.requested_level}; the appraisal is for level "
-            f"{ctx.payload.get('level')} (Điều 9 k2 c)",
+            f"the {_unit(ctx)} applied for level {ctx.requested_level}; the appraisal is for level "
+            f"{ctx.payload.get('level')} ({_cite(ctx, 'Điều 9 k2 c')})",
         )
     return PASS
 
@@ -507,7 +535,7 @@ def is_valid_council(ctx: GuardContext) -> Verdict:
     if secretary is not None and _blank(secretary.get("sub")):
         problems.append("the secretary must be named by account (sub) to record the appraisal")
     if problems:
-        return fail("council_invalid", "; ".join(problems) + " (Điều 9 k2 b)")
+        return fail("council_invalid", "; ".join(problems) + f" ({_cite(ctx, 'Điều 9 k2 b')})")
     return PASS
 
 
@@ -523,7 +551,11 @@ def has_result_for_every_indicator(ctx: GuardContext) -> Verdict:
         problems.append("unknown indicators " + ", ".join(map(str, unknown)))
     if twice := sorted({c for c in given if given.count(c) > 1}):
         problems.append("more than one result for " + ", ".join(twice))
-    return fail("appraisal_results_incomplete", "; ".join(problems) + " (Điều 9 k2 c)") if problems else PASS
+    return (
+        fail("appraisal_results_incomplete", "; ".join(problems) + f" ({_cite(ctx, 'Điều 9 k2 c')})")
+        if problems
+        else PASS
+    )
 
 
 @guard("is_conclusion_consistent", reads=("results", "conclusion"))
@@ -535,10 +567,12 @@ def is_conclusion_consistent(ctx: GuardContext) -> Verdict:
     if conclusion == "eligible" and failed:
         return fail(
             "conclusion_inconsistent",
-            f"'eligible' contradicts the failed indicators {', '.join(map(str, failed))} (Điều 8 k1)",
+            f"'eligible' contradicts the failed indicators {', '.join(map(str, failed))} ({_cite(ctx, 'Điều 8 k1')})",
         )
     if conclusion == "not_eligible" and results and not failed:
-        return fail("conclusion_inconsistent", "'not_eligible' contradicts results that all pass (Điều 8 k1)")
+        return fail(
+            "conclusion_inconsistent", f"'not_eligible' contradicts results that all pass ({_cite(ctx, 'Điều 8 k1')})"
+        )
     return PASS
 
 
@@ -550,7 +584,10 @@ def _appraisal(ctx: GuardContext) -> Mapping[str, Any]:
 def is_appraisal_eligible(ctx: GuardContext) -> Verdict:
     """Recognition follows an appraisal that concluded eligible at the requested level (Điều 9 k2 đ)."""
     if _appraisal(ctx).get("conclusion") != "eligible":
-        return fail("appraisal_not_eligible", "the council concluded the commune is not eligible (Điều 9 k2 đ)")
+        return fail(
+            "appraisal_not_eligible",
+            f"the council concluded the {_unit(ctx)} is not eligible ({_cite(ctx, 'Điều 9 k2 đ')})",
+        )
     return PASS
 
 
@@ -559,7 +596,8 @@ def is_appraisal_not_eligible(ctx: GuardContext) -> Verdict:
     """A refusal follows an appraisal that concluded not eligible (Điều 9 k2 d)."""
     if _appraisal(ctx).get("conclusion") != "not_eligible":
         return fail(
-            "appraisal_eligible", "the council concluded the commune is eligible; refusal is not open (Điều 9 k2 d)"
+            "appraisal_eligible",
+            f"the council concluded the {_unit(ctx)} is eligible; refusal is not open ({_cite(ctx, 'Điều 9 k2 d')})",
         )
     return PASS
 

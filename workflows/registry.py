@@ -168,6 +168,11 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
                 raise error(f"deadlines.{name}.rule.days_setting", f"unknown setting {rule.days_setting!r}")
         elif rule.kind.endswith("_days_after") and (rule.days is None or rule.days < 1):
             raise error(f"deadlines.{name}.rule.days", "a days_after rule needs days ≥ 1 (or a days_setting)")
+        target = deadline.escalate_to
+        if target is not None and target != "above_reviewer" and target.removeprefix("above:") not in BODIES:
+            raise error(
+                f"deadlines.{name}.escalate_to", f"{target!r}: expected above_reviewer or above:<body> (a known body)"
+            )
         if deadline.on_breach != "flag" and deadline.fires is None:
             raise error(f"deadlines.{name}.fires", f"on_breach {deadline.on_breach} needs the trigger it fires")
         if deadline.fires is not None and deadline.fires not in triggers:

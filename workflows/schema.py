@@ -169,7 +169,10 @@ class Deadline(Strict):
     fires: str | None = None
     extendable: bool = False
     reminders: bool = True
-    escalate_to: Literal["above_reviewer"] | None = None
+    # Where a flagged breach is escalated: "above_reviewer", the unit above the profile's commune reviewer, or
+    # "above:<body>", the unit above the one that fills <body> (e.g. above:province.head for a district's
+    # decision, TT25/2023 Điều 14 k3).
+    escalate_to: str | None = None
     citation: str
     vi: str
     en: str
@@ -193,6 +196,9 @@ class Definition(Strict):
     # repealed by TT25/2023 Điều 25 from 12/02/2024).
     repealed_on: date | None = None
     repealed_by: str | None = None
+    # How the commune procedure's clauses, which shared guards cite, read in this procedure: e.g. the district
+    # procedure repeats Điều 9 clause for clause as Điều 14, so {"Điều 9": "Điều 14"}.
+    clauses: dict[str, str] = Field(default_factory=dict)
     # The kind of unit a case is about; "reviewing_office" is the unit whose office reviews communes under the
     # case's profile (the district in three_tier, the province in two_tier), e.g. for the annual report.
     subject_level: Literal["commune", "district", "province", "reviewing_office"]

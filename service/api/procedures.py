@@ -37,6 +37,7 @@ def summary(procedure: Procedure, registry: Registry) -> dict[str, Any]:
         "instrument": d.instrument,
         "effective_from": d.effective_from.isoformat(),
         "current": current is procedure,
+        **({"repealed_on": d.repealed_on.isoformat(), "repealed_by": d.repealed_by} if d.repealed_on else {}),
     }
 
 

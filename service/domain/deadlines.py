@@ -138,9 +138,10 @@ def is_overdue(row: Deadline, now: datetime) -> bool:
 def escalation_unit(cf: CaseFile, key: str) -> str | None:
     """The office above the one that must act (the reviewer), to whom an overdue decision is escalated, when
     the deadline's rule asks for escalation."""
-    if cf.procedure.definition.deadlines[key].escalate_to != "above_reviewer":
+    target = cf.procedure.definition.deadlines[key].escalate_to
+    if target is None:
         return None
-    rule = cf.profile.bodies.get("reviewer.head")
+    rule = cf.profile.bodies.get("reviewer.head" if target == "above_reviewer" else target.removeprefix("above:"))
     reviewer = cf.units.at(rule.at) if rule else None
     if reviewer is None:
         return None

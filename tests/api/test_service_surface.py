@@ -11,7 +11,18 @@ from tests.helpers import DEFINITION, Api
 async def test_procedures_list_and_definition_carry_citations_and_schemas(api: Api) -> None:
     who = api.who("commune_officer", "C3")
     listing = await api.ok(await api.get(who, "/v1/procedures"))
-    assert {(p["key"], p["version"]) for p in listing} == {("cdht_xa", "tt25-2023"), ("bao_cao_ket_qua", "tt25-2023")}
+    assert {(p["key"], p["version"]) for p in listing} == {
+        ("cdht_xa", "tt25-2023"),
+        ("bao_cao_ket_qua", "tt25-2023"),
+        ("cdht_huyen", "tt25-2023"),
+        ("cdht_tinh", "tt25-2023"),
+        ("xep_loai_cdht_xa", "tt44-2014"),
+        ("don_vi_hoc_tap", "tt24-2023"),
+        ("khac_phuc", "bac-kan"),
+    }
+    repealed = next(p for p in listing if p["key"] == "xep_loai_cdht_xa")
+    assert repealed["instrument"].startswith("Thông tư 44/2014")
+    assert (repealed["repealed_on"], repealed["repealed_by"]) == ("2024-02-12", "TT25/2023 Điều 25")
     commune = next(p for p in listing if p["key"] == "cdht_xa")
     assert commune == {
         "key": "cdht_xa",

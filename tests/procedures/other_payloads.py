@@ -1,0 +1,175 @@
+"""Well-formed payloads for the TT44/2014 classification, the TT24/2023 learning-unit recognition and the
+follow-up remediation (khắc phục), with keyword overrides, and the helpers that open and walk their cases."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from service.walkthrough import docref
+from service.workers.deadlines import SweepReport, sweep
+from tests.helpers import Api, Who
+
+# --- xep_loai_cdht_xa (TT44/2014), cycle 2023, walked in December 2023 – February 2024 ----------------------------
+
+
+def xl_issue_plan(**over: Any) -> dict[str, Any]:
+    return {"plan": docref("12/KH-HKH", "2023-12-05", title="Kế hoạch đánh giá, xếp loại CĐHT năm 2023"), **over}
+
+
+def xl_self_assessment(score: float = 85, **over: Any) -> dict[str, Any]:
+    return {"score": score, "report": docref("15/BC-HKH", "2023-12-20"), **over}
+
+
+def xl_submit(**over: Any) -> dict[str, Any]:
+    return {"submission_letter": docref("88/TTr-UBND", "2023-12-26"), **over}
+
+
+def xl_receive(received_on: str = "2023-12-27", **over: Any) -> dict[str, Any]:
+    return {"received_on": received_on, **over}
+
+
+def xl_assign(day: str = "2024-01-05", **over: Any) -> dict[str, Any]:
+    return {"assignment": docref("05/UBND-VP", day), **over}
+
+
+def xl_inspection(score: float = 82, inspected_on: str = "2024-02-06", **over: Any) -> dict[str, Any]:
+    return {"inspected_on": inspected_on, "score": score, "report": docref("03/BC-HKH", inspected_on), **over}
+
+
+def xl_decide(classification: str = "kha", day: str = "2024-02-19", **over: Any) -> dict[str, Any]:
+    return {"classification": classification, "decision": docref("120/QĐ-UBND", day), **over}
+
+
+# --- don_vi_hoc_tap (TT24/2023), cycle 2024 under three_tier -----------------------------------------------------
+
+ORG = "PHONG_VHTT_D1"  # the organisation a learning-unit case is about (its head's token carries it as `org`)
+
+
+def dv_submit(level: int = 1, day: str = "2025-01-10", **over: Any) -> dict[str, Any]:
+    return {
+        "requested_level": level,
+        "self_assessment_report": docref("02/BC-VHTT", "2025-01-08"),
+        "submission_letter": docref("03/TTr-VHTT", day),
+        **over,
+    }
+
+
+def dv_council(secretary_sub: str, *, members: int = 5, **over: Any) -> dict[str, Any]:
+    seats = [
+        {"name": "Hoàng Văn Em", "position": "chair", "org": "Phòng GDĐT", "org_type": "co_quan_chuyen_mon"},
+        {
+            "sub": secretary_sub,
+            "name": "Vũ Thị Gấm",
+            "position": "secretary",
+            "org": "Phòng GDĐT",
+            "org_type": "co_quan_chuyen_mon",
+        },
+        {"name": "Đỗ Văn Hùng", "position": "member", "org": "Hội Khuyến học huyện", "org_type": "hoi_khuyen_hoc"},
+        {"name": "Bùi Thị Lan", "position": "member", "org": "Ủy ban MTTQ huyện", "org_type": "mat_tran"},
+        {"name": "Ngô Văn Minh", "position": "member", "org": "Phòng Nội vụ", "org_type": "co_quan_chuyen_mon"},
+        {"name": "Lý Thị Nga", "position": "member", "org": "Huyện đoàn", "org_type": "chinh_tri_xa_hoi"},
+    ]
+    return {"decision": docref("15/QĐ-PGDĐT", "2025-01-20"), "members": seats[:members], **over}
+
+
+def dv_appraisal(level: int = 1, failed: tuple[str, ...] = (), **over: Any) -> dict[str, Any]:
+    return {
+        "level": level,
+        "results": [{"criterion": c, "result": "fail" if c in failed else "pass"} for c in ("DV1", "DV2", "DV3")],
+        "conclusion": "not_eligible" if failed else "eligible",
+        "report": docref("01/BC-HĐĐG", "2025-02-05"),
+        **over,
+    }
+
+
+def dv_recognize(**over: Any) -> dict[str, Any]:
+    return {"decision": docref("250/QĐ-UBND", "2025-02-15"), **over}
+
+
+def dv_refuse(**over: Any) -> dict[str, Any]:
+    return {
+        "reasons": ["Nhóm tiêu chí DV2 chưa đạt: chưa bố trí kinh phí cho học tập"],
+        "reply_letter": docref("251/UBND-VP", "2025-02-15"),
+        **over,
+    }
+
+
+# --- khac_phuc (Bắc Kạn directive) ----------------------------------------------------------------------------
+
+
+def kp_recommendations(evaluated_case: str, day: str, **over: Any) -> dict[str, Any]:
+    return {
+        "evaluated_case": evaluated_case,
+        "letter": docref("40/SGDĐT-GDTX", day),
+        "recommendations": [
+            {"criterion": "TC3.2", "finding": "Thư viện xã chưa số hóa tài liệu", "kind": "weak"},
+            {"criterion": "TC5.1", "finding": "Tỷ lệ Công dân học tập sát ngưỡng 60%", "kind": "not_sustainable"},
+        ],
+        **over,
+    }
+
+
+def kp_plan(day: str, **over: Any) -> dict[str, Any]:
+    return {
+        "plan": docref("22/KH-UBND", day),
+        "actions": [
+            {
+                "criterion": "TC3.2",
+                "action": "Số hóa 500 đầu sách",
+                "responsible": "Văn hóa xã",
+                "due_date": "2026-09-30",
+            },
+            {"criterion": "TC5.1", "action": "Vận động hộ gia đình đăng ký", "due_date": "2026-12-31"},
+        ],
+        **over,
+    }
+
+
+def kp_progress(day: str, **over: Any) -> dict[str, Any]:
+    return {
+        "report": docref("31/BC-UBND", day),
+        "progress": [
+            {"criterion": "TC3.2", "status": "done"},
+            {"criterion": "TC5.1", "status": "in_progress", "note": "Đạt 64%"},
+        ],
+        **over,
+    }
+
+
+def kp_close(day: str, **over: Any) -> dict[str, Any]:
+    return {"conclusion": docref("55/SGDĐT-GDTX", day), **over}
+
+
+# --- opening ------------------------------------------------------------------------------------------------
+
+
+async def open_case(api: Api, who: Who, procedure: str, unit: str, cycle: int, **extra: Any) -> Any:
+    """POST /v1/cases for another procedure than the commune one (the response, not yet checked)."""
+    return await api.client.post(
+        "/v1/cases",
+        headers=who.headers,
+        json={"procedure": procedure, "unit": unit, "cycle": cycle, **extra},
+    )
+
+
+def codes(response: Any) -> list[str]:
+    return [reason["code"] for reason in response.json()["reasons"]]
+
+
+async def run_sweep(api: Api, at: str) -> SweepReport:
+    """Run the deadline sweeper once at ``at`` (ISO 8601 with offset), as the worker does."""
+    services = api.app.state.services
+    return await sweep(services.sessions, services.registry, now=datetime.fromisoformat(at))
+
+
+async def outbox_types(api: Api, case_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The outbox rows of a case: (type, data)."""
+    async with api.app.state.services.sessions() as session:
+        rows = (
+            await session.execute(text("SELECT type, body FROM outbox WHERE case_id = :c ORDER BY seq"), {"c": case_id})
+        ).all()
+    return [(r.type, (r.body if isinstance(r.body, dict) else json.loads(r.body))["data"]) for r in rows]
