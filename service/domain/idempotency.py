@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.actor import Actor
@@ -48,6 +49,14 @@ def idempotency_request(key: str | None, scope: str, body: Any) -> IdempotencyRe
 
 
 async def find(session: AsyncSession, actor: Actor, request: IdempotencyRequest) -> StoredResponse | None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Requests of one caller with one key wait for each other until the first commits, so a retry sent while
+        # the first is still in flight (e.g. through another replica) gets the stored response, not a 409 from the
+        # unique case constraint. SQLite's write lock (BEGIN IMMEDIATE) already serialises writers.
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"idempotency\x1f{actor.sub}\x1f{request.key}"},
+        )
     record = await session.get(IdempotencyRecord, (actor.sub, request.key), populate_existing=True)
     if record is None:
         return None

@@ -54,3 +54,16 @@ async def test_concurrent_evidence_uploads_keep_one_chain(pg_api: Api) -> None:
     assert [r.status_code for r in responses] == [201] * 15
     report = await api.ok(await api.get(leader, "/v1/audit/verify", case=case_id))
     assert report == {"ok": True, "events_checked": 18, "chains_checked": 1, "first_bad_event": None}
+
+
+@pytest.mark.postgres
+async def test_concurrent_retries_of_one_open_with_one_key_answer_the_same_case(pg_api: Api) -> None:
+    api = pg_api
+    leader = api.who("commune_leader", "C3")
+    api.clock.set("2025-01-20T02:00:00")
+    headers = {**leader.headers, "Idempotency-Key": "open-c3-2025"}
+    body = {"procedure": "cdht_xa", "unit": "C3", "cycle": 2025}
+    responses = await asyncio.gather(*(api.client.post("/v1/cases", headers=headers, json=body) for _ in range(10)))
+    assert [r.status_code for r in responses] == [201] * 10, [r.text[:200] for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 9
