@@ -208,10 +208,14 @@ class Registry:
     def get(self, key: str, version: str) -> Procedure | None:
         return self.procedures.get((key, version))
 
-    def current(self, key: str) -> Procedure | None:
-        """The newest version of a procedure: the one new cases pin."""
+    def current(self, key: str, on: date | None = None) -> Procedure | None:
+        """The version new cases pin: the newest in force ``on`` that day (every version when no day is given).
+        A version shipped before its ``effective_from`` waits for it; before any version is in force, the first."""
         versions = [p for (k, _), p in self.procedures.items() if k == key]
-        return max(versions, key=lambda p: p.definition.effective_from, default=None)
+        in_force = [p for p in versions if on is None or p.definition.effective_from <= on]
+        if not in_force and versions:
+            in_force = [min(versions, key=lambda p: p.definition.effective_from)]
+        return max(in_force, key=lambda p: p.definition.effective_from, default=None)
 
     def profile_for_cycle(self, cycle: int, province: str | None = None) -> Profile:
         """The profile a new case of ``cycle`` in ``province`` runs under: the province's own profile when one

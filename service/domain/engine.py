@@ -187,7 +187,7 @@ def _outbox(
     )
 
 
-def _record(
+def record_event(
     session: AsyncSession,
     cf: CaseFile,
     *,
@@ -434,7 +434,7 @@ async def apply_transition(
     )
     case.row_version += 1
     case.updated_at = now
-    event = _record(
+    event = record_event(
         session,
         cf,
         facts=facts,
@@ -567,7 +567,7 @@ async def open_case(
         stored = await idempotency.find(session, actor, idempotency_request)
         if stored is not None:
             return Outcome(replay=stored)
-    loaded = registry.current(procedure)
+    loaded = registry.current(procedure, local_date(now))
     if loaded is None:
         raise NotFound(
             f"no procedure {procedure}", reasons=[Reason("procedure_unknown", f"{procedure} is not defined")]
@@ -681,7 +681,7 @@ async def open_case(
         },
         citation=definition.open.citation.ref,
     )
-    event = _record(
+    event = record_event(
         session,
         cf,
         facts=facts,
@@ -778,7 +778,7 @@ async def record_evidence(
     cf.evidence.append(evidence)
     cf.case.row_version += 1
     cf.case.updated_at = now
-    event = _record(
+    event = record_event(
         session,
         cf,
         facts=facts,
@@ -811,7 +811,7 @@ async def flag_breach(
     facts_payload = {"deadline": key, "due_at": row.due_at, "explanation": row.explanation, "escalate_to": escalate_to}
     cf.case.row_version += 1
     cf.case.updated_at = now
-    event = _record(
+    event = record_event(
         session,
         cf,
         facts=EventFacts(
@@ -860,7 +860,7 @@ async def send_reminder(
     session.add(DeadlineReminder(deadline_id=row.id, days_before=days_before, due_at=row.due_at, sent_at=now))
     deadlines.schedule(row, offsets, now, sent={*sent, days_before})
     days_left = (local_date(row.due_at) - local_date(now)).days
-    event = _record(
+    event = record_event(
         session,
         cf,
         facts=EventFacts(

@@ -55,7 +55,7 @@ async def case_as_of(
     opening, *rest = events
     cf = await _opened(session, registry, case_id, opening)
     for event in rest:
-        _apply(cf, event)
+        _apply(cf, event, registry)
     cf.case.event_seq, cf.case.last_hash = events[-1].seq, events[-1].hash
     return cf, events[-1]
 
@@ -105,7 +105,7 @@ async def _opened(session: AsyncSession, registry: Registry, case_id: str, event
     return cf
 
 
-def _apply(cf: CaseFile, event: AuditEvent) -> None:
+def _apply(cf: CaseFile, event: AuditEvent, registry: Registry) -> None:
     payload = json.loads(event.payload)
     case, definition, now = cf.case, cf.procedure.definition, event.occurred_at
     if event.kind in ("transition", "indicator_transition"):
@@ -143,6 +143,14 @@ def _apply(cf: CaseFile, event: AuditEvent) -> None:
         row.status, row.breached_at, row.next_action_at = "breached", now, None
     elif event.kind == "deadline_reminder":
         return  # reminders change nothing the case shows
+    elif event.kind == "case_migrated":
+        # A migration (service/domain/case_migrations.py) moved the case to another version of its definition:
+        # the events after it are read under that version, with the settings it added pinned.
+        case.version, case.state = payload["to_version"], event.to_state
+        added = payload.get("settings_added") or {}
+        if added and "settings" in (case.pinned or {}):
+            case.pinned = {**case.pinned, "settings": {**case.pinned["settings"], **added}}
+        cf.procedure, cf.profile = resolve(registry, case)
     else:
         raise Conflict(
             f"event {event.seq} of case {case.id} is of kind {event.kind}, which this service cannot replay",

@@ -12,7 +12,9 @@ from tests.conftest import UNITS
 from tests.helpers import DEFINITION, Api, flat_routes
 from workflows.registry import default_registry
 
-REPORT = default_registry().get("bao_cao_ket_qua", "tt25-2023").definition
+REGISTRY = default_registry()
+REPORT = REGISTRY.get("bao_cao_ket_qua", "tt25-2023").definition
+COMMUNE_TRIGGERS = {t.trigger for t in DEFINITION.transitions}
 
 TREE = {code: parent for code, _, _, parent, _ in UNITS} | {"VN": None}
 
@@ -125,7 +127,22 @@ async def test_the_auditor_role_writes_nothing(api: Api) -> None:
 
 
 async def test_an_auditor_gets_403_on_every_write_route(api: Api) -> None:
-    """Generated from the app's routes: every POST and DELETE, called by a national auditor on real resources."""
+    """Generated from the app's routes: every POST and DELETE, called by a national auditor on real resources; each
+    trigger route on a case of a procedure that has the trigger."""
+    openings = [  # (procedure, unit, cycle, opener role, opener unit, clock, extra)
+        ("xep_loai_cdht_xa", "C1", 2023, "commune_leader", "C1", "2023-12-10T02:00:00", {}),
+        ("cdht_huyen", "D1", 2024, "district_leader", "D1", "2025-01-05T02:00:00", {}),
+        ("don_vi_hoc_tap", "D1", 2024, "district_head", "D1", "2025-01-05T02:00:00", {"subject": "TTGDNN"}),
+        ("cdht_tinh", "P1", 2025, "province_leader", "P1", "2026-01-10T02:00:00", {}),
+        ("khac_phuc", "C3", 2025, "province_director", "P1", "2026-01-10T02:00:00", {}),
+    ]
+    case_of = {}
+    for procedure, unit, cycle, role, at, clock, extra in openings:
+        api.clock.set(clock)
+        body = {"procedure": procedure, "unit": unit, "cycle": cycle, **extra}
+        opened = await api.ok(await api.client.post("/v1/cases", headers=api.who(role, at).headers, json=body), 201)
+        for transition in REGISTRY.current(procedure).definition.transitions:
+            case_of.setdefault(transition.trigger, opened["id"])
     commune, leader = await api.new_case("C3", 2025)
     await api.ok(await api.fire(leader, commune, "issue_plan", w.issue_plan(2025)))
     await api.ok(await api.fire(leader, commune, "assign_indicators", w.assign_indicators(DEFINITION)))
@@ -153,6 +170,7 @@ async def test_an_auditor_gets_403_on_every_write_route(api: Api) -> None:
         "/v1/webhooks": {"url": "http://127.0.0.1:9/h", "events": ["case.opened"]},
         "/v1/reports": {"unit": "P1", "cycle": 2025},
         "/v1/webhooks/{subscription_id}/replay": {"since": "2025-01-01T00:00:00Z"},
+        "/v1/campaigns": {"procedure": "cdht_xa", "unit": "P1", "cycle": 2025},
     }
     # Signing a checkpoint changes no record of anyone's case; a national auditor may ask for one (issue 5).
     exempt = {("POST", "/v1/audit/checkpoints")}
@@ -163,8 +181,15 @@ async def test_an_auditor_gets_403_on_every_write_route(api: Api) -> None:
             if (method, path) in exempt or not path.startswith("/v1/"):
                 continue
             trigger = path.rsplit("/", 1)[1]
+            case_id = report if trigger in report_triggers else commune
+            if (
+                "/transitions/" in path
+                and "/indicators/" not in path
+                and trigger not in COMMUNE_TRIGGERS | report_triggers
+            ):
+                case_id = case_of[trigger]
             url = (
-                path.replace("{case_id}", report if trigger in report_triggers else commune)
+                path.replace("{case_id}", case_id)
                 .replace("{code}", "TC1.1")
                 .replace("{subscription_id}", hook["id"])
                 .replace("{delivery_id}", "00000000-0000-0000-0000-000000000000")

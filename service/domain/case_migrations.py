@@ -1,0 +1,531 @@
+"""Moving open cases from one version of a definition to another, in resumable batches.
+
+A case pins the definition version it was opened under (PROCEDURES.md §3: "a case is pinned to the definition
+version and the profile that were in force when it was opened"), so shipping a new version changes no open case:
+new cases pin the newest version (``Registry.current``), open ones keep firing under theirs. Only a migration,
+run by a national admin, moves open cases, and only those whose history the new version can carry on:
+
+* only open cases move: a case in a final state of the old version is left as it was decided (it is not selected;
+  one named in ``cases`` is refused with ``case_final``);
+* the case's state is carried by the ``state_map`` (old → new); a state the map does not name keeps its name when
+  the new version has a state of that name, and is refused (``state_not_mapped``) when it has none;
+* a mapped state the new version lacks refuses the case (``mapped_state_missing``), and so does one the new version
+  marks final (``mapped_to_final``: a migration decides nothing);
+* the case's indicator records must fit the new indicator process (``indicator_unknown``,
+  ``indicator_state_missing``, ``indicator_process_missing``), and a case collecting evidence must still be
+  collecting in the new state (``indicator_process_incompatible``);
+* an open deadline must be one the new version defines (``deadline_missing``: the sweeper and the closing
+  triggers read its rule), and a deadline the new version opens in the mapped state must already be open
+  (``deadline_not_open``: a migration computes no due date);
+* every office the new version names must be filled by the case's pinned profile (``no_tier``), as at opening.
+
+A moved case gets one audit event (kind ``case_migrated``, trigger ``migrate_version``) on its own chain, and one
+outbox row of type ``case.transitioned`` (subscribers already know it; ``data.trigger`` is ``migrate_version``
+and ``data.version`` the new version), in the same transaction. Its pinned settings keep their values; settings
+the new version adds are pinned at their defaults and named in the event (``settings_added``) so a replay reads
+what the engine reads. The run itself goes on the ``admin`` chain: ``case_migration_started`` records the whole
+request (a resume continues exactly that request) and ``case_migration_completed`` the totals.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.domain import engine
+from service.domain.actor import Actor
+from service.domain.audit import EventFacts, append_chain_event
+from service.domain.casefile import CaseFile, load_case_file
+from service.domain.engine import definition_bodies, ensure_time_moves_forward
+from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
+from service.persistence.db import unit_of_work
+from service.persistence.tables import AuditEvent, Case, CaseMigration
+from workflows.registry import Procedure, Registry
+
+NATIONAL = "VN"
+ADMIN_ROLE = "admin"
+# Cases per transaction [config]: a batch holds each of its cases' row locks until it commits, so it stays small
+# enough not to keep a commune waiting; a crash loses at most the batch under way.
+DEFAULT_BATCH_SIZE = 100
+MAX_BATCH_SIZE = 1000
+TRIGGER = "migrate_version"
+EVENT_KIND = "case_migrated"
+STARTED, COMPLETED = "case_migration_started", "case_migration_completed"
+
+
+@dataclass(frozen=True)
+class MigrationSpec:
+    procedure: str
+    from_version: str
+    to_version: str
+    state_map: dict[str, str] = field(default_factory=dict)
+    cases: tuple[str, ...] | None = None  # only these cases, when given
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "procedure": self.procedure,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "state_map": dict(self.state_map),
+            "cases": list(self.cases) if self.cases is not None else None,
+            "batch_size": self.batch_size,
+        }
+
+
+@dataclass
+class CaseVerdict:
+    case_id: str
+    unit: str
+    cycle: int
+    state: str
+    to_state: str | None
+    reasons: list[Reason]
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"case_id": self.case_id, "unit": self.unit, "cycle": self.cycle, "state": self.state}
+        if self.reasons:
+            out["reasons"] = [r.as_dict() for r in self.reasons]
+        else:
+            out["to_state"] = self.to_state
+        return out
+
+
+@dataclass
+class MigrationPlan:
+    movable: list[CaseVerdict]
+    refused: list[CaseVerdict]
+    final_skipped: int
+
+
+# --- who, and what ----------------------------------------------------------------------------------------------
+
+
+def require_national_admin(actor: Actor, what: str = "moving cases to another definition version") -> None:
+    """A migration changes the rules open cases run under, in every province at once: a national admin's act."""
+    if not actor.has_role(ADMIN_ROLE) or actor.unit != NATIONAL:
+        held = f"you hold {', '.join(actor.roles) or 'no role'} at unit {actor.unit}"
+        raise Forbidden(
+            f"{what} needs role {ADMIN_ROLE} at unit {NATIONAL}",
+            reasons=[Reason("not_authorised", f"needs role {ADMIN_ROLE} at unit {NATIONAL}; {held}")],
+        )
+
+
+def check_spec(registry: Registry, spec: MigrationSpec) -> tuple[Procedure, Procedure]:
+    """Both versions loaded, distinct, and a state map whose keys are states of the old version (422 otherwise;
+    a mapped state the new version lacks refuses the cases in that state, one by one, and changes nothing)."""
+    if not any(key == spec.procedure for key, _ in registry.procedures):
+        raise NotFound(
+            f"no procedure {spec.procedure}", reasons=[Reason("procedure_unknown", f"{spec.procedure} is not defined")]
+        )
+    found = {}
+    for name in ("from_version", "to_version"):
+        version = getattr(spec, name)
+        procedure = registry.get(spec.procedure, version)
+        if procedure is None:
+            loaded = sorted(v for k, v in registry.procedures if k == spec.procedure)
+            raise NotFound(
+                f"{spec.procedure}/{version} is not loaded",
+                reasons=[Reason("version_unknown", f"{name}: loaded versions are {', '.join(loaded)}")],
+            )
+        found[name] = procedure
+    reasons = []
+    if spec.from_version == spec.to_version:
+        reasons.append(Reason("same_version", "from_version and to_version are the same"))
+    old_states = found["from_version"].definition.states
+    for old, new in spec.state_map.items():
+        if old not in old_states:
+            reasons.append(Reason("state_map_invalid", f"{old} is not a state of {spec.procedure}/{spec.from_version}"))
+        if not isinstance(new, str) or not new:
+            reasons.append(Reason("state_map_invalid", f"{old}: map it to a state name"))
+    if not 1 <= spec.batch_size <= MAX_BATCH_SIZE:
+        reasons.append(Reason("batch_size", f"batch_size is between 1 and {MAX_BATCH_SIZE}"))
+    if reasons:
+        raise InvalidPayload("this migration cannot be run", reasons=reasons)
+    return found["from_version"], found["to_version"]
+
+
+def final_states(procedure: Procedure) -> list[str]:
+    return [name for name, state in procedure.definition.states.items() if state.final]
+
+
+def case_refusals(cf: CaseFile, target: Procedure, state_map: dict[str, str]) -> tuple[str | None, list[Reason]]:
+    """The state the case would move to, and every reason it cannot move (empty when it can)."""
+    case, old, new = cf.case, cf.procedure.definition, target.definition
+    where = f"{new.key}/{new.version}"
+    reasons = []
+    if old.states[case.state].final:
+        reasons.append(Reason("case_final", f"the case is {case.state}, a final state: it stays as it was decided"))
+    to_state = state_map.get(case.state, case.state)
+    if case.state not in state_map and case.state not in new.states:
+        reasons.append(
+            Reason("state_not_mapped", f"{case.state} is not in the state map and {where} has no such state")
+        )
+        to_state = None
+    elif to_state not in new.states:
+        reasons.append(Reason("mapped_state_missing", f"{case.state} maps to {to_state}, which {where} does not have"))
+        to_state = None
+    elif new.states[to_state].final:
+        reasons.append(Reason("mapped_to_final", f"{to_state} is final in {where}: a migration decides nothing"))
+    process = new.indicator_process
+    if cf.indicator_rows and process is None:
+        reasons.append(Reason("indicator_process_missing", f"the case has indicator records; {where} has none"))
+    elif cf.indicator_rows:
+        codes = {indicator.code for indicator in new.indicators}
+        for code, row in sorted(cf.indicator_rows.items()):
+            if code not in codes:
+                reasons.append(Reason("indicator_unknown", f"indicator {code} is not in {where}"))
+            elif row.state not in process.states:
+                reasons.append(
+                    Reason("indicator_state_missing", f"indicator {code} is {row.state}, unknown to {where}")
+                )
+        collecting = old.indicator_process is not None and case.state in old.indicator_process.case_states
+        if collecting and to_state is not None and to_state not in process.case_states:
+            reasons.append(
+                Reason(
+                    "indicator_process_incompatible",
+                    f"evidence is being collected in {case.state}; in {where} it is collected in "
+                    f"{', '.join(process.case_states)}, not in {to_state}",
+                )
+            )
+    for key, row in sorted(cf.deadlines.items()):
+        if row.closed_at is None and key not in new.deadlines:
+            reasons.append(Reason("deadline_missing", f"the case's open deadline {key} is not defined in {where}"))
+    if to_state is not None:
+        for key, rule in sorted(new.deadlines.items()):
+            if to_state in rule.opens_in and key not in cf.deadlines:
+                reasons.append(
+                    Reason(
+                        "deadline_not_open",
+                        f"{where} opens the deadline {key} in {to_state}; the case has none, and a migration "
+                        "computes no due date",
+                    )
+                )
+    for body in sorted(definition_bodies(new)):
+        rule = cf.profile.bodies.get(body)
+        if rule is None or cf.units.at(rule.at) is None:
+            reasons.append(Reason("no_tier", f"{body}: the case's profile {cf.profile.name} names no one for it here"))
+    return to_state, reasons
+
+
+def _candidates(spec: MigrationSpec, source: Procedure, after: str = "") -> Any:
+    """The cases a migration selects, in case id order: on the old version and not final."""
+    query = select(Case.id).where(
+        Case.procedure == spec.procedure,
+        Case.version == spec.from_version,
+        Case.state.not_in(final_states(source)),
+    )
+    if spec.cases is not None:
+        query = query.where(Case.id.in_(spec.cases))
+    if after:
+        query = query.where(Case.id > after)
+    return query.order_by(Case.id)
+
+
+def _verdict(cf: CaseFile, to_state: str | None, reasons: list[Reason]) -> CaseVerdict:
+    case = cf.case
+    return CaseVerdict(case.id, case.unit_code, case.cycle, case.state, to_state, reasons)
+
+
+async def _named_but_not_selectable(session: AsyncSession, spec: MigrationSpec, source: Procedure) -> list[CaseVerdict]:
+    """Cases named in ``cases`` that the migration will never select, each with why."""
+    if spec.cases is None:
+        return []
+    rows = {row.id: row for row in (await session.execute(select(Case).where(Case.id.in_(spec.cases)))).scalars()}
+    finals = set(final_states(source))
+    out = []
+    for case_id in sorted(set(spec.cases)):
+        row = rows.get(case_id)
+        if row is None:
+            out.append(CaseVerdict(case_id, "", 0, "", None, [Reason("case_unknown", f"no case has id {case_id}")]))
+        elif (row.procedure, row.version) != (spec.procedure, spec.from_version):
+            reason = Reason("not_on_version", f"the case runs under {row.procedure}/{row.version}")
+            out.append(CaseVerdict(case_id, row.unit_code, row.cycle, row.state, None, [reason]))
+        elif row.state in finals:
+            reason = Reason("case_final", f"the case is {row.state}, a final state: it stays as it was decided")
+            out.append(CaseVerdict(case_id, row.unit_code, row.cycle, row.state, None, [reason]))
+    return out
+
+
+# --- the dry run ------------------------------------------------------------------------------------------------
+
+
+async def plan(session: AsyncSession, registry: Registry, spec: MigrationSpec) -> MigrationPlan:
+    """What a migration would do now, changing nothing: the cases that would move and to which state, and those
+    that would be refused, with every reason."""
+    source, target = check_spec(registry, spec)
+    movable, refused = [], await _named_but_not_selectable(session, spec, source)
+    for case_id in (await session.execute(_candidates(spec, source))).scalars().all():
+        cf = await load_case_file(session, registry, case_id, lock=False)
+        to_state, reasons = case_refusals(cf, target, spec.state_map)
+        (refused if reasons else movable).append(_verdict(cf, to_state, reasons))
+    final_query = select(func.count()).where(
+        Case.procedure == spec.procedure, Case.version == spec.from_version, Case.state.in_(final_states(source))
+    )
+    if spec.cases is not None:
+        final_query = final_query.where(Case.id.in_(spec.cases))
+    return MigrationPlan(movable, refused, (await session.execute(final_query)).scalar_one())
+
+
+# --- running ----------------------------------------------------------------------------------------------------
+
+
+def _move(
+    session: AsyncSession,
+    cf: CaseFile,
+    target: Procedure,
+    to_state: str,
+    *,
+    migration_id: str,
+    actor: Actor,
+    now: datetime,
+    request_id: str | None,
+) -> AuditEvent:
+    """The case, locked by the caller, onto the new version: version, state, settings the new version adds, then
+    its audit event and outbox row (the engine's tail), all in the caller's transaction."""
+    case, definition = cf.case, target.definition
+    from_version, from_state = case.version, case.state
+    pinned = dict(case.pinned or {})
+    added: dict[str, Any] = {}
+    if "settings" in pinned:
+        settings = dict(pinned["settings"])
+        added = {name: value for name, value in definition.default_settings().items() if name not in settings}
+        pinned["settings"] = {**settings, **added}
+    case.version, case.state, case.pinned = definition.version, to_state, pinned
+    cf.procedure = target
+    case.row_version += 1
+    case.updated_at = now
+    payload = {
+        "from_version": from_version,
+        "to_version": definition.version,
+        "from_state": from_state,
+        "to_state": to_state,
+        "migration_id": migration_id,
+        "settings_added": added,
+    }
+    facts = EventFacts(
+        kind=EVENT_KIND,
+        trigger=TRIGGER,
+        from_state=from_state,
+        to_state=to_state,
+        payload=payload,
+        citation=f"{definition.instrument}: definition {definition.key}/{definition.version}",
+    )
+    # The engine's own tail: the audit event and a case.transitioned outbox row, so subscribers read a migration
+    # like any transition.
+    return engine.record_event(
+        session,
+        cf,
+        facts=facts,
+        actor=actor,
+        role=ADMIN_ROLE,
+        now=now,
+        request_id=request_id,
+        idempotency_key=None,
+        outbox_type="case.transitioned",
+        extra={"from_version": from_version, "to_version": definition.version, "migration_id": migration_id},
+    )
+
+
+async def start(
+    factory: async_sessionmaker[AsyncSession],
+    registry: Registry,
+    spec: MigrationSpec,
+    *,
+    actor: Actor,
+    now: datetime,
+    request_id: str | None = None,
+) -> str:
+    """Record the migration (its row and a ``case_migration_started`` event carrying the whole request); the
+    cases named in ``cases`` that it will never select are refused at once. Moves nothing."""
+    require_national_admin(actor)
+    source, _ = check_spec(registry, spec)
+    migration_id = str(uuid.uuid4())
+    async with unit_of_work(factory) as session:
+        refused = await _named_but_not_selectable(session, spec, source)
+        session.add(
+            CaseMigration(
+                id=migration_id,
+                procedure=spec.procedure,
+                from_version=spec.from_version,
+                to_version=spec.to_version,
+                state_map=dict(spec.state_map),
+                status="running",
+                after_case_id="",
+                moved=0,
+                refused=[v.as_dict() for v in refused],
+                created_by=actor.sub,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await append_chain_event(
+            session,
+            chain="admin",
+            facts=EventFacts(
+                kind=STARTED, trigger=TRIGGER, payload={"migration_id": migration_id, **spec.as_payload()}
+            ),
+            actor=actor,
+            actor_role=ADMIN_ROLE,
+            now=now,
+            unit_code=NATIONAL,
+            request_id=request_id,
+        )
+    return migration_id
+
+
+async def recorded_spec(session: AsyncSession, migration: CaseMigration) -> MigrationSpec:
+    """The request a migration was started with, as its ``case_migration_started`` event records it."""
+    marker = json.dumps({"migration_id": migration.id}, separators=(",", ":"))[1:-1]  # canonical: "k":"v"
+    text = (
+        await session.execute(
+            select(AuditEvent.payload).where(
+                AuditEvent.chain == "admin",
+                AuditEvent.kind == STARTED,
+                AuditEvent.payload.contains(marker, autoescape=True),
+            )
+        )
+    ).scalar_one_or_none()
+    if text is None:
+        raise Conflict(
+            f"migration {migration.id} has no start event on the admin chain",
+            reasons=[Reason("migration_unrecorded", "run /audit/verify: the admin chain lacks this migration")],
+        )
+    data = json.loads(text)
+    return MigrationSpec(
+        procedure=data["procedure"],
+        from_version=data["from_version"],
+        to_version=data["to_version"],
+        state_map=data["state_map"],
+        cases=tuple(data["cases"]) if data["cases"] is not None else None,
+        batch_size=data["batch_size"],
+    )
+
+
+async def _locked(session: AsyncSession, migration_id: str) -> CaseMigration:
+    query = select(CaseMigration).where(CaseMigration.id == migration_id).with_for_update()
+    migration = (await session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
+    if migration is None:
+        raise NotFound(
+            f"no migration {migration_id}", reasons=[Reason("migration_unknown", f"no migration has id {migration_id}")]
+        )
+    return migration
+
+
+async def run(
+    factory: async_sessionmaker[AsyncSession],
+    registry: Registry,
+    migration_id: str,
+    *,
+    actor: Actor,
+    now: datetime,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Move the migration's cases in batches ordered by case id, each batch one transaction that also records
+    the migration's progress (``after_case_id``), so a run that stops — or crashes — leaves its finished batches
+    committed and a later run continues after them. A completed migration is left as it is."""
+    require_national_admin(actor)
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        async with unit_of_work(factory) as session:
+            migration = await _locked(session, migration_id)  # one runner at a time, batch by batch
+            if migration.status == "completed":
+                return
+            spec = await recorded_spec(session, migration)
+            source, target = check_spec(registry, spec)
+            size = batch_size or spec.batch_size
+            query = _candidates(spec, source, migration.after_case_id).limit(size)
+            ids = (await session.execute(query)).scalars().all()
+            refused = []
+            for case_id in ids:
+                cf = await load_case_file(session, registry, case_id, lock=True)
+                if (cf.case.version, cf.case.state in final_states(source)) != (spec.from_version, False):
+                    continue  # moved or closed since it was selected: nothing left to do for it
+                to_state, reasons = case_refusals(cf, target, spec.state_map)
+                try:
+                    ensure_time_moves_forward(cf, now)
+                except Conflict as exc:
+                    reasons = [*reasons, *exc.reasons]
+                if reasons:
+                    refused.append(_verdict(cf, to_state, reasons).as_dict())
+                    continue
+                _move(
+                    session,
+                    cf,
+                    target,
+                    to_state,
+                    migration_id=migration_id,
+                    actor=actor,
+                    now=now,
+                    request_id=request_id,
+                )
+                migration.moved += 1
+            if ids:
+                migration.after_case_id = ids[-1]
+            migration.refused = [*migration.refused, *refused]
+            migration.updated_at = now
+            if len(ids) < size:
+                migration.status = "completed"
+                await append_chain_event(
+                    session,
+                    chain="admin",
+                    facts=EventFacts(
+                        kind=COMPLETED,
+                        trigger=TRIGGER,
+                        payload={
+                            "migration_id": migration_id,
+                            "moved": migration.moved,
+                            "refused": len(migration.refused),
+                        },
+                    ),
+                    actor=actor,
+                    actor_role=ADMIN_ROLE,
+                    now=now,
+                    unit_code=NATIONAL,
+                    request_id=request_id,
+                )
+            await session.flush()
+        batches += 1
+        if len(ids) < size:
+            return
+
+
+async def progress(session: AsyncSession, registry: Registry, migration_id: str) -> dict[str, Any]:
+    """The migration's row and how many selectable cases remain after its last finished batch."""
+    migration = await session.get(CaseMigration, migration_id)
+    if migration is None:
+        raise NotFound(
+            f"no migration {migration_id}", reasons=[Reason("migration_unknown", f"no migration has id {migration_id}")]
+        )
+    spec = await recorded_spec(session, migration)
+    remaining = 0
+    if migration.status != "completed":
+        source = registry.get(spec.procedure, spec.from_version)
+        if source is not None:
+            query = _candidates(spec, source, migration.after_case_id).order_by(None)
+            remaining = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    return {
+        "id": migration.id,
+        "procedure": migration.procedure,
+        "from_version": migration.from_version,
+        "to_version": migration.to_version,
+        "state_map": migration.state_map,
+        "cases": list(spec.cases) if spec.cases is not None else None,
+        "batch_size": spec.batch_size,
+        "status": migration.status,
+        "after_case_id": migration.after_case_id or None,
+        "moved": migration.moved,
+        "refused": migration.refused,
+        "remaining": remaining,
+        "created_by": migration.created_by,
+        "created_at": migration.created_at,
+        "updated_at": migration.updated_at,
+    }
