@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from service import walkthrough as w
+from service.domain.engine import definition_bodies
 from tests import helpers
 from tests.conftest import UNITS
 from tests.helpers import DEFINITION, HAPPY_PATH, Api, Who, dated
-from service.domain.engine import definition_bodies
 from workflows.registry import default_registry
 from workflows.schema import ROLES, SYSTEM_BODY, Profile, Setting, Transition
 

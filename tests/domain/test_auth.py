@@ -150,9 +150,7 @@ def test_token_signed_with_other_secret_refused(tmp_path: Path, dev_verifier: To
 
 
 def test_unknown_role_refused_naming_role(dev_settings: Settings, dev_verifier: TokenVerifier) -> None:
-    token = jwt.encode(
-        dev_claims(roles=["commune_officer", "superuser"]), dev_settings.dev_secret(), algorithm="HS256"
-    )
+    token = jwt.encode(dev_claims(roles=["commune_officer", "superuser"]), dev_settings.dev_secret(), algorithm="HS256")
 
     with pytest.raises(Unauthenticated) as caught:
         dev_verifier.verify(token)
@@ -175,9 +173,7 @@ def test_system_subject_refused(dev_settings: Settings, dev_verifier: TokenVerif
 
 
 @pytest.mark.parametrize("claim", ["unit", "name", "roles"])
-def test_missing_required_claim_refused(
-    dev_settings: Settings, dev_verifier: TokenVerifier, claim: str
-) -> None:
+def test_missing_required_claim_refused(dev_settings: Settings, dev_verifier: TokenVerifier, claim: str) -> None:
     token = jwt.encode(dev_claims(**{claim: None}), dev_settings.dev_secret(), algorithm="HS256")
 
     with pytest.raises(Unauthenticated) as caught:
@@ -287,9 +283,7 @@ def test_production_rs256_token_from_jwks_passes(tmp_path: Path, jwks: Jwks) -> 
 
     actor = verifier.verify(rs256_token(jwks, roles=["district_officer"], org="org-3"))
 
-    assert actor == Actor(
-        sub="u-1", name="Nguyễn Văn A", roles=("district_officer",), unit="VN-HN-001", org="org-3"
-    )
+    assert actor == Actor(sub="u-1", name="Nguyễn Văn A", roles=("district_officer",), unit="VN-HN-001", org="org-3")
 
 
 def test_production_wrong_audience_refused(tmp_path: Path, jwks: Jwks) -> None:
@@ -366,9 +360,7 @@ def test_production_rs256_token_with_dev_issuer_refused(tmp_path: Path, jwks: Jw
 
 
 def test_production_ignores_hs256_in_configured_algorithms(tmp_path: Path, jwks: Jwks) -> None:
-    settings = production_settings(tmp_path, jwks.url).model_copy(
-        update={"auth_algorithms": ["HS256", "RS256"]}
-    )
+    settings = production_settings(tmp_path, jwks.url).model_copy(update={"auth_algorithms": ["HS256", "RS256"]})
     verifier = TokenVerifier(settings)
     token = jwt.encode(dev_claims(iss=ISSUER, aud=AUDIENCE), "x" * 64, algorithm="HS256")
 
@@ -376,9 +368,7 @@ def test_production_ignores_hs256_in_configured_algorithms(tmp_path: Path, jwks:
     assert verifier.verify(rs256_token(jwks)).sub == "u-1"
 
 
-def test_production_jwks_server_down_refused_as_jwks_unavailable(
-    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
-) -> None:
+def test_production_jwks_server_down_refused_as_jwks_unavailable(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
@@ -389,9 +379,7 @@ def test_production_jwks_server_down_refused_as_jwks_unavailable(
 
 
 def test_production_without_issuer_raises_configuration_error(tmp_path: Path) -> None:
-    settings = Settings(
-        env="production", data_dir=tmp_path, auth_audience=AUDIENCE, auth_jwks_url="http://x/"
-    )
+    settings = Settings(env="production", data_dir=tmp_path, auth_audience=AUDIENCE, auth_jwks_url="http://x/")
 
     with pytest.raises(ConfigurationError, match="CDHT_AUTH_ISSUER"):
         TokenVerifier(settings)

@@ -373,8 +373,16 @@ def test_odt_with_other_mimetype_sniffs_as_unknown(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [(make_pdf(), PDF), (make_jpeg(), JPEG), (make_png(), PNG), (make_docx(), DOCX), (make_xlsx(), XLSX),
-     (make_odt(), ODT), (b"<html></html>", None), (b"", None)],
+    [
+        (make_pdf(), PDF),
+        (make_jpeg(), JPEG),
+        (make_png(), PNG),
+        (make_docx(), DOCX),
+        (make_xlsx(), XLSX),
+        (make_odt(), ODT),
+        (b"<html></html>", None),
+        (b"", None),
+    ],
 )
 def test_content_sniffs_as_its_kind(tmp_path: Path, data: bytes, expected: str | None):
     path = tmp_path / "file"
@@ -416,7 +424,7 @@ def test_malformed_digest_raises_not_found(tmp_path: Path, bad: str):
         ("bao\x00cao\x1b.pdf", "bao_cao_.pdf"),
         ("bien\tban\n\r  hop.pdf", "bien ban hop.pdf"),
         ("  ...hidden.pdf  ", "hidden.pdf"),
-        ("a<b>c:d\"e|f?g*.pdf", "a_b_c_d_e_f_g_.pdf"),
+        ('a<b>c:d"e|f?g*.pdf', "a_b_c_d_e_f_g_.pdf"),
         ("..", "evidence"),
         ("", "evidence"),
         (None, "evidence"),

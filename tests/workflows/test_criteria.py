@@ -21,8 +21,9 @@ def record(code: str, *, level: int = 2, **changes: Any) -> IndicatorRecord:
     return dataclasses.replace(base, **changes)
 
 
-def records(*, level: int = 2, changes: dict[str, dict[str, Any]] | None = None,
-            drop: tuple[str, ...] = ()) -> dict[str, IndicatorRecord]:
+def records(
+    *, level: int = 2, changes: dict[str, dict[str, Any]] | None = None, drop: tuple[str, ...] = ()
+) -> dict[str, IndicatorRecord]:
     changes = changes or {}
     return {i.code: record(i.code, level=level, **changes.get(i.code, {})) for i in D.indicators if i.code not in drop}
 
@@ -45,18 +46,43 @@ def result(code: str, *, disadvantaged: bool = False, **changes: Any):  # type: 
         pytest.param(2, {"TC3.3": {"rating": None}}, (), False, 0, id="one-rating-missing"),
         pytest.param(2, {}, ("TC2.1",), False, 0, id="one-indicator-without-record"),
         pytest.param(2, {"TC5.1": {"figures": {"share": 59.9}}}, (), False, 0, id="tc5-1-below-L1"),
-        pytest.param(2, {"TC5.2": {"figures": {"trained_share": 50, "university_share": 12}}}, (), True, 2,
-                     id="tc5-2-50-12-disadvantaged"),
-        pytest.param(2, {"TC5.2": {"figures": {"trained_share": 50, "university_share": 12}}}, (), False, 1,
-                     id="tc5-2-50-12-standard"),
-        pytest.param(2, {"TC5.2": {"figures": {"trained_share": 40, "university_share": 10}}}, (), True, 1,
-                     id="tc5-2-40-10-disadvantaged"),
-        pytest.param(2, {"TC5.2": {"figures": {"trained_share": 40, "university_share": 10}}}, (), False, 0,
-                     id="tc5-2-40-10-standard"),
+        pytest.param(
+            2,
+            {"TC5.2": {"figures": {"trained_share": 50, "university_share": 12}}},
+            (),
+            True,
+            2,
+            id="tc5-2-50-12-disadvantaged",
+        ),
+        pytest.param(
+            2,
+            {"TC5.2": {"figures": {"trained_share": 50, "university_share": 12}}},
+            (),
+            False,
+            1,
+            id="tc5-2-50-12-standard",
+        ),
+        pytest.param(
+            2,
+            {"TC5.2": {"figures": {"trained_share": 40, "university_share": 10}}},
+            (),
+            True,
+            1,
+            id="tc5-2-40-10-disadvantaged",
+        ),
+        pytest.param(
+            2,
+            {"TC5.2": {"figures": {"trained_share": 40, "university_share": 10}}},
+            (),
+            False,
+            0,
+            id="tc5-2-40-10-standard",
+        ),
     ],
 )
-def test_assessment_level_per_dieu_8(level: int, changes: dict[str, dict[str, Any]], drop: tuple[str, ...],
-                                     disadvantaged: bool, expected: int) -> None:
+def test_assessment_level_per_dieu_8(
+    level: int, changes: dict[str, dict[str, Any]], drop: tuple[str, ...], disadvantaged: bool, expected: int
+) -> None:
     assessment = assess(D, records(level=level, changes=changes, drop=drop), disadvantaged=disadvantaged)
     assert assessment.level == expected
 
@@ -122,25 +148,70 @@ def test_no_records_reach_no_level() -> None:
         pytest.param("TC5.1", {"share": 60}, True, {1: True, 2: False}, id="tc5-1-disadvantaged-same-thresholds"),
         pytest.param("TC5.1", {"share": 100}, False, {1: True, 2: True}, id="tc5-1-100"),
         # TC5.2 standard: 50/12 and 60/15
-        pytest.param("TC5.2", {"trained_share": 50, "university_share": 12}, False, {1: True, 2: False},
-                     id="tc5-2-standard-exactly-L1"),
-        pytest.param("TC5.2", {"trained_share": 60, "university_share": 15}, False, {1: True, 2: True},
-                     id="tc5-2-standard-exactly-L2"),
-        pytest.param("TC5.2", {"trained_share": 60, "university_share": 14.9}, False, {1: True, 2: False},
-                     id="tc5-2-standard-university-short-of-L2"),
-        pytest.param("TC5.2", {"trained_share": 49.9, "university_share": 20}, False, {1: False, 2: False},
-                     id="tc5-2-standard-trained-short-of-L1"),
-        pytest.param("TC5.2", {"trained_share": 40, "university_share": 10}, False, {1: False, 2: False},
-                     id="tc5-2-40-10-standard"),
+        pytest.param(
+            "TC5.2",
+            {"trained_share": 50, "university_share": 12},
+            False,
+            {1: True, 2: False},
+            id="tc5-2-standard-exactly-L1",
+        ),
+        pytest.param(
+            "TC5.2",
+            {"trained_share": 60, "university_share": 15},
+            False,
+            {1: True, 2: True},
+            id="tc5-2-standard-exactly-L2",
+        ),
+        pytest.param(
+            "TC5.2",
+            {"trained_share": 60, "university_share": 14.9},
+            False,
+            {1: True, 2: False},
+            id="tc5-2-standard-university-short-of-L2",
+        ),
+        pytest.param(
+            "TC5.2",
+            {"trained_share": 49.9, "university_share": 20},
+            False,
+            {1: False, 2: False},
+            id="tc5-2-standard-trained-short-of-L1",
+        ),
+        pytest.param(
+            "TC5.2",
+            {"trained_share": 40, "university_share": 10},
+            False,
+            {1: False, 2: False},
+            id="tc5-2-40-10-standard",
+        ),
         # TC5.2 disadvantaged: 40/10 and 50/12
-        pytest.param("TC5.2", {"trained_share": 40, "university_share": 10}, True, {1: True, 2: False},
-                     id="tc5-2-40-10-disadvantaged"),
-        pytest.param("TC5.2", {"trained_share": 50, "university_share": 12}, True, {1: True, 2: True},
-                     id="tc5-2-50-12-disadvantaged"),
-        pytest.param("TC5.2", {"trained_share": 39.9, "university_share": 10}, True, {1: False, 2: False},
-                     id="tc5-2-disadvantaged-just-below-L1"),
-        pytest.param("TC5.2", {"trained_share": 50, "university_share": 11.9}, True, {1: True, 2: False},
-                     id="tc5-2-disadvantaged-university-short-of-L2"),
+        pytest.param(
+            "TC5.2",
+            {"trained_share": 40, "university_share": 10},
+            True,
+            {1: True, 2: False},
+            id="tc5-2-40-10-disadvantaged",
+        ),
+        pytest.param(
+            "TC5.2",
+            {"trained_share": 50, "university_share": 12},
+            True,
+            {1: True, 2: True},
+            id="tc5-2-50-12-disadvantaged",
+        ),
+        pytest.param(
+            "TC5.2",
+            {"trained_share": 39.9, "university_share": 10},
+            True,
+            {1: False, 2: False},
+            id="tc5-2-disadvantaged-just-below-L1",
+        ),
+        pytest.param(
+            "TC5.2",
+            {"trained_share": 50, "university_share": 11.9},
+            True,
+            {1: True, 2: False},
+            id="tc5-2-disadvantaged-university-short-of-L2",
+        ),
         # TC4: NĐ 20/2014 level reached
         pytest.param("TC4.1", {"level_reached": 1}, False, {1: True, 2: True}, id="tc4-1-attained"),
         pytest.param("TC4.1", {"level_reached": 0}, False, {1: False, 2: False}, id="tc4-1-not-attained"),
@@ -152,8 +223,9 @@ def test_no_records_reach_no_level() -> None:
         pytest.param("TC4.4", {"level_reached": 2}, False, {1: True, 2: True}, id="tc4-4-level-2"),
     ],
 )
-def test_quantitative_indicator_result_by_thresholds(code: str, figures: dict[str, Any], disadvantaged: bool,
-                                                     expected: dict[int, bool]) -> None:
+def test_quantitative_indicator_result_by_thresholds(
+    code: str, figures: dict[str, Any], disadvantaged: bool, expected: dict[int, bool]
+) -> None:
     if code.startswith("TC4"):
         figures = {**figures, "recognition": w.docref("88/QĐ-UBND", "2024-12-20")}
     r = result(code, figures=figures, disadvantaged=disadvantaged)
@@ -162,8 +234,9 @@ def test_quantitative_indicator_result_by_thresholds(code: str, figures: dict[st
 
 
 def test_tc4_2_level_2_passes_l1_not_l2_in_assessment() -> None:
-    assessment = assess(D, records(changes={"TC4.2": {"figures": w.figures_for(D, "TC4.2", level=1)}}),
-                        disadvantaged=False)
+    assessment = assess(
+        D, records(changes={"TC4.2": {"figures": w.figures_for(D, "TC4.2", level=1)}}), disadvantaged=False
+    )
     assert assessment.indicators["TC4.2"].result == {1: True, 2: False}
     assert assessment.criteria["TC4"] == {1: True, 2: False}
     assert assessment.level == 1
@@ -213,12 +286,24 @@ def test_missing_record_fails_every_level() -> None:
         pytest.param("TC5.1", {"share": -0.01}, 1, id="tc5-negative"),
         pytest.param("TC5.1", {"share": False}, 1, id="tc5-boolean"),
         pytest.param("TC5.2", {}, 2, id="tc5-2-both-missing"),
-        pytest.param("TC4.4", {"level_reached": 2, "recognition": {"number": "88/QĐ-UBND", "date": "2024-12-20"}}, 0,
-                     id="tc4-valid"),
-        pytest.param("TC4.4", {"level_reached": -1, "recognition": {"number": "88/QĐ-UBND", "date": "2024-12-20"}}, 1,
-                     id="tc4-negative-level"),
-        pytest.param("TC4.4", {"level_reached": True, "recognition": {"number": "88/QĐ-UBND", "date": "2024-12-20"}},
-                     1, id="tc4-boolean-level"),
+        pytest.param(
+            "TC4.4",
+            {"level_reached": 2, "recognition": {"number": "88/QĐ-UBND", "date": "2024-12-20"}},
+            0,
+            id="tc4-valid",
+        ),
+        pytest.param(
+            "TC4.4",
+            {"level_reached": -1, "recognition": {"number": "88/QĐ-UBND", "date": "2024-12-20"}},
+            1,
+            id="tc4-negative-level",
+        ),
+        pytest.param(
+            "TC4.4",
+            {"level_reached": True, "recognition": {"number": "88/QĐ-UBND", "date": "2024-12-20"}},
+            1,
+            id="tc4-boolean-level",
+        ),
         pytest.param("TC4.4", {"level_reached": 2, "recognition": "88/QĐ-UBND"}, 1, id="tc4-recognition-not-docref"),
         pytest.param("TC4.4", {}, 2, id="tc4-empty"),
     ],
@@ -241,4 +326,3 @@ def test_figures_problems_counted(code: str, figures: dict[str, Any], problems: 
 def test_implausible_figures_are_problems(code: str, figures: dict, fragment: str) -> None:
     problems = figures_problems(D.indicator(code), figures)
     assert any(fragment in p for p in problems), problems
-

@@ -139,8 +139,7 @@ NATIONAL_DAY_WEEKDAYS = {
 
 
 def test_table_years_have_expected_status() -> None:
-    assert [CAL.status(y) for y in (2024, 2025, 2026, 2027)] == ["confirmed", "confirmed", "provisional",
-                                                                "unconfirmed"]
+    assert [CAL.status(y) for y in (2024, 2025, 2026, 2027)] == ["confirmed", "confirmed", "provisional", "unconfirmed"]
 
 
 def test_year_without_table_is_unconfirmed() -> None:
