@@ -8,6 +8,7 @@ self-rating disagrees instead of taking the rating on trust.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -144,10 +145,11 @@ def indicator_result(
         units = int(figures["units"])
         for lv in levels:
             count = int(figures["recognised"].get(str(lv), 0))
-            share = 100.0 * count / units if units else 0.0
             needed = float((measure.minimum or {}).get(lv, {}).get("share", 100))
-            result[lv] = units > 0 and share >= needed
-            parts.append(f"level {lv}: {count} of {units} = {share:.1f}% (needs ≥ {needed:g}%)")
+            # Compared in whole numbers, and shown rounded down, so 1,799 of 2,000 never reads as 90.0% (Điều 11 k4 a).
+            result[lv] = units > 0 and count * 100 >= needed * units
+            shown = math.floor(1000 * count / units) / 10 if units else 0.0
+            parts.append(f"level {lv}: {count} of {units} = {shown:.1f}% (needs ≥ {needed:g}%)")
         explanation = f"{figures.get('source', 'subordinate units')} recognised: " + "; ".join(parts)
     elif measure.kind == "change":
         previous, current = float(figures["previous"]), float(figures["current"])

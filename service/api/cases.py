@@ -29,6 +29,7 @@ from service.api.schemas import (
 )
 from service.domain import engine, idempotency, replay
 from service.domain.actor import Actor
+from service.domain.authority import reads_only_own_subject
 from service.domain.casefile import CaseFile, load_case_file
 from service.domain.errors import Conflict, InvalidPayload, PreconditionFailed, Reason
 from service.persistence.db import unit_of_work
@@ -181,6 +182,8 @@ async def list_cases(
 ) -> CasePage:
     size = limit or svc.settings.page_size_default
     query = select(Case).where(Case.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
+    if reads_only_own_subject(actor):
+        query = query.where(Case.subject == (actor.org or ""), Case.subject != "")
     if unit:
         query = query.where(Case.unit_code.in_(unit_subtree(unit, name="requested_unit")))
     if procedure:

@@ -114,7 +114,7 @@ async def upload_evidence(
     # Authority and state are checked before the body is read, so a refused caller stores nothing.
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
-    engine.check_evidence_allowed(cf, code, actor)
+    engine.check_evidence_allowed(cf, code, actor, at)
     async with request.form(max_files=1, max_fields=2) as form:
         file, title = form.get("file"), form.get("title")
         if not isinstance(file, StarletteUploadFile) or (title is not None and not isinstance(title, str)):

@@ -258,6 +258,10 @@ async def append_chain_event(
     return event
 
 
+def _terms_digest(pinned: dict[str, Any], subject: str) -> str:
+    return hashlib.sha256(canonical_json({"pinned": pinned, "subject": subject}).encode("utf-8")).hexdigest()
+
+
 async def current_state_digest(session: AsyncSession, case: Case) -> str:
     indicators = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars()
     deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars()
@@ -285,6 +289,10 @@ async def verify(session: AsyncSession, *, case_id: str | None = None, batch: in
         head_query = head_query.where(ChainHead.chain == case_chain(case_id))
     checked = 0
     tails: dict[str, AuditEvent] = {}  # chain -> its newest event
+    # What a case's events say it was opened under (pinned settings and unit facts, subject), as a digest per chain:
+    # the case row must still say the same, since other cases' kinds and TC4.1 counts read it.
+    recorded_terms: dict[str, str] = {}
+    terms: dict[str, Any] | None = None
     chain: str | None = None
     expected_seq, prev = 0, GENESIS
 
@@ -305,7 +313,7 @@ async def verify(session: AsyncSession, *, case_id: str | None = None, batch: in
 
     async for event in await session.stream_scalars(query.execution_options(yield_per=batch)):
         if event.chain != chain:
-            chain, expected_seq, prev = event.chain, 0, GENESIS
+            chain, expected_seq, prev, terms = event.chain, 0, GENESIS, None
         expected_seq += 1
         if event.seq != expected_seq:
             return report(event, f"sequence {event.seq} where {expected_seq} was expected: an event is missing")
@@ -316,6 +324,15 @@ async def verify(session: AsyncSession, *, case_id: str | None = None, batch: in
         prev = event.hash
         checked += 1
         tails[event.chain] = event
+        if event.kind == "case_opened":
+            opened = json.loads(event.payload)
+            terms = {"pinned": opened.get("pinned") or {}, "subject": opened.get("subject") or ""}
+        elif event.kind == "case_migrated" and terms is not None:
+            added = json.loads(event.payload).get("settings_added") or {}
+            if "settings" in terms["pinned"]:
+                terms["pinned"] = {**terms["pinned"], "settings": {**terms["pinned"]["settings"], **added}}
+        if terms is not None and event.case_id is not None:
+            recorded_terms[event.chain] = _terms_digest(terms["pinned"], terms["subject"])
 
     heads = {case_chain(c.id): (c.event_seq, c.last_hash, c) for c in (await session.execute(case_query)).scalars()}
     heads.update({h.chain: (h.seq, h.hash, None) for h in (await session.execute(head_query)).scalars()})
@@ -330,6 +347,14 @@ async def verify(session: AsyncSession, *, case_id: str | None = None, batch: in
                 f"chain {name} ends at seq {tail.seq if tail else 0} but its head records seq {seq}: "
                 "events are missing",
                 name,
+            )
+        if case is not None and name in recorded_terms and recorded_terms[name] != _terms_digest(
+            case.pinned or {}, case.subject or ""
+        ):
+            return report(
+                tail,
+                f"case {case.id}'s pinned settings or subject differ from what its opening recorded: "
+                "it was changed outside the engine",
             )
         if case is not None and tail.state_digest != await current_state_digest(session, case):
             return report(

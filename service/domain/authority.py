@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from service.domain.actor import Actor
@@ -21,10 +22,22 @@ class UnitPath:
 
     codes: tuple[str, ...]
     levels: tuple[str, ...]
+    # Units of the path that ceased (e.g. districts and old communes on 30/06/2025), and the units continuing them.
+    ceased_on: Mapping[str, date] = field(default_factory=dict)
+    successors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def unit(self) -> str:
         return self.codes[0]
+
+    def acting_for(self, unit: str, on: date | None) -> tuple[str, ...]:
+        """Whose offices act for ``unit`` on ``on``: the unit itself while it exists; once it has ceased, the units
+        continuing it, if any (their offices took over its functions), else still its own (so its open cases can
+        be finished; a province's profile may say otherwise)."""
+        ended = self.ceased_on.get(unit)
+        if on is None or ended is None or on <= ended or not self.successors.get(unit):
+            return (unit,)
+        return self.successors[unit]
 
     def at(self, where: str) -> str | None:
         if where == "case_unit":
@@ -32,8 +45,9 @@ class UnitPath:
         return next((code for code, level in zip(self.codes, self.levels, strict=True) if level == where), None)
 
     def contains(self, unit_code: str) -> bool:
-        """True when ``unit_code`` is the case's unit or one above it (its jurisdiction covers the case)."""
-        return unit_code in self.codes
+        """True when ``unit_code`` is the case's unit or one above it, or continues one of them (its jurisdiction
+        covers the case)."""
+        return unit_code in self.codes or any(unit_code in units for units in self.successors.values())
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,7 @@ class AuthorityContext:
     indicator_org: str | None = None
     council: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     subject: str | None = None  # the organisation a case is about (TT24 learning unit), else None
+    on: date | None = None  # the local day the act happens (decides who acts for a unit that ceased)
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,13 @@ def _check_body(actor: Actor, body: str, ctx: AuthorityContext) -> str | None:
         return f"{body}: the case's unit {ctx.units.unit} has no {rule.at} under profile {ctx.profile.name}"
     if not actor.has_role(rule.role):
         return f"{body}: needs role {rule.role} at unit {unit}; you hold {', '.join(actor.roles) or 'no role'}"
-    if actor.unit != unit:
+    acting = ctx.units.acting_for(unit, ctx.on)
+    if actor.unit not in acting:
+        if acting != (unit,):
+            return (
+                f"{body}: unit {unit} ceased on {ctx.units.ceased_on[unit]:%d/%m/%Y}; role {rule.role} at "
+                f"{' or '.join(acting)}, which continues it, acts for it; your role is at unit {actor.unit}"
+            )
         return f"{body}: needs role {rule.role} at unit {unit}; your role is at unit {actor.unit}"
     if rule.match_org and (ctx.indicator_org is None or actor.org != ctx.indicator_org):
         return (
@@ -98,8 +119,22 @@ def decide(actor: Actor, bodies: Sequence[str], ctx: AuthorityContext) -> Decisi
     return Decision(False, reasons=tuple(reasons) or ("no body may perform this action",))
 
 
-def can_read(actor: Actor, units: UnitPath) -> Decision:
-    """Anyone whose unit is the case's unit or above it may read; everyone else may not know it exists."""
-    if actor.is_system or units.contains(actor.unit):
+# Roles that speak for one organisation inside a unit (TT24/2023 learning units), not for the unit: they read only
+# the cases about their own organisation.
+SUBJECT_ONLY_ROLES = frozenset({"learning_unit_head"})
+
+
+def reads_only_own_subject(actor: Actor) -> bool:
+    return bool(actor.roles) and set(actor.roles) <= SUBJECT_ONLY_ROLES
+
+
+def can_read(actor: Actor, units: UnitPath, subject: str | None = None) -> Decision:
+    """Anyone whose unit is the case's unit or above it (or continues one of them) may read; a learning unit's
+    head only its own organisation's cases; everyone else may not know the case exists."""
+    if actor.is_system:
         return Decision(True)
-    return Decision(False, reasons=(f"your unit {actor.unit} does not cover unit {units.unit}",))
+    if not units.contains(actor.unit):
+        return Decision(False, reasons=(f"your unit {actor.unit} does not cover unit {units.unit}",))
+    if reads_only_own_subject(actor) and (not subject or actor.org != subject):
+        return Decision(False, reasons=(f"you speak for {actor.org or 'no organisation'}; this case is not about it",))
+    return Decision(True)

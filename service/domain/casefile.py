@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.audit import case_state_digest
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason
-from service.domain.recognitions import prior_recognitions
-from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
+from service.domain.recognitions import inheritance, prior_recognitions
+from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence, UnitSuccession
 from workflows.criteria import IndicatorRecord
 from workflows.guards import DeadlineView, GuardContext, PriorRecognition
 from workflows.registry import Procedure, Registry
@@ -103,11 +103,11 @@ class CaseFile:
             prior_recognitions=self.prior,
         )
 
-    def authority_context(self, indicator: str | None = None) -> AuthorityContext:
+    def authority_context(self, indicator: str | None = None, on: date | None = None) -> AuthorityContext:
         row = self.indicator_rows.get(indicator) if indicator else None
         council = ((self.case.dossier or {}).get("form_council") or {}).get("members") or ()
         return AuthorityContext(
-            self.profile, self.units, row.assignee_org if row else None, tuple(council), self.case.subject or None
+            self.profile, self.units, row.assignee_org if row else None, tuple(council), self.case.subject or None, on
         )
 
 
@@ -118,16 +118,24 @@ async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, U
             f"administrative unit {unit_code} does not exist",
             reasons=[Reason("unit_unknown", f"no administrative unit has code {unit_code}")],
         )
-    codes, levels = [unit.code], [unit.level]
-    current = unit
-    while current.parent_code is not None and len(codes) < 8:
-        parent = await session.get(AdminUnit, current.parent_code)
+    chain = [unit]
+    while chain[-1].parent_code is not None and len(chain) < 8:
+        parent = await session.get(AdminUnit, chain[-1].parent_code)
         if parent is None:
             break
-        codes.append(parent.code)
-        levels.append(parent.level)
-        current = parent
-    return unit, UnitPath(tuple(codes), tuple(levels))
+        chain.append(parent)
+    ceased = {u.code: u.valid_to for u in chain if u.valid_to is not None}
+    successors: dict[str, tuple[str, ...]] = {}
+    if ceased:
+        rows = await session.execute(
+            select(UnitSuccession.predecessor_code, UnitSuccession.successor_code)
+            .where(UnitSuccession.predecessor_code.in_(list(ceased)))
+            .order_by(UnitSuccession.successor_code)
+        )
+        for before, after in rows.all():
+            successors[before] = (*successors.get(before, ()), after)
+    path = UnitPath(tuple(u.code for u in chain), tuple(u.level for u in chain), ceased, successors)
+    return unit, path
 
 
 def resolve(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
@@ -157,7 +165,12 @@ async def load_case_file(session: AsyncSession, registry: Registry, case_id: str
     evidence = (await session.execute(select(Evidence).where(Evidence.case_id == case.id))).scalars().all()
     deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars().all()
     prior = await prior_recognitions(
-        session, unit_code=case.unit_code, procedure=case.procedure, subject=case.subject, exclude_case=case.id
+        session,
+        unit_code=case.unit_code,
+        procedure=case.procedure,
+        subject=case.subject,
+        exclude_case=case.id,
+        policy=inheritance((case.pinned or {}).get("settings")),
     )
     return CaseFile(
         case=case,

@@ -37,7 +37,7 @@ from service.domain.errors import (
 )
 from service.domain.evidence import StoredFile
 from service.domain.idempotency import IdempotencyRequest, StoredResponse
-from service.domain.recognitions import count_recognised_subordinates, prior_recognitions
+from service.domain.recognitions import count_recognised_subordinates, inheritance, prior_recognitions
 from service.persistence.tables import (
     AdminUnit,
     AuditEvent,
@@ -104,7 +104,7 @@ def ensure_time_moves_forward(cf: CaseFile, now: datetime) -> None:
 
 def ensure_readable(cf: CaseFile, actor: Actor) -> None:
     """Outside the case's jurisdiction nothing about it is told, not even its state (403 before anything else)."""
-    decision = can_read(actor, cf.units)
+    decision = can_read(actor, cf.units, cf.case.subject or None)
     if not decision.allowed:
         raise Forbidden(
             "this case is outside your jurisdiction",
@@ -126,7 +126,7 @@ def check_trigger(
 ) -> TriggerCheck:
     """Authority and guards for one trigger. Without a payload, guards that read it are left for firing time."""
     reasons: list[Reason] = []
-    decision = decide(actor, transition.bodies, cf.authority_context(indicator))
+    decision = decide(actor, transition.bodies, cf.authority_context(indicator, local_date(now)))
     if not decision.allowed:
         reasons.extend(Reason("not_authorised", message) for message in decision.reasons)
     guards = transition.guards if payload is not None else [g for g in transition.guards if not GUARDS[g].reads]
@@ -310,6 +310,7 @@ async def _computed_figures(
         sources=measure.of or [],
         levels=definition.levels,
         now=now,
+        policy=inheritance(cf.settings),
     )
     if count is None:
         kinds = " or ".join(f"{source['unit_level']}s" for source in measure.of or [])
@@ -372,7 +373,7 @@ async def apply_transition(
         )
     transition, state = _resolve(definition, cf, trigger, indicator)
     # Authority first: whoever may never fire this trigger is told so, whatever the case's state.
-    decision = decide(actor, transition.bodies, cf.authority_context(indicator))
+    decision = decide(actor, transition.bodies, cf.authority_context(indicator, local_date(now)))
     if not decision.allowed:
         reasons = [Reason("not_authorised", message) for message in decision.reasons]
         _refused("transition", trigger, actor, reasons)
@@ -600,7 +601,9 @@ async def open_case(
             f"which cannot run {definition.key}: no one fills {len(unfilled)} of its bodies",
             reasons=unfilled,
         )
-    decision = decide(actor, definition.open.bodies, AuthorityContext(profile, units, subject=subject or None))
+    decision = decide(
+        actor, definition.open.bodies, AuthorityContext(profile, units, subject=subject or None, on=local_date(now))
+    )
     if not decision.allowed:
         raise Forbidden(
             f"you may not open a {procedure} case for {unit_code}",
@@ -608,7 +611,9 @@ async def open_case(
         )
     settings = {**definition.default_settings(), **profile.default_settings()}
     if definition.open.guards:
-        prior = await prior_recognitions(session, unit_code=unit_code, procedure=definition.key, subject=subject)
+        prior = await prior_recognitions(
+            session, unit_code=unit_code, procedure=definition.key, subject=subject, policy=inheritance(settings)
+        )
         ctx = GuardContext(
             definition=definition,
             trigger="open",
@@ -702,7 +707,7 @@ async def open_case(
     return Outcome(case=case, event=event)
 
 
-def check_evidence_allowed(cf: CaseFile, indicator: str, actor: Actor) -> Decision:
+def check_evidence_allowed(cf: CaseFile, indicator: str, actor: Actor, now: datetime | None = None) -> Decision:
     """Who may add evidence to an indicator, and when (the definition's evidence rule). Authority is decided
     first, so a caller who may never add evidence is told so whatever the indicator's state."""
     ensure_readable(cf, actor)
@@ -713,7 +718,7 @@ def check_evidence_allowed(cf: CaseFile, indicator: str, actor: Actor) -> Decisi
             reasons=[Reason("indicator_unknown", "this procedure has no indicators")],
         )
     rule = process.evidence
-    decision = decide(actor, rule.bodies, cf.authority_context(indicator))
+    decision = decide(actor, rule.bodies, cf.authority_context(indicator, local_date(now) if now else None))
     if not decision.allowed:
         raise Forbidden(
             f"you may not add evidence to {indicator}", reasons=[Reason("not_authorised", m) for m in decision.reasons]
@@ -742,7 +747,7 @@ async def record_evidence(
 ) -> tuple[Evidence, AuditEvent]:
     """An uploaded file joins an indicator's evidence; the upload is an audit event carrying its hash."""
     cf = await load_case_file(session, registry, case_id, lock=True)
-    decision = check_evidence_allowed(cf, indicator, actor)
+    decision = check_evidence_allowed(cf, indicator, actor, now)
     ensure_time_moves_forward(cf, now)
     row = cf.indicator_rows[indicator]
     rule = cf.procedure.definition.indicator_process.evidence

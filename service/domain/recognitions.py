@@ -22,11 +22,24 @@ from workflows.calendar import local_date
 from workflows.guards import PriorRecognition
 
 DEFAULT_VALIDITY_YEARS = 3  # TT25/2023 Điều 5 k4; a case's pinned setting overrides it
+# Whose recognitions a unit carries for kinds and TC4.1 (profile setting ``recognition_inheritance``, §10 [config]):
+# "sole_predecessor" — only through a unit that continues exactly one unit on record (a rename, a kept GSO code, a
+# province that was not merged); "any_predecessor" — through every unit it continues; "none" — its own only.
+INHERITANCE = ("sole_predecessor", "any_predecessor", "none")
+DEFAULT_INHERITANCE = "sole_predecessor"
+
+
+def inheritance(settings: dict[str, Any] | None) -> str:
+    value = (settings or {}).get("recognition_inheritance", DEFAULT_INHERITANCE)
+    return value if value in INHERITANCE else DEFAULT_INHERITANCE
+
+
 MAX_GENERATIONS = 8  # a unit is merged a handful of times at most; the bound keeps a bad mapping from looping
 
 
-async def _walk(session: AsyncSession, unit_code: str, *, backwards: bool) -> list[str]:
-    """The unit followed by its predecessors (``backwards``) or successors, nearest first."""
+async def _walk(session: AsyncSession, unit_code: str, *, backwards: bool, sole: bool = False) -> list[str]:
+    """The unit followed by its predecessors (``backwards``) or successors, nearest first; with ``sole``, a unit's
+    predecessors are followed only when it continues exactly one."""
     seen, frontier = [unit_code], [unit_code]
     near, far = (
         (UnitSuccession.successor_code, UnitSuccession.predecessor_code)
@@ -34,17 +47,25 @@ async def _walk(session: AsyncSession, unit_code: str, *, backwards: bool) -> li
         else (UnitSuccession.predecessor_code, UnitSuccession.successor_code)
     )
     for _ in range(MAX_GENERATIONS):
-        rows = (await session.execute(select(far).where(near.in_(frontier)))).scalars().all()
-        frontier = [code for code in rows if code not in seen]
+        rows = (await session.execute(select(near, far).where(near.in_(frontier)))).all()
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row[0], []).append(row[1])
+        frontier = [
+            code for codes in found.values() if not sole or len(codes) == 1 for code in codes if code not in seen
+        ]
         if not frontier:
             break
         seen.extend(frontier)
     return seen
 
 
-async def lineage(session: AsyncSession, unit_code: str) -> list[str]:
-    """The unit and every unit it continues."""
-    return await _walk(session, unit_code, backwards=True)
+async def lineage(session: AsyncSession, unit_code: str, policy: str = "any_predecessor") -> list[str]:
+    """The unit and the units whose recognitions it carries under ``policy`` (every unit it continues by
+    default, which is what its history shows)."""
+    if policy == "none":
+        return [unit_code]
+    return await _walk(session, unit_code, backwards=True, sole=policy == "sole_predecessor")
 
 
 async def successors(session: AsyncSession, unit_code: str) -> list[str]:
@@ -65,10 +86,11 @@ async def prior_recognitions(
     subject: str = "",
     exclude_case: str | None = None,
     decided_by: date | None = None,
+    policy: str = DEFAULT_INHERITANCE,
 ) -> tuple[PriorRecognition, ...]:
-    """Recognitions of this procedure held by the unit or any unit it continues, oldest first."""
+    """Recognitions of this procedure held by the unit or a unit whose recognitions it carries, oldest first."""
     query = select(Case.id, Case.level, Case.decided_on, Case.unit_code, Case.pinned).where(
-        Case.unit_code.in_(await lineage(session, unit_code)),
+        Case.unit_code.in_(await lineage(session, unit_code, policy)),
         Case.procedure == procedure,
         Case.subject == subject,
         Case.level.is_not(None),
@@ -104,14 +126,16 @@ async def count_recognised_subordinates(
     sources: Iterable[dict[str, str]],
     levels: Iterable[int],
     now: datetime,
+    policy: str = DEFAULT_INHERITANCE,
 ) -> SubordinateCount | None:
     """How many of the unit's subordinate units hold a recognition in force today, per level (TT25/2023 Điều 11
     k4 a, Điều 16 k4 a: "có ít nhất 90% số xã/huyện được công nhận").
 
     The units counted are those directly under ``unit_code`` at the source's level that existed at the end of the
     evaluation year; a recognition counts when it is in force on the day of the count (decided, not yet past its
-    validity) at the level or above. The first source whose level has units under the case's unit is used, so a
-    province after the reform (no districts) falls back to the next source the definition names.
+    validity) at the level or above — its own, or one it carries from a unit it continues (``policy``, as for the
+    case kinds). The first source whose level has units under the case's unit is used, so a province after the
+    reform (no districts) falls back to the next source the definition names.
     """
     on, cycle_end = local_date(now), date(cycle, 12, 31)
     levels = sorted(levels)
@@ -132,10 +156,14 @@ async def count_recognised_subordinates(
         )
         if not units:
             continue
+        carried_by = {unit: unit for unit in units}
+        for unit in units:
+            for code in (await lineage(session, unit, policy))[1:]:
+                carried_by.setdefault(code, unit)
         rows = (
             await session.execute(
                 select(Case.unit_code, Case.level, Case.decided_on, Case.pinned).where(
-                    Case.unit_code.in_(units),
+                    Case.unit_code.in_(list(carried_by)),
                     Case.procedure == source["procedure"],
                     Case.subject == "",
                     Case.level.is_not(None),
@@ -146,7 +174,8 @@ async def count_recognised_subordinates(
         best: dict[str, int] = {}
         for row in rows:
             if _in_force(row.decided_on, valid_until(row.decided_on, row.pinned), on):
-                best[row.unit_code] = max(best.get(row.unit_code, 0), row.level)
+                unit = carried_by[row.unit_code]
+                best[unit] = max(best.get(unit, 0), row.level)
         return SubordinateCount(
             source=f"{source['unit_level']}s of {unit_code} ({source['procedure']})",
             units=len(units),

@@ -19,8 +19,9 @@ from service.domain.audit import case_chain
 from service.domain.casefile import CaseFile, resolve, unit_path
 from service.domain.engine import apply_change
 from service.domain.errors import Conflict, NotFound, Reason
-from service.domain.recognitions import prior_recognitions
+from service.domain.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AuditEvent, Case, Evidence
+from workflows.calendar import local_date
 from workflows.registry import Registry
 
 
@@ -88,7 +89,8 @@ async def _opened(session: AsyncSession, registry: Registry, case_id: str, event
         procedure=case.procedure,
         subject=case.subject,
         exclude_case=case_id,
-        decided_by=event.occurred_at.date(),
+        decided_by=local_date(event.occurred_at),
+        policy=inheritance((case.pinned or {}).get("settings")),
     )
     cf = CaseFile(
         case,

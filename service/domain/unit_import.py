@@ -463,6 +463,22 @@ def _check_mapped(rows: Sequence[SuccessionRow], existing: dict[str, _Existing])
                     "a unit is continued by a unit of its own level",
                 )
             )
+        elif before.valid_to is None or after.valid_to is not None:  # type: ignore[union-attr]
+            problems.append(
+                Reason(
+                    "succession_direction",
+                    f"{row.predecessor_code} → {row.successor_code}: a succession runs from a unit that ceased "
+                    "(valid_to set) to one that exists now (no valid_to); check the H prefix of historical codes",
+                )
+            )
+        elif row.effective_on <= before.valid_to:  # type: ignore[union-attr]
+            problems.append(
+                Reason(
+                    "succession_invalid",
+                    f"{row.predecessor_code} → {row.successor_code}: effective {row.effective_on}, not after "
+                    f"{row.predecessor_code} ceased ({before.valid_to})",  # type: ignore[union-attr]
+                )
+            )
         elif before.valid_to and after.valid_from and after.valid_from <= before.valid_to:  # type: ignore[union-attr]
             problems.append(
                 Reason(

@@ -108,7 +108,11 @@ async def test_head_of_another_organisation_cannot_submit_forbidden(api: Api) ->
     other = api.who("learning_unit_head", "D1", org="TRUNG_TAM_Y_TE_D1")
     refused = await api.fire(other, case_id, "submit_dossier", p.dv_submit())
     assert refused.status_code == 403
-    assert p.codes(refused) == ["not_authorised"]
+    # Another organisation's head may not even read the case (it speaks for its own organisation only).
+    assert p.codes(refused) == ["outside_jurisdiction"]
+    assert (await api.get(other, f"/v1/cases/{case_id}")).status_code == 403
+    own = await api.ok(await api.get(actors.head, f"/v1/cases/{case_id}"))
+    assert own["subject"] == ORG
 
 
 async def test_education_office_head_may_open_for_a_unit_it_guides(api: Api) -> None:

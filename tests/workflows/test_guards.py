@@ -135,6 +135,7 @@ SEVENTH = {"name": "Mai Thị Oanh", "position": "member", "org": "Sở VHTTDL",
 NO_SUB = "the secretary must be named by account (sub) to record the appraisal"
 UPGRADE = {"kind": "upgrade", "payload": w.submit_dossier(CYCLE, 2)}
 LEVEL1 = (PriorRecognition("case-2024", 1, LEVEL1_DECIDED),)
+HELD_L1 = PriorRecognition("held", 1, date(2025, 3, 20), date(2028, 12, 31), "C1")  # in force through 2028
 
 
 # --- the tables --------------------------------------------------------------------------------------------
@@ -379,6 +380,44 @@ FAILING = [
         id="is_dossier_complete-summary-row-missing",
     ),
     pytest.param(
+        "is_kind_consistent_with_history",
+        {"kind": "first", "prior_recognitions": (HELD_L1,)},
+        "already_recognised",
+        None,
+        id="is_kind-first-but-recognised",
+    ),
+    pytest.param(
+        "is_kind_consistent_with_history",
+        {"kind": "re_recognition"},
+        "no_recognition_to_renew",
+        None,
+        id="is_kind-re-recognition-without-history",
+    ),
+    pytest.param(
+        "is_kind_consistent_with_history",
+        {"kind": "re_recognition", "prior_recognitions": (HELD_L1,)},
+        "recognition_still_valid",
+        "Điều 5 k4",
+        id="is_kind-re-recognition-while-valid",
+    ),
+    pytest.param(
+        "is_kind_consistent_with_history",
+        {"kind": "upgrade", "prior_recognitions": (PriorRecognition("old", 1, date(2020, 3, 1), date(2023, 12, 31)),)},
+        "no_level1_recognition",
+        None,
+        id="is_kind-upgrade-from-expired-level-1",
+    ),
+    pytest.param(
+        "is_kind_consistent_with_history",
+        {
+            "kind": "upgrade",
+            "prior_recognitions": (HELD_L1, PriorRecognition("l2", 2, date(2025, 5, 1), date(2028, 12, 31))),
+        },
+        "already_level_2",
+        None,
+        id="is_kind-upgrade-beyond-level-2",
+    ),
+    pytest.param(
         "is_upgrade_interval_met",
         {**UPGRADE, "prior_recognitions": LEVEL1, "now": datetime(2026, 1, 10, 3, 0, tzinfo=timezone.utc)},
         "upgrade_too_early",
@@ -611,6 +650,18 @@ FAILING = [
 
 # (guard, context overrides)
 PASSING = [
+    pytest.param("is_kind_consistent_with_history", {"kind": "first"}, id="is_kind-first"),
+    pytest.param(
+        "is_kind_consistent_with_history",
+        {
+            "kind": "re_recognition",
+            "prior_recognitions": (PriorRecognition("old", 1, date(2022, 3, 1), date(2025, 12, 31)),),
+        },
+        id="is_kind-re-recognition-in-the-year-it-expires",
+    ),
+    pytest.param(
+        "is_kind_consistent_with_history", {"kind": "upgrade", "prior_recognitions": (HELD_L1,)}, id="is_kind-upgrade"
+    ),
     pytest.param("has_reason", {"payload": {"reason": "Thiếu minh chứng cho chỉ tiêu 3.2"}}, id="has_reason"),
     pytest.param("has_reasons", {"payload": w.refuse(CYCLE)}, id="has_reasons"),
     pytest.param(
