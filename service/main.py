@@ -9,8 +9,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
 from prometheus_client import Counter, Histogram
 
 from service.api import (
@@ -28,6 +30,7 @@ from service.api import (
     webhooks,
 )
 from service.api.deps import Services
+from service.api.errors import document_problems
 from service.api.errors import install as install_errors
 from service.api.limits import RequestLimits
 from service.auth import TokenVerifier
@@ -132,4 +135,19 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     trigger_router = cases.APIRouter(prefix="/v1")
     cases.add_trigger_routes(trigger_router, registry)
     app.include_router(trigger_router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                    tags=app.openapi_tags,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -21,8 +21,13 @@ def test_every_human_trigger_is_its_own_operation_with_its_payload_schema() -> N
     operations = {op["operationId"]: op for path in spec["paths"].values() for op in path.values()}
     submit = operations["transition_submit_dossier"]
     data = submit["requestBody"]["content"]["application/json"]["schema"]["properties"]["data"]
-    assert data["required"] == ["requested_level", "channel", "submission_letter"]
-    assert data["properties"]["channel"]["enum"] == ["direct", "online", "post"]
-    assert "TT25/2023 Điều 9 k1 d" in submit["description"]
+    # Shared by the commune, district and province procedures: one variant each (anyOf), each with its citation.
+    variants = data["anyOf"]
+    assert len(variants) == 3
+    for variant in variants:
+        assert variant["required"] == ["requested_level", "channel", "submission_letter"]
+        assert variant["properties"]["channel"]["enum"] == ["direct", "online", "post"]
+    for citation in ("TT25/2023 Điều 9 k1 d", "TT25/2023 Điều 14 k1 d", "TT25/2023 Điều 19 k1 d"):
+        assert citation in submit["description"]
     assert "transition_lapse" not in operations  # fired only by the deadline worker
     assert "indicator_submit_evidence" in operations

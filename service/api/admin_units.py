@@ -103,7 +103,7 @@ def succession_out(link: SuccessionLink) -> SuccessionOut:
     "/admin-units",
     status_code=201,
     response_model=AdminUnitOut,
-    responses=problems(401, 403, 409, 422),
+    responses=problems(401, 403, 404, 409, 422),
     summary="Add an administrative unit (role admin, within the admin's unit)",
 )
 async def add_unit(

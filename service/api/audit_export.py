@@ -358,7 +358,7 @@ async def public_key(actor: ActorDep, svc: ServicesDep) -> PlainTextResponse:
 @router.get(
     "/audit/checkpoints/verify",
     response_model=CheckpointVerifyOut,
-    responses=problems(401, 403),
+    responses=problems(401, 403, 404),
     summary="Check every checkpoint's signature, and that every event it recorded still has its hash",
     description="A national auditor or admin. `checkpoint` checks one. A problem names the oldest checkpoint that "
     "recorded the event: `event changed after checkpoint <id>`, `chain removed after checkpoint <id>`.",
@@ -368,7 +368,7 @@ async def verify_checkpoints(actor: ActorDep, svc: ServicesDep, checkpoint: str 
     async with svc.sessions() as session:
         report = await checkpoints.verify_checkpoints(session, settings=svc.settings, checkpoint_id=checkpoint)
     if checkpoint is not None and report.checkpoints_checked == 0:
-        raise NotFound(f"no checkpoint {checkpoint}")
+        raise NotFound(f"no checkpoint {checkpoint}", reasons=[Reason("checkpoint_unknown", "check the id")])
     return CheckpointVerifyOut(
         ok=report.ok,
         key_id=report.key_id,
@@ -390,5 +390,5 @@ async def get_checkpoint(actor: ActorDep, svc: ServicesDep, checkpoint_id: str) 
     async with svc.sessions() as session:
         row = await session.get(AuditCheckpoint, checkpoint_id)
     if row is None:
-        raise NotFound(f"no checkpoint {checkpoint_id}")
+        raise NotFound(f"no checkpoint {checkpoint_id}", reasons=[Reason("checkpoint_unknown", "check the id")])
     return checkpoints.document_of(row)

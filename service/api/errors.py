@@ -71,6 +71,15 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # FastAPI could not decode the JSON body (e.g. it is not UTF-8): the same 422 as the trigger routes give.
+        return problem_response(
+            422,
+            "Invalid request",
+            "the body is not acceptable JSON; nothing was changed",
+            slug="invalid-payload",
+            reasons=[{"code": "body_not_json", "message": str(exc.__cause__)}],
+        )
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
     return problem_response(
@@ -137,6 +146,22 @@ PROBLEM_SCHEMA = {
     },
     "required": ["type", "title", "status", "detail", "reasons"],
 }
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with the errors every operation can give as the app gives them: 422 (a malformed
+    request, a NUL in the URL) as problem+json instead of FastAPI's ``HTTPValidationError``, and 413 wherever a
+    body is taken (``RequestLimits``)."""
+    for path, item in schema["paths"].items():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            if path.startswith("/v1/") or "422" in responses:
+                responses["422"] = problems(422)[422]
+            if "requestBody" in operation:
+                responses.setdefault("413", problems(413)[413])
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+    return schema
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

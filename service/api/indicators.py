@@ -16,7 +16,7 @@ from service.api.errors import problems
 from service.api.schemas import EvidenceOut, IndicatorOut, IndicatorsOut, Label, evidence_out
 from service.domain import engine
 from service.domain.errors import InvalidPayload, NotFound, Reason
-from service.domain.evidence import evidence_path, store_evidence_file
+from service.domain.evidence import ALLOWED_MEDIA_TYPES, evidence_path, store_evidence_file
 from service.persistence.db import unit_of_work
 from service.persistence.tables import Evidence
 from workflows.criteria import assess
@@ -149,7 +149,10 @@ async def upload_evidence(
 @router.get(
     "/cases/{case_id}/indicators/{code}/evidence/{evidence_id}",
     responses={
-        200: {"description": "The file", "content": {"application/octet-stream": {}}},
+        200: {
+            "description": "The file, as the type its content was checked to be",
+            "content": {t: {} for t in ALLOWED_MEDIA_TYPES},
+        },
         **problems(401, 403, 404),
     },
     summary="Download an evidence file",

@@ -150,7 +150,7 @@ def delivery_out(d: WebhookDelivery, attempts: list[WebhookAttempt] | None = Non
     "/webhooks",
     status_code=201,
     response_model=SubscriptionCreated,
-    responses=problems(401, 403, 422),
+    responses=problems(401, 403, 404, 422),
     summary="Subscribe a URL to events; the signing secret is returned this once",
 )
 async def create_subscription(body: SubscriptionIn, actor: ActorDep, svc: ServicesDep, at: NowDep) -> JSONResponse:
@@ -306,7 +306,7 @@ async def get_delivery(subscription_id: str, delivery_id: str, actor: ActorDep, 
     "/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver",
     status_code=202,
     response_model=DeliveryOut,
-    responses=problems(401, 403, 404),
+    responses=problems(401, 403, 404, 409),
     summary="Queue one delivery again (same webhook-id)",
 )
 async def redeliver(
@@ -324,7 +324,7 @@ async def redeliver(
     "/webhooks/{subscription_id}/replay",
     status_code=202,
     response_model=ReplayOut,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(401, 403, 404, 409, 422),
     summary="Deliver again every matching event since a time",
 )
 async def replay(subscription_id: str, body: ReplayIn, actor: ActorDep, svc: ServicesDep, at: NowDep) -> JSONResponse:

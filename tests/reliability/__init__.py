@@ -1,0 +1,1 @@
+"""Process-level reliability tests: the service run as real processes (PostgreSQL)."""
