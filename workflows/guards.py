@@ -118,6 +118,8 @@ def _cite(ctx: GuardContext, ref: str) -> str:
 def _unit(ctx: GuardContext) -> str:
     """What the case is about, in a message: commune, district or province."""
     level = ctx.definition.subject_level
+    if ctx.definition.open.subject is not None:  # a case about an organisation inside the unit (TT24)
+        return "unit"
     return level if level in ("commune", "district", "province") else "unit"
 
 

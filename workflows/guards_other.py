@@ -203,18 +203,6 @@ def is_group_conclusion_consistent(ctx: GuardContext) -> Verdict:
     return PASS
 
 
-@guard("is_appraised_at_level_applied_for", reads=("level",))
-def is_appraised_at_level_applied_for(ctx: GuardContext) -> Verdict:
-    """The council appraises the dossier at the level the unit applied for."""
-    if ctx.payload.get("level") != ctx.requested_level:
-        return fail(
-            "appraisal_level_mismatch",
-            f"the unit applied for level {ctx.requested_level}; the appraisal is for level "
-            f"{ctx.payload.get('level')} ({_source(ctx)})",
-        )
-    return PASS
-
-
 def _unit_appraisal(ctx: GuardContext) -> Mapping[str, Any]:
     return _earlier_step(ctx, "record_appraisal")
 
