@@ -16,24 +16,13 @@ from typing import Any
 from service import walkthrough as w
 from service.persistence.tables import AdminUnit, Case
 from service.workers.deadlines import SweepReport, sweep
-from tests.helpers import Api, Who
+from tests.helpers import HAPPY_PATH, Api, Who  # noqa: F401  (district and province walks follow the same states)
 from workflows.registry import default_registry
 from workflows.schema import Definition
 
 DISTRICT = default_registry().get("cdht_huyen", "tt25-2023").definition
 PROVINCE = default_registry().get("cdht_tinh", "tt25-2023").definition
-HAPPY_PATH = [
-    "planning",
-    "plan_issued",
-    "collecting_evidence",
-    "self_assessed",
-    "review_meeting_held",
-    "submitted",
-    "under_review",
-    "council_formed",
-    "appraised",
-    "recognized",
-]
+
 # A passing move for the "change" indicators (Điều 11 k4 b–c, Điều 16 k4 b–c): per-capita income (million đồng),
 # employed share (%), multidimensional poverty rate (%), GRDP (billion đồng).
 CHANGE_FIGURES = {
@@ -110,24 +99,9 @@ def submit_dossier(day: str, level: int = 1, **over: Any) -> dict[str, Any]:
 
 
 def province_council(day: str, *, secretary_sub: str, **over: Any) -> dict[str, Any]:
-    """Hội đồng đánh giá cấp tỉnh (Điều 14 k2 b): odd, ≥ 5; sở ban ngành, Hội Khuyến học, Mặt trận, CT-XH."""
-    return {
-        "decision": docref("310/QĐ-SGDĐT", day),
-        "members": [
-            {"name": "Hoàng Văn Em", "position": "chair", "org": "Sở GDĐT", "org_type": "co_quan_chuyen_mon"},
-            {
-                "sub": secretary_sub,
-                "name": "Vũ Thị Gấm",
-                "position": "secretary",
-                "org": "Sở GDĐT",
-                "org_type": "co_quan_chuyen_mon",
-            },
-            {"name": "Đỗ Văn Hùng", "position": "member", "org": "Hội Khuyến học tỉnh", "org_type": "hoi_khuyen_hoc"},
-            {"name": "Bùi Thị Lan", "position": "member", "org": "Ủy ban MTTQ tỉnh", "org_type": "mat_tran"},
-            {"name": "Ngô Văn Minh", "position": "member", "org": "Tỉnh đoàn", "org_type": "chinh_tri_xa_hoi"},
-        ],
-        **over,
-    }
+    """Hội đồng đánh giá cấp tỉnh (Điều 14 k2 b): odd, ≥ 5; sở ban ngành, Hội Khuyến học, Mặt trận, CT-XH — the
+    walkthrough's provincial council, decided on ``day``."""
+    return w.form_council(0, secretary_sub=secretary_sub, **{"decision": docref("310/QĐ-SGDĐT", day), **over})
 
 
 def ministry_council(day: str, *, secretary_sub: str, **over: Any) -> dict[str, Any]:
