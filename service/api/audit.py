@@ -13,9 +13,10 @@ from service.api.cases import ActorDep, ServicesDep, readable_case
 from service.api.errors import problems
 from service.api.schemas import EventPage, VerifyOut, event_out
 from service.domain import audit
+from service.domain.authority import reads_only_own_subject
 from service.domain.errors import Forbidden, Reason
 from service.persistence.queries import decode_cursor, encode_cursor, strict_int, unit_subtree
-from service.persistence.tables import AuditEvent
+from service.persistence.tables import AuditEvent, Case
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 access_log = logging.getLogger("cdht.audit.access")
@@ -53,6 +54,10 @@ async def search_events(
 ) -> EventPage:
     size = limit or svc.settings.page_size_default
     query = select(AuditEvent).where(AuditEvent.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
+    if reads_only_own_subject(actor):
+        # A learning unit's head sees only the events of cases about its own organisation.
+        own = select(Case.id).where(Case.subject == (actor.org or ""), Case.subject != "")
+        query = query.where(AuditEvent.case_id.in_(own))
     filters = {
         AuditEvent.case_id: case,
         AuditEvent.procedure: procedure,

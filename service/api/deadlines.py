@@ -13,6 +13,7 @@ from service.api.audit import as_utc
 from service.api.cases import ActorDep, NowDep, ServicesDep
 from service.api.errors import problems
 from service.api.schemas import DeadlineOut, deadline_out
+from service.domain.authority import reads_only_own_subject
 from service.persistence.queries import (
     aware_datetime,
     decode_cursor,
@@ -68,6 +69,8 @@ async def list_deadlines(
         .join(AdminUnit, AdminUnit.code == Case.unit_code)
         .where(Case.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
     )
+    if reads_only_own_subject(actor):
+        query = query.where(Case.subject == (actor.org or ""), Case.subject != "")
     if unit:
         query = query.where(Case.unit_code.in_(unit_subtree(unit, name="requested_unit")))
     if status:

@@ -348,8 +348,10 @@ async def verify(session: AsyncSession, *, case_id: str | None = None, batch: in
                 "events are missing",
                 name,
             )
-        if case is not None and name in recorded_terms and recorded_terms[name] != _terms_digest(
-            case.pinned or {}, case.subject or ""
+        if (
+            case is not None
+            and name in recorded_terms
+            and recorded_terms[name] != _terms_digest(case.pinned or {}, case.subject or "")
         ):
             return report(
                 tail,
