@@ -22,7 +22,7 @@ BIN  := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test lint openapi clean
+.PHONY: help run test lint openapi clean bench
 
 help:
 	@echo "targets: run (HOST=$(HOST) PORT=$(PORT)), test (PYTEST_ARGS=...), lint, openapi, clean"
@@ -75,6 +75,12 @@ test: $(VENV)
 
 lint: $(VENV)
 	$(BIN)/ruff check service workflows tests migrations
+
+# Benchmarks (bench/README.md) against PostgreSQL at 127.0.0.1:5432 (trust auth; each benchmark creates and drops a
+# database of its own): prints the figures and prepends them to bench/RESULTS.md. Full sizes take an hour or more;
+# `make bench BENCH_ARGS=--quick` is the quick look. py-spy (pip install py-spy) profiles missed HTTP goals.
+bench: $(VENV)
+	PYTHONPATH=. $(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 openapi: $(VENV)
 	@mkdir -p openapi

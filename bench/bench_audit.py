@@ -1,0 +1,420 @@
+"""Benchmark 2: the audit log at national scale.
+
+Loads ``--events`` audit events (default 10 million: 10,600-odd communes × 10 cycles × 94 events) as whole,
+valid case chains: ten template cases (one per cycle 2025–2034, each walked through the API to ``recognized``:
+15 indicators with evidence, 13 returned once and resubmitted, 94 events) cloned onto every commune with new ids,
+units and times, hashes and digests recomputed (bench/datagen.py), COPY-loaded, the audit table's secondary indexes
+built after the load. Then, against the service (uvicorn, one worker), one client at a time:
+
+- case history p99: ``GET /v1/cases/{id}/history`` of random cases, as the province's officer (and the query
+  behind it alone, over asyncpg, for comparison);
+- filtered search, first page p99: ``GET /v1/audit/events`` with six kinds of filters (a rare trigger, a commune,
+  an actor, a week, a trigger since a date nationally, a citation prefix), random values;
+- as_of p99: ``GET /v1/cases/{id}?as_of=`` at a time in the middle of the case's history (a replay);
+- full verify throughput: ``GET /v1/audit/verify`` as a national auditor (every chain, every case's tables);
+- export throughput: ``GET /v1/audit/export?format=jsonl`` as a national auditor, streamed and counted.
+
+Goals: history p99 < 10 ms, search p99 < 50 ms, verify ≥ 200,000 events/s.
+
+    python -m bench.bench_audit [--quick] [--events N] [--cycles C]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import asyncpg
+
+from bench import datagen
+from bench.common import (
+    CpuLoad,
+    Http,
+    PySpy,
+    Report,
+    Server,
+    base_parser,
+    bearer,
+    cprofile_summary,
+    database,
+    dsn,
+    fmt,
+    free_port,
+    latency_summary,
+    service_env,
+    token,
+    uvicorn_argv,
+    work_dir,
+)
+
+FIRST_CYCLE = 2025
+NATIONAL = "VN"
+
+
+async def build(db: str, data: Path, events: int, cycles: int, log: Any) -> dict[str, Any]:
+    cases = math.ceil(events / datagen.EVENTS_PER_FULL_CASE)
+    communes = math.ceil(cases / cycles)
+    rows = datagen.tree(communes, 34)
+    await datagen.add_units(db, datagen.template_units(cycles) + rows)
+    t0 = time.monotonic()
+    templates = await datagen.make_templates(db, data, [FIRST_CYCLE + c for c in range(cycles)])
+    log(f"[audit] {cycles} templates walked through the API in {time.monotonic() - t0:.0f} s")
+    pairs = datagen.communes_of(rows)
+    clones = []
+    for c in range(cycles):  # cycle after cycle, as the years go by (ids follow time)
+        for commune, province in pairs:
+            if len(clones) < cases:
+                clones.append(datagen.Clone(len(clones), commune, province, c))
+    t0 = time.monotonic()
+    ids = await datagen.load(db, templates, clones, rebuild_indexes=events > 300_000, progress=log)
+    load_seconds = time.monotonic() - t0
+    sample = random.Random(7).sample(range(len(ids)), 3)
+    await datagen.check_clones(db, [ids[i] for i in sample])
+    connection = await asyncpg.connect(dsn(db))
+    total = await connection.fetchval("SELECT count(*) FROM audit_event")
+    size = await connection.fetchval("SELECT pg_size_pretty(pg_total_relation_size('audit_event'))")
+    db_size = await connection.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
+    await connection.close()
+    return {
+        "case_ids": ids,
+        "clones": clones,
+        "templates": templates,
+        "events": total,
+        "load_seconds": load_seconds,
+        "table_size": size,
+        "db_size": db_size,
+        "communes": communes,
+    }
+
+
+async def timed_gets(port: int, requests: list[tuple[str, dict[str, str]]]) -> tuple[list[float], list[str]]:
+    http = Http(port)
+    latencies, problems = [], []
+    try:
+        for path, headers in requests:
+            t0 = time.perf_counter()
+            status, body = await http.request("GET", path, headers=headers)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if status != 200 and len(problems) < 3:
+                problems.append(f"{status} {path[:120]}: {body[:200]!r}")
+    finally:
+        await http.close()
+    return latencies, problems
+
+
+async def query_latencies(db: str, case_ids: list[str]) -> list[float]:
+    """The query behind the history endpoint, alone (asyncpg, a prepared statement)."""
+    connection = await asyncpg.connect(dsn(db))
+    statement = await connection.prepare("SELECT * FROM audit_event WHERE case_id = $1 ORDER BY seq")
+    latencies = []
+    try:
+        for case_id in case_ids:
+            t0 = time.perf_counter()
+            await statement.fetch(case_id)
+            latencies.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await connection.close()
+    return latencies
+
+
+async def stream_count(port: int, path: str, headers: dict[str, str]) -> tuple[int, int, float, int]:
+    """Lines and bytes of a streamed answer, and the seconds it took."""
+    counts = [0, 0]
+
+    def sink(chunk: bytes) -> None:
+        counts[0] += chunk.count(b"\n")
+        counts[1] += len(chunk)
+
+    http = Http(port)
+    t0 = time.perf_counter()
+    try:
+        status, _ = await http.request("GET", path, headers=headers, sink=sink)
+    finally:
+        await http.close()
+    return counts[0], counts[1], time.perf_counter() - t0, status
+
+
+def search_requests(
+    rng: random.Random, n: int, pick: Any, province_tokens: dict[str, str], national: str, cycles: int
+) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """Six kinds of filtered searches, first page (the default 50), random values."""
+    kinds: dict[str, list[tuple[str, dict[str, str]]]] = {k: [] for k in SEARCHES}
+    for i in range(n):
+        kind = SEARCHES[i % len(SEARCHES)]
+        commune, province = pick()
+        year = FIRST_CYCLE + rng.randrange(cycles)
+        headers = bearer(province_tokens[province])
+        if kind == "rare trigger in the province":
+            params = {"kind": "transition", "trigger": rng.choice(["recognize", "form_council", "submit_dossier"])}
+        elif kind == "one commune":
+            params = {"unit": commune}
+        elif kind == "one actor":
+            params = {"actor": f"chu-tich.{commune}"}
+        elif kind == "a week":
+            start = datetime(year, 2, 1, tzinfo=UTC) + timedelta(days=rng.randrange(200))
+            params = {"since": start.isoformat(), "until": (start + timedelta(days=7)).isoformat()}
+        elif kind == "national trigger since a date":
+            headers = bearer(national)
+            params = {"trigger": "record_appraisal", "since": f"{year + 1}-01-01T00:00:00+00:00"}
+        else:
+            params = {"citation": "TT25/2023 Điều 9 k2"}
+        kinds[kind].append((f"/v1/audit/events?{urlencode(params, quote_via=quote)}", headers))
+    return kinds
+
+
+SEARCHES = (
+    "rare trigger in the province",
+    "one commune",
+    "one actor",
+    "a week",
+    "national trigger since a date",
+    "citation prefix",
+)
+
+
+async def profile_verify(db: str, case_ids: list[str]) -> list[str]:
+    """Where verify's time goes: cProfile around audit.verify over many cases' chains, in-process."""
+    import cProfile
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bench.common import sa_url
+    from service.domain import audit
+    from service.persistence.db import session_factory
+
+    engine = create_async_engine(sa_url(db))
+    profile = cProfile.Profile()
+    try:
+        async with session_factory(engine)() as session:
+            profile.enable()
+            for case_id in case_ids:
+                await audit.verify(session, case_id=case_id)
+            profile.disable()
+    finally:
+        await engine.dispose()
+    return cprofile_summary(profile)
+
+
+def main() -> None:
+    parser = base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, help="audit events to load; default 10,000,000 (quick 200,000)")
+    parser.add_argument("--cycles", type=int, help="cycles (one template each); default 10 (quick 2)")
+    parser.add_argument("--requests", type=int, help="requests per latency figure; default 1,000 (quick 300)")
+    args = parser.parse_args()
+    events = args.events or (200_000 if args.quick else 10_000_000)
+    cycles = args.cycles or (2 if args.quick else 10)
+    n = args.requests or (300 if args.quick else 1000)
+    out = work_dir(args, "audit")
+    report = Report("audit", "2. Audit at national scale")
+    log = lambda message: print(message, flush=True)  # noqa: E731
+    started = time.monotonic()
+    with database("audit", keep=args.keep) as db:
+        built = asyncio.run(build(db, out / "data", events, cycles, log))
+        case_ids, clones = built["case_ids"], built["clones"]
+        report.size = (
+            f"{built['events']:,} events in {len(case_ids):,} cases "
+            f"({built['communes']:,} communes × {cycles} cycles); "
+            f"audit_event {built['table_size']} with indexes, database {built['db_size']}"
+        )
+        report.notes.append(
+            f"generated and loaded in {built['load_seconds']:.0f} s "
+            f"({built['events'] / max(built['load_seconds'], 1e-9):,.0f} events/s, indexes built after the load)"
+        )
+        now = datetime(FIRST_CYCLE + cycles + 1, 6, 1, tzinfo=UTC)
+        port = free_port()
+        server = Server(
+            "service", uvicorn_argv("bench.app_factory:create", port, 1), service_env(db, now, out), port, out
+        )
+        provinces = sorted({clone.province for clone in clones})
+        province_tokens = {p: token(f"chuyen-vien.{p}", "province_officer", p) for p in provinces}
+        national = token("kiem-toan.VN", "auditor", NATIONAL)
+        rng = random.Random(2024)
+        templates = built["templates"]
+
+        def pick_case() -> tuple[str, datagen.Clone]:
+            i = rng.randrange(len(case_ids))
+            return case_ids[i], clones[i]
+
+        def pick_commune() -> tuple[str, str]:
+            clone = clones[rng.randrange(len(clones))]
+            return clone.commune, clone.province
+
+        try:
+            server.start()
+            load = CpuLoad()
+            # warm-up: a few of each, not counted
+            warm = [
+                (f"/v1/cases/{cid}/history", bearer(province_tokens[c.province]))
+                for cid, c in (pick_case() for _ in range(20))
+            ]
+            asyncio.run(timed_gets(port, warm))
+
+            history = [
+                (f"/v1/cases/{cid}/history", bearer(province_tokens[c.province]))
+                for cid, c in (pick_case() for _ in range(n))
+            ]
+            history_ms, problems = asyncio.run(timed_gets(port, history))
+            query_ms = asyncio.run(query_latencies(db, [rng.choice(case_ids) for _ in range(n)]))
+            searches = search_requests(rng, n, pick_commune, province_tokens, national, cycles)
+            search_ms: dict[str, list[float]] = {}
+            for kind, requests in searches.items():
+                search_ms[kind], more = asyncio.run(timed_gets(port, requests))
+                problems += more
+            as_of = []
+            for _ in range(max(n // 2, 50)):
+                cid, clone = pick_case()
+                template = templates[clone.template]
+                middle = template.times[len(template.times) // 2] + timedelta(seconds=datagen.shift_of(clone.serial))
+                moment = quote((middle + timedelta(seconds=1)).isoformat())
+                as_of.append((f"/v1/cases/{cid}?as_of={moment}", bearer(province_tokens[clone.province])))
+            as_of_ms, more = asyncio.run(timed_gets(port, as_of))
+            problems += more
+
+            log("[audit] verify: every chain ...")
+            http = Http(port)
+            t0 = time.perf_counter()
+            status, body = asyncio.run(_once(http, "/v1/audit/verify", bearer(national)))
+            verify_seconds = time.perf_counter() - t0
+            import json
+
+            verified = json.loads(body) if status == 200 else {"ok": False, "events_checked": 0, "error": body[:300]}
+            log(f"[audit] verify: {verified} in {verify_seconds:.1f} s")
+            log("[audit] export ...")
+            lines, size, export_seconds, export_status = asyncio.run(
+                stream_count(port, "/v1/audit/export?format=jsonl", bearer(national))
+            )
+            report.load = load.stop()
+
+            h, q, a = latency_summary(history_ms), latency_summary(query_ms), latency_summary(as_of_ms)
+            pooled = [ms for values in search_ms.values() for ms in values]
+            s = latency_summary(pooled)
+            report.figures.append(["measure", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"])
+            report.figures.append(
+                ["history (HTTP)", str(h["n"]), fmt(h["p50"]), fmt(h["p95"]), fmt(h["p99"]), fmt(h["max"])]
+            )
+            report.figures.append(
+                [
+                    "history query alone (asyncpg)",
+                    str(q["n"]),
+                    fmt(q["p50"], 2),
+                    fmt(q["p95"], 2),
+                    fmt(q["p99"], 2),
+                    fmt(q["max"], 2),
+                ]
+            )
+            for kind, values in search_ms.items():
+                k = latency_summary(values)
+                report.figures.append(
+                    [f"search: {kind}", str(k["n"]), fmt(k["p50"]), fmt(k["p95"]), fmt(k["p99"]), fmt(k["max"])]
+                )
+            report.figures.append(
+                ["search: all kinds", str(s["n"]), fmt(s["p50"]), fmt(s["p95"]), fmt(s["p99"]), fmt(s["max"])]
+            )
+            report.figures.append(
+                ["as_of (replay, HTTP)", str(a["n"]), fmt(a["p50"]), fmt(a["p95"]), fmt(a["p99"]), fmt(a["max"])]
+            )
+            events_checked = verified.get("events_checked", 0)
+            verify_rate = events_checked / verify_seconds if verify_seconds else 0.0
+            export_rate = max(lines - 1, 0) / export_seconds if export_seconds else 0.0
+            report.figures.append(
+                [
+                    "verify (every chain)",
+                    f"{events_checked:,} events",
+                    f"{verify_seconds:,.1f} s",
+                    f"{verify_rate:,.0f} events/s",
+                    f"ok={verified.get('ok')}",
+                    "",
+                ]
+            )
+            report.figures.append(
+                [
+                    "export (jsonl)",
+                    f"{max(lines - 1, 0):,} events",
+                    f"{export_seconds:,.1f} s",
+                    f"{export_rate:,.0f} events/s",
+                    f"{size / 1e6:,.0f} MB",
+                    f"status {export_status}",
+                ]
+            )
+            report.goal(
+                "history p99",
+                "< 10 ms",
+                f"{h['p99']:.1f} ms over HTTP ({q['p99']:.2f} ms the query alone)",
+                h["p99"] < 10,
+            )
+            report.goal("filtered search first page p99", "< 50 ms", f"{s['p99']:.1f} ms", s["p99"] < 50)
+            report.goal("full verify", "≥ 200,000 events/s", f"{verify_rate:,.0f} events/s", verify_rate >= 200_000)
+            if not verified.get("ok"):
+                report.notes.append(f"verify did not pass: {verified}")
+            if problems:
+                report.notes.append("non-200 answers: " + "; ".join(problems[:3]))
+
+            if not args.no_profile:
+                if h["p99"] >= 10:
+                    spy = PySpy(server.workers(), 10_000, out, "history")
+                    asyncio.run(timed_gets(port, history[: max(n // 2, 100)]))
+                    report.profiles["history over HTTP (py-spy on the worker)"] = spy.stop()
+                if s["p99"] >= 50:
+                    slow = max(search_ms, key=lambda kind: latency_summary(search_ms[kind])["p99"])
+                    spy = PySpy(server.workers(), 10_000, out, "search")
+                    asyncio.run(timed_gets(port, searches[slow]))
+                    report.profiles[f"search '{slow}' over HTTP (py-spy on the worker)"] = spy.stop()
+                    path, headers = searches[slow][0]
+                    report.profiles[f"PostgreSQL's plan of a search '{slow}'"] = asyncio.run(
+                        explain(db, out, now, path, headers["Authorization"].split()[1])
+                    )
+                if verify_rate < 200_000:
+                    sample = [rng.choice(case_ids) for _ in range(200)]
+                    report.profiles["verify, in-process cProfile over 200 cases' chains"] = asyncio.run(
+                        profile_verify(db, sample)
+                    )
+        finally:
+            server.stop()
+    report.seconds = time.monotonic() - started
+    report.save(args.json)
+
+
+async def _once(http: Http, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    try:
+        return await http.request("GET", path, headers=headers)
+    finally:
+        await http.close()
+
+
+async def explain(db: str, out: Path, now: datetime, path: str, tok: str) -> list[str]:
+    """EXPLAIN ANALYZE of the audit query one search request runs (captured from the app in-process)."""
+    from sqlalchemy import event
+
+    api = datagen.InProcess(db, out / "data", now)
+    captured: list[tuple[str, Any]] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "FROM audit_event" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(api.app.state.services.engine.sync_engine, "before_cursor_execute", before)
+    try:
+        await api.call("GET", path, tok)
+    finally:
+        await api.close()
+    if not captured:
+        return ["(no audit query captured)"]
+    statement, parameters = captured[-1]
+    connection = await asyncpg.connect(dsn(db))
+    try:
+        plan = await connection.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *parameters)
+    finally:
+        await connection.close()
+    return [f"GET {path[:150]}", *(" ".join(statement.split())[i : i + 150] for i in range(0, 600, 150))][:3] + [
+        row[0] for row in plan
+    ][:40]
+
+
+if __name__ == "__main__":
+    main()
