@@ -202,9 +202,12 @@ async def campaign_part(args: Any, db: str, out: Path, report: Report, pairs: li
         if seconds >= 10 and not args.no_profile:
             profile = cProfile.Profile()
             profile.enable()
-            await api.call("POST", "/v1/campaigns", first, json={**body, "unit": provinces[0], "dry_run": True})
+            # A dry run of the next cycle: every commune of the province is opened and rolled back.
+            dry = {**body, "unit": provinces[0], "dry_run": True, "cycle": CAMPAIGN_CYCLE + 1}
+            await api.call("POST", "/v1/campaigns", first, json=dry)
             profile.disable()
-            report.profiles[f"a dry-run campaign of {provinces[0]} under cProfile"] = cprofile_summary(profile)
+            title = f"a dry-run campaign of {provinces[0]} for cycle {CAMPAIGN_CYCLE + 1} under cProfile"
+            report.profiles[title] = cprofile_summary(profile)
     finally:
         await api.close()
 

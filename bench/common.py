@@ -478,6 +478,9 @@ def layer(file: str, fn: str = "") -> str:
         return "C builtins"
     if "site-packages/" in file:
         return file.split("site-packages/", 1)[1].split("/", 1)[0].split(".", 1)[0]
+    for ours in ("service", "workflows", "bench", "migrations"):  # this tree or another checkout of the project
+        if f"/{ours}/" in file and "/python3." not in file:
+            return ours + "/"
     if str(ROOT) + "/" in file or file.startswith(OURS):
         rel = file.split(str(ROOT) + "/", 1)[-1]
         return rel.split("/", 1)[0] + "/"
@@ -652,6 +655,10 @@ class Report:
 
     def save(self, path: Path | None) -> None:
         print(self.text(), flush=True)
+        self.dump(path)
+
+    def dump(self, path: Path | None) -> None:
+        """Write the figures so far (a long benchmark dumps after each step, so an interrupted run keeps them)."""
         if path is not None:
             path.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=1, default=str))
 

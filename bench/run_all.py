@@ -47,6 +47,7 @@ def markdown(run: dict[str, Any], reports: list[dict[str, Any]]) -> str:
         f"{', '.join(f'{x:.2f}' for x in m['loadavg'])} (the machine is shared: other engineers' test runs "
         "compete for its 2 cores, so figures are noisy). Arguments: `" + " ".join(run["argv"]) + "`.",
         "",
+        *([run["note"], ""] if run.get("note") else []),
         "| benchmark | goal | target | measured | |",
         "|---|---|---|---|---|",
     ]
@@ -101,11 +102,31 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true", help="do not profile missed goals")
     parser.add_argument("--no-results", action="store_true", help="print only; do not write bench/RESULTS.md")
     parser.add_argument("--work-dir", type=Path, help="logs, profiles and data (default: a temp dir)")
+    parser.add_argument(
+        "--assemble",
+        type=Path,
+        metavar="DIR",
+        help="run nothing: format the figures an earlier (interrupted) run left in DIR (its run.json and "
+        "<benchmark>.json files) and prepend them to RESULTS.md",
+    )
     args = parser.parse_args()
+    if args.assemble:
+        run = json.loads((args.assemble / "run.json").read_text())
+        reports = [
+            json.loads((args.assemble / f"{name}.json").read_text())
+            for name in args.only or list(BENCHMARKS)
+            if (args.assemble / f"{name}.json").exists()
+        ]
+        text = markdown(run, reports)
+        print(text, flush=True)
+        if not args.no_results:
+            write_results(text)
+        return
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="cdht-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     run = {"machine": machine(), "quick": args.quick, "argv": ["make bench", *sys.argv[1:]], "seconds": 0.0}
     print(f"[bench] {run['machine']}  (logs and profiles in {work})", flush=True)
+    (work / "run.json").write_text(json.dumps(run))
     started = time.monotonic()
     reports = []
     for name in args.only or list(BENCHMARKS):
@@ -125,6 +146,7 @@ def main() -> None:
         else:
             reports.append({"name": name, "title": name, "error": f"exited with {code} and wrote no figures"})
     run["seconds"] = time.monotonic() - started
+    (work / "run.json").write_text(json.dumps(run))
     text = markdown(run, reports)
     print("\n" + text, flush=True)
     if not args.no_results:
