@@ -517,6 +517,24 @@ def is_first_supplement_request(ctx: GuardContext) -> Verdict:
     return PASS
 
 
+def council_officer_problems(members: list[Mapping[str, Any]]) -> list[str]:
+    """Every appraisal council has exactly one chair and one secretary (TT25/2023 Điều 9 k2 b, Điều 14 k2 b)."""
+    problems = []
+    for position, plural in (("chair", "chairs"), ("secretary", "secretaries")):
+        count = sum(1 for m in members if m.get("position") == position)
+        if count != 1:
+            problems.append(f"{count} {plural}: exactly one {position} is required")
+    return problems
+
+
+def council_secretary_problems(members: list[Mapping[str, Any]]) -> list[str]:
+    """The secretary records the appraisal, so the council names the secretary's account."""
+    secretary = next((m for m in members if m.get("position") == "secretary"), None)
+    if secretary is not None and _blank(secretary.get("sub")):
+        return ["the secretary must be named by account (sub) to record the appraisal"]
+    return []
+
+
 @guard("is_valid_council", reads=("members",))
 def is_valid_council(ctx: GuardContext) -> Verdict:
     """Odd number ≥ 5, one chair, one secretary, Hội Khuyến học and Mặt trận among members (Điều 9 k2 b)."""
@@ -525,17 +543,12 @@ def is_valid_council(ctx: GuardContext) -> Verdict:
     problems = []
     if len(members) < minimum or len(members) % 2 == 0:
         problems.append(f"{len(members)} members: the council must be an odd number, at least {minimum}")
-    for position, plural in (("chair", "chairs"), ("secretary", "secretaries")):
-        count = sum(1 for m in members if m.get("position") == position)
-        if count != 1:
-            problems.append(f"{count} {plural}: exactly one {position} is required")
+    problems += council_officer_problems(members)
     org_types = {m.get("org_type") for m in members}
     for org_type, label in (("hoi_khuyen_hoc", "Hội Khuyến học"), ("mat_tran", "Ủy ban MTTQ")):
         if org_type not in org_types:
             problems.append(f"no representative of {label}")
-    secretary = next((m for m in members if m.get("position") == "secretary"), None)
-    if secretary is not None and _blank(secretary.get("sub")):
-        problems.append("the secretary must be named by account (sub) to record the appraisal")
+    problems += council_secretary_problems(members)
     if problems:
         return fail("council_invalid", "; ".join(problems) + f" ({_cite(ctx, 'Điều 9 k2 b')})")
     return PASS

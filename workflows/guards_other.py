@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from workflows.guards import PASS, GuardContext, Verdict, fail, guard
+from workflows.guards import (
+    PASS,
+    GuardContext,
+    Verdict,
+    council_officer_problems,
+    council_secretary_problems,
+    fail,
+    guard,
+)
 
 
 def _source(ctx: GuardContext) -> str:
@@ -155,13 +163,7 @@ def is_valid_unit_council(ctx: GuardContext) -> Verdict:
     problems = []
     if len(members) < minimum or len(members) % 2 == 0:
         problems.append(f"{len(members)} members: the council must be an odd number, at least {minimum}")
-    for position, plural in (("chair", "chairs"), ("secretary", "secretaries")):
-        count = sum(1 for m in members if m.get("position") == position)
-        if count != 1:
-            problems.append(f"{count} {plural}: exactly one {position} is required")
-    secretary = next((m for m in members if m.get("position") == "secretary"), None)
-    if secretary is not None and _blank(secretary.get("sub")):
-        problems.append("the secretary must be named by account (sub) to record the appraisal")
+    problems += council_officer_problems(members) + council_secretary_problems(members)
     if problems:
         return fail("council_invalid", "; ".join(problems) + f" ({_source(ctx)})")
     return PASS
@@ -239,15 +241,6 @@ def is_dated_after_unit_appraisal(ctx: GuardContext) -> Verdict:
             )
             if not verdict.ok:
                 return verdict
-    return PASS
-
-
-@guard("has_stated_reasons", reads=("reasons",))
-def has_stated_reasons(ctx: GuardContext) -> Verdict:
-    """A refusal states at least one reason, none blank."""
-    reasons = ctx.payload.get("reasons") or []
-    if not reasons or any(_blank(r) for r in reasons):
-        return fail("reasons_required", f"the reply must state at least one reason, none blank ({_source(ctx)})")
     return PASS
 
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from workflows.guards import PASS, GuardContext, Verdict, fail, guard
+from workflows.guards import (
+    PASS,
+    GuardContext,
+    Verdict,
+    council_officer_problems,
+    council_secretary_problems,
+    fail,
+    guard,
+)
 
 # The office that leads the self-assessment at each tier (Điều 14 k1 a, Điều 19 k1 a), and the positions of its
 # leadership when a definition names none in its ``meeting_chair_positions`` setting.
@@ -103,16 +111,11 @@ def is_valid_ministry_council(ctx: GuardContext) -> Verdict:
         problems.append(
             f"{len(members)} members: at least {minimum} are required (setting ministry_council_min_members)"
         )
-    for position, plural in (("chair", "chairs"), ("secretary", "secretaries")):
-        count = sum(1 for m in members if m.get("position") == position)
-        if count != 1:
-            problems.append(f"{count} {plural}: exactly one {position} is required")
+    problems += council_officer_problems(members)
     unnamed = [str(index) for index, m in enumerate(members) if _blank(m.get("name")) or _blank(m.get("org"))]
     if unnamed:
         problems.append("members without a name or Ministry unit: " + ", ".join(unnamed))
-    secretary = next((m for m in members if m.get("position") == "secretary"), None)
-    if secretary is not None and _blank(secretary.get("sub")):
-        problems.append("the secretary must be named by account (sub) to record the appraisal")
+    problems += council_secretary_problems(members)
     if problems:
         return fail("council_invalid", "; ".join(problems) + f" ({_cited(ctx)})")
     return PASS
