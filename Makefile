@@ -78,8 +78,9 @@ lint: $(VENV)
 
 # Benchmarks (bench/README.md) against PostgreSQL at 127.0.0.1:5432 (trust auth; each benchmark creates and drops a
 # database of its own): prints the figures and prepends them to bench/RESULTS.md. Full sizes take an hour or more;
-# `make bench BENCH_ARGS=--quick` is the quick look. py-spy (pip install py-spy) profiles missed HTTP goals.
+# `make bench BENCH_ARGS=--quick` is the quick look. py-spy (the `bench` extra) profiles every missed goal.
 bench: $(VENV)
+	$(BIN)/pip install -q -e '.[test,bench]'
 	PYTHONPATH=. $(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 openapi: $(VENV)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from service.domain.audit import case_state_digest
 from service.domain.authority import AuthorityContext, UnitPath
@@ -111,31 +112,49 @@ class CaseFile:
         )
 
 
+def known_case(case: Case | None, case_id: str) -> Case:
+    """The case, or 404 naming the id asked for."""
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist", reasons=[Reason("case_unknown", f"no case has id {case_id}")])
+    return case
+
+
 async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, UnitPath]:
-    unit = await session.get(AdminUnit, unit_code)
-    if unit is None:
+    """The unit and its ancestors, nearest first, in one query (a recursive CTE up the tree, at most 8 deep)."""
+    path = (
+        select(AdminUnit.code, AdminUnit.parent_code, literal(0).label("depth"))
+        .where(AdminUnit.code == unit_code)
+        .cte("unit_path", recursive=True)
+    )
+    above = aliased(AdminUnit)
+    path = path.union_all(
+        select(above.code, above.parent_code, path.c.depth + 1).where(
+            above.code == path.c.parent_code, path.c.depth < 7
+        )
+    )
+    rows = (
+        (await session.execute(select(AdminUnit).join(path, AdminUnit.code == path.c.code).order_by(path.c.depth)))
+        .scalars()
+        .all()
+    )
+    if not rows:
         raise NotFound(
             f"administrative unit {unit_code} does not exist",
             reasons=[Reason("unit_unknown", f"no administrative unit has code {unit_code}")],
         )
-    chain = [unit]
-    while chain[-1].parent_code is not None and len(chain) < 8:
-        parent = await session.get(AdminUnit, chain[-1].parent_code)
-        if parent is None:
-            break
-        chain.append(parent)
+    chain = list(rows)
     ceased = {u.code: u.valid_to for u in chain if u.valid_to is not None}
     successors: dict[str, tuple[str, ...]] = {}
     if ceased:
-        rows = await session.execute(
+        succession = await session.execute(
             select(UnitSuccession.predecessor_code, UnitSuccession.successor_code)
             .where(UnitSuccession.predecessor_code.in_(list(ceased)))
             .order_by(UnitSuccession.successor_code)
         )
-        for before, after in rows.all():
+        for before, after in succession.all():
             successors[before] = (*successors.get(before, ()), after)
     path = UnitPath(tuple(u.code for u in chain), tuple(u.level for u in chain), ceased, successors)
-    return unit, path
+    return chain[0], path
 
 
 def resolve(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
@@ -156,9 +175,7 @@ async def load_case_file(session: AsyncSession, registry: Registry, case_id: str
     if lock:
         # SELECT … FOR UPDATE on PostgreSQL; SQLite holds the write lock since BEGIN IMMEDIATE.
         query = query.with_for_update().execution_options(populate_existing=True)
-    case = (await session.execute(query)).scalar_one_or_none()
-    if case is None:
-        raise NotFound(f"case {case_id} does not exist", reasons=[Reason("case_unknown", f"no case has id {case_id}")])
+    case = known_case((await session.execute(query)).scalar_one_or_none(), case_id)
     procedure, profile = resolve(registry, case)
     unit, units = await unit_path(session, case.unit_code)
     rows = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars().all()

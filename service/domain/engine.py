@@ -49,9 +49,9 @@ from service.persistence.tables import (
 )
 from workflows.calendar import local_date
 from workflows.effects import combine
-from workflows.guards import GUARDS, GuardContext, run_guards
+from workflows.guards import GUARDS, GuardContext, PriorRecognition, run_guards
 from workflows.payloads import payload_errors
-from workflows.registry import Registry
+from workflows.registry import Procedure, Registry
 from workflows.schema import SYSTEM_BODY, Definition, Profile, Transition
 
 log = logging.getLogger("cdht.engine")
@@ -62,6 +62,16 @@ class Outcome:
     case: Case | None = None
     event: AuditEvent | None = None
     replay: StoredResponse | None = None
+    case_file: CaseFile | None = None  # the case as the write left it (flushed): what the answer shows
+
+
+@dataclass(frozen=True)
+class Surveyed:
+    """What a campaign read about a unit before opening its case (see ``open_case``)."""
+
+    unit: AdminUnit
+    units: UnitPath
+    prior: tuple[PriorRecognition, ...]
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,12 @@ def ensure_time_moves_forward(cf: CaseFile, now: datetime) -> None:
 
 def ensure_readable(cf: CaseFile, actor: Actor) -> None:
     """Outside the case's jurisdiction nothing about it is told, not even its state (403 before anything else)."""
-    decision = can_read(actor, cf.units, cf.case.subject or None)
+    ensure_may_read(actor, cf.units, cf.case.subject or None)
+
+
+def ensure_may_read(actor: Actor, units: UnitPath, subject: str | None) -> None:
+    """The jurisdiction check of a read, from the case's unit path and subject alone (no case file needed)."""
+    decision = can_read(actor, units, subject)
     if not decision.allowed:
         raise Forbidden(
             "this case is outside your jurisdiction",
@@ -449,7 +464,7 @@ async def apply_transition(
     )
     await session.flush()
     APPLIED.labels(case.procedure, trigger).inc()
-    return Outcome(case=case, event=event)
+    return Outcome(case=case, event=event, case_file=cf)
 
 
 def definition_bodies(definition: Definition) -> set[str]:
@@ -549,6 +564,39 @@ def _unfilled_bodies(definition: Definition, profile: Profile, units: UnitPath) 
     return reasons
 
 
+def procedure_in_force(registry: Registry, procedure: str, now: datetime) -> Procedure:
+    """The version of a procedure new cases open under today; 404 when there is no such procedure."""
+    loaded = registry.current(procedure, local_date(now))
+    if loaded is None:
+        raise NotFound(
+            f"no procedure {procedure}", reasons=[Reason("procedure_unknown", f"{procedure} is not defined")]
+        )
+    return loaded
+
+
+async def _refuse_existing(
+    session: AsyncSession, procedure: str, unit_code: str, *, subject: str, cycle: int, kind: str
+) -> None:
+    """One case per unit (and subject), cycle and kind: 409 naming the case that exists."""
+    existing = (
+        await session.execute(
+            select(Case.id).where(
+                Case.procedure == procedure,
+                Case.unit_code == unit_code,
+                Case.subject == subject,
+                Case.cycle == cycle,
+                Case.kind == kind,
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict(
+            f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}: {existing}",
+            reasons=[Reason("case_exists", f"one case per unit, cycle and kind; see case {existing}")],
+            extra={"case_id": existing},
+        )
+
+
 async def open_case(
     session: AsyncSession,
     *,
@@ -563,19 +611,19 @@ async def open_case(
     subject: str | None = None,
     request_id: str | None = None,
     idempotency_request: IdempotencyRequest | None = None,
+    surveyed: Surveyed | None = None,
 ) -> Outcome:
+    """Open a case (TT25/2023 Điều 24 k1: the commune's People's Committee, or the body the definition names).
+    With ``surveyed`` (a campaign), the unit's place and recognitions come from the caller, who has also checked
+    that the case does not exist yet, and who flushes: the unique constraint still refuses a concurrent opening."""
     if idempotency_request is not None:
         stored = await idempotency.find(session, actor, idempotency_request)
         if stored is not None:
             return Outcome(replay=stored)
-    loaded = registry.current(procedure, local_date(now))
-    if loaded is None:
-        raise NotFound(
-            f"no procedure {procedure}", reasons=[Reason("procedure_unknown", f"{procedure} is not defined")]
-        )
+    loaded = procedure_in_force(registry, procedure, now)
     definition = loaded.definition
     subject = (subject or "").strip()
-    unit, units = await unit_path(session, unit_code)
+    unit, units = (surveyed.unit, surveyed.units) if surveyed else await unit_path(session, unit_code)
     profile = registry.profile_for_cycle(cycle, units.at("province"))
     subject_level = definition.subject_level
     if subject_level == "reviewing_office":
@@ -611,8 +659,12 @@ async def open_case(
         )
     settings = {**definition.default_settings(), **profile.default_settings()}
     if definition.open.guards:
-        prior = await prior_recognitions(
-            session, unit_code=unit_code, procedure=definition.key, subject=subject, policy=inheritance(settings)
+        prior = (
+            surveyed.prior
+            if surveyed
+            else await prior_recognitions(
+                session, unit_code=unit_code, procedure=definition.key, subject=subject, policy=inheritance(settings)
+            )
         )
         ctx = GuardContext(
             definition=definition,
@@ -631,23 +683,8 @@ async def open_case(
             reasons = [Reason(v.code, v.message) for v in failures]
             _refused("open", "open", actor, reasons)
             raise GuardFailed(f"{kind} case refused: " + "; ".join(r.message for r in reasons), reasons=reasons)
-    existing = (
-        await session.execute(
-            select(Case.id).where(
-                Case.procedure == procedure,
-                Case.unit_code == unit_code,
-                Case.subject == subject,
-                Case.cycle == cycle,
-                Case.kind == kind,
-            )
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        raise Conflict(
-            f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}: {existing}",
-            reasons=[Reason("case_exists", f"one case per unit, cycle and kind; see case {existing}")],
-            extra={"case_id": existing},
-        )
+    if surveyed is None:
+        await _refuse_existing(session, procedure, unit_code, subject=subject, cycle=cycle, kind=kind)
     case = Case(
         id=str(uuid.uuid4()),
         procedure=definition.key,
@@ -697,6 +734,8 @@ async def open_case(
         idempotency_key=idempotency_request.key if idempotency_request else None,
         outbox_type="case.opened",
     )
+    if surveyed:
+        return Outcome(case=case, event=event)
     try:
         await session.flush()
     except IntegrityError as exc:  # a concurrent open of the same case won the race

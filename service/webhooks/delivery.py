@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
@@ -39,6 +39,7 @@ from service.webhooks.signing import webhook_headers
 log = logging.getLogger("cdht.webhooks")
 DISPATCHER = system_actor("webhooks")
 EXCERPT = 300
+SUCCESS_RESOLUTION = timedelta(seconds=5)  # how stale a subscription's last_success_at may be
 
 
 def body_bytes(message: OutboxMessage) -> bytes:
@@ -260,12 +261,23 @@ async def record(
         if delivery.status != "pending" or delivery.attempts != item.number:
             return delivery.status  # redelivered or taken over meanwhile; this attempt is only logged
         delivery.leased_until = None
-        subscription = await session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
         if outcome.delivered:
             delivery.status, delivery.delivered_at = "delivered", now
-            if subscription is not None:
-                subscription.last_success_at = now
+            # Not SELECT … FOR UPDATE of the subscription on every success: that serialises every delivery of a
+            # subscription on its row. The row is written (and locked) only when its last success is stale.
+            await session.execute(
+                update(WebhookSubscription)
+                .where(
+                    WebhookSubscription.id == delivery.subscription_id,
+                    or_(
+                        WebhookSubscription.last_success_at.is_(None),
+                        WebhookSubscription.last_success_at < now - SUCCESS_RESOLUTION,
+                    ),
+                )
+                .values(last_success_at=now)
+            )
             return "delivered"
+        subscription = await session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
         wait = None if outcome.status_code == 410 else next_wait(settings, delivery.retries)
         if wait is not None:
             delivery.next_attempt_at = now + wait
@@ -275,7 +287,7 @@ async def record(
             return "failed"
         if outcome.status_code == 410:
             reason = "the receiver answered 410 Gone"
-        elif subscription.last_success_at is None or subscription.last_success_at < (delivery.cycle_started_at or now):
+        elif not await _delivered_since(session, subscription.id, delivery.cycle_started_at or now):
             reason = (
                 f"nothing was delivered for the whole retry window ({delivery.retries} attempts); "
                 f"last: {outcome.status_code or outcome.error}"
@@ -285,6 +297,21 @@ async def record(
         await subscriptions.disable(session, subscription=subscription, actor=DISPATCHER, reason=reason, now=now)
         log.warning("webhook subscription %s disabled: %s", subscription.id, reason)
         return "failed"
+
+
+async def _delivered_since(session: AsyncSession, subscription_id: str, since: datetime) -> bool:
+    """Whether anything reached the subscriber since ``since``: read from the deliveries, not from the
+    subscription's ``last_success_at``, which is written at most every ``SUCCESS_RESOLUTION``."""
+    found = await session.execute(
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.subscription_id == subscription_id,
+            WebhookDelivery.status == "delivered",
+            WebhookDelivery.delivered_at >= since,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 @dataclass

@@ -118,22 +118,39 @@ async def _sweep_case(
             log.warning("sweeper could not fire %s on case %s: %s", rule.fires, case_id, reasons)
 
 
+SWEEP_CONCURRENCY = 8  # cases swept at once, each in its own transaction (its row claimed FOR UPDATE SKIP LOCKED)
+
+
 async def sweep(
-    sessions: async_sessionmaker[AsyncSession], registry: Registry, *, now: datetime, stop: asyncio.Event | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    registry: Registry,
+    *,
+    now: datetime,
+    stop: asyncio.Event | None = None,
+    concurrency: int | None = None,
 ) -> SweepReport:
-    """One pass over every due case, one transaction per case; stops between cases when ``stop`` is set."""
+    """One pass over every due case, one transaction per case, ``concurrency`` cases at a time (soonest first);
+    stops between cases when ``stop`` is set."""
     report = SweepReport()
     async with sessions() as session:
         case_ids = await _due_cases(session, now)
-    for case_id in case_ids:
-        if stop is not None and stop.is_set():
-            break
-        try:
-            async with unit_of_work(sessions) as session:
-                await _sweep_case(session, registry, case_id, now, report)
-        except Exception:  # one case's failure must not stop the others; it stays due for the next sweep
-            log.exception("sweeping case %s failed", case_id)
-            report.skipped.append(case_id)
+        if concurrency is None:
+            # SQLite has one writer at a time (BEGIN IMMEDIATE): more cases at once would only queue on its lock.
+            concurrency = 1 if session.get_bind().dialect.name == "sqlite" else SWEEP_CONCURRENCY
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(case_id: str) -> None:
+        async with gate:
+            if stop is not None and stop.is_set():
+                return
+            try:
+                async with unit_of_work(sessions) as session:
+                    await _sweep_case(session, registry, case_id, now, report)
+            except Exception:  # one case's failure must not stop the others; it stays due for the next sweep
+                log.exception("sweeping case %s failed", case_id)
+                report.skipped.append(case_id)
+
+    await asyncio.gather(*(one(case_id) for case_id in case_ids))
     if case_ids:
         log.info("sweep at %s: %s", now.isoformat(), report.summary())
     return report
