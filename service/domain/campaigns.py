@@ -38,10 +38,10 @@ from service.domain.audit import EventFacts, append_chain_event, format_time
 from service.domain.authority import AuthorityContext, UnitPath, can_read, decide
 from service.domain.casefile import load_case_file, unit_path
 from service.domain.errors import DomainError, Forbidden, GuardFailed, InvalidPayload, NotFound, Reason
+from service.domain.recognitions import inheritance, prior_recognitions_of
 from service.persistence.db import WRITE, unit_of_work
 from service.persistence.queries import unit_subtree
 from service.persistence.tables import AdminUnit, Campaign, Case
-from workflows.calendar import local_date
 from workflows.payloads import payload_errors
 from workflows.registry import Registry
 from workflows.schema import Definition, Transition
@@ -168,13 +168,7 @@ async def survey(
 ) -> tuple[Scope, list[tuple[Transition, dict[str, Any]]]]:
     """Check the request and find its units: those to open, and how many already have the case or are not in
     the cycle. Refuses (before anything is written) what no unit could accept."""
-    loaded = registry.current(request.procedure, local_date(now))
-    if loaded is None:
-        raise NotFound(
-            f"no procedure {request.procedure}",
-            reasons=[Reason("procedure_unknown", f"{request.procedure} is not defined")],
-        )
-    definition = loaded.definition
+    definition = engine.procedure_in_force(registry, request.procedure, now).definition
     reasons = []
     if definition.open.subject is not None:
         reasons.append(
@@ -267,7 +261,131 @@ async def survey(
     return scope_facts, steps
 
 
+SURVEYED_BATCH = 500  # openings flushed together (one savepoint) when a campaign opens cases without follow-ups
+
+
 async def _open_units(
+    session: AsyncSession,
+    registry: Registry,
+    request: CampaignRequest,
+    actor: Actor,
+    codes: Iterable[str],
+    steps: list[tuple[Transition, dict[str, Any]]],
+    tally: Tally,
+    *,
+    tree: dict[str, AdminUnit],
+    now: datetime,
+    request_id: str | None,
+    dry_run: bool,
+) -> None:
+    """Open each unit's case through the engine: batches of openings from what the survey read when nothing follows
+    the opening, else one by one (a plan and assignments are fired on each new case)."""
+    codes = list(codes)
+    if steps:
+        await _open_one_by_one(
+            session, registry, request, actor, codes, steps, tally, now=now, request_id=request_id, dry_run=dry_run
+        )
+        return
+    for chunk in _chunks(codes, SURVEYED_BATCH):
+        if not await _open_surveyed(
+            session, registry, request, actor, chunk, tally, tree=tree, now=now, rid=request_id
+        ):
+            await _open_one_by_one(
+                session, registry, request, actor, chunk, [], tally, now=now, request_id=request_id, dry_run=dry_run
+            )
+
+
+async def _open_surveyed(
+    session: AsyncSession,
+    registry: Registry,
+    request: CampaignRequest,
+    actor: Actor,
+    codes: list[str],
+    tally: Tally,
+    *,
+    tree: dict[str, AdminUnit],
+    now: datetime,
+    rid: str | None,
+) -> bool:
+    """A batch of openings in one savepoint, flushed once, with each unit's place and recognitions read for the
+    whole batch (a few queries, not a few per unit). False when the flush met a case opened meanwhile: the
+    savepoint is rolled back, nothing is counted, and the caller opens the batch one by one."""
+    definition = engine.procedure_in_force(registry, request.procedure, now).definition
+    places = {code: await _place(session, tree, code) for code in codes}
+    prior: dict[str, tuple] = {code: () for code in codes}
+    if definition.open.guards:
+        by_policy: dict[str, list[str]] = {}
+        for code, (_, path) in places.items():
+            profile = registry.profile_for_cycle(request.cycle, path.at("province"))
+            policy = inheritance({**definition.default_settings(), **profile.default_settings()})
+            by_policy.setdefault(policy, []).append(code)
+        for policy, group in by_policy.items():
+            prior.update(await prior_recognitions_of(session, group, procedure=definition.key, policy=policy))
+    opened, refused = 0, []
+    try:
+        async with session.begin_nested():
+            for code in codes:
+                try:
+                    surveyed = engine.Surveyed(*places[code], prior[code])
+                    await _open(session, registry, request, actor, code, now=now, request_id=rid, surveyed=surveyed)
+                    opened += 1
+                except DomainError as exc:  # refused before the engine added anything
+                    refused.append((code, exc))
+            await session.flush()
+    except IntegrityError:
+        _forget_rolled_back(session)
+        return False
+    tally.opened += opened
+    for code, exc in refused:
+        _count_refusal(tally, code, exc)
+    return True
+
+
+async def _open(
+    session: AsyncSession,
+    registry: Registry,
+    request: CampaignRequest,
+    actor: Actor,
+    code: str,
+    *,
+    now: datetime,
+    request_id: str | None,
+    surveyed: engine.Surveyed | None = None,
+) -> engine.Outcome:
+    """The campaign's case for one unit, through the engine's one opening path."""
+    return await engine.open_case(
+        session,
+        registry=registry,
+        actor=actor,
+        procedure=request.procedure,
+        unit_code=code,
+        cycle=request.cycle,
+        kind=request.kind,
+        target_level=request.target_level,
+        now=now,
+        request_id=request_id,
+        surveyed=surveyed,
+    )
+
+
+async def _place(session: AsyncSession, tree: dict[str, AdminUnit], code: str) -> tuple[AdminUnit, UnitPath]:
+    """The unit and its path from the surveyed tree; from the database when a unit on it has ceased (the path
+    then names its successors, which act for it)."""
+    path = _path(tree, code)
+    if any(tree[step].valid_to is not None for step in path.codes):
+        return await unit_path(session, code)
+    return tree[code], path
+
+
+def _count_refusal(tally: Tally, code: str, exc: DomainError) -> None:
+    if any(reason.code == "case_exists" for reason in exc.reasons):
+        tally.existing += 1
+    else:
+        reasons = exc.reasons or [Reason(exc.type_slug, exc.detail)]
+        tally.cannot.append({"unit": code, "reasons": [r.as_dict() for r in reasons]})
+
+
+async def _open_one_by_one(
     session: AsyncSession,
     registry: Registry,
     request: CampaignRequest,
@@ -286,18 +404,7 @@ async def _open_units(
         opened = False
         try:
             async with session.begin_nested():
-                outcome = await engine.open_case(
-                    session,
-                    registry=registry,
-                    actor=actor,
-                    procedure=request.procedure,
-                    unit_code=code,
-                    cycle=request.cycle,
-                    kind=request.kind,
-                    target_level=request.target_level,
-                    now=now,
-                    request_id=request_id,
-                )
+                outcome = await _open(session, registry, request, actor, code, now=now, request_id=request_id)
                 opened = True
                 if dry_run and steps:
                     # Checked, not fired: a dry run counts no transition as accepted.
@@ -320,11 +427,7 @@ async def _open_units(
         except DomainError as exc:
             if opened:
                 _forget_rolled_back(session)
-            if any(reason.code == "case_exists" for reason in exc.reasons):
-                tally.existing += 1
-            else:
-                reasons = exc.reasons or [Reason(exc.type_slug, exc.detail)]
-                tally.cannot.append({"unit": code, "reasons": [r.as_dict() for r in reasons]})
+            _count_refusal(tally, code, exc)
         else:
             tally.opened += 1
 
@@ -373,7 +476,17 @@ async def dry_run(
             scope, steps = await survey(session, registry, request, actor, now)
             tally = Tally(len(scope.units) + scope.existing, scope.existing, scope.not_in_cycle)
             await _open_units(
-                session, registry, request, actor, scope.units, steps, tally, now=now, request_id=None, dry_run=True
+                session,
+                registry,
+                request,
+                actor,
+                scope.units,
+                steps,
+                tally,
+                tree=scope.tree,
+                now=now,
+                request_id=None,
+                dry_run=True,
             )
         finally:
             await session.rollback()
@@ -430,7 +543,17 @@ async def run(
         async with unit_of_work(factory) as session:
             scope.tree = await _tree(session, request.unit)  # this batch's session answers the engine's unit lookups
             await _open_units(
-                session, registry, request, actor, batch, steps, tally, now=now, request_id=request_id, dry_run=False
+                session,
+                registry,
+                request,
+                actor,
+                batch,
+                steps,
+                tally,
+                tree=scope.tree,
+                now=now,
+                request_id=request_id,
+                dry_run=False,
             )
             campaign = await session.get(Campaign, campaign_id)
             campaign.result = _result(tally, "running", seconds=time.perf_counter() - started)

@@ -40,23 +40,36 @@ MAX_GENERATIONS = 8  # a unit is merged a handful of times at most; the bound ke
 async def _walk(session: AsyncSession, unit_code: str, *, backwards: bool, sole: bool = False) -> list[str]:
     """The unit followed by its predecessors (``backwards``) or successors, nearest first; with ``sole``, a unit's
     predecessors are followed only when it continues exactly one."""
-    seen, frontier = [unit_code], [unit_code]
+    return (await _walk_many(session, [unit_code], backwards=backwards, sole=sole))[unit_code]
+
+
+async def _walk_many(
+    session: AsyncSession, unit_codes: Iterable[str], *, backwards: bool, sole: bool = False
+) -> dict[str, list[str]]:
+    """``_walk`` for many units at once: one query per generation for all of them."""
     near, far = (
         (UnitSuccession.successor_code, UnitSuccession.predecessor_code)
         if backwards
         else (UnitSuccession.predecessor_code, UnitSuccession.successor_code)
     )
+    seen = {code: [code] for code in unit_codes}
+    frontier = {code: [code] for code in seen}
     for _ in range(MAX_GENERATIONS):
-        rows = (await session.execute(select(near, far).where(near.in_(frontier)))).all()
-        found: dict[str, list[str]] = {}
-        for row in rows:
-            found.setdefault(row[0], []).append(row[1])
-        frontier = [
-            code for codes in found.values() if not sole or len(codes) == 1 for code in codes if code not in seen
-        ]
-        if not frontier:
+        asked = sorted({code for codes in frontier.values() for code in codes})
+        if not asked:
             break
-        seen.extend(frontier)
+        found: dict[str, list[str]] = {}
+        for row in (await session.execute(select(near, far).where(near.in_(asked)))).all():
+            found.setdefault(row[0], []).append(row[1])
+        for origin, codes in frontier.items():
+            frontier[origin] = [
+                code
+                for step in codes
+                if step in found and (not sole or len(found[step]) == 1)
+                for code in found[step]
+                if code not in seen[origin]
+            ]
+            seen[origin].extend(frontier[origin])
     return seen
 
 
@@ -89,8 +102,40 @@ async def prior_recognitions(
     policy: str = DEFAULT_INHERITANCE,
 ) -> tuple[PriorRecognition, ...]:
     """Recognitions of this procedure held by the unit or a unit whose recognitions it carries, oldest first."""
+    held = await prior_recognitions_of(
+        session,
+        [unit_code],
+        procedure=procedure,
+        subject=subject,
+        exclude_case=exclude_case,
+        decided_by=decided_by,
+        policy=policy,
+    )
+    return held[unit_code]
+
+
+async def prior_recognitions_of(
+    session: AsyncSession,
+    unit_codes: Iterable[str],
+    *,
+    procedure: str,
+    subject: str = "",
+    exclude_case: str | None = None,
+    decided_by: date | None = None,
+    policy: str = DEFAULT_INHERITANCE,
+) -> dict[str, tuple[PriorRecognition, ...]]:
+    """``prior_recognitions`` of many units in a few queries (a campaign opening a province's communes)."""
+    codes = list(unit_codes)
+    if policy == "none":
+        lines = {code: [code] for code in codes}
+    else:
+        lines = await _walk_many(session, codes, backwards=True, sole=policy == "sole_predecessor")
+    carried_by: dict[str, list[str]] = {}
+    for origin, line in lines.items():
+        for code in line:
+            carried_by.setdefault(code, []).append(origin)
     query = select(Case.id, Case.level, Case.decided_on, Case.unit_code, Case.pinned).where(
-        Case.unit_code.in_(await lineage(session, unit_code, policy)),
+        Case.unit_code.in_(sorted(carried_by)),
         Case.procedure == procedure,
         Case.subject == subject,
         Case.level.is_not(None),
@@ -100,10 +145,12 @@ async def prior_recognitions(
         query = query.where(Case.id != exclude_case)
     if decided_by is not None:
         query = query.where(Case.decided_on <= decided_by)
-    rows = (await session.execute(query.order_by(Case.decided_on, Case.id))).all()
-    return tuple(
-        PriorRecognition(r.id, r.level, r.decided_on, valid_until(r.decided_on, r.pinned), r.unit_code) for r in rows
-    )
+    held: dict[str, list[PriorRecognition]] = {code: [] for code in codes}
+    for r in (await session.execute(query.order_by(Case.decided_on, Case.id))).all():
+        recognition = PriorRecognition(r.id, r.level, r.decided_on, valid_until(r.decided_on, r.pinned), r.unit_code)
+        for origin in carried_by[r.unit_code]:
+            held[origin].append(recognition)
+    return {code: tuple(found) for code, found in held.items()}
 
 
 @dataclass(frozen=True)
