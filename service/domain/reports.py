@@ -63,11 +63,17 @@ async def snapshot(
     procedure_key = report.settings.get("report_procedure", "cdht_xa")
     names = dict(tuple(pair) for pair in position["communes"])
     rows, failed, appraised, labels = [], Counter(), Counter(), {}
+    # A case whose newest event is still the recorded position is read from the tables, proven by that event's
+    # digest (the same state a replay would rebuild); the others are replayed up to their position.
+    proven = await replay.proven_current(session, registry, position["cases"])
     for case_id, seq in sorted(position["cases"].items()):
-        cf, _ = await replay.case_as_of(session, registry, case_id, position=seq)
-        rows.append(_commune_row(cf, names[cf.case.unit_code], at))
-        labels.update({i.code: i.vi for i in cf.procedure.definition.indicators})
-        for result in (cf.case.dossier.get("record_appraisal") or {}).get("results", []):
+        read = proven.get(case_id)
+        if read is None:
+            cf, _ = await replay.case_as_of(session, registry, case_id, position=seq)
+            read = replay.ProvenState(cf.case, cf.procedure.definition, cf.deadlines)
+        rows.append(_commune_row(read, names[read.case.unit_code], at))
+        labels.update({i.code: i.vi for i in read.definition.indicators})
+        for result in (read.case.dossier.get("record_appraisal") or {}).get("results", []):
             appraised[result["indicator"]] += 1
             failed[result["indicator"]] += result["result"] != "pass"
     rows.sort(key=lambda row: (row["unit"], row["case_id"]))
@@ -106,8 +112,8 @@ async def snapshot(
     }
 
 
-def _commune_row(cf: CaseFile, name: str, at: datetime) -> dict[str, Any]:
-    case, dossier = cf.case, cf.case.dossier or {}
+def _commune_row(state: replay.ProvenState, name: str, at: datetime) -> dict[str, Any]:
+    case, dossier = state.case, state.case.dossier or {}
     decision = (dossier.get("recognize") or {}).get("decision")
     return {
         "unit": case.unit_code,
@@ -115,12 +121,12 @@ def _commune_row(cf: CaseFile, name: str, at: datetime) -> dict[str, Any]:
         "case_id": case.id,
         "kind": case.kind,
         "state": case.state,
-        "state_label": cf.procedure.definition.states[case.state].vi,
+        "state_label": state.definition.states[case.state].vi,
         "requested_level": case.requested_level,
         "level": case.level,
         "decision": {"number": decision["number"], "date": decision["date"]} if decision else None,
         "refusal_reasons": list((dossier.get("refuse") or {}).get("reasons", [])),
-        "overdue": any(deadlines.is_overdue(row, at) for row in cf.deadlines.values()),
+        "overdue": any(deadlines.is_overdue(row, at) for row in state.deadlines.values()),
     }
 
 

@@ -4,6 +4,7 @@ same bytes, approved, submitted and acknowledged, and exported as JSON, CSV, XLS
 from __future__ import annotations
 
 import csv
+import json
 import io
 from datetime import datetime
 
@@ -12,6 +13,7 @@ import openpyxl
 from sqlalchemy import text
 
 from service import walkthrough as w
+from service.domain import replay
 from service.workers.deadlines import sweep
 from tests.helpers import DEFINITION, Api
 
@@ -176,3 +178,42 @@ async def test_the_report_belongs_to_the_reviewing_office_of_the_profile(api: Ap
     assert refused.status_code == 403
     compile_by_auditor = await api.fire(auditor, district.json()["id"], "compile")
     assert compile_by_auditor.status_code == 403
+
+
+async def test_compile_reads_current_cases_proven_by_their_digest_and_replays_the_rest(api: Api) -> None:
+    """A compile reads a case whose newest event is the position from the tables only when that event's digest
+    proves them; a case changed outside the engine, or moved on since the position, is replayed from its events."""
+    recognized, leader = await api.new_case("C3", 2025)
+    await api.walk(recognized, leader, cycle=2025, until="recognized")
+    pending, leader1 = await api.new_case("C1", 2025)
+    reviewers = await api.walk(pending, leader1, cycle=2025, until="appraised", failed=("TC3.2",))
+    officer = api.who("province_officer", "P1")
+    api.clock.set("2026-05-10T02:00:00")
+    report_id = (
+        await api.ok(
+            await api.client.post("/v1/reports", headers=officer.headers, json={"unit": "P1", "cycle": 2025}), 201
+        )
+    )["id"]
+    services = api.app.state.services
+    async with services.sessions() as session:
+        positions = dict((await session.execute(text("SELECT id, event_seq FROM cases WHERE cycle = 2025 AND procedure = 'cdht_xa'"))).all())
+        assert set(await replay.proven_current(session, services.registry, positions)) == {recognized, pending}
+    # Changed outside the engine: the table says another decision number; the history does not.
+    async with services.sessions() as session, session.begin():
+        dossier = (await session.execute(text("SELECT dossier FROM cases WHERE id = :c"), {"c": recognized})).scalar()
+        dossier = json.loads(dossier) if isinstance(dossier, str) else dossier
+        dossier["recognize"]["decision"]["number"] = "999/QĐ-GIẢ"
+        await session.execute(
+            text("UPDATE cases SET dossier = :d WHERE id = :c"), {"d": json.dumps(dossier), "c": recognized}
+        )
+    snapshot = (await api.ok(await api.fire(officer, report_id, "compile")))["case"]["dossier"]["compile"]["snapshot"]
+    rows = {row["unit"]: row for row in snapshot["communes"]}
+    assert rows["C3"]["decision"] == {"number": "35/QĐ-SGDĐT", "date": "2026-03-20"}
+    assert rows["C1"]["state"] == "appraised" and snapshot["totals"]["in_progress"] == 1
+    stored = await api.get(officer, f"/v1/reports/{report_id}/export", format="json")
+
+    # The pending case moves on after the compile: rebuilding at the recorded position replays it up to there.
+    api.clock.set("2026-05-11T02:00:00")
+    await api.ok(await api.fire(reviewers.head, pending, "refuse", w.refuse(2025, reasons=["TC3.2 chưa đạt"])))
+    rebuilt = await api.get(officer, f"/v1/reports/{report_id}/export", format="json", rebuild="true")
+    assert rebuilt.status_code == 200 and rebuilt.content == stored.content
