@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         default=30, gt=0, description="Whole-attempt limit (resolution, connection, response); below the lease."
     )
     webhook_lease_seconds: float = Field(default=60, gt=0, description="A claimed delivery is retried after this.")
+    webhook_concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="Deliveries a dispatcher claims and posts at once; each round is recorded in one transaction.",
+    )
     audit_signing_key_file: Path | None = Field(
         default=None,
         description="PEM file of the Ed25519 private key signing audit checkpoints; required in production, "

@@ -235,40 +235,38 @@ def next_wait(settings: Settings, retries: int) -> timedelta | None:
 
 
 async def record(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, item: Claimed, outcome: Outcome, *, now: datetime
-) -> str:
-    """Record the attempt and decide what follows: delivered, retry later, or failed. A failed delivery disables
-    its subscription on 410 Gone, or when nothing at all reached the subscriber since this delivery's cycle began
-    (the endpoint has been down for the whole retry window); one event the receiver keeps refusing does not."""
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    attempts: Sequence[tuple[Claimed, Outcome]],
+    *,
+    now: datetime,
+) -> list[str]:
+    """Record a round of attempts in one transaction (their deliveries locked in id order, so two dispatchers never
+    wait on each other in a cycle) and decide what follows each: see ``_record_one``."""
     async with unit_of_work(sessions) as session:
-        delivery = (
-            await session.execute(
-                select(WebhookDelivery).where(WebhookDelivery.id == item.delivery_id).with_for_update()
-            )
-        ).scalar_one()
-        session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id,
-                number=item.number,
-                started_at=now,
-                status_code=outcome.status_code,
-                latency_ms=outcome.latency_ms,
-                error=outcome.error,
-                response_excerpt=outcome.excerpt,
-            )
+        ids = sorted(item.delivery_id for item, _ in attempts)
+        locked = await session.execute(
+            select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).order_by(WebhookDelivery.id).with_for_update()
         )
-        delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
-        if delivery.status != "pending" or delivery.attempts != item.number:
-            return delivery.status  # redelivered or taken over meanwhile; this attempt is only logged
-        delivery.leased_until = None
-        if outcome.delivered:
-            delivery.status, delivery.delivered_at = "delivered", now
-            # Not SELECT … FOR UPDATE of the subscription on every success: that serialises every delivery of a
-            # subscription on its row. The row is written (and locked) only when its last success is stale.
+        deliveries = {delivery.id: delivery for delivery in locked.scalars()}
+        # Successes first: a failure recorded after them in the same round sees that the subscriber was reached.
+        recorded = {
+            item.delivery_id: await _record_one(session, settings, deliveries[item.delivery_id], item, outcome, now=now)
+            for item, outcome in sorted(attempts, key=lambda attempt: not attempt[1].delivered)
+        }
+        results = [recorded[item.delivery_id] for item, _ in attempts]
+        reached = {
+            deliveries[item.delivery_id].subscription_id
+            for (item, _), result in zip(attempts, results, strict=True)
+            if result == "delivered"
+        }
+        if reached:
+            # One write per subscription and round, and only when its last success is stale: a subscription's row
+            # is not locked by every delivery (that would serialise all its deliveries on it).
             await session.execute(
                 update(WebhookSubscription)
                 .where(
-                    WebhookSubscription.id == delivery.subscription_id,
+                    WebhookSubscription.id.in_(sorted(reached)),
                     or_(
                         WebhookSubscription.last_success_at.is_(None),
                         WebhookSubscription.last_success_at < now - SUCCESS_RESOLUTION,
@@ -276,32 +274,65 @@ async def record(
                 )
                 .values(last_success_at=now)
             )
-            return "delivered"
-        subscription = await session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
-        wait = None if outcome.status_code == 410 else next_wait(settings, delivery.retries)
-        if wait is not None:
-            delivery.next_attempt_at = now + wait
-            return "retrying"
-        delivery.status = "failed"
-        if subscription is None or subscription.status != "active":
-            return "failed"
-        if outcome.status_code == 410:
-            reason = "the receiver answered 410 Gone"
-        elif not await _delivered_since(session, subscription.id, delivery.cycle_started_at or now):
-            reason = (
-                f"nothing was delivered for the whole retry window ({delivery.retries} attempts); "
-                f"last: {outcome.status_code or outcome.error}"
-            )
-        else:
-            return "failed"  # the subscriber is up; it keeps refusing this one event, which stays in the log
-        await subscriptions.disable(session, subscription=subscription, actor=DISPATCHER, reason=reason, now=now)
-        log.warning("webhook subscription %s disabled: %s", subscription.id, reason)
+        return results
+
+
+async def _record_one(
+    session: AsyncSession,
+    settings: Settings,
+    delivery: WebhookDelivery,
+    item: Claimed,
+    outcome: Outcome,
+    *,
+    now: datetime,
+) -> str:
+    """Record the attempt and decide what follows: delivered, retry later, or failed. A failed delivery disables
+    its subscription on 410 Gone, or when nothing at all reached the subscriber since this delivery's cycle began
+    (the endpoint has been down for the whole retry window); one event the receiver keeps refusing does not."""
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            number=item.number,
+            started_at=now,
+            status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+            response_excerpt=outcome.excerpt,
+        )
+    )
+    delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
+    if delivery.status != "pending" or delivery.attempts != item.number:
+        return delivery.status  # redelivered or taken over meanwhile; this attempt is only logged
+    delivery.leased_until = None
+    if outcome.delivered:
+        delivery.status, delivery.delivered_at = "delivered", now
+        return "delivered"  # the subscription's last_success_at is written once per round (``record``)
+    subscription = await session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
+    wait = None if outcome.status_code == 410 else next_wait(settings, delivery.retries)
+    if wait is not None:
+        delivery.next_attempt_at = now + wait
+        return "retrying"
+    delivery.status = "failed"
+    if subscription is None or subscription.status != "active":
         return "failed"
+    if outcome.status_code == 410:
+        reason = "the receiver answered 410 Gone"
+    elif not await _delivered_since(session, subscription.id, delivery.cycle_started_at or now):
+        reason = (
+            f"nothing was delivered for the whole retry window ({delivery.retries} attempts); "
+            f"last: {outcome.status_code or outcome.error}"
+        )
+    else:
+        return "failed"  # the subscriber is up; it keeps refusing this one event, which stays in the log
+    await subscriptions.disable(session, subscription=subscription, actor=DISPATCHER, reason=reason, now=now)
+    log.warning("webhook subscription %s disabled: %s", subscription.id, reason)
+    return "failed"
 
 
 async def _delivered_since(session: AsyncSession, subscription_id: str, since: datetime) -> bool:
-    """Whether anything reached the subscriber since ``since``: read from the deliveries, not from the
-    subscription's ``last_success_at``, which is written at most every ``SUCCESS_RESOLUTION``."""
+    """Whether anything reached the subscriber since ``since``: read from the deliveries (this round's included,
+    hence the flush), not from the subscription's ``last_success_at``, written at most every ``SUCCESS_RESOLUTION``."""
+    await session.flush()
     found = await session.execute(
         select(WebhookDelivery.id)
         .where(
@@ -329,22 +360,18 @@ async def dispatch(
     *,
     now: datetime,
     rounds: int = 5,
-    concurrency: int = 10,
 ) -> DispatchReport:
-    """One pass: fan out, then up to ``rounds`` rounds of ``concurrency`` deliveries posted at once."""
+    """One pass: fan out, then up to ``rounds`` rounds of ``webhook_concurrency`` deliveries posted at once, each
+    round recorded in one transaction."""
     report = DispatchReport(dispatched=await fan_out(sessions, now=now))
-
-    async def one(item: Claimed) -> None:
-        outcome = await post(client, settings, item)
-        result = await record(sessions, settings, item, outcome, now=now)
-        if result in ("delivered", "retrying", "failed"):
-            setattr(report, result, getattr(report, result) + 1)
-
     for _ in range(rounds):
-        claimed = await claim(sessions, settings, now=now, batch=concurrency)
+        claimed = await claim(sessions, settings, now=now, batch=settings.webhook_concurrency)
         if not claimed:
             break
-        await asyncio.gather(*(one(item) for item in claimed))
+        outcomes = await asyncio.gather(*(post(client, settings, item) for item in claimed))
+        for result in await record(sessions, settings, list(zip(claimed, outcomes, strict=True)), now=now):
+            if result in ("delivered", "retrying", "failed"):
+                setattr(report, result, getattr(report, result) + 1)
     return report
 
 

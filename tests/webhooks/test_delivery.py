@@ -327,3 +327,21 @@ async def test_deleting_a_subscription_cancels_its_queue(api: Api) -> None:
         f"/v1/webhooks/{created['id']}/replay", headers=admin.headers, json={"since": "2025-01-01T00:00:00Z"}
     )
     assert refused.status_code == 409
+
+
+async def test_one_round_is_recorded_together_and_a_success_in_it_keeps_the_subscription_active(api: Api) -> None:
+    """A round's attempts are recorded in one transaction, successes first: an event refused for good in the same
+    round as one the subscriber took does not disable it (it was reached), whatever order the posts came back in."""
+    api.settings.webhook_retry_schedule_seconds = []  # the first refusal is final
+    admin = api.who("admin", "VN")
+    with Receiver() as receiver:
+        receiver.respond_with(400, 200)  # whichever post arrives first is refused for good, the other is taken
+        created = await subscribe(api, admin, receiver.url, ["case.opened"])
+        await api.new_case("C3", 2025)
+        await api.new_case("C1", 2025)
+        report = await run_dispatch(api, T0)
+        assert (report.dispatched, report.delivered, report.failed) == (2, 1, 1)
+        state = await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}"))
+        assert state["status"] == "active"
+        log = await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}/deliveries"))
+        assert sorted(item["status"] for item in log["items"]) == ["delivered", "failed"]
