@@ -122,8 +122,11 @@ async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime, 
             ).all()
         )
         cache: dict[str, tuple[str, ...]] = {}
+        by_unit = [subscription for subscription in active if subscription.units is not None]
         for message in messages:
-            ancestors = await _ancestors(session, message.unit_code, cache)
+            # A message's units above it are read only when a subscription filtered by unit wants its type.
+            wanted = any(message.type in subscription.events for subscription in by_unit)
+            ancestors = await _ancestors(session, message.unit_code, cache) if wanted else ()
             for subscription in active:
                 if (subscription.id, message.id) not in existing and matches(subscription, message, ancestors):
                     session.add(new_delivery(subscription, message, now))
