@@ -7,7 +7,7 @@ declaring those fields fails. Every rule cites the clause it comes from.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -81,20 +81,28 @@ class Guard:
     check: Callable[[GuardContext], Verdict]
     reads: tuple[str, ...]
     doc: str
+    history: bool = False  # reads ctx.prior_recognitions: the case file must be read with the unit's recognitions
 
 
 GUARDS: dict[str, Guard] = {}
 
 
-def guard(name: str, *, reads: tuple[str, ...] = ()) -> Callable[[Callable[[GuardContext], Verdict]], Callable]:
+def guard(
+    name: str, *, reads: tuple[str, ...] = (), history: bool = False
+) -> Callable[[Callable[[GuardContext], Verdict]], Callable]:
     def register(fn: Callable[[GuardContext], Verdict]) -> Callable[[GuardContext], Verdict]:
         known = GUARDS.get(name)
         if known and (known.check.__module__, known.check.__qualname__) != (fn.__module__, fn.__qualname__):
             raise ValueError(f"guard {name!r} registered twice ({GUARDS[name].check.__module__}, {fn.__module__})")
-        GUARDS[name] = Guard(name, fn, reads, (fn.__doc__ or "").strip())
+        GUARDS[name] = Guard(name, fn, reads, (fn.__doc__ or "").strip(), history)
         return fn
 
     return register
+
+
+def reads_history(names: Iterable[str]) -> bool:
+    """Whether any of these guards reads the unit's recognitions on record (``ctx.prior_recognitions``)."""
+    return any(GUARDS[name].history for name in names if name in GUARDS)
 
 
 def run_guards(names: list[str], ctx: GuardContext) -> list[Verdict]:
@@ -313,7 +321,7 @@ def _add_months(day: date, months: int) -> date:
     raise ValueError(day)
 
 
-@guard("is_upgrade_interval_met", reads=("requested_level",))
+@guard("is_upgrade_interval_met", reads=("requested_level",), history=True)
 def is_upgrade_interval_met(ctx: GuardContext) -> Verdict:
     """An upgrade asks for level 2 no earlier than 12 months after the level-1 decision [practice]."""
     if ctx.kind != "upgrade":
@@ -335,7 +343,7 @@ def is_upgrade_interval_met(ctx: GuardContext) -> Verdict:
     return PASS
 
 
-@guard("is_kind_consistent_with_history")
+@guard("is_kind_consistent_with_history", history=True)
 def is_kind_consistent_with_history(ctx: GuardContext) -> Verdict:
     """At opening: a ``first`` case for a unit never recognised; ``re_recognition`` once the last recognition's
     validity ends within the cycle assessed or earlier (Điều 5 k4, Điều 9 k4); ``upgrade`` from a level-1

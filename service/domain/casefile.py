@@ -21,9 +21,9 @@ from service.domain.errors import Conflict, NotFound, Reason
 from service.domain.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence, UnitSuccession
 from workflows.criteria import IndicatorRecord
-from workflows.guards import DeadlineView, GuardContext, PriorRecognition
+from workflows.guards import DeadlineView, GuardContext, PriorRecognition, reads_history
 from workflows.registry import Procedure, Registry
-from workflows.schema import Profile
+from workflows.schema import Definition, Profile
 
 
 @dataclass
@@ -36,7 +36,7 @@ class CaseFile:
     indicator_rows: dict[str, CaseIndicator]
     evidence: list[Evidence]
     deadlines: dict[str, Deadline]
-    prior: tuple[PriorRecognition, ...]
+    prior: tuple[PriorRecognition, ...] | None  # None: not read (load_case_file, for a trigger that needs none)
 
     @property
     def evidence_counts(self) -> dict[str, int]:
@@ -101,8 +101,18 @@ class CaseFile:
                 for key, row in self.deadlines.items()
                 if row.status == "open"
             },
-            prior_recognitions=self.prior,
+            prior_recognitions=self._prior_for(trigger, indicator),
         )
+
+    def _prior_for(self, trigger: str, indicator: str | None) -> tuple[PriorRecognition, ...]:
+        if self.prior is not None:
+            return self.prior
+        definition = self.procedure.definition
+        transition = definition.indicator_transition(trigger) if indicator else definition.transition(trigger)
+        if transition is not None and reads_history(transition.guards):
+            # load_case_file decided this trigger needs no recognitions; a guard that does must not see none.
+            raise RuntimeError(f"{trigger}: the case file was read without the unit's recognitions")
+        return ()
 
     def authority_context(self, indicator: str | None = None, on: date | None = None) -> AuthorityContext:
         row = self.indicator_rows.get(indicator) if indicator else None
@@ -157,6 +167,20 @@ async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, U
     return chain[0], path
 
 
+def history_needed(definition: Definition, trigger: str, indicator: str | None) -> bool:
+    """Whether firing ``trigger``, or telling what may be fired after it, runs a guard that reads the unit's
+    recognitions on record (unknown triggers: yes, the engine refuses them anyway)."""
+    transition = definition.indicator_transition(trigger) if indicator else definition.transition(trigger)
+    if transition is None:
+        return True
+    if indicator:
+        after = set(definition.indicator_process.case_states)
+    else:
+        after = set(transition.source) if transition.dest == "=" else {transition.dest}
+    following = (t.guards for t in definition.transitions if after & set(t.source))
+    return reads_history(transition.guards) or any(reads_history(guards) for guards in following)
+
+
 def resolve(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
     procedure = registry.get(case.procedure, case.version)
     profile = registry.profiles.get(case.profile)
@@ -170,7 +194,17 @@ def resolve(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
     return procedure, profile
 
 
-async def load_case_file(session: AsyncSession, registry: Registry, case_id: str, *, lock: bool) -> CaseFile:
+async def load_case_file(
+    session: AsyncSession,
+    registry: Registry,
+    case_id: str,
+    *,
+    lock: bool,
+    trigger: str | None = None,
+    indicator: str | None = None,
+) -> CaseFile:
+    """The case file. For a write of ``trigger`` (on ``indicator``), the unit's recognitions on record (a
+    succession walk and a query) are read only when a guard of that trigger, or of what may follow it, reads them."""
     query = select(Case).where(Case.id == case_id)
     if lock:
         # SELECT … FOR UPDATE on PostgreSQL; SQLite holds the write lock since BEGIN IMMEDIATE.
@@ -181,14 +215,16 @@ async def load_case_file(session: AsyncSession, registry: Registry, case_id: str
     rows = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars().all()
     evidence = (await session.execute(select(Evidence).where(Evidence.case_id == case.id))).scalars().all()
     deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars().all()
-    prior = await prior_recognitions(
-        session,
-        unit_code=case.unit_code,
-        procedure=case.procedure,
-        subject=case.subject,
-        exclude_case=case.id,
-        policy=inheritance((case.pinned or {}).get("settings")),
-    )
+    prior = None
+    if trigger is None or history_needed(procedure.definition, trigger, indicator):
+        prior = await prior_recognitions(
+            session,
+            unit_code=case.unit_code,
+            procedure=case.procedure,
+            subject=case.subject,
+            exclude_case=case.id,
+            policy=inheritance((case.pinned or {}).get("settings")),
+        )
     return CaseFile(
         case=case,
         procedure=procedure,

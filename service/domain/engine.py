@@ -373,7 +373,7 @@ async def apply_transition(
     request_id: str | None = None,
     comment: str | None = None,
 ) -> Outcome:
-    cf = await load_case_file(session, registry, case_id, lock=True)
+    cf = await load_case_file(session, registry, case_id, lock=True, trigger=trigger, indicator=indicator)
     ensure_readable(cf, actor)
     if idempotency_request is not None:
         stored = await idempotency.find(session, actor, idempotency_request)
