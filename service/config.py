@@ -71,6 +71,17 @@ class Settings(BaseSettings):
         "dev: generated into data_dir/audit-signing-key.pem.",
     )
     audit_checkpoint_interval_hours: float = Field(default=24, gt=0, description="Hours between two checkpoints.")
+    verify_processes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Worker processes of a full audit verify (GET /v1/audit/verify without case) on PostgreSQL; "
+        "default: the CPUs the service may use; 1 verifies in the API process.",
+    )
+    verify_parallel_min_events: int = Field(
+        default=100_000,
+        ge=0,
+        description="A full verify of fewer audit events stays in the API process (starting workers costs ~1 s).",
+    )
     request_max_bytes: int = Field(default=1024 * 1024, description="Largest JSON request body accepted (413).")
     profile_dirs: list[Path] = Field(
         default_factory=list,

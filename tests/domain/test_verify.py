@@ -1,0 +1,212 @@
+"""The fast full verify: the same hashes as ``event_hash``, the same reports in small batches as in one pass, and the
+same report from worker processes as from the API process."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select, text
+
+from service import walkthrough as w
+from service.domain import audit
+from service.domain.actor import Actor
+from service.domain.verify_parallel import chain_ranges, verify_in_processes
+from service.persistence.tables import AuditEvent
+from tests.helpers import Api
+
+ODD_ACTOR = Actor(
+    sub='người-dùng\u2028"q"\\', name="Nguyễn Văn Ả 🙂 \x01\t", roles=("admin",), unit="VN", on_behalf_of=None
+)
+ODD_PAYLOADS = [
+    {"tên": "Xã Một", "nested": {"z": [1, 2.5, None, True, {"b": -0.0, "a": 1e-7}], "a": 1e21}, "empty": {}},
+    {"when": datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=7))), "day": date(2025, 1, 1)},
+    None,
+    [0.1, 3.0, -12, "\u0000 \ud7ff \ue000 \U0010ffff"],
+]
+
+
+async def _execute(api: Api, sql: str, **params: object) -> None:
+    async with api.app.state.services.sessions() as session, session.begin():
+        await session.execute(text(sql), params)
+
+
+async def _verify(api: Api, **kwargs: object) -> audit.VerifyReport:
+    async with api.app.state.services.sessions() as session:
+        return audit.merge_parts([await audit.verify_part(session, **kwargs)])  # type: ignore[arg-type]
+
+
+async def _cases(api: Api) -> list[str]:
+    """Four cases with chains of several events each, in chain order."""
+    ids = []
+    for unit in ("C1", "C2", "C3", "C9"):
+        case_id, leader = await api.new_case(unit, 2025)
+        await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025)))
+        ids.append(case_id)
+    return sorted(ids)
+
+
+async def _odd_events(api: Api) -> None:
+    """Events whose fields hold what the encoder must write exactly: unicode, control characters, nested payloads
+    with floats, None, dates and times in another zone, a time on a whole second."""
+    async with api.app.state.services.sessions() as session, session.begin():
+        for number, payload in enumerate(ODD_PAYLOADS):
+            await audit.append_chain_event(
+                session,
+                chain="odd",
+                facts=audit.EventFacts(kind="note", trigger="ghi chú", payload=payload, citation="Điều 9"),
+                actor=ODD_ACTOR,
+                actor_role=None,
+                now=datetime(2025, 1, 2, 3, 4, 5, number * 250_000, tzinfo=timezone(timedelta(hours=-3))),
+                unit_code=None,
+            )
+            await session.flush()
+
+
+def test_the_cached_encoder_writes_what_canonical_json_writes() -> None:
+    for value in [*ODD_PAYLOADS, {"b": 1, "a": {"d": [1.5, None], "c": "ễ"}}, "ễ\n", 7, 2.5]:
+        assert audit._encode_canonical(value) == audit.canonical_json(value)
+
+
+async def test_row_hash_is_event_hash_on_real_events(api: Api) -> None:
+    await _cases(api)
+    await _odd_events(api)
+    events = AuditEvent.__table__
+    async with api.app.state.services.sessions() as session:
+        orm = (await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars().all()
+        rows = (await session.execute(select(*[events.c[n] for n in audit._EVENT_COLUMNS]).order_by(events.c.id))).all()
+    assert len(rows) == len(orm) > 8
+    for event, row in zip(orm, rows, strict=True):
+        assert audit.row_hash(row) == audit.event_hash(event) == event.hash
+    assert (await _verify(api, batch=2)).ok is True
+    async with api.app.state.services.sessions() as session:
+        # What verify compares: on PostgreSQL the hash the server recomputes, elsewhere ``row_hash``'s.
+        checked = await (await audit._event_reader(session, audit.EVERY_CHAIN, None)).page(None, 10_000)
+    assert [row[audit._COMPUTED] for row in checked] == [row[audit._HASH] for row in checked]
+    assert len(checked) == len(rows)
+
+
+@pytest.mark.postgres
+async def test_a_server_hash_that_differs_is_hashed_again_before_it_is_reported(
+    pg_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _cases(pg_api)
+    await _odd_events(pg_api)
+    read = audit._PostgresEvents.page
+
+    async def garbled(self: audit._PostgresEvents, after: tuple[str, int] | None, limit: int) -> list[tuple]:
+        return [(*row[: audit._COMPUTED], "0" * 64) for row in await read(self, after, limit)]
+
+    monkeypatch.setattr(audit._PostgresEvents, "page", garbled)
+    assert (await _verify(pg_api, batch=3)).ok is True  # every event hashed again here, and sound
+    await _execute(pg_api, "UPDATE audit_event SET actor_name = 'x' WHERE chain = 'odd' AND seq = 3")
+    report = await _verify(pg_api, batch=3)
+    assert report.first_bad_event is not None
+    assert (report.first_bad_event["chain"], report.first_bad_event["seq"]) == ("odd", 3)
+
+
+async def test_a_changed_payload_is_found_across_a_batch_boundary(api: Api) -> None:
+    ids = await _cases(api)
+    target = ids[2]
+    await _execute(
+        api,
+        "UPDATE audit_event SET payload = replace(payload, '15/KH-UBND', '16/KH-UBND') WHERE case_id = :c AND seq = 2",
+        c=target,
+    )
+    small = await _verify(api, batch=3, heads_batch=2)
+    assert small == await _verify(api)
+    assert small.first_bad_event is not None
+    assert (small.first_bad_event["case_id"], small.first_bad_event["seq"]) == (target, 2)
+    assert "changed" in small.first_bad_event["problem"]
+    assert small.events_checked == 5 and small.chains_checked == 3  # two whole chains and the first event of this
+
+
+async def test_a_gap_is_found_across_a_batch_boundary(api: Api) -> None:
+    ids = await _cases(api)
+    await _execute(api, "DELETE FROM audit_event WHERE case_id = :c AND seq = 1", c=ids[1])
+    small = await _verify(api, batch=3, heads_batch=2)
+    assert small == await _verify(api)
+    assert small.first_bad_event is not None
+    assert (small.first_bad_event["case_id"], small.first_bad_event["seq"]) == (ids[1], 2)
+    assert "missing" in small.first_bad_event["problem"]
+
+
+async def test_a_changed_case_is_found_in_a_later_batch_of_heads(api: Api) -> None:
+    ids = await _cases(api)
+    for case_id in (ids[3], ids[2]):
+        await _execute(api, "UPDATE cases SET state = 'recognized' WHERE id = :c", c=case_id)
+    small = await _verify(api, batch=3, heads_batch=2)
+    assert small == await _verify(api)
+    assert small.first_bad_event is not None
+    assert small.first_bad_event["case_id"] == ids[2]  # the first changed chain by name, not the first found
+    assert "changed outside the engine" in small.first_bad_event["problem"]
+    assert small.events_checked == 8 and small.chains_checked == 4
+
+
+async def test_a_head_left_without_events_is_reported(api: Api) -> None:
+    ids = await _cases(api)
+    await _execute(api, "DELETE FROM audit_event WHERE case_id = :c", c=ids[1])
+    report = await _verify(api, batch=3, heads_batch=2)
+    assert report == await _verify(api)
+    assert report.first_bad_event == {
+        "id": None,
+        "uid": None,
+        "chain": f"case:{ids[1]}",
+        "seq": None,
+        "case_id": None,
+        "problem": f"chain case:{ids[1]} ends at seq 0 but its head records seq 2: events are missing",
+    }
+
+
+async def test_changed_pinned_settings_are_reported(api: Api) -> None:
+    ids = await _cases(api)
+    async with api.app.state.services.sessions() as session:
+        pinned = (await session.execute(text("SELECT pinned FROM cases WHERE id = :c"), {"c": ids[0]})).scalar_one()
+    pinned = json.loads(pinned) if isinstance(pinned, str) else pinned
+    await _execute(api, "UPDATE cases SET pinned = :p WHERE id = :c", c=ids[0], p=json.dumps({**pinned, "extra": 1}))
+    report = await _verify(api, batch=3, heads_batch=2)
+    assert report == await _verify(api)
+    assert report.first_bad_event is not None and "pinned settings" in report.first_bad_event["problem"]
+
+
+def _tamperings(ids: list[str]) -> list[tuple[str, dict[str, object]]]:
+    return [
+        ("UPDATE cases SET state = 'recognized' WHERE id = :c", {"c": ids[3]}),
+        ("UPDATE cases SET state = 'recognized' WHERE id = :c", {"c": ids[1]}),
+        ("UPDATE audit_event SET actor_sub = 'x' WHERE case_id = :c AND seq = 2", {"c": ids[2]}),
+        ("DELETE FROM audit_event WHERE case_id = :c AND seq = 1", {"c": ids[0]}),
+    ]
+
+
+@pytest.mark.postgres
+async def test_worker_processes_give_the_in_process_report(pg_api: Api) -> None:
+    api = pg_api
+    ids = await _cases(api)
+    await _odd_events(api)
+    url = api.settings.resolved_database_url
+    async with api.app.state.services.sessions() as session:
+        assert len(await chain_ranges(session, 8)) > 2  # the cases really are split
+    # Sound, then each tampering on top of the last: the first bad event moves towards the first chain.
+    for sql, params in [("SELECT 1", {}), *_tamperings(ids)]:
+        await _execute(api, sql, **params)
+        async with api.app.state.services.sessions() as session:
+            in_process = await audit.verify(session)
+            in_workers = await verify_in_processes(session, url, processes=2, batch=3)
+        assert in_workers == in_process
+    assert in_process.first_bad_event is not None and in_process.first_bad_event["case_id"] == ids[0]
+
+
+@pytest.mark.postgres
+async def test_the_route_verifies_in_workers_on_postgres(pg_api: Api) -> None:
+    api = pg_api
+    ids = await _cases(api)
+    auditor = api.who("auditor", "VN")
+    sql, params = _tamperings(ids)[1]
+    await _execute(api, sql, **params)
+    in_process = await api.ok(await api.get(auditor, "/v1/audit/verify"))
+    api.settings.verify_parallel_min_events = 0
+    api.settings.verify_processes = 2
+    in_workers = await api.ok(await api.get(auditor, "/v1/audit/verify"))
+    assert in_workers == in_process
+    assert in_workers["first_bad_event"]["case_id"] == ids[1]
