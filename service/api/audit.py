@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from service.api.cases import ActorDep, ServicesDep, readable_case
 from service.api.errors import problems
@@ -15,7 +16,16 @@ from service.api.schemas import EventPage, VerifyOut, event_out
 from service.domain import audit
 from service.domain.authority import reads_only_own_subject
 from service.domain.errors import Forbidden, Reason
-from service.persistence.queries import decode_cursor, encode_cursor, strict_int, unit_subtree
+from service.domain.verify_parallel import verify_every_chain
+from service.persistence.queries import (
+    decode_cursor,
+    encode_cursor,
+    first_ids_of_each,
+    one_of,
+    prefix_values,
+    scope_codes,
+    strict_int,
+)
 from service.persistence.tables import AuditEvent, Case
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -53,11 +63,11 @@ async def search_events(
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> EventPage:
     size = limit or svc.settings.page_size_default
-    query = select(AuditEvent).where(AuditEvent.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
+    conditions: list[ColumnElement[bool]] = []
     if reads_only_own_subject(actor):
         # A learning unit's head sees only the events of cases about its own organisation.
         own = select(Case.id).where(Case.subject == (actor.org or ""), Case.subject != "")
-        query = query.where(AuditEvent.case_id.in_(own))
+        conditions.append(AuditEvent.case_id.in_(own))
     filters = {
         AuditEvent.case_id: case,
         AuditEvent.procedure: procedure,
@@ -68,23 +78,51 @@ async def search_events(
     }
     for column, value in filters.items():
         if value is not None:
-            query = query.where(column == value)
+            conditions.append(column == value)
     if breaches is False:
-        query = query.where(AuditEvent.kind != "deadline_breached")
-    if unit:
-        query = query.where(AuditEvent.unit_code.in_(unit_subtree(unit, name="requested_unit")))
-    if citation:
-        query = query.where(AuditEvent.citation.startswith(citation, autoescape=True))
+        conditions.append(AuditEvent.kind != "deadline_breached")
     # A time without an offset is read as UTC, the zone of storage.
     if since:
-        query = query.where(AuditEvent.occurred_at >= as_utc(since))
+        conditions.append(AuditEvent.occurred_at >= as_utc(since))
     if until:
-        query = query.where(AuditEvent.occurred_at < as_utc(until))
+        conditions.append(AuditEvent.occurred_at < as_utc(until))
     if cursor:
         (after,) = decode_cursor(cursor, (strict_int,))
-        query = query.where(AuditEvent.id > after)
+        conditions.append(AuditEvent.id > after)
     async with svc.sessions() as session:
-        rows = (await session.execute(query.order_by(AuditEvent.id).limit(size + 1))).scalars().all()
+        dialect = session.get_bind().dialect.name
+        postgres = dialect == "postgresql"
+        # The caller's jurisdiction and the requested unit are read as lists of codes first: a list of codes is an
+        # index condition on audit_event, where a join to the recursive subtree could only filter a walk by id. On
+        # PostgreSQL a citation prefix is likewise read as the few citations that have it (SQLite keeps LIKE).
+        scope = await scope_codes(session, actor.unit, unit or None)
+        citations = await prefix_values(session, AuditEvent.citation, citation) if citation and postgres else None
+        if citation and not postgres:
+            conditions.append(AuditEvent.citation.startswith(citation, autoescape=True))
+        if scope is None:  # the whole tree: every event that belongs to a unit
+            conditions.append(AuditEvent.unit_code.is_not(None))
+        lists = {AuditEvent.unit_code: scope, AuditEvent.citation: citations}
+        # Paging by id through a list of several values: PostgreSQL reads each value's first ids through its
+        # (value, id) index and merges them, unless a single-valued filter with its own (value, id) index leads (a
+        # case, an actor, a trigger), or a time range does (a province's week: the (unit, time) index).
+        merged = None
+        if postgres and case is None and actor_sub is None and trigger is None:
+            if citations is not None and len(citations) > 1:
+                merged = AuditEvent.citation
+            elif scope is not None and len(scope) > 1 and since is None and until is None:
+                merged = AuditEvent.unit_code
+        for column, values in lists.items():
+            if values is not None and column is not merged:
+                conditions.append(one_of(column, values, dialect))
+        if any(values == [] for values in lists.values()):
+            rows: Sequence[AuditEvent] = []
+        elif merged is None:
+            query = select(AuditEvent).where(*conditions).order_by(AuditEvent.id).limit(size + 1)
+            rows = (await session.execute(query)).scalars().all()
+        else:
+            first = first_ids_of_each(merged, lists[merged] or [], conditions, size + 1)
+            query = select(AuditEvent).where(AuditEvent.id.in_(first)).order_by(AuditEvent.id)
+            rows = (await session.execute(query)).scalars().all()
     access_log.info(
         "audit search by=%s unit=%s roles=%s filters=%s results=%d",
         actor.sub,
@@ -130,7 +168,10 @@ async def verify(actor: ActorDep, svc: ServicesDep, case: str | None = None) -> 
                 "verifying every chain needs a national auditor or admin",
                 reasons=[Reason("not_authorised", "pass case= to verify one case's chain")],
             )
-        report = await audit.verify(session, case_id=case)
+        if case is not None:
+            report = await audit.verify(session, case_id=case)
+        else:
+            report = await verify_every_chain(session, svc.settings)
     return VerifyOut(
         ok=report.ok,
         events_checked=report.events_checked,

@@ -147,16 +147,25 @@ class Evidence(SQLModel, table=True):
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
+    # The search pages by id (keyset), so a filter's index has id after it: one unit, actor, trigger or citation is
+    # then read in page order and stops at the page's end (several units or citations: each one's first page, merged).
+    # A column after id is checked in the index, not the row: a trigger since a date, a citation within a province.
+    # A unit and a time range (a week in a province) keep their own index. A citation prefix is resolved to its
+    # citations by stepping through the index (LIKE 'x%', then ~>~), which a btree under a non-C collation cannot
+    # serve; the pattern operator class compares bytes, so it can (PostgreSQL; other databases ignore the option).
     __table_args__ = (
         sa.UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"),
         sa.Index("ix_audit_case_seq", "case_id", "seq"),
+        sa.Index("ix_audit_unit_id", "unit_code", "id"),
         sa.Index("ix_audit_unit_time", "unit_code", "occurred_at"),
-        sa.Index("ix_audit_actor_time", "actor_sub", "occurred_at"),
-        sa.Index("ix_audit_trigger_time", "trigger", "occurred_at"),
+        sa.Index("ix_audit_actor_id", "actor_sub", "id"),
+        sa.Index("ix_audit_trigger_id_time", "trigger", "id", "occurred_at"),
         sa.Index("ix_audit_time", "occurred_at"),
         sa.Index("ix_audit_kind_time", "kind", "occurred_at"),
         sa.Index("ix_audit_procedure_time", "procedure", "occurred_at"),
-        sa.Index("ix_audit_citation", "citation"),
+        sa.Index(
+            "ix_audit_citation_id", "citation", "id", "unit_code", postgresql_ops={"citation": "varchar_pattern_ops"}
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

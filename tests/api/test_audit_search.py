@@ -6,7 +6,11 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
+from sqlalchemy import select
+
 from service import walkthrough as w
+from service.persistence.queries import scope_codes, unit_subtree
+from service.persistence.tables import AuditEvent
 from service.workers.deadlines import sweep
 from tests.conftest import UNITS
 from tests.helpers import DEFINITION, Api, flat_routes
@@ -202,3 +206,149 @@ async def test_an_auditor_gets_403_on_every_write_route(api: Api) -> None:
             assert response.status_code == 403, (method, path, response.status_code, response.text[:200])
             checked += 1
     assert checked >= 25
+
+
+# --- the scope is resolved to lists of unit codes first (issue: search p99 at millions of events) -------------
+
+
+async def pages(api: Api, who, **params) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every event id a search returns, read in pages of the largest size."""
+    ids, cursor = [], None
+    while True:
+        page = await api.ok(
+            await api.get(who, "/v1/audit/events", limit=500, **params, **({"cursor": cursor} if cursor else {}))
+        )
+        ids += [e["id"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return ids
+
+
+async def search_as_before(api: Api, jurisdiction: str, unit: str | None, citation: str | None) -> list[str]:
+    """The search as it was written before the scope became a list: both subtrees as recursive CTEs, in SQL."""
+    query = select(AuditEvent.uid).where(AuditEvent.unit_code.in_(unit_subtree(jurisdiction, name="jurisdiction")))
+    if unit:
+        query = query.where(AuditEvent.unit_code.in_(unit_subtree(unit, name="requested_unit")))
+    if citation:
+        query = query.where(AuditEvent.citation.startswith(citation, autoescape=True))
+    async with api.app.state.services.sessions() as session:
+        return list((await session.execute(query.order_by(AuditEvent.id))).scalars())
+
+
+async def test_scope_and_citation_give_what_the_recursive_query_gave(api: Api) -> None:
+    """Every jurisdiction against every requested unit (inside, above, beside it, unknown), with and without a
+    citation prefix: the same events, in the same order, as the query with the subtrees inlined as CTEs."""
+    await build_history(api)
+    units = [None, "VN", "P1", "D1", "C1", "C3", "P2", "C9", "NOPE"]
+    citations = [None, "TT25/2023 Điều 9", "TT25/2023 Điều 24"]
+    for root in ("VN", "P1", "D1", "C3", "P2"):
+        auditor = api.who("auditor", root)
+        for unit in units:
+            for citation in citations:
+                params = {k: v for k, v in {"unit": unit, "citation": citation}.items() if v is not None}
+                expected = await search_as_before(api, root, unit, citation)
+                assert await pages(api, auditor, **params) == expected, (root, unit, citation)
+                if root == "VN" and unit in (None, "VN", "P1") and citation is None:
+                    assert expected, (root, unit)  # the comparison is not between two empty lists
+
+
+async def test_merged_pages_give_what_the_plain_query_gives(api: Api) -> None:
+    """Several units or several citations are read one value at a time and merged (PostgreSQL): every page, with a
+    cursor and other filters, holds what one query over the whole list holds, in id order."""
+    await build_history(api)
+    national = api.who("auditor", "VN")
+    for params in (
+        {},
+        {"citation": "TT25/2023"},
+        {"citation": "TT25/2023 Điều 9", "kind": "transition"},
+        {"since": "2025-01-01T00:00:00+00:00", "trigger": "submit_dossier"},
+    ):
+        for root in ("VN", "P1", "D1"):
+            everything_ = await pages(api, api.who("auditor", root), **params)
+            for size in (1, 2, 3):
+                ids, cursor = [], None
+                while True:
+                    extra = {"cursor": cursor} if cursor else {}
+                    page = await api.ok(
+                        await api.get(api.who("auditor", root), "/v1/audit/events", limit=size, **params, **extra)
+                    )
+                    ids += [e["id"] for e in page["items"]]
+                    cursor = page["next_cursor"]
+                    if not cursor:
+                        break
+                assert ids == everything_, (root, params, size)
+            expected = await search_as_before(api, root, None, params.get("citation"))
+            if set(params) <= {"citation"}:
+                assert everything_ == expected, (root, params)
+    assert await pages(api, national, citation="TT25/2023 Điều 99") == []
+
+
+async def test_a_requested_unit_is_intersected_with_the_jurisdiction(api: Api) -> None:
+    await build_history(api)
+    everything_ = await pages(api, api.who("auditor", "VN"))
+    province = await pages(api, api.who("auditor", "P1"))
+    district = await pages(api, api.who("auditor", "D1"))
+    assert district and set(district) < set(province) < set(everything_)
+    p1 = api.who("auditor", "P1")
+    assert await pages(api, p1, unit="VN") == province  # a unit above the jurisdiction narrows nothing
+    assert await pages(api, p1, unit="D1") == district  # a unit inside it narrows to that unit
+    assert await pages(api, p1, unit="C9") == []  # a unit beside it: nothing, not the other province's events
+    assert await pages(api, p1, unit="NOPE") == []
+    assert await pages(api, api.who("auditor", "VN"), unit="P1") == province
+
+
+async def test_a_citation_prefix_is_matched_literally(api: Api) -> None:
+    """``%`` and ``_`` in the prefix are characters, not wildcards, on both databases."""
+    await build_history(api)
+    national = api.who("auditor", "VN")
+    cited = await pages(api, national, citation="TT25/2023")
+    assert cited
+    assert await pages(api, national, citation="TT25/2023 Điều 9") != []
+    for wildcard in ("TT25_2023", "TT25%2023", "%", "_", "TT25/2023%9", "TT25/2023 Điều _"):
+        assert await pages(api, national, citation=wildcard) == [], wildcard
+
+
+async def add_event(api: Api, uid: str, unit: str | None) -> None:
+    """An audit event straight into the table (test setup; the search reads rows, not chains)."""
+    async with api.app.state.services.sessions() as session, session.begin():
+        session.add(
+            AuditEvent(
+                uid=uid,
+                chain=f"test:{uid}",
+                seq=1,
+                kind="test",
+                unit_code=unit,
+                actor_sub="test",
+                actor_name="test",
+                occurred_at=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
+                payload="{}",
+                prev_hash="0" * 64,
+                hash="1" * 64,
+            )
+        )
+
+
+async def test_a_national_caller_sees_only_units_under_the_root(api: Api) -> None:
+    """The national root's search skips the unit filter only when its subtree is the whole tree: a unit with no
+    parent beside it (an orphan) and an event with no unit stay out, as with the recursive query."""
+    await api.add_units(("O1", "Mồ côi", "province", None))
+    await add_event(api, "orphan-event", "O1")
+    await add_event(api, "unitless-event", None)
+    await add_event(api, "national-event", "P1")
+    national = api.who("auditor", "VN")
+    found = await api.ok(await api.get(national, "/v1/audit/events", kind="test"))
+    assert [e["unit"] for e in found["items"]] == ["P1"]
+    assert (await api.ok(await api.get(national, "/v1/audit/events", kind="test", unit="O1")))["items"] == []
+    async with api.app.state.services.sessions() as session:
+        assert await scope_codes(session, "VN", None) is not None  # the orphan keeps the filter on
+        assert "O1" not in await scope_codes(session, "VN", None)  # type: ignore[operator]
+        assert await scope_codes(session, "O1", "VN") == []
+
+
+async def test_a_national_caller_without_a_unit_is_not_filtered_by_unit(api: Api) -> None:
+    async with api.app.state.services.sessions() as session:
+        assert await scope_codes(session, "VN", None) is None
+        assert await scope_codes(session, "VN", "VN") is None
+        assert sorted(await scope_codes(session, "VN", "P1") or []) == ["C1", "C2", "C3", "D1", "P1"]
+        assert sorted(await scope_codes(session, "P1", "D1") or []) == ["C1", "C2", "D1"]
+        assert await scope_codes(session, "P1", "P2") == []

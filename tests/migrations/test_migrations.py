@@ -266,3 +266,28 @@ def test_config_escapes_percent_and_points_at_the_packaged_migrations() -> None:
     assert script.dir == str(migrate.SCRIPT_LOCATION)
     assert script.get_heads() == [migrate.head_revision()]  # one head: the history stays linear
     assert [rev.revision for rev in script.walk_revisions()][-1] == "0001"
+
+
+@pytest.mark.postgres
+async def test_the_citation_prefix_search_can_use_its_index_on_postgres(pg_url: str) -> None:
+    """Alembic's diff does not compare operator classes, so this checks what it cannot: under a non-C collation a
+    plain btree cannot serve ``LIKE 'prefix%'`` nor step to the next citation (``~>~``); the ``varchar_pattern_ops``
+    index of migration 0004 can both."""
+    await migrate.upgrade(pg_url)
+
+    def plan(conn: Connection) -> str:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        query = sa.text(
+            "EXPLAIN SELECT citation FROM audit_event WHERE citation LIKE 'TT25/2023 Điều 9%' "
+            "AND citation ~>~ 'TT25/2023 Điều 9 k1' ORDER BY citation USING ~<~ LIMIT 1"
+        )
+        return "\n".join(conn.execute(query).scalars())
+
+    definition = await _on_connection(
+        pg_url,
+        lambda conn: conn.exec_driver_sql(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_audit_citation_id'"
+        ).scalar_one(),
+    )
+    assert "varchar_pattern_ops" in definition
+    assert "ix_audit_citation_id" in await _on_connection(pg_url, plan)
