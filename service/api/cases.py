@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -285,13 +286,16 @@ async def explain_case(case_id: str, actor: ActorDep, svc: ServicesDep, at: NowD
     )
 
 
+EVENT_LIST = TypeAdapter(list[EventOut])
+
+
 @router.get(
     "/cases/{case_id}/history",
     response_model=list[EventOut],
     responses=problems(401, 403, 404),
     summary="The case's audit events, oldest first",
 )
-async def case_history(case_id: str, actor: ActorDep, svc: ServicesDep) -> JSONResponse:
+async def case_history(case_id: str, actor: ActorDep, svc: ServicesDep) -> Response:
     async with svc.sessions() as session:
         await readable(session, case_id, actor)
         # Plain rows, not ORM entities: nothing here is changed, and building ~100 instances costs more than the query.
@@ -300,9 +304,10 @@ async def case_history(case_id: str, actor: ActorDep, svc: ServicesDep) -> JSONR
                 select(AuditEvent.__table__).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)
             )
         ).all()
-    # Each event is built (and so checked) as an EventOut once, and sent as it is: not validated a second time
-    # against the response model, which cost as much as building it.
-    return json_response([event_out(e).model_dump(mode="json", by_alias=True) for e in events], 200)
+    # Each event is built (and so checked) as an EventOut once and serialised by pydantic's own encoder: not
+    # validated a second time against the response model, nor re-encoded by the json module (each cost as much
+    # as building the events, measured).
+    return Response(EVENT_LIST.dump_json([event_out(e) for e in events], by_alias=True), media_type="application/json")
 
 
 def _no_constants(name: str) -> None:
