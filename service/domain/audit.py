@@ -60,10 +60,25 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} in an audit payload")
 
 
+def _cached_canonical_encoder() -> Callable[[Any], str]:
+    """``canonical_json`` without its cost per call: ``json.dumps`` builds a JSONEncoder and then a C encoder for every
+    value, a large share of hashing one event. This builds the C encoder once, with the options ``json.dumps`` hands
+    it, so it writes the same bytes; it only skips the check for circular references, which rows cannot hold."""
+    if c_make_encoder is None:  # not CPython: the pure-Python encoder, built once
+        return json.JSONEncoder(
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default, allow_nan=False
+        ).encode
+    encode = c_make_encoder(None, _default, encode_basestring, None, ":", ",", True, False, False)
+    return lambda value: "".join(encode(value, 0))
+
+
+_encode_canonical = _cached_canonical_encoder()
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default, allow_nan=False
-    )
+    """Sorted keys, no spaces, UTF-8 as is, no NaN: the text every hash and digest covers (``json.dumps`` with those
+    options, its C encoder built once)."""
+    return _encode_canonical(value)
 
 
 def format_time(moment: datetime) -> str:
@@ -328,21 +343,6 @@ _DEADLINE_COLUMNS = (
 _EVIDENCE_COLUMNS = ("case_id", "id", "indicator_code", "sha256", "size")
 
 
-def _cached_canonical_encoder() -> Callable[[Any], str]:
-    """``canonical_json`` without its cost per call: ``json.dumps`` builds a JSONEncoder and then a C encoder for every
-    value, a large share of hashing one event. This builds the C encoder once, with the options ``json.dumps`` hands
-    it, so it writes the same bytes; it only skips the check for circular references, which rows cannot hold."""
-    if c_make_encoder is None:  # not CPython: the pure-Python encoder, built once
-        return json.JSONEncoder(
-            sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default, allow_nan=False
-        ).encode
-    encode = c_make_encoder(None, _default, encode_basestring, None, ":", ",", True, False, False)
-    return lambda value: "".join(encode(value, 0))
-
-
-_encode_canonical = _cached_canonical_encoder()
-
-
 def _format_stored_time(moment: datetime) -> str:
     """``format_time`` for the aware UTC times the database returns, without the slower ``strftime``; other times
     (and years before 1000, which ``strftime`` does not pad) take ``format_time`` itself."""
@@ -355,7 +355,7 @@ def row_hash(row: Any) -> str:
     """``event_hash`` of an event read as a row of ``_EVENT_COLUMNS``: the same canonical JSON, the same bytes."""
     fields = dict(zip(_SORTED_FIELDS, row, strict=False))  # the row goes on with id and hash
     fields["occurred_at"] = _format_stored_time(row[_TIME])
-    return hashlib.sha256(_encode_canonical(fields).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
 @dataclass
