@@ -40,17 +40,30 @@ async def test_same_idempotency_key_with_another_body_is_409(api: Api) -> None:
 
 async def test_idempotency_key_is_scoped_to_the_caller(api: Api) -> None:
     case_id, leader = await api.new_case("C3", 2025)
-    await api.ok(
-        await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), headers={"Idempotency-Key": "shared"})
-    )
-    officer = api.who("province_officer", "P1")
+    headers = {"Idempotency-Key": "shared"}
+    first = await api.ok(await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), headers=headers))
+    # Another leader of the same commune sends the same key and body: not the first caller's stored answer, but a
+    # request of its own, which the case (its plan already issued) refuses.
+    colleague = api.who("commune_leader", "C3")
+    assert colleague.sub != leader.sub
+    again = await api.fire(colleague, case_id, "issue_plan", w.issue_plan(2025), headers=headers)
+    assert again.status_code == 409, again.text
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.json()["reasons"][0]["code"] == "wrong_state"
+    # A leader of another commune with the same key acts on its own case; the first case keeps one plan.
     other_case, other_leader = await api.new_case("C1", 2025)
-    response = await api.fire(
-        other_leader, other_case, "issue_plan", w.issue_plan(2025), headers={"Idempotency-Key": "shared"}
-    )
-    assert response.status_code == 200
-    assert response.json()["case"]["id"] == other_case
-    assert officer.sub != leader.sub
+    response = await api.fire(other_leader, other_case, "issue_plan", w.issue_plan(2025), headers=headers)
+    assert response.status_code == 200, response.text
+    assert "Idempotent-Replayed" not in response.headers
+    assert response.json()["case"]["id"] == other_case != first["case"]["id"]
+    other_history = await api.ok(await api.get(other_leader, f"/v1/cases/{other_case}/history"))
+    assert [(e["trigger"], e["idempotency_key"]) for e in other_history] == [("open", None), ("issue_plan", "shared")]
+    history = await api.ok(await api.get(leader, f"/v1/cases/{case_id}/history"))
+    assert [(e["trigger"], e["actor"]["sub"]) for e in history][1:] == [("issue_plan", leader.sub)]
+    # The first caller's own retry still gets its stored answer.
+    replay = await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first
 
 
 async def test_opening_with_the_same_idempotency_key_opens_one_case(api: Api) -> None:

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import update
 
 from service import walkthrough as w
 from service.domain import unit_import as ui
+from service.domain.errors import Conflict
 from service.persistence.tables import Case, UnitSuccession
 from tests.helpers import Api
 from tests.procedures import tiers_payloads as t
 from tests.procedures.test_don_vi_hoc_tap import Actors, open_unit_case
 from tests.procedures.test_don_vi_hoc_tap import walk as dv_walk
-from tests.units.support import run_import
+from tests.units.support import counts, run_import
 
 T = t.PROVINCE_2025
 
@@ -100,26 +102,25 @@ async def test_r5_ceased_unit_token_acts_after_the_reform(api: Api) -> None:
     assert (new_office.status_code, ceased.status_code) == (201, 403), (new_office.text[:200], ceased.text[:200])
 
 
-# R6 — a mapping row must go from a unit that ceased to one that exists now.
-async def test_r6_mapping_must_go_from_a_historical_to_a_current_unit(api: Api) -> None:
+# R6 — a mapping row must go from a unit that ceased to one that exists now; a refused mapping records nothing.
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("00070", "00073"),  # current → current
+        ("00070", "H00073"),  # current → historical
+        ("00070", "H00076"),  # current → historical (reversed: new to old)
+    ],
+)
+async def test_r6_mapping_must_go_from_a_historical_to_a_current_unit(api: Api, before: str, after: str) -> None:
     await run_import(api)
-    for before, after in [("00070", "00073"), ("00070", "H00073")]:
-        row = ui.SuccessionRow(before, after, date(2025, 7, 1), "resolution", "test mapping")
-        try:
-            report = await run_import(api, mapped=[row])
-        except Exception:  # noqa: BLE001 - a refusal is the expected outcome
-            continue
-        raise AssertionError(f"{before} → {after} accepted: {report.successions_added}")
-
-
-async def test_r6b_reversed_mapping_new_to_old(api: Api) -> None:
-    await run_import(api)
-    row = ui.SuccessionRow("00070", "H00076", date(2025, 7, 1), "resolution", "test mapping")
-    try:
-        report = await run_import(api, mapped=[row])
-    except Exception:  # noqa: BLE001
-        return
-    raise AssertionError(f"00070 → H00076 accepted: {report.successions_added}")
+    rows_before = await counts(api)
+    row = ui.SuccessionRow(before, after, date(2025, 7, 1), "resolution", "test mapping")
+    with pytest.raises(Conflict) as refused:
+        await run_import(api, mapped=[row])
+    assert refused.value.status == 409
+    assert [reason.code for reason in refused.value.reasons] == ["succession_direction"], refused.value.reasons
+    assert f"{before} → {after}" in refused.value.reasons[0].message
+    assert await counts(api) == rows_before
 
 
 # R7 — a unit formed from several predecessors does not carry one predecessor's recognition (recognition_inheritance).

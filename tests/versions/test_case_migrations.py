@@ -15,6 +15,7 @@ from service.domain import case_migrations as migrations
 from service.domain.actor import Actor
 from service.domain.audit import case_chain
 from service.domain.casefile import load_case_file
+from service.domain.errors import Forbidden
 from service.domain.replay import case_as_of
 from service.persistence.tables import AuditEvent, OutboxMessage
 from tests.helpers import DEFINITION, Api
@@ -338,7 +339,7 @@ async def test_only_a_national_admin_migrates(api: Api, next_registry: Registry)
     assert [(await case(api, case_id))["version"] for case_id in ids.values()] == [OLD] * len(ids.values())
     # A national auditor may follow the progress.
     assert (await api.ok(await api.get(api.who("auditor", "VN"), f"/v1/cases/migrations/{migration_id}")))["moved"] == 0
-    with pytest.raises(Exception, match="needs role admin at unit VN"):
+    with pytest.raises(Forbidden, match="needs role admin at unit VN") as refused:
         await migrations.run(
             services.sessions,
             next_registry,
@@ -346,6 +347,7 @@ async def test_only_a_national_admin_migrates(api: Api, next_registry: Registry)
             actor=Actor(sub="p1", name="P1", roles=("admin",), unit="P1"),
             now=api.clock.settings.now,
         )
+    assert [reason.code for reason in refused.value.reasons] == ["not_authorised"]
     assert (await api.ok(await api.get(admin, f"/v1/cases/migrations/{migration_id}")))["status"] == "running"
 
 
