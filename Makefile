@@ -1,7 +1,8 @@
 # cdht developer entry points (GNU make).
 #
 #   make run      quick start #1: build .venv, seed the demo data (prints tokens), serve on $(HOST):$(PORT)
-#   make test     quick start #2: run the test suite (SQLite always; PostgreSQL too when available)
+#   make test     quick start #2: run the test suite (SQLite always; PostgreSQL too when available), listing the
+#                 30 slowest tests
 #   make lint     ruff
 #   make openapi  regenerate openapi/openapi.json
 #   make clean    remove .venv, var/ and caches
@@ -55,6 +56,7 @@ run: $(VENV)
 # SQLite always; PostgreSQL as well when CDHT_TEST_POSTGRES_URL is set. If it is not set and a
 # server answers at $(TEST_PG_HOST):$(TEST_PG_PORT), use it (database $(TEST_PG_DB), user
 # $(TEST_PG_USER), no password prompt - trust/.pgpass/PGPASSWORD), creating the database if needed.
+# The 30 slowest tests (and fixtures) are listed at the end of every run, in CI too (.ci/run calls `make test`).
 test: $(VENV)
 	@enable_hint="set CDHT_TEST_POSTGRES_URL=postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB to enable them"; \
 	pg_psql() { psql -X -w -h $(TEST_PG_HOST) -p $(TEST_PG_PORT) -U $(TEST_PG_USER) -d postgres "$$@"; }; \
@@ -71,7 +73,7 @@ test: $(VENV)
 	else \
 	  echo "make test: no PostgreSQL at $(TEST_PG_HOST):$(TEST_PG_PORT), PostgreSQL tests will be skipped (start one with trust auth for user $(TEST_PG_USER), or $$enable_hint)."; \
 	fi; \
-	exec $(BIN)/pytest $(PYTEST_ARGS)
+	exec $(BIN)/pytest --durations=30 $(PYTEST_ARGS)
 
 lint: $(VENV)
 	$(BIN)/ruff check service workflows tests migrations
