@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # guards imports the modules that register effects, so only the type is imported here
-    from workflows.guards import GuardContext
+from workflows.guards.registry import GuardContext
 
 
 @dataclass(frozen=True)

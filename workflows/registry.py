@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from workflows.effects import EFFECTS
-from workflows.guards import GUARDS
+from workflows.guards.registry import GUARDS
 from workflows.machine import StateMachine
 from workflows.schema import ROLES, SYSTEM_BODY, Definition, Profile
 

@@ -10,7 +10,8 @@ from fastapi.responses import PlainTextResponse, Response
 from service.api.cases import ActorDep, ServicesDep
 from service.api.errors import problems
 from service.domain.errors import NotFound, Reason
-from workflows import diagram
+from workflows.diagram.mermaid import mermaid
+from workflows.diagram.svg import svg
 from workflows.registry import Procedure, Registry
 from workflows.schema import payload_json_schema
 
@@ -90,5 +91,5 @@ async def get_diagram(
         )
     indicator = process == "indicator"
     if format == "svg":
-        return Response(diagram.svg(d, indicator_process=indicator), media_type="image/svg+xml")
-    return PlainTextResponse(diagram.mermaid(d, indicator_process=indicator))
+        return Response(svg(d, indicator_process=indicator), media_type="image/svg+xml")
+    return PlainTextResponse(mermaid(d, indicator_process=indicator))

@@ -21,7 +21,7 @@ from service.domain.errors import Conflict, NotFound, Reason
 from service.domain.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence, UnitSuccession
 from workflows.criteria import IndicatorRecord
-from workflows.guards import DeadlineView, GuardContext, PriorRecognition, reads_history
+from workflows.guards.registry import DeadlineView, GuardContext, PriorRecognition, reads_history
 from workflows.registry import Procedure, Registry
 from workflows.schema import Definition, Profile
 

@@ -49,7 +49,7 @@ from service.persistence.tables import (
 )
 from workflows.calendar import local_date
 from workflows.effects import combine
-from workflows.guards import GUARDS, GuardContext, PriorRecognition, run_guards
+from workflows.guards.registry import GUARDS, GuardContext, PriorRecognition, run_guards
 from workflows.payloads import payload_errors
 from workflows.registry import Procedure, Registry
 from workflows.schema import SYSTEM_BODY, Definition, Profile, Transition

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.persistence.tables import AdminUnit, Case, UnitSuccession
 from workflows.calendar import local_date
-from workflows.guards import PriorRecognition
+from workflows.guards.registry import PriorRecognition
 
 DEFAULT_VALIDITY_YEARS = 3  # TT25/2023 Điều 5 k4; a case's pinned setting overrides it
 # Whose recognitions a unit carries for kinds and TC4.1 (profile setting ``recognition_inheritance``, §10 [config]):

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.helpers import Api
 from tests.procedures import tiers_payloads as t
-from workflows.guards import GuardContext, run_guards
+from workflows.guards.registry import GuardContext, run_guards
 from workflows.registry import default_registry
 
 T = t.PROVINCE_2025

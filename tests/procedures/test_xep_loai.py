@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import Api, Who
 from tests.procedures import other_payloads as p
-from workflows.guards_other import class_for_score
+from workflows.guards.other import class_for_score
 from workflows.registry import default_registry
 
 PROCEDURE = "xep_loai_cdht_xa"

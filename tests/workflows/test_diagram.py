@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from workflows import diagram
+from workflows.diagram.mermaid import mermaid
+from workflows.diagram.svg import svg
 from workflows.registry import load
 from workflows.schema import SYSTEM_BODY, Definition
 
@@ -84,7 +85,7 @@ def small_definition(**state_labels: tuple[str, str]) -> Definition:
 
 
 def test_cdht_definition_mermaid_has_every_transition_line(definition: Definition) -> None:
-    lines = mermaid_lines(diagram.mermaid(definition))
+    lines = mermaid_lines(mermaid(definition))
     assert lines[0] == "stateDiagram-v2"
     expected = expected_edges(definition.transitions)
     assert len(expected) > len(definition.transitions)  # some transitions have several sources
@@ -96,7 +97,7 @@ def test_cdht_definition_mermaid_has_every_transition_line(definition: Definitio
 
 
 def test_cdht_definition_mermaid_describes_every_state(definition: Definition) -> None:
-    text = diagram.mermaid(definition)
+    text = mermaid(definition)
     for name in definition.states:
         described = [line for line in mermaid_lines(text) if line.startswith("state ") and line.endswith(f" as {name}")]
         assert len(described) == 1, name
@@ -104,7 +105,7 @@ def test_cdht_definition_mermaid_describes_every_state(definition: Definition) -
 
 
 def test_cdht_definition_mermaid_marks_initial_and_finals(definition: Definition) -> None:
-    lines = mermaid_lines(diagram.mermaid(definition))
+    lines = mermaid_lines(mermaid(definition))
     assert f"[*] --> {definition.initial_state}" in lines
     finals = [name for name, state in definition.states.items() if state.final]
     assert finals
@@ -117,7 +118,7 @@ def test_cdht_definition_mermaid_marks_initial_and_finals(definition: Definition
 
 
 def test_system_transition_mermaid_label_says_system(definition: Definition) -> None:
-    lines = mermaid_lines(diagram.mermaid(definition))
+    lines = mermaid_lines(mermaid(definition))
     lapse = definition.transition("lapse")
     assert lapse is not None and lapse.bodies == [SYSTEM_BODY]
     assert f"{lapse.source[0]} --> {lapse.dest} : lapse (system)" in lines
@@ -125,18 +126,18 @@ def test_system_transition_mermaid_label_says_system(definition: Definition) -> 
 
 
 def test_same_definition_twice_mermaid_and_svg_identical(definition: Definition) -> None:
-    assert diagram.mermaid(definition) == diagram.mermaid(definition)
-    assert diagram.svg(definition) == diagram.svg(definition)
-    assert diagram.mermaid(definition, indicator_process=True) == diagram.mermaid(definition, indicator_process=True)
+    assert mermaid(definition) == mermaid(definition)
+    assert svg(definition) == svg(definition)
+    assert mermaid(definition, indicator_process=True) == mermaid(definition, indicator_process=True)
     reloaded = load().get("cdht_xa", "tt25-2023")
     assert reloaded is not None
-    assert diagram.svg(reloaded.definition) == diagram.svg(definition)
+    assert svg(reloaded.definition) == svg(definition)
 
 
 def test_indicator_process_mermaid_draws_its_four_states_and_triggers(definition: Definition) -> None:
     process = definition.indicator_process
     assert process is not None
-    lines = mermaid_lines(diagram.mermaid(definition, indicator_process=True))
+    lines = mermaid_lines(mermaid(definition, indicator_process=True))
     assert len(process.states) == 4
     for name in process.states:
         assert any(line.startswith("state ") and line.endswith(f" as {name}") for line in lines), name
@@ -151,7 +152,7 @@ def test_indicator_process_mermaid_draws_its_four_states_and_triggers(definition
 def test_indicator_process_svg_draws_its_four_states(definition: Definition) -> None:
     process = definition.indicator_process
     assert process is not None
-    root = ET.fromstring(diagram.svg(definition, indicator_process=True))
+    root = ET.fromstring(svg(definition, indicator_process=True))
     assert len(root.findall(f".//{SVG}rect")) == len(process.states) == 4
     triggers = {"".join(t.itertext()) for t in root.iter(f"{SVG}text") if t.get("class") == "trigger"}
     assert {t.trigger for t in process.transitions} <= triggers
@@ -160,14 +161,14 @@ def test_indicator_process_svg_draws_its_four_states(definition: Definition) -> 
 def test_missing_indicator_process_diagram_raises() -> None:
     plain = small_definition(start=("Bắt đầu", "Start"), done=("Xong", "Done"))
     with pytest.raises(ValueError, match="indicator_process"):
-        diagram.mermaid(plain, indicator_process=True)
+        mermaid(plain, indicator_process=True)
     with pytest.raises(ValueError, match="indicator_process"):
-        diagram.svg(plain, indicator_process=True)
+        svg(plain, indicator_process=True)
 
 
 def test_label_with_quotes_and_colon_mermaid_escapes_them() -> None:
     d = small_definition(start=('Được công nhận "CĐHT": mức 1; 50%', "Step: one"), done=("Xong", "Done"))
-    text = diagram.mermaid(d)
+    text = mermaid(d)
     line = next(line for line in mermaid_lines(text) if line.endswith(" as start"))
     label = line[len('state "') : -len('" as start')]
     bare = re.sub(r"#\w+;", "", label)  # Mermaid entity codes removed: no raw quote, colon, semicolon or %
@@ -181,7 +182,7 @@ def test_label_with_quotes_and_colon_mermaid_escapes_them() -> None:
 
 
 def test_cdht_definition_svg_parses_with_one_rect_per_state(definition: Definition) -> None:
-    root = ET.fromstring(diagram.svg(definition))
+    root = ET.fromstring(svg(definition))
     assert root.tag == f"{SVG}svg"
     rects = root.findall(f".//{SVG}rect")
     assert len(rects) == len(definition.states)
@@ -192,7 +193,7 @@ def test_cdht_definition_svg_parses_with_one_rect_per_state(definition: Definiti
 
 
 def test_cdht_definition_svg_shows_every_trigger_as_text(definition: Definition) -> None:
-    root = ET.fromstring(diagram.svg(definition))
+    root = ET.fromstring(svg(definition))
     labels = [t for t in root.iter(f"{SVG}text") if t.get("class") == "trigger"]
     assert len(labels) == len(expected_edges(definition.transitions))
     shown = {t.text for t in labels}
@@ -202,7 +203,7 @@ def test_cdht_definition_svg_shows_every_trigger_as_text(definition: Definition)
 
 
 def test_cdht_definition_svg_titles_and_sizes_itself(definition: Definition) -> None:
-    root = ET.fromstring(diagram.svg(definition))
+    root = ET.fromstring(svg(definition))
     title = root.find(f"{SVG}title")
     assert title is not None and "cdht_xa" in title.text and "tt25-2023" in title.text
     width, height = float(root.get("width")), float(root.get("height"))
@@ -216,7 +217,7 @@ def test_cdht_definition_svg_titles_and_sizes_itself(definition: Definition) -> 
 
 
 def test_cdht_definition_svg_layers_states_by_distance_from_initial(definition: Definition) -> None:
-    root = ET.fromstring(diagram.svg(definition))
+    root = ET.fromstring(svg(definition))
     top = {
         g.get("data-state"): float(g.find(f"{SVG}rect").get("y")) for g in root.iter(f"{SVG}g") if g.get("data-state")
     }
@@ -225,7 +226,7 @@ def test_cdht_definition_svg_layers_states_by_distance_from_initial(definition: 
 
 
 def test_cdht_definition_svg_is_self_contained(definition: Definition) -> None:
-    text = diagram.svg(definition)
+    text = svg(definition)
     root = ET.fromstring(text)
     assert not list(root.iter(f"{SVG}script"))
     assert "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
@@ -238,7 +239,7 @@ def test_labels_with_ampersand_and_angle_bracket_svg_keeps_vietnamese_text() -> 
     vi = "Ủy ban & Hội đồng <cấp xã> thẩm định"
     en = "Council & <board> review"
     d = small_definition(start=(vi, en), done=('Đã "xong" ơi', "Done"))
-    text = diagram.svg(d)
+    text = svg(d)
     assert "Ủy ban &amp; Hội đồng &lt;cấp xã&gt;" in text
     root = ET.fromstring(text)
     strings = ["".join(node.itertext()) for node in root.iter() if node.tag in (f"{SVG}text", f"{SVG}title")]
@@ -253,7 +254,7 @@ def test_labels_with_ampersand_and_angle_bracket_svg_keeps_vietnamese_text() -> 
 def test_long_english_label_svg_truncates_with_ellipsis() -> None:
     long = "An English label far too long to fit on a single line of a state box in the diagram"
     d = small_definition(start=("Bắt đầu", long), done=("Xong", "Done"))
-    root = ET.fromstring(diagram.svg(d))
+    root = ET.fromstring(svg(d))
     en = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "en"]
     shortened = [s for s in en if s.startswith("An English label")]
     assert len(shortened) == 1 and shortened[0].endswith("…") and len(shortened[0]) < len(long)
@@ -261,7 +262,7 @@ def test_long_english_label_svg_truncates_with_ellipsis() -> None:
 
 def test_self_loop_svg_draws_a_curve_back_to_its_box() -> None:
     d = small_definition(start=("Bắt đầu", "Start"), done=("Xong", "Done"))
-    root = ET.fromstring(diagram.svg(d))
+    root = ET.fromstring(svg(d))
     loop = next(p for p in root.iter(f"{SVG}path") if p.get("data-trigger") == "touch")
     assert " C" in loop.get("d")
     assert loop.get("marker-end", "").startswith("url(#")

@@ -16,7 +16,7 @@ import pytest
 from service import walkthrough as w
 from workflows.calendar import fixed_date_due, validity_end_due
 from workflows.criteria import IndicatorRecord
-from workflows.guards import GUARDS, DeadlineView, GuardContext, PriorRecognition, Verdict, run_guards
+from workflows.guards.registry import GUARDS, DeadlineView, GuardContext, PriorRecognition, Verdict, run_guards
 from workflows.registry import default_registry
 
 D = default_registry().get("cdht_xa", "tt25-2023").definition

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from service.domain.casefile import history_needed
-from workflows.guards import GUARDS
+from workflows.guards.registry import GUARDS
 from workflows.registry import default_registry
 
 

@@ -11,17 +11,14 @@ serves both tiers and names the right article.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
-from workflows.guards import (
-    PASS,
-    GuardContext,
-    Verdict,
+from workflows.guards.common import (
     council_officer_problems,
     council_secretary_problems,
-    fail,
-    guard,
+    is_blank,
+    transition_source,
 )
+from workflows.guards.registry import PASS, GuardContext, Verdict, fail, guard
 
 # The office that leads the self-assessment at each tier (Điều 14 k1 a, Điều 19 k1 a), and the positions of its
 # leadership when a definition names none in its ``meeting_chair_positions`` setting.
@@ -51,19 +48,9 @@ MEETING_PARTICIPANTS = {
 DEFAULT_MINISTRY_COUNCIL_MIN_MEMBERS = 5  # the definition's setting ministry_council_min_members overrides it
 
 
-def _cited(ctx: GuardContext) -> str:
-    """The legal source of the transition being guarded, e.g. ``TT25/2023 Điều 14 k1 c``."""
-    transition = ctx.definition.transition(ctx.trigger)
-    return transition.citation.ref if transition is not None else ctx.definition.instrument
-
-
 def _tier(ctx: GuardContext) -> str:
     level = ctx.definition.subject_level
     return level if level in OFFICES else "district"
-
-
-def _blank(value: Any) -> bool:
-    return not isinstance(value, str) or not value.strip()
 
 
 @guard("is_chaired_by_education_office_leader", reads=("chair",))
@@ -79,10 +66,10 @@ def is_chaired_by_education_office_leader(ctx: GuardContext) -> Verdict:
         return fail(
             "chair_not_office_leader",
             f"the meeting must be chaired by a leader of {office} ({english}; position one of "
-            f"{', '.join(allowed)}), not {position!r} ({_cited(ctx)}; setting meeting_chair_positions)",
+            f"{', '.join(allowed)}), not {position!r} ({transition_source(ctx)}; setting meeting_chair_positions)",
         )
-    if _blank(chair.get("name")):
-        return fail("chair_not_office_leader", f"the chair's name is blank ({_cited(ctx)})")
+    if is_blank(chair.get("name")):
+        return fail("chair_not_office_leader", f"the chair's name is blank ({transition_source(ctx)})")
     return PASS
 
 
@@ -91,10 +78,12 @@ def has_required_tier_meeting_participants(ctx: GuardContext) -> Verdict:
     """Specialised agencies, Hội Khuyến học, Mặt trận and at least one socio-political organisation of the
     district (Điều 14 k1 c) or province (Điều 19 k1 c) attend the review meeting."""
     tier = _tier(ctx)
-    present = {p.get("org_type") for p in ctx.payload.get("participants") or [] if not _blank(p.get("name"))}
+    present = {p.get("org_type") for p in ctx.payload.get("participants") or [] if not is_blank(p.get("name"))}
     missing = [labels[tier] for org_type, labels in MEETING_PARTICIPANTS.items() if org_type not in present]
     if missing:
-        return fail("meeting_participants_missing", "the meeting lacks " + "; ".join(missing) + f" ({_cited(ctx)})")
+        return fail(
+            "meeting_participants_missing", "the meeting lacks " + "; ".join(missing) + f" ({transition_source(ctx)})"
+        )
     return PASS
 
 
@@ -112,12 +101,12 @@ def is_valid_ministry_council(ctx: GuardContext) -> Verdict:
             f"{len(members)} members: at least {minimum} are required (setting ministry_council_min_members)"
         )
     problems += council_officer_problems(members)
-    unnamed = [str(index) for index, m in enumerate(members) if _blank(m.get("name")) or _blank(m.get("org"))]
+    unnamed = [str(index) for index, m in enumerate(members) if is_blank(m.get("name")) or is_blank(m.get("org"))]
     if unnamed:
         problems.append("members without a name or Ministry unit: " + ", ".join(unnamed))
     problems += council_secretary_problems(members)
     if problems:
-        return fail("council_invalid", "; ".join(problems) + f" ({_cited(ctx)})")
+        return fail("council_invalid", "; ".join(problems) + f" ({transition_source(ctx)})")
     return PASS
 
 
@@ -128,11 +117,14 @@ def is_received_after_submission(ctx: GuardContext) -> Verdict:
     received = ctx.payload.get("received_on")
     letter = ((ctx.dossier.get("submit_dossier") or {}).get("submission_letter") or {}).get("date")
     if not isinstance(received, str) or not isinstance(letter, str):
-        return fail("received_on_required", f"the day the complete dossier was received is required ({_cited(ctx)})")
+        return fail(
+            "received_on_required", f"the day the complete dossier was received is required ({transition_source(ctx)})"
+        )
     received_on, letter_on = date.fromisoformat(received), date.fromisoformat(letter)
     if received_on < letter_on:
         return fail(
             "received_before_submission",
-            f"received on {received_on:%d/%m/%Y}, before the submission letter of {letter_on:%d/%m/%Y} ({_cited(ctx)})",
+            f"received on {received_on:%d/%m/%Y}, before the submission letter of {letter_on:%d/%m/%Y} "
+            f"({transition_source(ctx)})",
         )
     return PASS

@@ -1,13 +1,11 @@
 """Guards of the TT44/2014, TT24/2023 and follow-up (khắc phục) procedures.
 
 Pure, like every guard: they read the frozen ``GuardContext`` only. A refusal names the source it rests on; where
-the guard serves one transition, that is the transition's own citation in the definition (``_source``), so the
-message never cites an instrument the case does not run under.
+the guard serves one transition, that is the transition's own citation in the definition (``transition_source``),
+so the message never cites an instrument the case does not run under.
 
-No effects are registered here: ``workflows.effects`` imports ``workflows.guards``, which imports this module at
-its end, so importing ``workflows.effects`` from here fails when ``workflows.effects`` is imported first (as
-``workflows.registry`` does). These procedures reuse the effects of ``workflows.effects`` or keep their results in
-the case's dossier.
+No effects are registered here: these procedures reuse the effects of ``workflows.effects`` or keep their results
+in the case's dossier.
 """
 
 from __future__ import annotations
@@ -16,25 +14,13 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from workflows.guards import (
-    PASS,
-    GuardContext,
-    Verdict,
+from workflows.guards.common import (
     council_officer_problems,
     council_secretary_problems,
-    fail,
-    guard,
+    is_blank,
+    transition_source,
 )
-
-
-def _source(ctx: GuardContext) -> str:
-    """The citation of the transition being fired (what a refusal rests on), else the instrument."""
-    transition = ctx.definition.transition(ctx.trigger)
-    return transition.citation.ref if transition is not None else ctx.definition.instrument
-
-
-def _blank(value: Any) -> bool:
-    return not isinstance(value, str) or not value.strip()
+from workflows.guards.registry import PASS, GuardContext, Verdict, fail, guard
 
 
 def _number(value: Any) -> float | None:
@@ -68,7 +54,7 @@ def _not_before(ctx: GuardContext, day: date | None, floor: date | None, *, what
         return PASS
     return fail(
         "dated_before_previous_step",
-        f"{what} ({day:%d/%m/%Y}) is dated before {floor_what} ({floor:%d/%m/%Y}) ({_source(ctx)})",
+        f"{what} ({day:%d/%m/%Y}) is dated before {floor_what} ({floor:%d/%m/%Y}) ({transition_source(ctx)})",
     )
 
 
@@ -99,7 +85,7 @@ def is_score_in_range(ctx: GuardContext) -> Verdict:
         return fail(
             "score_out_of_range",
             f"the total score must be a number from 0 to {top:g}, not {ctx.payload.get('score')!r} "
-            f"(setting max_score; {_source(ctx)})",
+            f"(setting max_score; {transition_source(ctx)})",
         )
     return PASS
 
@@ -122,7 +108,7 @@ def is_decided_after_inspection(ctx: GuardContext) -> Verdict:
     """The class is decided on the inspection's result, so not before the inspection."""
     inspected = _day(_earlier_step(ctx, "record_inspection").get("inspected_on"))
     if inspected is None:
-        return fail("inspection_missing", f"no inspection result is on record ({_source(ctx)})")
+        return fail("inspection_missing", f"no inspection result is on record ({transition_source(ctx)})")
     return _not_before(
         ctx,
         _docref_day(ctx.payload.get("decision")),
@@ -137,7 +123,7 @@ def is_class_matching_score_bands(ctx: GuardContext) -> Verdict:
     """The class decided is the one the inspected score falls in (setting ``score_bands``, PROCEDURES §10 q6)."""
     score = _number(_earlier_step(ctx, "record_inspection").get("score"))
     if score is None:
-        return fail("inspection_missing", f"no inspected score is on record ({_source(ctx)})")
+        return fail("inspection_missing", f"no inspected score is on record ({transition_source(ctx)})")
     expected = class_for_score(score, ctx.settings)
     declared = ctx.payload.get("classification")
     if declared != expected:
@@ -146,7 +132,7 @@ def is_class_matching_score_bands(ctx: GuardContext) -> Verdict:
             "class_not_matching_bands",
             f"the inspected score {score:g} falls in class {expected!r}, not {declared!r} "
             f"(setting score_bands: {bands}; below them {ctx.settings.get('below_bands_class', 'chua_dat')}; "
-            f"{_source(ctx)})",
+            f"{transition_source(ctx)})",
         )
     return PASS
 
@@ -165,7 +151,7 @@ def is_valid_unit_council(ctx: GuardContext) -> Verdict:
         problems.append(f"{len(members)} members: the council must be an odd number, at least {minimum}")
     problems += council_officer_problems(members) + council_secretary_problems(members)
     if problems:
-        return fail("council_invalid", "; ".join(problems) + f" ({_source(ctx)})")
+        return fail("council_invalid", "; ".join(problems) + f" ({transition_source(ctx)})")
     return PASS
 
 
@@ -188,7 +174,9 @@ def has_result_for_every_criterion_group(ctx: GuardContext) -> Verdict:
         problems.append("no result for " + ", ".join(missing))
     if twice := sorted({str(c) for c in given if given.count(c) > 1}):
         problems.append("more than one result for " + ", ".join(twice))
-    return fail("appraisal_results_incomplete", "; ".join(problems) + f" ({_source(ctx)})") if problems else PASS
+    return (
+        fail("appraisal_results_incomplete", "; ".join(problems) + f" ({transition_source(ctx)})") if problems else PASS
+    )
 
 
 @guard("is_group_conclusion_consistent", reads=("results", "conclusion"))
@@ -213,7 +201,9 @@ def _unit_appraisal(ctx: GuardContext) -> Mapping[str, Any]:
 def is_unit_appraisal_eligible(ctx: GuardContext) -> Verdict:
     """Recognition follows an appraisal that concluded eligible."""
     if _unit_appraisal(ctx).get("conclusion") != "eligible":
-        return fail("appraisal_not_eligible", f"the council concluded the unit is not eligible ({_source(ctx)})")
+        return fail(
+            "appraisal_not_eligible", f"the council concluded the unit is not eligible ({transition_source(ctx)})"
+        )
     return PASS
 
 
@@ -222,7 +212,8 @@ def is_unit_appraisal_not_eligible(ctx: GuardContext) -> Verdict:
     """A refusal follows an appraisal that concluded not eligible."""
     if _unit_appraisal(ctx).get("conclusion") != "not_eligible":
         return fail(
-            "appraisal_eligible", f"the council concluded the unit is eligible; refusal is not open ({_source(ctx)})"
+            "appraisal_eligible",
+            f"the council concluded the unit is eligible; refusal is not open ({transition_source(ctx)})",
         )
     return PASS
 
@@ -232,7 +223,7 @@ def is_dated_after_unit_appraisal(ctx: GuardContext) -> Verdict:
     """The decision or reply is based on the council's appraisal report, so not dated before it."""
     report = _docref_day(_unit_appraisal(ctx).get("report"))
     if report is None:
-        return fail("appraisal_missing", f"no appraisal report is on record ({_source(ctx)})")
+        return fail("appraisal_missing", f"no appraisal report is on record ({transition_source(ctx)})")
     transition = ctx.definition.transition(ctx.trigger)
     for name, spec in transition.payload.items() if transition else ():
         if spec.type == "docref":
@@ -250,8 +241,10 @@ def is_dated_after_unit_appraisal(ctx: GuardContext) -> Verdict:
 @guard("has_evaluated_case", reads=("evaluated_case",))
 def has_evaluated_case(ctx: GuardContext) -> Verdict:
     """The recommendations name the evaluation they follow (the case id, kept as a recorded reference)."""
-    if _blank(ctx.payload.get("evaluated_case")):
-        return fail("evaluated_case_required", f"name the evaluated case the recommendations follow ({_source(ctx)})")
+    if is_blank(ctx.payload.get("evaluated_case")):
+        return fail(
+            "evaluated_case_required", f"name the evaluated case the recommendations follow ({transition_source(ctx)})"
+        )
     return PASS
 
 
@@ -263,14 +256,14 @@ def has_recommendations(ctx: GuardContext) -> Verdict:
     if not items:
         problems.append("at least one recommendation is required")
     for index, item in enumerate(items):
-        if _blank(item.get("criterion")):
+        if is_blank(item.get("criterion")):
             problems.append(f"recommendation {index + 1} names no criterion or indicator")
-        if _blank(item.get("finding")):
+        if is_blank(item.get("finding")):
             problems.append(f"recommendation {index + 1} states no finding")
     codes = [str(item.get("criterion", "")).strip() for item in items]
     if twice := sorted({c for c in codes if c and codes.count(c) > 1}):
         problems.append("more than one recommendation on " + ", ".join(twice) + " (give one finding per criterion)")
-    return fail("recommendations_invalid", "; ".join(problems) + f" ({_source(ctx)})") if problems else PASS
+    return fail("recommendations_invalid", "; ".join(problems) + f" ({transition_source(ctx)})") if problems else PASS
 
 
 @guard("has_action_for_every_recommendation", reads=("actions", "plan"))
@@ -290,12 +283,12 @@ def has_action_for_every_recommendation(ctx: GuardContext) -> Verdict:
     if unknown := sorted(answered - set(recommended)):
         problems.append("actions on criteria not recommended: " + ", ".join(unknown))
     for index, action in enumerate(actions):
-        if _blank(action.get("action")):
+        if is_blank(action.get("action")):
             problems.append(f"action {index + 1} is blank")
         due = _day(action.get("due_date"))
         if plan_day is not None and due is not None and due < plan_day:
             problems.append(f"action {index + 1} is due {due:%d/%m/%Y}, before the plan of {plan_day:%d/%m/%Y}")
-    return fail("plan_incomplete", "; ".join(problems) + f" ({_source(ctx)})") if problems else PASS
+    return fail("plan_incomplete", "; ".join(problems) + f" ({transition_source(ctx)})") if problems else PASS
 
 
 @guard("is_report_after_plan_and_previous", reads=("report",))
@@ -315,7 +308,7 @@ def is_closed_after_last_report(ctx: GuardContext) -> Verdict:
     """The reviewer closes the follow-up on the commune's latest progress report, so not before it."""
     last = _docref_day(_earlier_step(ctx, "report_progress").get("report"))
     if last is None:
-        return fail("progress_report_missing", f"no progress report is on record ({_source(ctx)})")
+        return fail("progress_report_missing", f"no progress report is on record ({transition_source(ctx)})")
     return _not_before(
         ctx,
         _docref_day(ctx.payload.get("conclusion")),

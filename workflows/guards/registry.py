@@ -1,0 +1,113 @@
+"""The guard registry and what a guard reads and returns: ``GuardContext`` in, ``Verdict`` out.
+
+A guard is a named pure function ``(GuardContext) -> Verdict``, each refusal with a readable reason. All I/O happens
+before a guard runs; the engine collects what the guards need into a frozen ``GuardContext``. A guard declares the
+payload fields it reads (``reads``) so that loading a definition that uses it without declaring those fields fails,
+and whether it reads the unit's recognitions on record (``history``).
+
+This module owns the registry (``GUARDS``, the ``guard`` decorator) and running guards; the guards themselves live
+in the sibling modules, which ``workflows.guards`` imports, so any import of this package registers all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+from typing import Any
+
+from workflows.criteria import Assessment, IndicatorRecord, assess
+from workflows.schema import Definition
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    code: str = ""
+    message: str = ""
+
+
+PASS = Verdict(True)
+
+
+def fail(code: str, message: str) -> Verdict:
+    return Verdict(False, code, message)
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    key: str
+    due_at: datetime
+    status: str
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class PriorRecognition:
+    """A recognition the case's unit (or a unit it continues) already holds under the same procedure."""
+
+    case_id: str
+    level: int
+    decided_on: date
+    valid_until: date | None = None
+    unit_code: str = ""
+
+
+@dataclass(frozen=True)
+class GuardContext:
+    definition: Definition
+    trigger: str
+    state: str
+    kind: str
+    cycle: int
+    now: datetime
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    target_level: int | None = None
+    requested_level: int | None = None
+    disadvantaged: bool = False
+    dossier: Mapping[str, Any] = field(default_factory=dict)  # payloads of earlier transitions, by trigger
+    indicators: Mapping[str, IndicatorRecord] = field(default_factory=dict)
+    indicator: IndicatorRecord | None = None
+    deadlines: Mapping[str, DeadlineView] = field(default_factory=dict)
+    prior_recognitions: tuple[PriorRecognition, ...] = ()
+
+    @cached_property
+    def assessment(self) -> Assessment:
+        return assess(self.definition, self.indicators, disadvantaged=self.disadvantaged)
+
+
+@dataclass(frozen=True)
+class Guard:
+    name: str
+    check: Callable[[GuardContext], Verdict]
+    reads: tuple[str, ...]
+    doc: str
+    history: bool = False  # reads ctx.prior_recognitions: the case file must be read with the unit's recognitions
+
+
+GUARDS: dict[str, Guard] = {}
+
+
+def guard(
+    name: str, *, reads: tuple[str, ...] = (), history: bool = False
+) -> Callable[[Callable[[GuardContext], Verdict]], Callable]:
+    def register(fn: Callable[[GuardContext], Verdict]) -> Callable[[GuardContext], Verdict]:
+        known = GUARDS.get(name)
+        if known and (known.check.__module__, known.check.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ValueError(f"guard {name!r} registered twice ({GUARDS[name].check.__module__}, {fn.__module__})")
+        GUARDS[name] = Guard(name, fn, reads, (fn.__doc__ or "").strip(), history)
+        return fn
+
+    return register
+
+
+def reads_history(names: Iterable[str]) -> bool:
+    """Whether any of these guards reads the unit's recognitions on record (``ctx.prior_recognitions``)."""
+    return any(GUARDS[name].history for name in names if name in GUARDS)
+
+
+def run_guards(names: list[str], ctx: GuardContext) -> list[Verdict]:
+    """Every failing verdict, in the definition's order (all are run, so a refusal lists every reason)."""
+    return [verdict for verdict in (GUARDS[name].check(ctx) for name in names) if not verdict.ok]
