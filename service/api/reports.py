@@ -16,7 +16,10 @@ from service.api.schemas import CaseOut, case_out
 from service.domain import engine, reports
 from service.domain.errors import NotFound, Reason
 from service.persistence.tables import AdminUnit
-from service.reports import documents
+from service.reports.csv_report import report_csv
+from service.reports.docx_report import report_docx
+from service.reports.json_report import report_json
+from service.reports.xlsx_report import report_xlsx
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 PROCEDURE = "bao_cao_ket_qua"
@@ -104,12 +107,12 @@ async def export_report(
         snapshot = await reports.rebuild(session, svc.registry, cf) if rebuild else reports.compiled(cf)
         parent = await session.get(AdminUnit, cf.unit.parent_code) if cf.unit.parent_code else None
     if format == "json":
-        content = documents.report_json(snapshot)
+        content = report_json(snapshot)
     elif format == "csv":
-        content = documents.report_csv(snapshot)
+        content = report_csv(snapshot)
     else:
         meta = reports.document_meta(cf, parent.name if parent and parent.level != "national" else None)
-        content = (documents.report_xlsx if format == "xlsx" else documents.report_docx)(snapshot, meta)
+        content = (report_xlsx if format == "xlsx" else report_docx)(snapshot, meta)
     name = f"bao-cao-ket-qua-{cf.unit.code}-{cf.case.cycle}.{format}"
     return Response(
         content, media_type=MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}

@@ -1,4 +1,4 @@
-"""The annual results report rendered as JSON, CSV, XLSX and DOCX (service.reports.documents)."""
+"""The annual results report rendered as JSON, CSV, XLSX and DOCX (service.reports)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,11 @@ from docx import Document
 from docx.shared import Mm
 from openpyxl import load_workbook
 
-from service.reports.documents import (
-    COMMUNE_COLUMNS,
-    INDICATOR_COLUMNS,
-    TOTAL_LABELS,
-    report_csv,
-    report_docx,
-    report_json,
-    report_xlsx,
-)
+from service.reports.csv_report import report_csv
+from service.reports.docx_report import report_docx
+from service.reports.json_report import report_json
+from service.reports.snapshot import COMMUNE_COLUMNS, INDICATOR_COLUMNS, TOTAL_LABELS
+from service.reports.xlsx_report import report_xlsx
 
 COMMUNES = [
     {

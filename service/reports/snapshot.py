@@ -1,0 +1,152 @@
+"""What every rendering of the annual results report shares: the snapshot read as rows, and deterministic ZIPs.
+
+TT25/2023 Điều 23 k2: the reviewing office reports the results of cycle N to the provincial Department and
+People's Committee. The report is compiled elsewhere into a JSON snapshot (``report``, ``totals``, ``communes``,
+``indicators``); the renderers of this package only render that snapshot, in memory, with no database, one module
+per format:
+
+* ``json_report.report_json`` — the canonical snapshot (sorted keys, no spaces, UTF-8), the form that is hashed and
+  archived;
+* ``csv_report.report_csv`` — the communes table for spreadsheets;
+* ``xlsx_report.report_xlsx`` — a workbook with the totals, the communes and the indicators most often failed;
+* ``docx_report.report_docx`` — the signed-paper form, laid out as a Vietnamese administrative report under
+  Nghị định 30/2020/NĐ-CP Phụ lục I (its Word building blocks in ``docx_layout``).
+
+Every renderer is deterministic: the same snapshot (and metadata) gives the same bytes, whatever the order of its
+keys and whenever it is called. For the two ZIP-based formats (XLSX, DOCX) that takes two measures the libraries do
+not take themselves: the document properties' created/modified stamps come from the snapshot's ``compiled_at``
+(openpyxl's ``save_workbook`` and python-docx's defaults would stamp the wall clock), and the archive is rewritten
+with every member's ZIP timestamp fixed to ``compiled_at`` (``zipfile.writestr`` stamps the wall clock too):
+``compile_time`` and ``normalised_zip`` here.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date, datetime, timezone
+from typing import Any
+
+# Labels of the totals, in the order a reader expects them: scope, outcomes, then work still open.
+TOTAL_LABELS: dict[str, str] = {
+    "communes": "Tổng số xã",
+    "cases": "Tổng số hồ sơ",
+    "recognized_level_1": "Số xã được công nhận đạt Mức độ 1",
+    "recognized_level_2": "Số xã được công nhận đạt Mức độ 2",
+    "refused": "Số xã không được công nhận",
+    "not_submitted": "Số xã không đề nghị công nhận",
+    "lapsed": "Số xã quá hạn gửi hồ sơ",
+    "withdrawn": "Số xã rút hồ sơ",
+    "in_progress": "Số hồ sơ đang xử lý",
+    "overdue": "Số hồ sơ quá hạn xử lý",
+}
+
+
+COMMUNE_COLUMNS: tuple[str, ...] = (
+    "Mã đơn vị",
+    "Tên xã",
+    "Trạng thái",
+    "Mức độ đề nghị",
+    "Mức độ công nhận",
+    "Số quyết định",
+    "Ngày quyết định",
+    "Lý do không công nhận",
+    "Quá hạn",
+)
+
+INDICATOR_COLUMNS: tuple[str, ...] = ("Mã chỉ tiêu", "Nội dung", "Số xã không đạt", "Số xã được thẩm định")
+
+
+def commune_rows(snapshot: dict) -> list[dict[str, Any]]:
+    """The communes flattened to the table's fields, sorted by unit code (then case id, for two cases of one unit)."""
+    rows = []
+    for commune in snapshot.get("communes") or []:
+        decision = commune.get("decision") or {}
+        rows.append(
+            {
+                "unit": str(commune.get("unit") or ""),
+                "name": str(commune.get("name") or ""),
+                "case_id": str(commune.get("case_id") or ""),
+                "kind": commune.get("kind") or "",
+                "state": commune.get("state") or "",
+                "state_label": str(commune.get("state_label") or commune.get("state") or ""),
+                "requested_level": commune.get("requested_level"),
+                "level": commune.get("level"),
+                "decision_number": str(decision.get("number") or ""),
+                "decision_date": str(decision.get("date") or ""),
+                "reasons": "; ".join(str(r) for r in commune.get("refusal_reasons") or []),
+                "overdue": bool(commune.get("overdue")),
+            }
+        )
+    rows.sort(key=lambda r: (r["unit"], r["case_id"]))
+    return rows
+
+
+def total_items(snapshot: dict) -> list[tuple[str, str, int]]:
+    """(key, label, number) for each total: the known ones in reading order, then any others by key."""
+    totals = snapshot.get("totals") or {}
+    known = [k for k in TOTAL_LABELS if k in totals]
+    extra = sorted(k for k in totals if k not in TOTAL_LABELS)
+    return [(k, TOTAL_LABELS.get(k, k), totals[k]) for k in known + extra]
+
+
+def indicator_rows(snapshot: dict) -> list[dict[str, Any]]:
+    """Indicators, most often failed first (ties by code), so the order does not depend on the snapshot's."""
+    rows = [
+        {
+            "code": str(i.get("code") or ""),
+            "label": str(i.get("label") or ""),
+            "failed": int(i.get("failed") or 0),
+            "appraised": int(i.get("appraised") or 0),
+        }
+        for i in snapshot.get("indicators") or []
+    ]
+    rows.sort(key=lambda r: (-r["failed"], r["code"]))
+    return rows
+
+
+def compile_time(snapshot: dict) -> datetime:
+    """``report.compiled_at`` as a naive UTC datetime (both libraries write naive datetimes as UTC)."""
+    raw = (snapshot.get("report") or {}).get("compiled_at")
+    if not raw:
+        # A snapshot always carries compiled_at; a fixed fallback keeps the output deterministic rather than
+        # stamping the wall clock.
+        return datetime(2000, 1, 1)
+    moment = datetime.fromisoformat(str(raw))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+def parse_date(raw: Any) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(str(raw)[:10])
+    except ValueError:
+        return None
+
+
+def normalised_zip(data: bytes, moment: datetime) -> bytes:
+    """The same archive, members in the same order, with every timestamp set to ``moment`` (not the wall clock).
+
+    ZIP stores DOS local times from 1980 on, to the even second; earlier moments are clamped to 1980-01-01.
+    """
+    stamp = max(moment, datetime(1980, 1, 1)).timetuple()[:6]
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            member = zipfile.ZipInfo(info.filename, date_time=stamp)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            member.external_attr = 0o600 << 16  # fixed permissions: the builder's umask must not leak in
+            target.writestr(member, source.read(info.filename))
+    return out.getvalue()
+
+
+def office_name(snapshot: dict) -> str:
+    return str(((snapshot.get("report") or {}).get("office") or {}).get("name") or "")
+
+
+def report_cycle(snapshot: dict) -> Any:
+    return (snapshot.get("report") or {}).get("cycle")
