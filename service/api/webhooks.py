@@ -18,8 +18,7 @@ from service.domain.errors import NotFound, Reason
 from service.persistence.db import unit_of_work
 from service.persistence.queries import aware_datetime, decode_cursor, encode_cursor, strict_str
 from service.persistence.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from service.webhooks import delivery as deliveries
-from service.webhooks import subscriptions
+from service.webhooks import fanout, subscriptions
 from service.webhooks.subscriptions import EVENT_TYPES
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -315,7 +314,7 @@ async def redeliver(
     async with unit_of_work(svc.sessions) as session:
         subscription = await subscriptions.get_owned(session, actor, subscription_id)
         subscriptions.require_live(subscription)
-        found = await deliveries.redeliver(session, subscription=subscription, delivery_id=delivery_id, now=at)
+        found = await fanout.redeliver(session, subscription=subscription, delivery_id=delivery_id, now=at)
         out = delivery_out(found).model_dump(mode="json")
     return JSONResponse(out, status_code=202)
 
@@ -331,7 +330,7 @@ async def replay(subscription_id: str, body: ReplayIn, actor: ActorDep, svc: Ser
     async with unit_of_work(svc.sessions) as session:
         subscription = await subscriptions.get_owned(session, actor, subscription_id)
         subscriptions.require_live(subscription)
-        created, requeued = await deliveries.replay(
+        created, requeued = await fanout.replay(
             session, subscription=subscription, since=as_utc(body.since), now=at
         )
     return JSONResponse(ReplayOut(created=created, requeued=requeued).model_dump(), status_code=202)

@@ -1,13 +1,11 @@
-"""From the outbox to the subscriber: fan-out, claiming, signing, posting, retrying, recording every attempt.
+"""From the queue to the subscriber: claiming, signing, posting, retrying, recording every attempt.
 
-Fan-out turns each outbox row into one delivery per matching active subscription (event type, and the event's
-unit within one of the subscription's units), then marks the row dispatched — in one transaction, so an event is
-fanned out once. Delivering claims due deliveries with ``FOR UPDATE SKIP LOCKED`` and leases them (their next
-attempt moves ``webhook_lease_seconds`` ahead) in a first, committed transaction, so two dispatchers never post the
-same attempt; posts them (each attempt bounded as a whole, below the lease); and records each outcome in a
-second transaction. A dispatcher killed between the two
-leaves leased deliveries that become due again when the lease ends: every event is delivered at least once, and
-a duplicate carries the same ``webhook-id``.
+Delivering claims due deliveries with ``FOR UPDATE SKIP LOCKED`` and leases them (their next attempt moves
+``webhook_lease_seconds`` ahead) in a first, committed transaction, so two dispatchers never post the same attempt;
+posts them (each attempt bounded as a whole, below the lease); and records each outcome in a second transaction.
+A dispatcher killed between the two leaves leased deliveries that become due again when the lease ends: every
+event is delivered at least once, and a duplicate carries the same ``webhook-id``. The deliveries come from the
+outbox through ``service.webhooks.fanout``, which each dispatch pass runs first.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
 from service.domain.actor import system_actor
-from service.domain.casefile import unit_path
-from service.domain.errors import Conflict, DomainError, NotFound, Reason
+from service.domain.errors import DomainError
 from service.persistence.db import unit_of_work
 from service.persistence.tables import OutboxMessage, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from service.webhooks import subscriptions
+from service.webhooks.fanout import fan_out
 from service.webhooks.safety import post_pinned
 from service.webhooks.signing import webhook_headers
 
@@ -45,93 +42,6 @@ SUCCESS_RESOLUTION = timedelta(seconds=5)  # how stale a subscription's last_suc
 def body_bytes(message: OutboxMessage) -> bytes:
     """The exact bytes sent: canonical JSON of the outbox body, the same on every retry."""
     return json.dumps(message.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def msg_id(message: OutboxMessage) -> str:
-    return f"msg_{message.event_uid}"
-
-
-async def _ancestors(
-    session: AsyncSession, unit_code: str | None, cache: dict[str, tuple[str, ...]]
-) -> tuple[str, ...]:
-    if unit_code is None:
-        return ()
-    if unit_code not in cache:
-        try:
-            _, path = await unit_path(session, unit_code)
-            cache[unit_code] = path.codes
-        except NotFound:
-            cache[unit_code] = (unit_code,)
-    return cache[unit_code]
-
-
-def matches(subscription: WebhookSubscription, message: OutboxMessage, ancestors: Sequence[str]) -> bool:
-    if message.type not in subscription.events:
-        return False
-    if subscription.units is None:
-        return True
-    return any(unit in ancestors for unit in subscription.units)
-
-
-def new_delivery(subscription: WebhookSubscription, message: OutboxMessage, now: datetime) -> WebhookDelivery:
-    return WebhookDelivery(
-        id=str(uuid.uuid4()),
-        subscription_id=subscription.id,
-        outbox_id=message.id,
-        msg_id=msg_id(message),
-        event_type=message.type,
-        case_id=message.case_id,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-
-
-async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime, batch: int = 500) -> int:
-    """Deliveries for the oldest undispatched outbox rows; returns how many rows were dispatched. A pair that
-    exists already (a replay got there first) is left as it is."""
-    async with unit_of_work(sessions) as session:
-        messages = (
-            (
-                await session.execute(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.dispatched_at.is_(None))
-                    .order_by(OutboxMessage.id)
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if not messages:
-            return 0
-        active = (
-            (await session.execute(select(WebhookSubscription).where(WebhookSubscription.status == "active")))
-            .scalars()
-            .all()
-        )
-        existing = set(
-            (
-                await session.execute(
-                    select(WebhookDelivery.subscription_id, WebhookDelivery.outbox_id).where(
-                        WebhookDelivery.outbox_id.in_([m.id for m in messages])
-                    )
-                )
-            ).all()
-        )
-        cache: dict[str, tuple[str, ...]] = {}
-        by_unit = [subscription for subscription in active if subscription.units is not None]
-        for message in messages:
-            # A message's units above it are read only when a subscription filtered by unit wants its type.
-            wanted = any(message.type in subscription.events for subscription in by_unit)
-            ancestors = await _ancestors(session, message.unit_code, cache) if wanted else ()
-            for subscription in active:
-                if (subscription.id, message.id) not in existing and matches(subscription, message, ancestors):
-                    session.add(new_delivery(subscription, message, now))
-            message.dispatched_at = now
-    return len(messages)
 
 
 @dataclass(frozen=True)
@@ -376,82 +286,3 @@ async def dispatch(
             if result in ("delivered", "retrying", "failed"):
                 setattr(report, result, getattr(report, result) + 1)
     return report
-
-
-def requeue(delivery: WebhookDelivery, now: datetime) -> None:
-    """Back in the queue for a new cycle of retries (same webhook-id); refused while a dispatcher holds it."""
-    if delivery.leased_until is not None and delivery.leased_until > now:
-        raise Conflict(
-            "this delivery is being posted right now",
-            reasons=[Reason("delivery_in_flight", "retry when the current attempt is recorded")],
-        )
-    delivery.status, delivery.next_attempt_at, delivery.retries, delivery.cycle_started_at = "pending", now, 0, None
-
-
-async def redeliver(
-    session: AsyncSession, *, subscription: WebhookSubscription, delivery_id: str, now: datetime
-) -> WebhookDelivery:
-    delivery = (
-        await session.execute(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.subscription_id == subscription.id)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    if delivery is None:
-        raise NotFound(
-            f"no delivery {delivery_id} for this subscription", reasons=[Reason("delivery_unknown", "check the ids")]
-        )
-    requeue(delivery, now)
-    return delivery
-
-
-async def replay(
-    session: AsyncSession, *, subscription: WebhookSubscription, since: datetime, now: datetime, page: int = 1000
-) -> tuple[int, int]:
-    """Deliver again every matching event since a time that has been fanned out already (events still waiting
-    for the fan-out reach the subscription anyway): new deliveries for events it never had, and the existing
-    ones put back in the queue, page by page. Returns (created, requeued)."""
-    created = requeued = 0
-    cache: dict[str, tuple[str, ...]] = {}
-    after = 0
-    while True:
-        messages = (
-            (
-                await session.execute(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.created_at >= since,
-                        OutboxMessage.dispatched_at.is_not(None),
-                        OutboxMessage.id > after,
-                    )
-                    .order_by(OutboxMessage.id)
-                    .limit(page)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if not messages:
-            return created, requeued
-        after = messages[-1].id
-        existing = {
-            d.outbox_id: d
-            for d in (
-                await session.execute(
-                    select(WebhookDelivery).where(
-                        WebhookDelivery.subscription_id == subscription.id,
-                        WebhookDelivery.outbox_id.in_([m.id for m in messages]),
-                    )
-                )
-            ).scalars()
-        }
-        for message in messages:
-            if not matches(subscription, message, await _ancestors(session, message.unit_code, cache)):
-                continue
-            if message.id not in existing:
-                session.add(new_delivery(subscription, message, now))
-                created += 1
-            elif existing[message.id].leased_until is None or existing[message.id].leased_until <= now:
-                requeue(existing[message.id], now)
-                requeued += 1

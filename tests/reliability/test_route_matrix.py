@@ -40,7 +40,7 @@ from service import walkthrough as w
 from service.domain.authority import SUBJECT_ONLY_ROLES
 from service.domain.case_migrations import ADMIN_ROLE
 from service.main import create_app
-from service.webhooks.delivery import fan_out
+from service.webhooks.fanout import fan_out
 from tests.api.test_authority_matrix import (
     PROFILES,
     UNITS,

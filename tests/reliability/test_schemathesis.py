@@ -38,7 +38,7 @@ from schemathesis.core.failures import FailureGroup
 from service.auth import issue_dev_token
 from service.main import create_app
 from service.webhooks import safety
-from service.webhooks.delivery import fan_out
+from service.webhooks.fanout import fan_out
 from tests.conftest import POSTGRES_URL, add_units, empty_postgres, make_settings, run_in_thread
 from tests.helpers import DEFINITION, Api, Clock
 from workflows.registry import default_registry

@@ -314,7 +314,7 @@ async def test_deleting_a_subscription_cancels_its_queue(api: Api) -> None:
         created = await subscribe(api, admin, receiver.url, ["case.opened"])
         await api.new_case("C3", 2025)
         services = api.app.state.services
-        from service.webhooks.delivery import fan_out
+        from service.webhooks.fanout import fan_out
 
         await fan_out(services.sessions, now=T0)
         deleted = await api.client.delete(f"/v1/webhooks/{created['id']}", headers=admin.headers)
