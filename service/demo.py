@@ -20,6 +20,7 @@ from service.config import Settings
 from service.domain import engine
 from service.domain.actor import Actor, system_actor
 from service.domain.admin_units import create_unit
+from service.domain.authority import NATIONAL_ROOT
 from service.domain.evidence import store_evidence_file
 from service.persistence import migrate
 from service.persistence.db import make_engine, session_factory, unit_of_work
@@ -67,8 +68,8 @@ USERS = [
     DemoUser("province-officer", "Chuyên viên Sở GDĐT Lạng Sơn", "province_officer", PROVINCE),
     DemoUser("province-director", "Giám đốc Sở GDĐT Lạng Sơn", "province_director", PROVINCE),
     DemoUser("council-secretary", "Thư ký Hội đồng đánh giá (Sở GDĐT)", "council_member", PROVINCE),
-    DemoUser("auditor", "Thanh tra Bộ GDĐT", "auditor", "VN"),
-    DemoUser("admin", "Quản trị hệ thống", "admin", "VN"),
+    DemoUser("auditor", "Thanh tra Bộ GDĐT", "auditor", NATIONAL_ROOT),
+    DemoUser("admin", "Quản trị hệ thống", "admin", NATIONAL_ROOT),
 ]
 BY_SUB = {u.sub: u for u in USERS}
 

@@ -13,9 +13,7 @@ from sqlalchemy import ColumnElement, select
 from service.api.cases import ActorDep, ServicesDep, readable_case
 from service.api.errors import problems
 from service.api.schemas import EventPage, VerifyOut, event_out
-from service.domain import audit
-from service.domain.authority import reads_only_own_subject
-from service.domain.errors import Forbidden, Reason
+from service.domain import audit, authority
 from service.domain.verify_parallel import verify_every_chain
 from service.persistence.queries import (
     decode_cursor,
@@ -26,7 +24,7 @@ from service.persistence.queries import (
     scope_codes,
     strict_int,
 )
-from service.persistence.tables import AuditEvent, Case
+from service.persistence.tables import AuditEvent
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 access_log = logging.getLogger("cdht.audit.access")
@@ -64,10 +62,6 @@ async def search_events(
 ) -> EventPage:
     size = limit or svc.settings.page_size_default
     conditions: list[ColumnElement[bool]] = []
-    if reads_only_own_subject(actor):
-        # A learning unit's head sees only the events of cases about its own organisation.
-        own = select(Case.id).where(Case.subject == (actor.org or ""), Case.subject != "")
-        conditions.append(AuditEvent.case_id.in_(own))
     filters = {
         AuditEvent.case_id: case,
         AuditEvent.procedure: procedure,
@@ -92,10 +86,13 @@ async def search_events(
     async with svc.sessions() as session:
         dialect = session.get_bind().dialect.name
         postgres = dialect == "postgresql"
-        # The caller's jurisdiction and the requested unit are read as lists of codes first: a list of codes is an
-        # index condition on audit_event, where a join to the recursive subtree could only filter a walk by id. On
-        # PostgreSQL a citation prefix is likewise read as the few citations that have it (SQLite keeps LIKE).
-        scope = await scope_codes(session, actor.unit, unit or None)
+        # authority.readable_events, with the caller's jurisdiction and the requested unit read as lists of codes
+        # first: a list of codes is an index condition on audit_event, where a join to the recursive subtree could
+        # only filter a walk by id. On PostgreSQL a citation prefix is likewise read as the few citations that have
+        # it (SQLite keeps LIKE).
+        jurisdiction = await authority.jurisdiction(session, actor)
+        conditions.append(authority.own_subject_events(jurisdiction))
+        scope = await scope_codes(session, jurisdiction.roots, unit or None)
         citations = await prefix_values(session, AuditEvent.citation, citation) if citation and postgres else None
         if citation and not postgres:
             conditions.append(AuditEvent.citation.startswith(citation, autoescape=True))
@@ -163,11 +160,8 @@ async def verify(actor: ActorDep, svc: ServicesDep, case: str | None = None) -> 
     async with svc.sessions() as session:
         if case is not None:
             await readable_case(session, svc.registry, case, actor)
-        elif actor.unit != "VN" or not (actor.has_role("auditor") or actor.has_role("admin")):
-            raise Forbidden(
-                "verifying every chain needs a national auditor or admin",
-                reasons=[Reason("not_authorised", "pass case= to verify one case's chain")],
-            )
+        else:
+            authority.require(actor, authority.VERIFY_EVERY_CHAIN)
         if case is not None:
             report = await audit.verify(session, case_id=case)
         else:

@@ -21,10 +21,10 @@ from service.api.audit import as_utc
 from service.api.cases import ActorDep, NowDep, ServicesDep
 from service.api.errors import problems
 from service.audit_offline import EXPORT_FIELDS
-from service.domain import checkpoints
+from service.domain import authority, checkpoints
 from service.domain.actor import Actor
 from service.domain.audit import case_chain, format_time
-from service.domain.errors import Forbidden, NotFound, Reason
+from service.domain.errors import NotFound, Reason
 from service.persistence.db import unit_of_work
 from service.persistence.queries import aware_datetime, decode_cursor, encode_cursor, strict_str, unit_subtree
 from service.persistence.tables import AuditCheckpoint, AuditEvent
@@ -32,35 +32,31 @@ from service.persistence.tables import AuditCheckpoint, AuditEvent
 router = APIRouter(prefix="/v1", tags=["audit"])
 access_log = logging.getLogger("cdht.audit.access")
 
-NATIONAL = "VN"
 EXPORT_BATCH = 1000  # rows per fetch from the server-side cursor, and per chunk sent
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
-
-
-def _require_auditor(actor: Actor, *, national: bool = False, what: str) -> None:
-    if not (actor.has_role("auditor") or actor.has_role("admin")):
-        raise Forbidden(f"{what} needs the auditor or admin role", reasons=[Reason("not_authorised", what)])
-    if national and actor.unit != NATIONAL:
-        raise Forbidden(
-            f"{what} needs a national auditor or admin",
-            reasons=[Reason("not_authorised", f"an auditor or admin at {NATIONAL} may do this")],
-        )
 
 
 # --- export --------------------------------------------------------------------------------------------------
 
 
 def export_query(
-    actor: Actor, *, case: str | None, unit: str | None, since: datetime | None, until: datetime | None
+    actor: Actor,
+    jurisdiction: authority.Jurisdiction,
+    *,
+    case: str | None,
+    unit: str | None,
+    since: datetime | None,
+    until: datetime | None,
 ) -> Select:
     """The events an export holds, by chain then seq. Whole chains only, so that an export verifies offline: the
     chains without a case (``admin``, ``webhooks``) record the whole country and go to national callers exporting
-    without ``case`` or ``unit``; everyone else gets the case chains of their jurisdiction."""
+    without ``case`` or ``unit``; everyone else gets the case chains of what they may read."""
     query = select(*(AuditEvent.__table__.c[name] for name in EXPORT_FIELDS))
-    if actor.unit != NATIONAL or case or unit:
+    every_chain = authority.may(actor, authority.EXPORT_EVERY_CHAIN).allowed
+    if not every_chain or case or unit:
         query = query.where(AuditEvent.chain.startswith("case:"))
-    if actor.unit != NATIONAL:
-        query = query.where(AuditEvent.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
+    if not every_chain:
+        query = query.where(authority.readable_events(jurisdiction))
     if case:
         query = query.where(AuditEvent.chain == case_chain(case))
     if unit:
@@ -146,8 +142,9 @@ def _safe(text: str) -> str:
     "`YYYY-MM-DDTHH:MM:SS.ffffffZ`, `payload` the stored canonical JSON text), `prev_hash` and `hash`, so "
     "`cdht audit verify FILE` recomputes every hash without the database; CSV has the same columns (empty for "
     "null). Whole chains, ordered by chain then seq: an auditor below national level gets the case chains of "
-    "their unit and below; a national auditor or admin without `case`/`unit` also gets the chains without a "
-    "case (`admin`, `webhooks`). `since`/`until` cut chains (verify with `--partial`). Each export is logged.",
+    "the cases they may read (their unit and below, and the units it continues since a reform); a national "
+    "auditor or admin without `case`/`unit` also gets the chains without a case (`admin`, `webhooks`). "
+    "`since`/`until` cut chains (verify with `--partial`). Each export is logged.",
 )
 async def export(
     actor: ActorDep,
@@ -158,8 +155,10 @@ async def export(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> StreamingResponse:
-    _require_auditor(actor, what="exporting the audit log")
-    query = export_query(actor, case=case, unit=unit, since=since, until=until)
+    authority.require(actor, authority.EXPORT_AUDIT)
+    async with svc.sessions() as session:
+        jurisdiction = await authority.jurisdiction(session, actor)
+    query = export_query(actor, jurisdiction, case=case, unit=unit, since=since, until=until)
     filters = {"format": export_format, "case": case, "unit": unit, "since": since, "until": until}
     started = svc.settings.clock()
 
@@ -184,7 +183,7 @@ async def export(
 
     # The first JSONL line says when the export was taken and whether it holds every chain, so an offline verify
     # can require every checkpoint made before it to be found in it.
-    whole = actor.unit == "VN" and not any((case, unit, since, until))
+    whole = authority.may(actor, authority.EXPORT_EVERY_CHAIN).allowed and not any((case, unit, since, until))
     preamble = (
         json.dumps(
             {
@@ -305,7 +304,7 @@ async def list_checkpoints(
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> CheckpointPage:
-    _require_auditor(actor, what="reading audit checkpoints")
+    authority.require(actor, authority.READ_CHECKPOINTS)
     size = limit or svc.settings.page_size_default
     query = select(*SUMMARY_COLUMNS)
     if cursor:
@@ -334,7 +333,7 @@ async def list_checkpoints(
     summary="Sign the heads of every chain now (a national auditor or admin)",
 )
 async def create_checkpoint(actor: ActorDep, svc: ServicesDep, now: NowDep, response: Response) -> CheckpointOut:
-    _require_auditor(actor, national=True, what="creating an audit checkpoint")
+    authority.require(actor, authority.SIGN_CHECKPOINT)
     async with unit_of_work(svc.sessions) as session:
         checkpoint = await checkpoints.create_checkpoint(session, settings=svc.settings, actor=actor, now=now)
     response.headers["Location"] = f"/v1/audit/checkpoints/{checkpoint.id}"
@@ -351,7 +350,7 @@ async def create_checkpoint(actor: ActorDep, svc: ServicesDep, now: NowDep, resp
     summary="The public key the checkpoints are signed with, for operators to keep outside the database",
 )
 async def public_key(actor: ActorDep, svc: ServicesDep) -> PlainTextResponse:
-    _require_auditor(actor, what="reading the checkpoint public key")
+    authority.require(actor, authority.READ_CHECKPOINT_KEY)
     return PlainTextResponse(checkpoints.public_key_pem(svc.settings), media_type="application/x-pem-file")
 
 
@@ -364,7 +363,7 @@ async def public_key(actor: ActorDep, svc: ServicesDep) -> PlainTextResponse:
     "recorded the event: `event changed after checkpoint <id>`, `chain removed after checkpoint <id>`.",
 )
 async def verify_checkpoints(actor: ActorDep, svc: ServicesDep, checkpoint: str | None = None) -> CheckpointVerifyOut:
-    _require_auditor(actor, national=True, what="verifying audit checkpoints")
+    authority.require(actor, authority.VERIFY_CHECKPOINTS)
     async with svc.sessions() as session:
         report = await checkpoints.verify_checkpoints(session, settings=svc.settings, checkpoint_id=checkpoint)
     if checkpoint is not None and report.checkpoints_checked == 0:
@@ -386,7 +385,7 @@ async def verify_checkpoints(actor: ActorDep, svc: ServicesDep, checkpoint: str 
     summary="One checkpoint with every head it recorded, as `cdht audit verify --checkpoints` reads it",
 )
 async def get_checkpoint(actor: ActorDep, svc: ServicesDep, checkpoint_id: str) -> dict[str, Any]:
-    _require_auditor(actor, national=True, what="reading a checkpoint's heads")
+    authority.require(actor, authority.READ_CHECKPOINT_HEADS)
     async with svc.sessions() as session:
         row = await session.get(AuditCheckpoint, checkpoint_id)
     if row is None:

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import Services, current_actor, now, request_id, services
 from service.api.errors import problems
+from service.domain import authority
 from service.domain import case_migrations as migrations
 from service.domain.actor import Actor
-from service.domain.errors import Forbidden, Reason
 
 router = APIRouter(prefix="/v1", tags=["case-migrations"])
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -24,7 +24,7 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 
 def national_admin(actor: ActorDep) -> Actor:
     """The caller, when a national admin; 403 otherwise, before the body is even read."""
-    migrations.require_national_admin(actor)
+    authority.require(actor, authority.RUN_CASE_MIGRATION)
     return actor
 
 
@@ -182,9 +182,5 @@ async def resume(
     "and how many remain. A national admin or auditor.",
 )
 async def get_migration(migration_id: str, actor: ActorDep, svc: ServicesDep) -> JSONResponse:
-    if actor.unit != migrations.NATIONAL or not (actor.has_role("admin") or actor.has_role("auditor")):
-        raise Forbidden(
-            "a migration's progress is read by a national admin or auditor",
-            reasons=[Reason("not_authorised", f"needs role admin or auditor at unit {migrations.NATIONAL}")],
-        )
+    authority.require(actor, authority.READ_CASE_MIGRATION)
     return JSONResponse(await _view(svc, migration_id), status_code=200)

@@ -28,9 +28,8 @@ from service.api.schemas import (
     etag_of,
     event_out,
 )
-from service.domain import engine, idempotency, replay
+from service.domain import authority, engine, idempotency, replay
 from service.domain.actor import Actor
-from service.domain.authority import reads_only_own_subject
 from service.domain.casefile import CaseFile, known_case, load_case_file, unit_path
 from service.domain.errors import Conflict, InvalidPayload, PreconditionFailed, Reason
 from service.persistence.db import unit_of_work
@@ -60,14 +59,14 @@ async def readable(session: AsyncSession, case_id: str, actor: Actor) -> Case:
     case file (two queries: the row and its unit path)."""
     case = known_case(await session.get(Case, case_id), case_id)
     _, units = await unit_path(session, case.unit_code)
-    engine.ensure_may_read(actor, units, case.subject or None)
+    authority.require_read(actor, units, case.subject or None)
     note_auditor_read(actor, case_id)
     return case
 
 
 async def readable_case(session: AsyncSession, registry: Registry, case_id: str, actor: Actor) -> CaseFile:
     cf = await load_case_file(session, registry, case_id, lock=False)
-    engine.ensure_readable(cf, actor)
+    authority.require_read(actor, cf.units, cf.case.subject or None)
     note_auditor_read(actor, case_id)
     return cf
 
@@ -181,7 +180,8 @@ async def open_and_answer(
     response_model=CasePage,
     responses=problems(401, 422),
     summary="List cases",
-    description="Cases in the caller's jurisdiction (its unit and below), newest first, keyset-paginated.",
+    description="Cases in the caller's jurisdiction, newest first, keyset-paginated: exactly the cases the caller "
+    "may read by id (its unit and below, and the units its unit continues since a reform, with theirs).",
 )
 async def list_cases(
     actor: ActorDep,
@@ -196,9 +196,7 @@ async def list_cases(
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> CasePage:
     size = limit or svc.settings.page_size_default
-    query = select(Case).where(Case.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
-    if reads_only_own_subject(actor):
-        query = query.where(Case.subject == (actor.org or ""), Case.subject != "")
+    query = select(Case)
     if unit:
         query = query.where(Case.unit_code.in_(unit_subtree(unit, name="requested_unit")))
     if procedure:
@@ -215,7 +213,8 @@ async def list_cases(
         query = query.where(or_(Case.created_at < created_at, and_(Case.created_at == created_at, Case.id < case_id)))
     query = query.order_by(Case.created_at.desc(), Case.id.desc()).limit(size + 1)
     async with svc.sessions() as session:
-        rows = (await session.execute(query)).scalars().all()
+        scope = await authority.jurisdiction(session, actor)
+        rows = (await session.execute(query.where(authority.readable_cases(scope)))).scalars().all()
         items = []
         for case in rows[:size]:
             cf = await load_case_file(session, svc.registry, case.id, lock=False)

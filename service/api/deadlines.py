@@ -13,7 +13,7 @@ from service.api.audit import as_utc
 from service.api.cases import ActorDep, NowDep, ServicesDep
 from service.api.errors import problems
 from service.api.schemas import DeadlineOut, deadline_out
-from service.domain.authority import reads_only_own_subject
+from service.domain import authority
 from service.persistence.queries import (
     aware_datetime,
     decode_cursor,
@@ -49,6 +49,8 @@ class DeadlinePage(BaseModel):
     response_model=DeadlinePage,
     responses=problems(401, 422),
     summary="Deadlines in the caller's jurisdiction, soonest first, keyset-paginated",
+    description="The deadlines of exactly the cases the caller may read by id (its unit and below, and the units "
+    "its unit continues since a reform, with theirs).",
 )
 async def list_deadlines(
     actor: ActorDep,
@@ -67,10 +69,7 @@ async def list_deadlines(
         select(Deadline, Case, AdminUnit.name)
         .join(Case, Case.id == Deadline.case_id)
         .join(AdminUnit, AdminUnit.code == Case.unit_code)
-        .where(Case.unit_code.in_(unit_subtree(actor.unit, name="jurisdiction")))
     )
-    if reads_only_own_subject(actor):
-        query = query.where(Case.subject == (actor.org or ""), Case.subject != "")
     if unit:
         query = query.where(Case.unit_code.in_(unit_subtree(unit, name="requested_unit")))
     if status:
@@ -85,6 +84,8 @@ async def list_deadlines(
         due_at, after = decode_cursor(cursor, (aware_datetime, strict_int))
         query = query.where(or_(Deadline.due_at > due_at, and_(Deadline.due_at == due_at, Deadline.id > after)))
     async with svc.sessions() as session:
+        # The deadlines of exactly the cases the caller may read (authority decides which).
+        query = query.where(authority.readable_cases(await authority.jurisdiction(session, actor)))
         rows = (await session.execute(query.order_by(Deadline.due_at, Deadline.id).limit(size + 1))).all()
     items = [
         DeadlineRowOut(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.domain.authority import NATIONAL_ROOT
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -23,5 +25,6 @@ class Actor:
 
 
 def system_actor(name: str) -> Actor:
-    """An actor for the service's own timers, e.g. ``system:deadlines``; it holds the role ``system``."""
-    return Actor(sub=f"system:{name}", name=f"system:{name}", roles=("system",), unit="VN")
+    """An actor for the service's own timers, e.g. ``system:deadlines``; it holds the role ``system`` at the
+    national root."""
+    return Actor(sub=f"system:{name}", name=f"system:{name}", roles=("system",), unit=NATIONAL_ROOT)

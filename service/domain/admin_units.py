@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_chain_event
-from service.domain.authority import can_read
 from service.domain.casefile import unit_path
 from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
 from service.domain.recognitions import lineage, successors, valid_until
@@ -32,10 +32,7 @@ async def create_unit(
     request_id: str | None = None,
     source_default: str | None = None,
 ) -> AdminUnit:
-    if not actor.has_role("admin") and not actor.is_system:
-        raise Forbidden(
-            "only an admin adds administrative units", reasons=[Reason("not_authorised", "role admin is required")]
-        )
+    authority.require(actor, authority.ADD_UNIT)
     if await session.get(AdminUnit, data["code"]) is not None:
         raise Conflict(f"unit {data['code']} exists", reasons=[Reason("unit_exists", "codes are unique")])
     parent_code = data.get("parent")
@@ -44,12 +41,9 @@ async def create_unit(
             f"a {data['level']} needs a parent unit", reasons=[Reason("parent_required", "pass the parent's code")]
         )
     if parent_code is None:
-        if not actor.is_system and actor.unit != "VN":
-            raise Forbidden(
-                "only a national admin adds a top-level unit",
-                reasons=[Reason("not_authorised", f"your unit is {actor.unit}")],
-            )
-        parent_code = "VN" if data["level"] == "province" and await session.get(AdminUnit, "VN") else None
+        authority.require(actor, authority.ADD_TOP_LEVEL_UNIT)
+        root = authority.NATIONAL_ROOT
+        parent_code = root if data["level"] == "province" and await session.get(AdminUnit, root) else None
     if parent_code is not None:
         parent, path = await unit_path(session, parent_code)
         if parent.level not in PARENT_LEVELS[data["level"]]:
@@ -57,7 +51,7 @@ async def create_unit(
                 f"a {data['level']} cannot sit under a {parent.level}",
                 reasons=[Reason("parent_level", f"{parent_code} is a {parent.level}")],
             )
-        if not actor.is_system and not path.contains(actor.unit):
+        if not authority.covers(actor, path):
             raise Forbidden(
                 f"{parent_code} is outside your unit {actor.unit}",
                 reasons=[Reason("outside_jurisdiction", "admins add units within their own unit")],
@@ -198,7 +192,7 @@ async def ensure_history_readable(session: AsyncSession, actor: Actor, codes: Se
     or one that continues it: the office now answering for the territory), as a case is (authority.can_read)."""
     for code in codes:
         _, path = await unit_path(session, code)
-        if can_read(actor, path).allowed:
+        if authority.can_read(actor, path).allowed:
             return
     raise Forbidden(
         f"the recognitions of {codes[0]} are outside your jurisdiction",

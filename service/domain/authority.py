@@ -1,8 +1,16 @@
-"""Who may act: decided here and nowhere else, denied by default (DESIGN.md contract 3).
+"""Who may act, read, list and administer: decided here and nowhere else, denied by default (DESIGN.md
+contract 3).
 
-A definition names bodies (``commune.leader``, ``reviewer.head`` …); the case's pinned jurisdiction profile says
-which role, at which unit relative to the case's unit, fills each body (PROCEDURES.md §3). An actor may act as a
-body only when a rule says so; every refusal names the rule that failed.
+* Acting on a case: a definition names bodies (``commune.leader``, ``reviewer.head`` …); the case's pinned
+  jurisdiction profile says which role, at which unit relative to the case's unit, fills each body (PROCEDURES.md
+  §3). An actor may act as a body only when a rule says so (``decide``).
+* Reading a case: its unit or one above it, or a unit continuing one of them (``can_read``).
+* Listing cases, deadlines, audit events and subscriptions: exactly what ``can_read`` allows, as one SQL clause
+  (``Jurisdiction``, ``readable_cases``, ``readable_events``, ``within``).
+* Acts on the service itself (audit export and checkpoints, case migrations, unit imports and additions, webhook
+  subscriptions): a table of rules (``AdminAct``, ``may``, ``require``).
+
+Every refusal names the rule that failed. ``NATIONAL_ROOT`` is the one spelling of the national unit.
 """
 
 from __future__ import annotations
@@ -10,10 +18,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.domain.actor import Actor
+from sqlalchemy import ColumnElement, and_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from service.domain.errors import Forbidden, Reason
+from service.persistence.queries import continued_units, unit_subtree
+from service.persistence.tables import AuditEvent, Case
 from workflows.schema import SYSTEM_BODY, Profile
+
+if TYPE_CHECKING:  # actor.py reads NATIONAL_ROOT from here; authority only reads an actor's attributes
+    from service.domain.actor import Actor
+
+NATIONAL_ROOT = "VN"  # the unit above every province: the ministry's and the service's own seat
 
 
 @dataclass(frozen=True)
@@ -128,6 +147,11 @@ def reads_only_own_subject(actor: Actor) -> bool:
     return bool(actor.roles) and set(actor.roles) <= SUBJECT_ONLY_ROLES
 
 
+def covers(actor: Actor, units: UnitPath) -> bool:
+    """Whether the actor's unit is the unit of ``units`` or one above it, or continues one of them."""
+    return actor.is_system or units.contains(actor.unit)
+
+
 def can_read(actor: Actor, units: UnitPath, subject: str | None = None) -> Decision:
     """Anyone whose unit is the case's unit or above it (or continues one of them) may read; a learning unit's
     head only its own organisation's cases; everyone else may not know the case exists."""
@@ -138,3 +162,141 @@ def can_read(actor: Actor, units: UnitPath, subject: str | None = None) -> Decis
     if reads_only_own_subject(actor) and (not subject or actor.org != subject):
         return Decision(False, reasons=(f"you speak for {actor.org or 'no organisation'}; this case is not about it",))
     return Decision(True)
+
+
+def require_read(actor: Actor, units: UnitPath, subject: str | None = None, *, what: str = "this case") -> None:
+    """``can_read`` or 403: outside the jurisdiction nothing about a case (or a campaign, a unit's history) is told,
+    not even its state."""
+    decision = can_read(actor, units, subject)
+    if not decision.allowed:
+        raise Forbidden(
+            f"{what} is outside your jurisdiction",
+            reasons=[Reason("outside_jurisdiction", message) for message in decision.reasons],
+        )
+
+
+# --- lists: what can_read allows, as one SQL clause ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    """What an actor may list, said so that a query can filter on it: ``can_read`` read the other way round.
+
+    ``can_read`` lets an actor read a case when its unit is on the case's unit path (the case's unit or above it),
+    or continues (``unit_succession``) a unit of that path that ceased. Turned around: the cases in the subtree of
+    the actor's unit and in the subtree of every ceased unit it continues (``roots``); for a subject-only role,
+    only those about its organisation (``subject``). The service's own timers read everything (``roots`` None)."""
+
+    roots: tuple[str, ...] | None
+    subject: str | None = None  # only the cases about this organisation ("" matches none), else any
+
+    @property
+    def everything(self) -> bool:
+        return self.roots is None
+
+
+def jurisdiction_of(actor: Actor, continued: Sequence[str]) -> Jurisdiction:
+    """The jurisdiction of ``actor`` whose unit continues the ceased units ``continued`` (facts read by
+    ``queries.continued_units``)."""
+    if actor.is_system:
+        return Jurisdiction(None)
+    subject = (actor.org or "") if reads_only_own_subject(actor) else None
+    return Jurisdiction((actor.unit, *dict.fromkeys(continued)), subject)
+
+
+async def jurisdiction(session: AsyncSession, actor: Actor) -> Jurisdiction:
+    """``jurisdiction_of`` with its facts read (one query; none for the service's own timers)."""
+    return jurisdiction_of(actor, () if actor.is_system else await continued_units(session, actor.unit))
+
+
+def within(column: InstrumentedAttribute[Any], scope: Jurisdiction) -> ColumnElement[bool]:
+    """``column`` (a unit code) is inside the jurisdiction's units: the subtrees of its roots."""
+    if scope.roots is None:
+        return true()
+    return column.in_(unit_subtree(*scope.roots, name="jurisdiction"))
+
+
+def own_subject_cases(scope: Jurisdiction) -> ColumnElement[bool]:
+    """The subject rule of a subject-only role over the case table (true for everyone else)."""
+    if scope.subject is None:
+        return true()
+    return and_(Case.subject == scope.subject, Case.subject != "")
+
+
+def readable_cases(scope: Jurisdiction) -> ColumnElement[bool]:
+    """Exactly the cases ``can_read`` lets the actor read, as one clause over the case table (the property test in
+    tests/domain/test_authority_lists.py holds the two together)."""
+    return and_(within(Case.unit_code, scope), own_subject_cases(scope))
+
+
+def own_subject_events(scope: Jurisdiction) -> ColumnElement[bool]:
+    """The subject rule over the audit events: a subject-only role sees the events of its organisation's cases."""
+    if scope.subject is None:
+        return true()
+    return AuditEvent.case_id.in_(select(Case.id).where(own_subject_cases(scope)))
+
+
+def readable_events(scope: Jurisdiction) -> ColumnElement[bool]:
+    """The audit events of what the actor may read: a case's events carry the case's unit, so they are listed
+    exactly when the case is; an event of no case (units, campaigns, webhooks) when its unit is inside."""
+    return and_(within(AuditEvent.unit_code, scope), own_subject_events(scope))
+
+
+# --- acts on the service itself --------------------------------------------------------------------------------
+
+AUDITOR, ADMIN = "auditor", "admin"
+
+
+@dataclass(frozen=True)
+class AdminAct:
+    """An act on the service rather than on one case, and who may do it: one of ``roles``, at the national root
+    when ``national``; the service's own jobs (the CLI, importers) too when ``system``."""
+
+    what: str  # how a refusal names the act
+    roles: tuple[str, ...]
+    national: bool = False
+    system: bool = False
+    hint: str | None = None  # what the refused caller may do instead
+
+    @property
+    def needs(self) -> str:
+        return f"role {' or '.join(self.roles)}" + (f" at unit {NATIONAL_ROOT}" if self.national else "")
+
+
+EXPORT_AUDIT = AdminAct("exporting the audit log", (AUDITOR, ADMIN))
+READ_CHECKPOINTS = AdminAct("reading audit checkpoints", (AUDITOR, ADMIN))
+READ_CHECKPOINT_KEY = AdminAct("reading the checkpoint public key", (AUDITOR, ADMIN))
+SIGN_CHECKPOINT = AdminAct("creating an audit checkpoint", (AUDITOR, ADMIN), national=True)
+VERIFY_CHECKPOINTS = AdminAct("verifying audit checkpoints", (AUDITOR, ADMIN), national=True)
+READ_CHECKPOINT_HEADS = AdminAct("reading a checkpoint's heads", (AUDITOR, ADMIN), national=True)
+VERIFY_EVERY_CHAIN = AdminAct(
+    "verifying every chain", (AUDITOR, ADMIN), national=True, hint="pass case= to verify one case's chain"
+)
+# An export of whole chains: the chains of no case (``admin``, ``webhooks``) record the whole country.
+EXPORT_EVERY_CHAIN = AdminAct("exporting the chains of no case", (AUDITOR, ADMIN), national=True)
+RUN_CASE_MIGRATION = AdminAct("moving cases to another definition version", (ADMIN,), national=True)
+READ_CASE_MIGRATION = AdminAct("reading a migration's progress", (ADMIN, AUDITOR), national=True)
+IMPORT_UNITS = AdminAct("importing the official lists", (ADMIN,), national=True, system=True)
+ADD_UNIT = AdminAct("adding administrative units", (ADMIN,), system=True)  # under a parent it covers
+ADD_TOP_LEVEL_UNIT = AdminAct("adding a top-level unit", (ADMIN,), national=True, system=True)
+MANAGE_WEBHOOKS = AdminAct("managing webhook subscriptions", (ADMIN,))  # those of units it covers
+SUBSCRIBE_EVERY_UNIT = AdminAct("a subscription to every unit", (ADMIN,), national=True)
+
+
+def may(actor: Actor, act: AdminAct) -> Decision:
+    """Whether the actor may do ``act``, with the reason when not."""
+    if actor.is_system:
+        return Decision(act.system, reasons=() if act.system else (f"the service's own jobs do not do {act.what}",))
+    if any(actor.has_role(role) for role in act.roles) and (not act.national or actor.unit == NATIONAL_ROOT):
+        return Decision(True)
+    held = f"you hold {', '.join(actor.roles) or 'no role'} at unit {actor.unit}"
+    return Decision(False, reasons=(f"needs {act.needs}; {held}" + (f"; {act.hint}" if act.hint else ""),))
+
+
+def require(actor: Actor, act: AdminAct) -> None:
+    """``may`` or 403 ``not_authorised`` saying what the act needs and what the actor holds."""
+    decision = may(actor, act)
+    if not decision.allowed:
+        raise Forbidden(
+            f"{act.what} needs {act.needs}", reasons=[Reason("not_authorised", m) for m in decision.reasons]
+        )

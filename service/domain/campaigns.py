@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.domain import engine
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_chain_event, format_time
-from service.domain.authority import AuthorityContext, UnitPath, can_read, decide
+from service.domain.authority import AuthorityContext, UnitPath, decide, require_read
 from service.domain.casefile import load_case_file, unit_path
 from service.domain.errors import DomainError, Forbidden, GuardFailed, InvalidPayload, NotFound, Reason
 from service.domain.recognitions import inheritance, prior_recognitions_of
@@ -193,12 +193,7 @@ async def survey(
         )
     if reasons:
         raise InvalidPayload("this campaign cannot be run", reasons=reasons)
-    decision = can_read(actor, path)
-    if not decision.allowed:
-        raise Forbidden(
-            f"{request.unit} is outside your jurisdiction",
-            reasons=[Reason("outside_jurisdiction", message) for message in decision.reasons],
-        )
+    require_read(actor, path, what=request.unit)
     steps = _follow_ups(request, definition)
     tree = await _tree(session, request.unit)
     # The tree holds the scope's subtree and its ancestors; only the subtree has units below the scope's level.
@@ -624,10 +619,5 @@ async def read(session: AsyncSession, campaign_id: str, actor: Actor) -> Campaig
             f"no campaign {campaign_id}", reasons=[Reason("campaign_unknown", f"no campaign has id {campaign_id}")]
         )
     _, path = await unit_path(session, campaign.unit_code)
-    decision = can_read(actor, path)
-    if not decision.allowed:
-        raise Forbidden(
-            "this campaign is outside your jurisdiction",
-            reasons=[Reason("outside_jurisdiction", message) for message in decision.reasons],
-        )
+    require_read(actor, path, what="this campaign")
     return campaign

@@ -38,18 +38,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.domain import engine
+from service.domain import authority, engine
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_chain_event
+from service.domain.authority import ADMIN as ADMIN_ROLE
+from service.domain.authority import NATIONAL_ROOT
 from service.domain.casefile import CaseFile, load_case_file
 from service.domain.engine import definition_bodies, ensure_time_moves_forward
-from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
+from service.domain.errors import Conflict, InvalidPayload, NotFound, Reason
 from service.persistence.db import unit_of_work
 from service.persistence.tables import AuditEvent, Case, CaseMigration
 from workflows.registry import Procedure, Registry
 
-NATIONAL = "VN"
-ADMIN_ROLE = "admin"
 # Cases per transaction [config]: a batch holds each of its cases' row locks until it commits, so it stays small
 # enough not to keep a commune waiting; a crash loses at most the batch under way.
 DEFAULT_BATCH_SIZE = 100
@@ -107,14 +107,9 @@ class MigrationPlan:
 # --- who, and what ----------------------------------------------------------------------------------------------
 
 
-def require_national_admin(actor: Actor, what: str = "moving cases to another definition version") -> None:
+def require_national_admin(actor: Actor) -> None:
     """A migration changes the rules open cases run under, in every province at once: a national admin's act."""
-    if not actor.has_role(ADMIN_ROLE) or actor.unit != NATIONAL:
-        held = f"you hold {', '.join(actor.roles) or 'no role'} at unit {actor.unit}"
-        raise Forbidden(
-            f"{what} needs role {ADMIN_ROLE} at unit {NATIONAL}",
-            reasons=[Reason("not_authorised", f"needs role {ADMIN_ROLE} at unit {NATIONAL}; {held}")],
-        )
+    authority.require(actor, authority.RUN_CASE_MIGRATION)
 
 
 def check_spec(registry: Registry, spec: MigrationSpec) -> tuple[Procedure, Procedure]:
@@ -374,7 +369,7 @@ async def start(
             actor=actor,
             actor_role=ADMIN_ROLE,
             now=now,
-            unit_code=NATIONAL,
+            unit_code=NATIONAL_ROOT,
             request_id=request_id,
         )
     return migration_id
@@ -489,7 +484,7 @@ async def run(
                     actor=actor,
                     actor_role=ADMIN_ROLE,
                     now=now,
-                    unit_code=NATIONAL,
+                    unit_code=NATIONAL_ROOT,
                     request_id=request_id,
                 )
             await session.flush()

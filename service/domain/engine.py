@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain import deadlines, idempotency
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_case_event, format_time
-from service.domain.authority import AuthorityContext, Decision, UnitPath, can_read, decide
+from service.domain.authority import AuthorityContext, Decision, UnitPath, decide, require_read
 from service.domain.casefile import CaseFile, load_case_file, unit_path
 from service.domain.errors import (
     Conflict,
@@ -119,12 +119,7 @@ def ensure_readable(cf: CaseFile, actor: Actor) -> None:
 
 def ensure_may_read(actor: Actor, units: UnitPath, subject: str | None) -> None:
     """The jurisdiction check of a read, from the case's unit path and subject alone (no case file needed)."""
-    decision = can_read(actor, units, subject)
-    if not decision.allowed:
-        raise Forbidden(
-            "this case is outside your jurisdiction",
-            reasons=[Reason("outside_jurisdiction", message) for message in decision.reasons],
-        )
+    require_read(actor, units, subject)
 
 
 # --- reading what may be done --------------------------------------------------------------------------------

@@ -58,12 +58,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_chain_event
-from service.domain.errors import Conflict, Forbidden, InvalidPayload, Reason
+from service.domain.authority import NATIONAL_ROOT
+from service.domain.errors import Conflict, InvalidPayload, Reason
 from service.persistence.tables import AdminUnit, UnitSuccession
 
-NATIONAL_ROOT = "VN"
 REFORM_DAY = date(2025, 7, 1)  # the two-tier local government starts (PROCEDURES.md §2)
 LAST_THREE_TIER_DAY = date(2025, 6, 30)
 HISTORICAL_PREFIX = "H"
@@ -556,11 +557,7 @@ async def import_units(
 ) -> ImportReport:
     """Bring the database in line with the lists, in the caller's transaction; refuse before writing anything
     when a list conflicts with the units already there."""
-    if not actor.is_system and not (actor.has_role("admin") and actor.unit == NATIONAL_ROOT):
-        raise Forbidden(
-            "only a national admin imports the official lists",
-            reasons=[Reason("not_authorised", "role admin at VN is required")],
-        )
+    authority.require(actor, authority.IMPORT_UNITS)
     existing = await _existing_units(session)
     problems: list[Reason] = []
     for unit_list in lists:

@@ -1,4 +1,4 @@
-"""Read queries shared by the API: unit subtrees, search scopes and keyset cursors."""
+"""Read queries shared by the API: unit subtrees, the units a unit continues, search scopes and keyset cursors."""
 
 from __future__ import annotations
 
@@ -13,23 +13,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from service.domain.errors import InvalidPayload, Reason
-from service.persistence.tables import AdminUnit, Deadline
+from service.persistence.tables import AdminUnit, Deadline, UnitSuccession
 
 
-def unit_subtree(code: str, *, name: str = "subtree") -> Select:
-    """The codes of a unit and every unit below it (a recursive CTE; both databases support it).
+def unit_subtree(*codes: str, name: str = "subtree") -> Select:
+    """The codes of the given units and of every unit below them (a recursive CTE; both databases support it).
 
     A query that filters on two subtrees (the caller's jurisdiction and a requested unit) names them apart."""
-    tree = select(AdminUnit.code).where(AdminUnit.code == code).cte(name, recursive=True)
+    roots = AdminUnit.code == codes[0] if len(codes) == 1 else AdminUnit.code.in_(codes)
+    tree = select(AdminUnit.code).where(roots).cte(name, recursive=True)
     child = aliased(AdminUnit)
     tree = tree.union_all(select(child.code).where(child.parent_code == tree.c.code))
     return select(tree.c.code)
 
 
-async def subtree_codes(session: AsyncSession, code: str) -> list[str]:
-    """The codes of ``unit_subtree(code)``, read on their own so that a large table is filtered by a list of values
-    (an index condition) rather than joined to the recursive CTE, which the planner can only apply as a filter."""
-    return list((await session.execute(unit_subtree(code))).scalars())
+async def subtree_codes(session: AsyncSession, *codes: str) -> list[str]:
+    """The codes of ``unit_subtree(*codes)`` (each once), read on their own so that a large table is filtered by a
+    list of values (an index condition) rather than joined to the recursive CTE, which the planner can only apply
+    as a filter."""
+    return list(dict.fromkeys((await session.execute(unit_subtree(*codes))).scalars()))
+
+
+async def continued_units(session: AsyncSession, code: str) -> list[str]:
+    """The units that ceased (``valid_to`` set) and that ``code`` continues (``unit_succession``), by code: the
+    offices of ``code`` answer for their territory (authority.Jurisdiction)."""
+    query = (
+        select(UnitSuccession.predecessor_code)
+        .join(AdminUnit, AdminUnit.code == UnitSuccession.predecessor_code)
+        .where(UnitSuccession.successor_code == code, AdminUnit.valid_to.is_not(None))
+        .order_by(UnitSuccession.predecessor_code)
+    )
+    return list((await session.execute(query)).scalars())
 
 
 async def covers_every_unit(session: AsyncSession, code: str) -> bool:
@@ -39,23 +53,23 @@ async def covers_every_unit(session: AsyncSession, code: str) -> bool:
     return list(roots) == [code]
 
 
-async def scope_codes(session: AsyncSession, *codes: str | None) -> list[str] | None:
-    """The units inside every given unit's subtree (the caller's jurisdiction, a requested unit), or None when no
-    filter is needed because each given unit covers the whole tree.
+async def scope_codes(session: AsyncSession, *scopes: str | tuple[str, ...] | None) -> list[str] | None:
+    """The units inside every given scope (a unit, or several: their subtrees; e.g. the caller's jurisdiction and a
+    requested unit), or None when no filter is needed because each scope covers the whole tree.
 
-    Two subtrees of one tree are nested or disjoint, so the intersection is the smaller subtree or nothing; it is
-    computed in Python to stay the same on every database."""
-    scope: list[str] | None = None
-    for code in codes:
-        if code is None or await covers_every_unit(session, code):
+    The intersection is computed in Python to stay the same on every database."""
+    found: list[str] | None = None
+    for scope in scopes:
+        roots = (scope,) if isinstance(scope, str) else scope
+        if roots is None or (len(roots) == 1 and await covers_every_unit(session, roots[0])):
             continue
-        subtree = await subtree_codes(session, code)
-        if scope is None:
-            scope = subtree
+        subtree = await subtree_codes(session, *roots)
+        if found is None:
+            found = subtree
         else:
             inside = set(subtree)
-            scope = [unit for unit in scope if unit in inside]
-    return scope
+            found = [unit for unit in found if unit in inside]
+    return found
 
 
 def one_of(column: InstrumentedAttribute[Any], values: list[str], dialect: str) -> ColumnElement[bool]:

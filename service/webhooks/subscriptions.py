@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
+from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.audit import EventFacts, append_chain_event, format_time
 from service.domain.casefile import unit_path
@@ -71,21 +72,19 @@ def require_live(subscription: WebhookSubscription) -> None:
 
 
 def _require_admin(actor: Actor) -> None:
-    if not actor.has_role("admin"):
-        raise Forbidden(
-            "only an admin manages webhook subscriptions", reasons=[Reason("not_authorised", "role admin is required")]
-        )
+    authority.require(actor, authority.MANAGE_WEBHOOKS)
 
 
 async def _check_units(session: AsyncSession, actor: Actor, units: list[str] | None) -> list[str] | None:
-    """Units the subscriber hears about; each must lie within the admin's own unit. None (all) needs unit VN."""
+    """Units the subscriber hears about; each must lie within the admin's own unit. None (all) needs a national
+    admin; anyone else's subscription without units hears about its own unit."""
     if units is None:
-        if actor.unit != "VN":
+        if not authority.may(actor, authority.SUBSCRIBE_EVERY_UNIT).allowed:
             return [actor.unit]
         return None
     for code in units:
         _, path = await unit_path(session, code)
-        if not path.contains(actor.unit):
+        if not authority.covers(actor, path):
             raise Forbidden(
                 f"unit {code} is outside your unit {actor.unit}",
                 reasons=[Reason("outside_jurisdiction", f"{code} is not within {actor.unit}")],
@@ -177,7 +176,7 @@ async def get_owned(
             f"no webhook subscription {subscription_id}", reasons=[Reason("subscription_unknown", "check the id")]
         )
     _, path = await unit_path(session, subscription.owner_unit)
-    if not path.contains(actor.unit):
+    if not authority.covers(actor, path):
         raise Forbidden(
             "this subscription belongs to another unit",
             reasons=[Reason("outside_jurisdiction", f"owned by {subscription.owner_unit}")],
@@ -186,14 +185,11 @@ async def get_owned(
 
 
 async def list_owned(session: AsyncSession, actor: Actor) -> list[WebhookSubscription]:
+    """The subscriptions the admin may manage (those ``get_owned`` answers), in one query."""
     _require_admin(actor)
-    rows = (await session.execute(select(WebhookSubscription).order_by(WebhookSubscription.created_at))).scalars()
-    mine = []
-    for subscription in rows:
-        _, path = await unit_path(session, subscription.owner_unit)
-        if path.contains(actor.unit):
-            mine.append(subscription)
-    return mine
+    owned = authority.within(WebhookSubscription.owner_unit, await authority.jurisdiction(session, actor))
+    query = select(WebhookSubscription).where(owned).order_by(WebhookSubscription.created_at)
+    return list((await session.execute(query)).scalars())
 
 
 async def delete(session: AsyncSession, *, actor: Actor, subscription_id: str, now: datetime) -> None:
