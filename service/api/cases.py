@@ -30,6 +30,7 @@ from service.api.schemas import (
 )
 from service.domain import authority, engine, idempotency, replay
 from service.domain.actor import Actor
+from service.domain.case_pages import load_case_files
 from service.domain.casefile import CaseFile, known_case, load_case_file, unit_path
 from service.domain.errors import Conflict, InvalidPayload, PreconditionFailed, Reason
 from service.persistence.db import unit_of_work
@@ -215,10 +216,8 @@ async def list_cases(
     async with svc.sessions() as session:
         scope = await authority.jurisdiction(session, actor)
         rows = (await session.execute(query.where(authority.readable_cases(scope)))).scalars().all()
-        items = []
-        for case in rows[:size]:
-            cf = await load_case_file(session, svc.registry, case.id, lock=False)
-            items.append(case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at))
+        files = await load_case_files(session, svc.registry, rows[:size])
+    items = [case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at) for cf in files]
     next_cursor = (
         encode_cursor([rows[size - 1].created_at.isoformat(), rows[size - 1].id]) if len(rows) > size else None
     )

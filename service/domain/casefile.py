@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from service.domain.audit import case_state_digest
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason
 from service.domain.recognitions import inheritance, prior_recognitions
-from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence, UnitSuccession
+from service.domain.unit_paths import unit_paths
+from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
 from workflows.criteria import IndicatorRecord
 from workflows.guards.registry import DeadlineView, GuardContext, PriorRecognition, reads_history
 from workflows.registry import Procedure, Registry
@@ -130,41 +130,14 @@ def known_case(case: Case | None, case_id: str) -> Case:
 
 
 async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, UnitPath]:
-    """The unit and its ancestors, nearest first, in one query (a recursive CTE up the tree, at most 8 deep)."""
-    path = (
-        select(AdminUnit.code, AdminUnit.parent_code, literal(0).label("depth"))
-        .where(AdminUnit.code == unit_code)
-        .cte("unit_path", recursive=True)
-    )
-    above = aliased(AdminUnit)
-    path = path.union_all(
-        select(above.code, above.parent_code, path.c.depth + 1).where(
-            above.code == path.c.parent_code, path.c.depth < 7
-        )
-    )
-    rows = (
-        (await session.execute(select(AdminUnit).join(path, AdminUnit.code == path.c.code).order_by(path.c.depth)))
-        .scalars()
-        .all()
-    )
-    if not rows:
+    """The unit and its ancestors, nearest first, in one query (``unit_paths``); 404 when the unit does not exist."""
+    found = (await unit_paths(session, [unit_code])).get(unit_code)
+    if found is None:
         raise NotFound(
             f"administrative unit {unit_code} does not exist",
             reasons=[Reason("unit_unknown", f"no administrative unit has code {unit_code}")],
         )
-    chain = list(rows)
-    ceased = {u.code: u.valid_to for u in chain if u.valid_to is not None}
-    successors: dict[str, tuple[str, ...]] = {}
-    if ceased:
-        succession = await session.execute(
-            select(UnitSuccession.predecessor_code, UnitSuccession.successor_code)
-            .where(UnitSuccession.predecessor_code.in_(list(ceased)))
-            .order_by(UnitSuccession.successor_code)
-        )
-        for before, after in succession.all():
-            successors[before] = (*successors.get(before, ()), after)
-    path = UnitPath(tuple(u.code for u in chain), tuple(u.level for u in chain), ceased, successors)
-    return chain[0], path
+    return found
 
 
 def history_needed(definition: Definition, trigger: str, indicator: str | None) -> bool:
