@@ -23,7 +23,7 @@ from service.config import ConfigurationError, Settings
 from service.domain.audit import GENESIS, event_hash, format_time
 from service.domain.checkpoints import checkpoint_digest
 from tests.helpers import chained_event
-from tests.test_cli import cdht
+from tests.support.cli import cdht
 
 START = datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,27 +14,8 @@ import pytest
 
 from service.auth import issue_dev_token
 from service.config import ConfigurationError, Settings
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def cdht(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDHT_")}
-    environment.update({"PYTHONPATH": str(REPO), **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.reliability.procs import free_port
+from tests.support.cli import REPO, cdht
 
 
 def test_seed_demo_creates_cases_in_several_states_once(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from service import walkthrough as w
 from service.persistence.queries import scope_codes, unit_subtree
 from service.persistence.tables import AuditEvent
 from service.workers.deadlines import sweep
-from tests.conftest import UNITS
 from tests.helpers import DEFINITION, Api, flat_routes
+from tests.support.apps import UNITS
 from workflows.registry import default_registry
 
 REGISTRY = default_registry()

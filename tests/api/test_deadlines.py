@@ -12,6 +12,8 @@ from sqlalchemy import text
 from service import walkthrough as w
 from service.workers.deadlines import SweepReport, sweep
 from tests.helpers import Api
+from tests.support.apps import build_api
+from tests.support.definitions import registry_with_settings
 
 
 async def run_sweep(api: Api, at: str) -> SweepReport:
@@ -223,8 +225,6 @@ async def test_two_sweepers_at_once_lapse_each_case_once(pg_api: Api) -> None:
 async def test_exclusive_cut_off_refuses_on_the_named_day_and_an_extension_reopens_it(
     database_url: str, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import build_api, registry_with_settings
-
     registry = registry_with_settings(tmp_path, cutoff_inclusive=False)
     async for api in build_api(database_url, tmp_path / "data", registry=registry):
         case_id, leader = await api.new_case("C3", 2025)

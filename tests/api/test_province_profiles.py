@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from service import walkthrough as w
-from tests.conftest import build_api
 from tests.helpers import Api, Reviewers
+from tests.support.apps import build_api
 from workflows.registry import ROOT, DefinitionError, load
 
 EXAMPLE = ROOT / "profiles" / "examples" / "province.example.yaml"

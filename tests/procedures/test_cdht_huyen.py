@@ -9,28 +9,11 @@ import pytest
 from service import walkthrough as w
 from tests.helpers import Api
 from tests.procedures import tiers_payloads as t
+from tests.support.walks import district_case
 from workflows.guards.registry import GuardContext, run_guards
 from workflows.registry import default_registry
 
 T = t.DISTRICT_2024
-
-
-async def district_case(
-    api: Api, *, until: str, district: str = "D1", recognised: tuple[str, ...] = ("C1", "C2")
-) -> tuple[str, t.Offices]:
-    """A cdht_huyen case of cycle 2024 on ``district`` walked to ``until``; the communes in ``recognised`` hold a
-    level-1 recognition decided on 20/03/2025 (setup rows)."""
-    if recognised:
-        await t.add_recognitions(api, "cdht_xa", list(recognised), cycle=2024, level=1, decided_on=date(2025, 3, 20))
-    offices = t.district_offices(api, district)
-    case_id = await t.open_case(api, T, district, offices.leader)
-    if until == "planning":
-        return case_id, offices
-    await t.prepare(api, T, case_id, offices)
-    await t.count_subordinates(api, T, case_id, offices)
-    if until != "collecting_evidence":
-        await t.advance(api, T, case_id, offices, until=until)
-    return case_id, offices
 
 
 def test_definition_loads_with_thirteen_indicators_each_labelled_and_cited() -> None:

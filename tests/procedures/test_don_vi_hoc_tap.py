@@ -2,50 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.helpers import Api, Who
+from tests.helpers import Api
 from tests.procedures import other_payloads as p
 from tests.procedures.other_payloads import ORG
-
-PROCEDURE = "don_vi_hoc_tap"
-STEPS = ["submit_dossier", "receive_dossier", "form_council", "record_appraisal", "recognize"]
-
-
-class Actors:
-    def __init__(self, api: Api, org: str = ORG) -> None:
-        self.head = api.who("learning_unit_head", "D1", org=org)  # the organisation's head
-        self.office = api.who("district_officer", "D1")  # Phòng GDĐT
-        self.office_head = api.who("district_head", "D1")  # Trưởng phòng GDĐT
-        self.secretary = api.who("council_member", "D1")  # council secretary, named in form_council
-        self.chairman = api.who("district_leader", "D1")  # Chủ tịch UBND huyện
-
-
-async def open_unit_case(api: Api, actors: Actors, org: str = ORG) -> str:
-    api.clock.set("2024-10-01T02:00:00")
-    case = await api.ok(await p.open_case(api, actors.head, PROCEDURE, "D1", 2024, subject=org), 201)
-    return case["id"]
-
-
-async def walk(api: Api, *, until: str, level: int = 1, failed: tuple[str, ...] = ()) -> tuple[str, Actors]:
-    """Open cycle 2024 of the learning unit ORG in D1 and fire its steps, each by its body, up to ``until``."""
-    actors = Actors(api)
-    case_id = await open_unit_case(api, actors)
-    steps: list[tuple[str, Who, str, dict[str, Any]]] = [
-        ("2025-01-10", actors.head, "submit_dossier", p.dv_submit(level)),
-        ("2025-01-13", actors.office, "receive_dossier", {"received_on": "2025-01-13"}),
-        ("2025-01-20", actors.office_head, "form_council", p.dv_council(actors.secretary.sub)),
-        ("2025-02-05", actors.secretary, "record_appraisal", p.dv_appraisal(level, failed)),
-        ("2025-02-15", actors.chairman, "recognize", p.dv_recognize()),
-    ]
-    for day, who, trigger, data in steps[: STEPS.index(until) + 1]:
-        api.clock.set(f"{day}T02:00:00")
-        await api.ok(await api.fire(who, case_id, trigger, data))
-    return case_id, actors
+from tests.support.walks import LEARNING_UNIT, LearningUnitActors, open_learning_unit_case, walk_learning_unit
 
 
 async def test_learning_unit_walked_by_each_body_recognised_at_level_2(api: Api) -> None:
-    case_id, actors = await walk(api, until="recognize", level=2)
+    case_id, actors = await walk_learning_unit(api, until="recognize", level=2)
     case = await api.ok(await api.get(actors.chairman, f"/v1/cases/{case_id}"))
     assert case["state"] == "recognized"
     assert (case["unit"], case["subject"], case["profile"]) == ("D1", ORG, "three_tier")
@@ -66,8 +30,8 @@ async def test_learning_unit_walked_by_each_body_recognised_at_level_2(api: Api)
 
 
 async def test_submission_due_on_15_january_of_the_next_year(api: Api) -> None:
-    actors = Actors(api)
-    case_id = await open_unit_case(api, actors)
+    actors = LearningUnitActors(api)
+    case_id = await open_learning_unit_case(api, actors)
     case = await api.ok(await api.get(actors.head, f"/v1/cases/{case_id}"))
     (deadline,) = case["deadlines"]
     assert deadline["key"] == "submission"
@@ -76,8 +40,8 @@ async def test_submission_due_on_15_january_of_the_next_year(api: Api) -> None:
 
 
 async def test_dossier_after_15_january_refused_submission_deadline_passed(api: Api) -> None:
-    actors = Actors(api)
-    case_id = await open_unit_case(api, actors)
+    actors = LearningUnitActors(api)
+    case_id = await open_learning_unit_case(api, actors)
     api.clock.set("2025-01-15T17:00:00")  # 00:00 on 16/01/2025 local
     refused = await api.fire(actors.head, case_id, "submit_dossier", p.dv_submit(day="2025-01-15"))
     assert refused.status_code == 409, refused.text
@@ -87,7 +51,7 @@ async def test_dossier_after_15_january_refused_submission_deadline_passed(api: 
 
 async def test_opening_without_subject_refused_subject_required(api: Api) -> None:
     api.clock.set("2024-10-01T02:00:00")
-    refused = await p.open_case(api, api.who("learning_unit_head", "D1", org=ORG), PROCEDURE, "D1", 2024)
+    refused = await p.open_case(api, api.who("learning_unit_head", "D1", org=ORG), LEARNING_UNIT, "D1", 2024)
     assert refused.status_code == 422, refused.text
     assert p.codes(refused) == ["subject_required"]
 
@@ -95,15 +59,15 @@ async def test_opening_without_subject_refused_subject_required(api: Api) -> Non
 async def test_head_of_another_organisation_cannot_open_forbidden(api: Api) -> None:
     api.clock.set("2024-10-01T02:00:00")
     other = api.who("learning_unit_head", "D1", org="TRUNG_TAM_Y_TE_D1")
-    refused = await p.open_case(api, other, PROCEDURE, "D1", 2024, subject=ORG)
+    refused = await p.open_case(api, other, LEARNING_UNIT, "D1", 2024, subject=ORG)
     assert refused.status_code == 403, refused.text
     assert p.codes(refused) == ["not_authorised", "not_authorised"]
     assert any(ORG in r["message"] and "TRUNG_TAM_Y_TE_D1" in r["message"] for r in refused.json()["reasons"])
 
 
 async def test_head_of_another_organisation_cannot_submit_forbidden(api: Api) -> None:
-    actors = Actors(api)
-    case_id = await open_unit_case(api, actors)
+    actors = LearningUnitActors(api)
+    case_id = await open_learning_unit_case(api, actors)
     api.clock.set("2025-01-10T02:00:00")
     other = api.who("learning_unit_head", "D1", org="TRUNG_TAM_Y_TE_D1")
     refused = await api.fire(other, case_id, "submit_dossier", p.dv_submit())
@@ -117,7 +81,9 @@ async def test_head_of_another_organisation_cannot_submit_forbidden(api: Api) ->
 
 async def test_education_office_head_may_open_for_a_unit_it_guides(api: Api) -> None:
     api.clock.set("2024-10-01T02:00:00")
-    body = await api.ok(await p.open_case(api, api.who("district_head", "D1"), PROCEDURE, "D1", 2024, subject=ORG), 201)
+    body = await api.ok(
+        await p.open_case(api, api.who("district_head", "D1"), LEARNING_UNIT, "D1", 2024, subject=ORG), 201
+    )
     assert body["subject"] == ORG and body["state"] == "self_assessing"
 
 
@@ -126,7 +92,7 @@ async def test_two_tier_cycle_refused_no_tier(api: Api) -> None:
     await api.add_units(("D2", "Huyện Hai", "district", "P1"))
     api.clock.set("2025-09-01T02:00:00")
     head = api.who("learning_unit_head", "D2", org=ORG)
-    refused = await p.open_case(api, head, PROCEDURE, "D2", 2025, subject=ORG)
+    refused = await p.open_case(api, head, LEARNING_UNIT, "D2", 2025, subject=ORG)
     assert refused.status_code == 409, refused.text
     assert set(p.codes(refused)) == {"no_tier"}
     bodies = {r["message"].split(":")[0] for r in refused.json()["reasons"]}
@@ -134,7 +100,7 @@ async def test_two_tier_cycle_refused_no_tier(api: Api) -> None:
 
 
 async def test_even_sized_council_refused_council_invalid(api: Api) -> None:
-    case_id, actors = await walk(api, until="receive_dossier")
+    case_id, actors = await walk_learning_unit(api, until="receive_dossier")
     api.clock.set("2025-01-20T02:00:00")
     refused = await api.fire(actors.office_head, case_id, "form_council", p.dv_council(actors.secretary.sub, members=4))
     assert refused.status_code == 409, refused.text
@@ -148,7 +114,7 @@ async def test_even_sized_council_refused_council_invalid(api: Api) -> None:
 
 
 async def test_council_member_not_named_cannot_record_appraisal(api: Api) -> None:
-    case_id, _ = await walk(api, until="form_council")
+    case_id, _ = await walk_learning_unit(api, until="form_council")
     api.clock.set("2025-02-05T02:00:00")
     refused = await api.fire(api.who("council_member", "D1"), case_id, "record_appraisal", p.dv_appraisal())
     assert refused.status_code == 403
@@ -156,7 +122,7 @@ async def test_council_member_not_named_cannot_record_appraisal(api: Api) -> Non
 
 
 async def test_appraisal_missing_a_group_or_contradicting_its_results_refused(api: Api) -> None:
-    case_id, actors = await walk(api, until="form_council")
+    case_id, actors = await walk_learning_unit(api, until="form_council")
     api.clock.set("2025-02-05T02:00:00")
     partial = p.dv_appraisal()
     partial["results"] = partial["results"][:2]
@@ -171,7 +137,7 @@ async def test_appraisal_missing_a_group_or_contradicting_its_results_refused(ap
 
 
 async def test_not_eligible_unit_refused_with_reasons(api: Api) -> None:
-    case_id, actors = await walk(api, until="record_appraisal", failed=("DV2",))
+    case_id, actors = await walk_learning_unit(api, until="record_appraisal", failed=("DV2",))
     api.clock.set("2025-02-15T02:00:00")
     refused = await api.fire(actors.chairman, case_id, "recognize", p.dv_recognize())
     assert refused.status_code == 409
@@ -185,20 +151,22 @@ async def test_not_eligible_unit_refused_with_reasons(api: Api) -> None:
 
 
 async def test_recognised_organisation_cannot_open_another_first_case(api: Api) -> None:
-    await walk(api, until="recognize")
+    await walk_learning_unit(api, until="recognize")
     api.clock.set("2025-03-01T02:00:00")
-    refused = await p.open_case(api, api.who("learning_unit_head", "D1", org=ORG), PROCEDURE, "D1", 2024, subject=ORG)
+    refused = await p.open_case(
+        api, api.who("learning_unit_head", "D1", org=ORG), LEARNING_UNIT, "D1", 2024, subject=ORG
+    )
     assert refused.status_code == 409
     assert p.codes(refused) == ["already_recognised"]
     # Another organisation of the same district is a case of its own.
     other = api.who("learning_unit_head", "D1", org="TRUNG_TAM_Y_TE_D1")
-    body = await api.ok(await p.open_case(api, other, PROCEDURE, "D1", 2024, subject="TRUNG_TAM_Y_TE_D1"), 201)
+    body = await api.ok(await p.open_case(api, other, LEARNING_UNIT, "D1", 2024, subject="TRUNG_TAM_Y_TE_D1"), 201)
     assert body["subject"] == "TRUNG_TAM_Y_TE_D1"
 
 
 async def test_sweeper_lapses_a_unit_that_did_not_submit_by_15_january(api: Api) -> None:
-    actors = Actors(api)
-    case_id = await open_unit_case(api, actors)
+    actors = LearningUnitActors(api)
+    case_id = await open_learning_unit_case(api, actors)
     assert (await p.run_sweep(api, "2025-01-15T23:59:59+07:00")).fired == []
     report = await p.run_sweep(api, "2025-01-16T00:00:00+07:00")
     assert report.fired == [(case_id, "lapse")]

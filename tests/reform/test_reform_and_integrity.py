@@ -15,8 +15,13 @@ from service.domain.errors import Conflict
 from service.persistence.tables import Case, UnitSuccession
 from tests.helpers import Api
 from tests.procedures import tiers_payloads as t
-from tests.procedures.test_don_vi_hoc_tap import Actors, open_unit_case
-from tests.procedures.test_don_vi_hoc_tap import walk as dv_walk
+from tests.support.walks import (
+    LearningUnitActors,
+    district_case,
+    open_learning_unit_case,
+    recognise_lung_cu_for_2024,
+    walk_learning_unit,
+)
 from tests.units.support import counts, run_import
 
 T = t.PROVINCE_2025
@@ -74,7 +79,7 @@ async def test_r2_a_second_first_case_is_refused_at_submission_once_the_first_is
 
 # R3 — changing a case's subject outside the engine is caught by the audit verify.
 async def test_r3_subject_tampering_is_caught_by_audit_verify(api: Api) -> None:
-    case_id, actors = await dv_walk(api, until="recognize", level=2)
+    case_id, actors = await walk_learning_unit(api, until="recognize", level=2)
     async with api.app.state.services.sessions() as session, session.begin():
         await session.execute(update(Case).where(Case.id == case_id).values(subject="ORG-OTHER"))
     verify = await api.ok(await api.get(api.who("auditor", "VN"), "/v1/audit/verify", case=case_id))
@@ -83,8 +88,8 @@ async def test_r3_subject_tampering_is_caught_by_audit_verify(api: Api) -> None:
 
 # R4 — a learning unit's head reads only its own organisation's cases.
 async def test_r4_learning_unit_head_cannot_read_another_organisations_case(api: Api) -> None:
-    actors = Actors(api)
-    case_id = await open_unit_case(api, actors)
+    actors = LearningUnitActors(api)
+    case_id = await open_learning_unit_case(api, actors)
     other = api.who("learning_unit_head", "D1", org="ORG-OTHER")
     response = await api.get(other, f"/v1/cases/{case_id}")
     assert response.status_code == 403, response.text[:300]
@@ -147,10 +152,8 @@ async def test_r7_merged_province_can_be_assessed(api: Api) -> None:
 
 # Replay of the new procedures: as_of the last event equals the live case.
 async def test_replay_matches_live_for_district_and_learning_unit(api: Api) -> None:
-    from tests.procedures.test_cdht_huyen import district_case
-
     case_id, offices = await district_case(api, until="recognized")
-    dv_id, actors = await dv_walk(api, until="recognize", level=2)
+    dv_id, actors = await walk_learning_unit(api, until="recognize", level=2)
     auditor = api.who("auditor", "VN")
     for cid in (case_id, dv_id):
         live = await api.ok(await api.get(auditor, f"/v1/cases/{cid}"))
@@ -180,8 +183,6 @@ async def test_r3b_pinned_validity_tampering_is_caught(api: Api) -> None:
 
 
 async def test_r5b_successor_province_reads_inherited_case(api: Api) -> None:
-    from tests.units.test_unit_recognitions import recognise_lung_cu_for_2024
-
     await run_import(api)
     case_id = await recognise_lung_cu_for_2024(api)
     api.clock.set("2025-08-01T02:00:00")

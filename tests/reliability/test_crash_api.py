@@ -29,18 +29,9 @@ import pytest
 
 from service import walkthrough as w
 from tests.helpers import DEFINITION, Api, Who
-from tests.reliability.conftest import (
-    Cast,
-    Sent,
-    Snapshot,
-    consistency_problems,
-    new_key,
-    read_database,
-    send,
-    step_payload,
-    wait_until,
-)
 from tests.reliability.procs import ProcessGroup, ServiceProcess
+from tests.support.consistency import Snapshot, consistency_problems, read_database
+from tests.support.load import Cast, Sent, new_key, send, step_payload, wait_until
 
 pytestmark = pytest.mark.postgres
 

@@ -22,23 +22,22 @@ import httpx
 import pytest
 
 from tests.helpers import Api
-from tests.reliability.conftest import (
+from tests.reliability.procs import ProcessGroup, run_cli
+from tests.support.consistency import consistency_problems, read_database
+from tests.support.load import (
     TERMINAL,
     CaseSpec,
     Cast,
     PreparedCase,
     Sent,
-    consistency_problems,
     new_key,
     next_steps,
     prepare_cases,
-    read_database,
     send,
     step_payload,
     utc,
     wait_until,
 )
-from tests.reliability.procs import ProcessGroup, run_cli
 from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.postgres

@@ -41,9 +41,10 @@ from service.domain.authority import SUBJECT_ONLY_ROLES
 from service.domain.case_migrations import ADMIN_ROLE
 from service.main import create_app
 from service.webhooks.fanout import fan_out
-from tests.api.test_authority_matrix import (
+from tests.helpers import DEFINITION, Api, flat_routes
+from tests.support.apps import UNITS, make_settings
+from tests.support.seats import (
     PROFILES,
-    UNITS,
     Scenario,
     Seat,
     body_filled,
@@ -51,8 +52,6 @@ from tests.api.test_authority_matrix import (
     outside_unit,
     path_of,
 )
-from tests.conftest import make_settings
-from tests.helpers import DEFINITION, Api, flat_routes
 from workflows.registry import default_registry
 from workflows.schema import ROLES, Definition, Transition
 

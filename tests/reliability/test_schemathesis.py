@@ -39,8 +39,9 @@ from service.auth import issue_dev_token
 from service.main import create_app
 from service.webhooks import safety
 from service.webhooks.fanout import fan_out
-from tests.conftest import POSTGRES_URL, add_units, empty_postgres, make_settings, run_in_thread
 from tests.helpers import DEFINITION, Api, Clock
+from tests.support.apps import add_units, make_settings
+from tests.support.databases import POSTGRES_URL, empty_postgres, run_in_thread
 from workflows.registry import default_registry
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"

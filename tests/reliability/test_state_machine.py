@@ -46,9 +46,10 @@ from hypothesis.stateful import (
 from service import walkthrough as w
 from service.main import create_app
 from service.workers.deadlines import sweep
-from tests.api.test_authority_matrix import CASE_PAYLOADS, COUNCIL_SUBS, INDICATOR_PAYLOADS, council_payload
-from tests.conftest import POSTGRES_URL, add_units, empty_postgres, make_settings
 from tests.helpers import DEFINITION, HAPPY_PATH, Api, Clock, Who, dated
+from tests.support.apps import add_units, make_settings
+from tests.support.databases import POSTGRES_URL, empty_postgres
+from tests.support.payloads import CASE_PAYLOADS, COUNCIL_SUBS, INDICATOR_PAYLOADS, council_payload
 from workflows.calendar import local_date
 from workflows.registry import default_registry
 from workflows.schema import SYSTEM_BODY

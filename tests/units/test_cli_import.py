@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tests.test_cli import cdht
+from tests.support.cli import cdht
 
 
 def rows(db: Path, sql: str) -> list[tuple]:

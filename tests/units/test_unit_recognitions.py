@@ -9,19 +9,8 @@ from __future__ import annotations
 
 from service import walkthrough as w
 from tests.helpers import Api, Reviewers
+from tests.support.walks import DONG_VAN, recognise_lung_cu_for_2024
 from tests.units.support import LUNG_CU_NEW, LUNG_CU_OLD, run_import
-
-DONG_VAN = "H026"  # the old district that reviewed the commune's cycle-2024 dossier
-
-
-async def recognise_lung_cu_for_2024(api: Api) -> str:
-    """Walk the cycle-2024 case of H00715 to recognition (decided 20/03/2025 by the district's head)."""
-    case_id, leader = await api.new_case(LUNG_CU_OLD, 2024)
-    reviewers = Reviewers(
-        api.who("district_officer", DONG_VAN), api.who("district_head", DONG_VAN), api.who("council_member", DONG_VAN)
-    )
-    await api.walk(case_id, leader, cycle=2024, until="recognized", reviewers=reviewers)
-    return case_id
 
 
 async def test_recognition_of_the_old_commune_shows_under_its_successor_via_the_continued_code(api: Api) -> None:

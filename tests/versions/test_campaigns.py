@@ -15,9 +15,8 @@ from service import walkthrough as w
 from service.domain import campaigns
 from service.domain.actor import Actor
 from service.persistence.tables import AuditEvent, Campaign, Case
-from tests.conftest import build_api
 from tests.helpers import DEFINITION, Api
-from tests.versions.conftest import add_communes
+from tests.support.apps import add_communes, build_api
 from workflows.registry import ROOT, load
 
 PLAN = w.issue_plan(2025)["plan"]

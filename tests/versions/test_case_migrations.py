@@ -19,7 +19,8 @@ from service.domain.errors import Forbidden
 from service.domain.replay import case_as_of
 from service.persistence.tables import AuditEvent, OutboxMessage
 from tests.helpers import DEFINITION, Api
-from tests.versions.conftest import NEW_VERSION, add_communes, ship
+from tests.support.apps import add_communes
+from tests.support.definitions import NEW_VERSION, ship
 from workflows.registry import Registry
 
 OLD = "tt25-2023"
