@@ -58,10 +58,6 @@ KNOWN_MODULE_CYCLES: dict[tuple[str, ...], str] = {
         "engine imports reports late so that the report collectors register; reports replays cases; replay applies "
         "changes with engine.apply_change"
     ),
-    ("workflows.guards", "workflows.guards_other", "workflows.guards_tiers"): (
-        "guards imports guards_other and guards_tiers at its last line so that their guards register; both import "
-        "guards' registry"
-    ),
 }
 KNOWN_PACKAGE_CYCLES: dict[tuple[str, ...], str] = {
     ("service.domain", "service.persistence"): "persistence.queries raises the domain's InvalidPayload",
@@ -76,10 +72,6 @@ KNOWN_LONG_MODULES: dict[str, str] = {
     "service/domain/case_migrations.py": "a migration's checks, its resumable batches and the move of a case together",
     "service/domain/engine.py": "five writes, explain, the collector registry and the outbox tail",
     "service/domain/unit_import.py": "list-file readers, the checks, the import and a main() together",
-    "service/reports/documents.py": "the JSON, CSV, XLSX and DOCX renderings in one module",
-    "service/webhooks/delivery.py": "fan-out, claiming, signing, posting, retrying and recording together",
-    "workflows/diagram.py": "the Mermaid and the SVG rendering together",
-    "workflows/guards.py": "the guard registry, the context and the commune procedure's guards together",
 }
 KNOWN_TEST_IMPORTS: dict[str, str] = {}
 
