@@ -28,7 +28,7 @@ from service.domain.casefile import unit_path
 from service.persistence.db import make_engine, session_factory
 from service.persistence.queries import scope_codes
 from service.persistence.tables import AdminUnit, AuditEvent, Case, UnitSuccession
-from tests.conftest import BACKENDS, empty_postgres, run_in_thread
+from tests.support.databases import BACKENDS, empty_postgres, run_in_thread
 from workflows.schema import ROLES
 
 ROOT = authority.NATIONAL_ROOT
