@@ -54,9 +54,6 @@ OUTSIDE_THE_LAYERS = {
 # --- the violations there are today (each may only be removed) ------------------------------------------------
 
 KNOWN_MODULE_CYCLES: dict[tuple[str, ...], str] = {
-    ("service.domain.actor", "service.domain.authority"): (
-        "actor reads NATIONAL_ROOT from authority; authority imports Actor for its type hints (TYPE_CHECKING)"
-    ),
     ("service.domain.engine", "service.domain.replay", "service.domain.reports"): (
         "engine imports reports late so that the report collectors register; reports replays cases; replay applies "
         "changes with engine.apply_change"

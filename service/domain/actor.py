@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.domain.authority import NATIONAL_ROOT
+NATIONAL_ROOT = "VN"  # the unit above every province: the ministry's and the service's own seat
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+# NATIONAL_ROOT (the unit above every province) is declared beside the actor, the lower module; authority is where
+# the rest of the service reads it.
+from service.domain.actor import NATIONAL_ROOT, Actor
 from service.domain.errors import Forbidden, Reason
 from service.persistence.queries import continued_units, unit_subtree
 from service.persistence.tables import AuditEvent, Case
 from workflows.schema import SYSTEM_BODY, Profile
-
-if TYPE_CHECKING:  # actor.py reads NATIONAL_ROOT from here; authority only reads an actor's attributes
-    from service.domain.actor import Actor
-
-NATIONAL_ROOT = "VN"  # the unit above every province: the ministry's and the service's own seat
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ same bytes, approved, submitted and acknowledged, and exported as JSON, CSV, XLS
 from __future__ import annotations
 
 import csv
-import json
 import io
+import json
 from datetime import datetime
 
 import docx
@@ -196,7 +196,13 @@ async def test_compile_reads_current_cases_proven_by_their_digest_and_replays_th
     )["id"]
     services = api.app.state.services
     async with services.sessions() as session:
-        positions = dict((await session.execute(text("SELECT id, event_seq FROM cases WHERE cycle = 2025 AND procedure = 'cdht_xa'"))).all())
+        positions = dict(
+            (
+                await session.execute(
+                    text("SELECT id, event_seq FROM cases WHERE cycle = 2025 AND procedure = 'cdht_xa'")
+                )
+            ).all()
+        )
         assert set(await replay.proven_current(session, services.registry, positions)) == {recognized, pending}
     # Changed outside the engine: the table says another decision number; the history does not.
     async with services.sessions() as session, session.begin():
