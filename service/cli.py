@@ -15,8 +15,7 @@ from service.config import ConfigurationError, Settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
+    from service import serving
     from service.main import create_app
     from service.persistence import migrate
 
@@ -25,7 +24,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(migrate.upgrade(settings.resolved_database_url))
     if args.no_workers:
         settings.workers_in_process = False
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", proxy_headers=True)
+    serving.run(create_app(settings), settings, host=args.host, port=args.port)
     return 0
 
 

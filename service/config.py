@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="A full verify of fewer audit events stays in the API process (starting workers costs ~1 s).",
     )
     request_max_bytes: int = Field(default=1024 * 1024, description="Largest JSON request body accepted (413).")
+    request_max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=4096,
+        description="Largest request line and header fields together (431); `cdht serve` stops reading there.",
+    )
+    request_max_headers: int = Field(default=100, ge=16, description="Most header fields in one request (431).")
     profile_dirs: list[Path] = Field(
         default_factory=list,
         description="Directories of further jurisdiction profiles (YAML), e.g. a province's own profile that "

@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import Counter, Histogram
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api import (
     admin_units,
@@ -54,6 +56,38 @@ administrative unit), guards and deadlines, and recorded in a hash-chained audit
 
 Errors are `application/problem+json` (RFC 9457) with `reasons` and, on refusals, `allowed_transitions`.
 """
+
+
+class RequestContext:
+    """Each request's id (the caller's ``X-Request-ID`` when it is a plain token that fits the audit column, else
+    ours), echoed in the response, and the request counted and timed by route. A pure ASGI middleware: an exception
+    from inside passes through it as itself (counted as a 500), never wrapped in an ``ExceptionGroup``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = Headers(scope=scope).get("x-request-id", "")
+        request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id
+        started, status = time.perf_counter(), 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
@@ -100,22 +134,14 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     )
     install_errors(app)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
-        # A caller's request id is kept when it is a plain token that fits the audit column; else ours is used.
-        offered = request.headers.get("x-request-id", "")
-        request.state.request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
-
+    app.add_middleware(RequestContext)
     app.add_middleware(
-        RequestLimits, max_body_bytes=settings.request_max_bytes, max_upload_bytes=settings.evidence_max_bytes
-    )
+        RequestLimits,
+        max_body_bytes=settings.request_max_bytes,
+        max_upload_bytes=settings.evidence_max_bytes,
+        max_header_bytes=settings.request_max_header_bytes,
+        max_headers=settings.request_max_headers,
+    )  # added last: the outermost, the first to see a request
 
     for module in (
         health,

@@ -59,6 +59,23 @@ _CODES: tuple[ReasonCode, ...] = (
         "body_shape", "Nội dung yêu cầu có khóa không được chấp nhận", "The body has keys that are not accepted"
     ),
     ReasonCode("body_too_large", "Nội dung yêu cầu vượt quá giới hạn", "The body is over the size limit"),
+    ReasonCode(
+        "headers_too_large",
+        "Dòng yêu cầu và các trường header vượt quá giới hạn",
+        "The request line and header fields are over the size limit",
+    ),
+    ReasonCode("headers_too_many", "Yêu cầu có quá nhiều trường header", "The request has too many header fields"),
+    ReasonCode(
+        "number_out_of_range",
+        "Có số nằm ngoài khoảng cho phép (phải hữu hạn; số nguyên phải vừa 64 bit)",
+        "A number is out of range (it must be finite; an integer must fit in 64 bits)",
+    ),
+    ReasonCode("time_out_of_range", "Thời điểm nằm ngoài khoảng cho phép", "The time is outside the accepted range"),
+    ReasonCode(
+        "client_disconnected",
+        "Máy khách đã ngắt kết nối trước khi gửi xong yêu cầu",
+        "The client disconnected before the request was complete",
+    ),
     ReasonCode("nul_character", "Văn bản chứa ký tự NUL", "The text contains a NUL character"),
     ReasonCode("payload_invalid", "Dữ liệu gửi kèm không đúng lược đồ", "The payload does not match its schema"),
     ReasonCode("etag_malformed", "If-Match không đúng dạng ETag đã trả về", "If-Match is not an ETag as returned"),

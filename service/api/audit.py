@@ -12,17 +12,15 @@ from sqlalchemy import ColumnElement, select
 
 from service.api.cases import ActorDep, ServicesDep, readable_case
 from service.api.errors import problems
+from service.api.params import Instant, decode_cursor, encode_cursor, strict_int
 from service.api.schemas import EventPage, VerifyOut, event_out
 from service.domain import audit, authority
 from service.domain.verify_parallel import verify_every_chain
 from service.persistence.queries import (
-    decode_cursor,
-    encode_cursor,
     first_ids_of_each,
     one_of,
     prefix_values,
     scope_codes,
-    strict_int,
 )
 from service.persistence.tables import AuditEvent
 
@@ -55,8 +53,8 @@ async def search_events(
     kind: Annotated[str | None, Query(description="case_opened, transition, indicator_transition, …")] = None,
     citation: Annotated[str | None, Query(description="Legal reference prefix, e.g. TT25/2023 Điều 9")] = None,
     breaches: Annotated[bool | None, Query(description="Only recorded deadline breaches")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> EventPage:

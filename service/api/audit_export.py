@@ -20,13 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.api.audit import as_utc
 from service.api.cases import ActorDep, NowDep, ServicesDep
 from service.api.errors import problems
+from service.api.params import Instant, aware_datetime, decode_cursor, encode_cursor, strict_str
 from service.audit_offline import EXPORT_FIELDS
 from service.domain import authority, checkpoints
 from service.domain.actor import Actor
 from service.domain.audit import case_chain, format_time
 from service.domain.errors import NotFound, Reason
 from service.persistence.db import unit_of_work
-from service.persistence.queries import aware_datetime, decode_cursor, encode_cursor, strict_str, unit_subtree
+from service.persistence.queries import unit_subtree
 from service.persistence.tables import AuditCheckpoint, AuditEvent
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -152,8 +153,8 @@ async def export(
     export_format: Annotated[Literal["jsonl", "csv"], Query(alias="format")] = "jsonl",
     case: str | None = None,
     unit: Annotated[str | None, Query(description="A unit and all below it")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> StreamingResponse:
     authority.require(actor, authority.EXPORT_AUDIT)
     async with svc.sessions() as session:

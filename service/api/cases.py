@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import Services, current_actor, now, request_id, services
 from service.api.errors import problems
+from service.api.params import Instant, aware_datetime, decode_cursor, encode_cursor, strict_str
 from service.api.schemas import (
     CaseOut,
     CasePage,
@@ -34,14 +35,7 @@ from service.domain.case_pages import load_case_files
 from service.domain.casefile import CaseFile, known_case, load_case_file, unit_path
 from service.domain.errors import Conflict, InvalidPayload, PreconditionFailed, Reason
 from service.persistence.db import unit_of_work
-from service.persistence.queries import (
-    aware_datetime,
-    decode_cursor,
-    encode_cursor,
-    overdue_clause,
-    strict_str,
-    unit_subtree,
-)
+from service.persistence.queries import overdue_clause, unit_subtree
 from service.persistence.tables import AuditEvent, Case, Deadline
 from workflows.registry import Registry
 from workflows.schema import SYSTEM_BODY, Transition, payload_json_schema
@@ -81,7 +75,7 @@ def expected_version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     # If-Match uses the strong comparison (RFC 9110 §13.1.1): a weak validator never matches.
-    match = re.fullmatch(r'\s*"v(\d+)"\s*', if_match)
+    match = re.fullmatch(r'\s*"v(\d{1,18})"\s*', if_match)  # more digits: no version a case can have
     if match is None:
         raise PreconditionFailed(
             "If-Match does not name a version of this case",
@@ -238,7 +232,7 @@ async def get_case(
     actor: ActorDep,
     svc: ServicesDep,
     at: NowDep,
-    as_of: Annotated[datetime | None, Query(description="ISO 8601; without an offset it is read as UTC")] = None,
+    as_of: Annotated[Instant | None, Query(description="ISO 8601; without an offset it is read as UTC")] = None,
 ) -> JSONResponse:
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)

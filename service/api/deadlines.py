@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -12,16 +11,10 @@ from sqlalchemy import and_, or_, select
 from service.api.audit import as_utc
 from service.api.cases import ActorDep, NowDep, ServicesDep
 from service.api.errors import problems
+from service.api.params import Instant, aware_datetime, decode_cursor, encode_cursor, strict_int
 from service.api.schemas import DeadlineOut, deadline_out
 from service.domain import authority
-from service.persistence.queries import (
-    aware_datetime,
-    decode_cursor,
-    encode_cursor,
-    overdue_clause,
-    strict_int,
-    unit_subtree,
-)
+from service.persistence.queries import overdue_clause, unit_subtree
 from service.persistence.tables import AdminUnit, Case, Deadline
 
 router = APIRouter(prefix="/v1", tags=["deadlines"])
@@ -58,7 +51,7 @@ async def list_deadlines(
     at: NowDep,
     unit: Annotated[str | None, Query(description="A unit and all below it")] = None,
     status: Literal["open", "met", "breached", "waived"] | None = None,
-    due_before: Annotated[datetime | None, Query(description="Only deadlines due before this time")] = None,
+    due_before: Annotated[Instant | None, Query(description="Only deadlines due before this time")] = None,
     overdue: Annotated[bool | None, Query(description="Only deadlines past due and not closed")] = None,
     procedure: str | None = None,
     cursor: str | None = None,

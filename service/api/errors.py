@@ -1,7 +1,12 @@
 """Every error leaves as RFC 9457 problem details (``application/problem+json``) with reasons.
 
 Domain errors carry their status and reasons; request validation becomes 422 with one reason per problem;
-unknown routes and methods keep their 404/405; anything unexpected is a 500 that leaks nothing but a request id.
+unknown routes and methods keep their 404/405; a client that went away mid-request is logged, not a server fault;
+anything unexpected is a 500 that leaks nothing but a request id.
+
+Each problem says what is wrong in English (``detail``, the reasons' messages) and in Vietnamese (``detail_vi``):
+the raiser's own Vietnamese when it gave one, else the meanings of its reason codes as ``workflows/reasons.py``
+declares them, else the Vietnamese name of the status.
 """
 
 from __future__ import annotations
@@ -14,12 +19,61 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from service.domain.errors import DomainError
+from workflows.reasons import describe
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://cdht.gov.vn/problems/"
 log = logging.getLogger("cdht.api")
+
+STATUS_VI = {
+    400: "Yêu cầu không hợp lệ",
+    401: "Chưa xác thực",
+    403: "Không có thẩm quyền",
+    404: "Không tìm thấy",
+    405: "Phương thức không được hỗ trợ",
+    409: "Xung đột",
+    412: "Điều kiện If-Match không thỏa",
+    413: "Nội dung yêu cầu quá lớn",
+    415: "Kiểu nội dung không được chấp nhận",
+    422: "Yêu cầu không hợp lệ",
+    431: "Phần đầu (header) của yêu cầu quá lớn",
+    500: "Lỗi nội bộ",
+}
+
+
+def vietnamese_detail(status: int, reasons: list[dict[str, str]]) -> str:
+    """The Vietnamese meanings of the reasons' codes, each once; the status's name when none is registered."""
+    meanings = [entry.vi for entry in (describe(r.get("code", "")) for r in reasons) if entry is not None]
+    return "; ".join(dict.fromkeys(meanings)) or STATUS_VI.get(status, "Yêu cầu bị từ chối")
+
+
+def problem_body(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    reasons: list[dict[str, str]] | None = None,
+    detail_vi: str | None = None,
+    allowed_transitions: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The problem details document: also for refusals sent before the app runs (``service.serving``)."""
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "detail_vi": detail_vi or vietnamese_detail(status, reasons or []),
+        "reasons": reasons or [],
+    }
+    if allowed_transitions is not None:
+        body["allowed_transitions"] = allowed_transitions
+    body.update(extra or {})
+    return body
 
 
 def problem_response(
@@ -29,20 +83,21 @@ def problem_response(
     *,
     slug: str,
     reasons: list[dict[str, str]] | None = None,
+    detail_vi: str | None = None,
     allowed_transitions: list[str] | None = None,
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": TYPE_BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "reasons": reasons or [],
-    }
-    if allowed_transitions is not None:
-        body["allowed_transitions"] = allowed_transitions
-    body.update(extra or {})
+    body = problem_body(
+        status,
+        title,
+        detail,
+        slug=slug,
+        reasons=reasons,
+        detail_vi=detail_vi,
+        allowed_transitions=allowed_transitions,
+        extra=extra,
+    )
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -54,6 +109,7 @@ async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         exc.detail,
         slug=exc.type_slug,
         reasons=[r.as_dict() for r in exc.reasons],
+        detail_vi=getattr(exc, "detail_vi", None),
         allowed_transitions=exc.allowed_transitions,
         extra=exc.extra,
         headers=headers,
@@ -61,12 +117,36 @@ async def _domain(request: Request, exc: DomainError) -> JSONResponse:
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-    reasons = [
-        {"code": "request_invalid", "message": f"{'/'.join(str(p) for p in error['loc'])}: {error['msg']}"}
-        for error in exc.errors()
-    ]
+    reasons, vietnamese = [], []
+    for error in exc.errors():
+        where = "/".join(str(p) for p in error["loc"])
+        message = f"{where}: {error['msg']}"
+        if error["type"] == "time_out_of_range":  # an ``Instant`` outside its range (service.api.params)
+            reasons.append({"code": "time_out_of_range", "message": message})
+        else:
+            reasons.append({"code": "request_invalid", "message": message})
+        if vi := (error.get("ctx") or {}).get("vi"):
+            vietnamese.append(f"{where}: {vi}")
     return problem_response(
-        422, "Invalid request", "the request is malformed; nothing was changed", slug="invalid-payload", reasons=reasons
+        422,
+        "Invalid request",
+        "the request is malformed; nothing was changed",
+        slug="invalid-payload",
+        reasons=reasons,
+        detail_vi="; ".join(vietnamese) or None,
+    )
+
+
+async def _client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+    # The client closed the connection, or a body limit answered 413 and ended the request (service.api.limits):
+    # nobody reads this answer, and it is no fault of the server.
+    log.info("client disconnected (request %s)", getattr(request.state, "request_id", None))
+    return problem_response(
+        400,
+        "Client disconnected",
+        "the request ended before its body was read; nothing was changed",
+        slug="client-disconnected",
+        reasons=[{"code": "client_disconnected", "message": "the connection closed before the body was read"}],
     )
 
 
@@ -124,6 +204,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -134,6 +215,7 @@ PROBLEM_SCHEMA = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "detail_vi": {"type": "string", "description": "What is wrong, in Vietnamese"},
         "reasons": {
             "type": "array",
             "items": {
@@ -144,7 +226,7 @@ PROBLEM_SCHEMA = {
         },
         "allowed_transitions": {"type": "array", "items": {"type": "string"}},
     },
-    "required": ["type", "title", "status", "detail", "reasons"],
+    "required": ["type", "title", "status", "detail", "detail_vi", "reasons"],
 }
 
 
@@ -172,7 +254,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found",
         409: "Wrong state, guard failed, or idempotency key reused",
         412: "If-Match is stale",
-        413: "Upload too large",
+        413: "Body or upload too large",
         415: "Media type refused",
         422: "Malformed payload",
     }

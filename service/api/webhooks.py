@@ -13,10 +13,10 @@ from sqlalchemy import and_, or_, select
 from service.api.audit import as_utc
 from service.api.cases import ActorDep, NowDep, ServicesDep
 from service.api.errors import problems
+from service.api.params import Instant, aware_datetime, decode_cursor, encode_cursor, strict_str
 from service.api.schemas import Out
 from service.domain.errors import NotFound, Reason
 from service.persistence.db import unit_of_work
-from service.persistence.queries import aware_datetime, decode_cursor, encode_cursor, strict_str
 from service.persistence.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from service.webhooks import fanout, subscriptions
 from service.webhooks.subscriptions import EVENT_TYPES
@@ -89,7 +89,7 @@ class DeliveryPage(BaseModel):
 class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime
+    since: Instant
 
 
 class ReplayOut(Out):
@@ -239,7 +239,7 @@ async def list_deliveries(
     actor: ActorDep,
     svc: ServicesDep,
     status: Literal["pending", "delivered", "failed", "cancelled"] | None = None,
-    since: datetime | None = None,
+    since: Instant | None = None,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> DeliveryPage:

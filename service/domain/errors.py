@@ -12,7 +12,8 @@
     └── InvalidPayload (422)       malformed payload only
 
 Each carries ``reasons`` ({code, message}) so that every refusal says why; the API renders them as
-RFC 9457 problem details.
+RFC 9457 problem details. ``detail`` is English; ``detail_vi``, when the raiser has something more precise to say
+than the Vietnamese meanings of its reason codes (``workflows/reasons.py``), says it in Vietnamese.
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ class DomainError(Exception):
         reasons: list[Reason] | None = None,
         allowed_transitions: list[str] | None = None,
         extra: dict[str, Any] | None = None,
+        detail_vi: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.detail_vi = detail_vi
         self.reasons = reasons or []
         self.allowed_transitions = allowed_transitions
         self.extra = extra or {}

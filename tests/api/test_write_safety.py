@@ -281,6 +281,6 @@ async def test_hostile_inputs_get_problem_details_not_server_errors(api: Api) ->
 
 
 def encode(values: list) -> str:  # type: ignore[type-arg]
-    from service.persistence.queries import encode_cursor
+    from service.api.params import encode_cursor
 
     return encode_cursor(values)
