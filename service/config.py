@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,6 +48,11 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=60.0, gt=0, description="Seconds between two deadline sweeps.")
     webhook_key: str | None = Field(
         default=None, description="Fernet key sealing webhook secrets at rest; dev: generated into data_dir."
+    )
+    webhook_allowed_ports: list[int] | None = Field(
+        default=None,
+        description="Ports a webhook target may use (JSON list, e.g. '[443, 8443]'); default: 443 in production, "
+        "any in dev and test (local receivers).",
     )
     webhook_secret_overlap_hours: float = Field(default=24, ge=0, description="Old secret kept after rotation.")
     webhook_retry_schedule_seconds: list[int] = Field(
@@ -118,7 +124,15 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'cdht.sqlite3').resolve()}"
 
     def check(self) -> None:
-        """Refuse settings that must not reach production; called at start-up."""
+        """Refuse settings that cannot work, and those that must not reach production; called at start-up."""
+        if self.webhook_key:
+            try:
+                Fernet(self.webhook_key)
+            except (ValueError, TypeError):
+                raise ConfigurationError(
+                    "CDHT_WEBHOOK_KEY is not a Fernet key (32 bytes in URL-safe base64, 44 characters; make one "
+                    "with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+                ) from None
         if not self.is_production:
             return
         missing = [
@@ -169,6 +183,13 @@ class Settings(BaseSettings):
             path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
             path.chmod(0o600)
         return path.read_text().strip()
+
+    @property
+    def webhook_ports(self) -> frozenset[int] | None:
+        """The ports a webhook target may use, or None for any (dev and test unless the setting says otherwise)."""
+        if self.webhook_allowed_ports is not None:
+            return frozenset(self.webhook_allowed_ports)
+        return frozenset({443}) if self.is_production else None
 
     @property
     def allow_private_webhooks(self) -> bool:

@@ -192,6 +192,9 @@ _CODES: tuple[ReasonCode, ...] = (
     ReasonCode(
         "address_not_public", "Địa chỉ nhận webhook không phải địa chỉ công khai", "The webhook address is not public"
     ),
+    ReasonCode(
+        "port_not_allowed", "Cổng của địa chỉ nhận webhook không được phép", "The webhook address's port is not allowed"
+    ),
     # --- case migrations ------------------------------------------------------------------------------------
     ReasonCode(
         "indicator_process_incompatible",

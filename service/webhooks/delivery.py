@@ -120,6 +120,7 @@ async def post(client: httpx.AsyncClient, settings: Settings, item: Claimed) -> 
                 content=item.body,
                 headers=headers,
                 allow_private=settings.allow_private_webhooks,
+                allowed_ports=settings.webhook_ports,
                 timeout=timeout,
             )
     except TimeoutError:

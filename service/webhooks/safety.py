@@ -16,6 +16,10 @@ answer to "may the service send a request to this URL?":
   (httpcore's ``sni_hostname`` request extension), so virtual hosting and TLS work unchanged. Redirects are never
   followed: a redirect is just another URL the subscriber chose, and it would bypass every check here.
 
+``allowed_ports`` (``CDHT_WEBHOOK_ALLOWED_PORTS``; 443 in production) bounds the ports a target may name, checked
+with the shape: without it, a subscription could point the service at any port of any public host, and the
+delivery log (connection refused, timed out, answered) would tell the subscriber which ports are open there.
+
 ``allow_private=True`` is for development and tests only: it keeps the URL-shape checks but allows plain http and
 any address (a local receiver on 127.0.0.1).
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 import httpx
@@ -144,7 +148,7 @@ def _why_not_public(ip: IPAddress) -> str | None:
     return None
 
 
-def _parse(url: str, allow_private: bool) -> tuple[httpx.URL, str, int]:
+def _parse(url: str, allow_private: bool, allowed_ports: Collection[int] | None) -> tuple[httpx.URL, str, int]:
     """Check the URL's shape; return it parsed with its IDNA host and effective port."""
     try:
         parsed = httpx.URL(url)
@@ -166,6 +170,10 @@ def _parse(url: str, allow_private: bool) -> tuple[httpx.URL, str, int]:
         raise _refuse("fragment_not_allowed", "the URL must not contain a #fragment")
     host = parsed.raw_host.decode("ascii")  # raw_host is the IDNA (punycode) form that DNS and TLS see
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if allowed_ports is not None and port not in allowed_ports:
+        allowed = ", ".join(str(p) for p in sorted(allowed_ports))
+        message = f"port {port} is not allowed for webhook targets (allowed: {allowed})"
+        raise UnsafeTarget(f"webhook target refused: {message}", reasons=[Reason("port_not_allowed", message)])
     return parsed, host, port
 
 
@@ -176,12 +184,15 @@ def _ip_literal(host: str) -> IPAddress | None:
         return None
 
 
-async def check_target(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> Target:
+async def check_target(
+    url: str, *, allow_private: bool, resolver: Resolver | None = None, allowed_ports: Collection[int] | None = None
+) -> Target:
     """Validate ``url`` and resolve its host; raise ``UnsafeTarget`` naming what is refused.
 
-    ``allow_private=False`` (production) also refuses internal host names and any non-public resolved address.
+    ``allow_private=False`` (production) also refuses internal host names and any non-public resolved address;
+    ``allowed_ports`` (None: any) the ports it may name.
     """
-    _, host, port = _parse(url, allow_private)
+    _, host, port = _parse(url, allow_private, allowed_ports)
 
     literal = _ip_literal(host)
     if literal is None and not allow_private:
@@ -228,6 +239,7 @@ async def post_pinned(
     timeout: httpx.Timeout,
     resolver: Resolver | None = None,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    allowed_ports: Collection[int] | None = None,
 ) -> httpx.Response:
     """POST ``content`` to ``target_url``, connecting only to an address checked just now.
 
@@ -239,7 +251,8 @@ async def post_pinned(
     # Resolve again now: the answer given when the subscription was made proves nothing about today's DNS.
     try:
         target = await asyncio.wait_for(
-            check_target(target_url, allow_private=allow_private, resolver=resolver), timeout=timeout.connect
+            check_target(target_url, allow_private=allow_private, resolver=resolver, allowed_ports=allowed_ports),
+            timeout=timeout.connect,
         )
     except TimeoutError:
         raise httpx.ConnectTimeout(f"resolving the webhook host of {target_url!r} timed out") from None

@@ -141,7 +141,7 @@ async def create(
 ) -> tuple[WebhookSubscription, str]:
     """A new subscription and its secret (returned this once)."""
     _require_admin(actor)
-    await check_target(url, allow_private=settings.allow_private_webhooks)
+    await check_target(url, allow_private=settings.allow_private_webhooks, allowed_ports=settings.webhook_ports)
     secret = new_secret()
     subscription = WebhookSubscription(
         id=str(uuid.uuid4()),
@@ -233,7 +233,9 @@ async def enable(
 ) -> WebhookSubscription:
     subscription = await get_owned(session, actor, subscription_id, lock=True)
     require_live(subscription)
-    await check_target(subscription.url, allow_private=settings.allow_private_webhooks)
+    await check_target(
+        subscription.url, allow_private=settings.allow_private_webhooks, allowed_ports=settings.webhook_ports
+    )
     subscription.status, subscription.disabled_reason, subscription.updated_at = "active", None, now
     await _audit(session, actor, "webhook_enabled", subscription, now)
     await session.flush()
