@@ -77,28 +77,12 @@ def problem_body(
 
 
 def problem_response(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    slug: str,
-    reasons: list[dict[str, str]] | None = None,
-    detail_vi: str | None = None,
-    allowed_transitions: list[str] | None = None,
-    extra: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **fields: Any
 ) -> JSONResponse:
-    body = problem_body(
-        status,
-        title,
-        detail,
-        slug=slug,
-        reasons=reasons,
-        detail_vi=detail_vi,
-        allowed_transitions=allowed_transitions,
-        extra=extra,
+    """``problem_body`` (``fields``: its keyword arguments) as a response."""
+    return JSONResponse(
+        problem_body(status, title, detail, **fields), status_code=status, media_type=PROBLEM, headers=headers
     )
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 async def _domain(request: Request, exc: DomainError) -> JSONResponse:
