@@ -33,7 +33,7 @@ MAX_LINES = 400
 
 # High to low; the modules of one tuple are one layer (they may import each other).
 LAYERS: list[tuple[str, ...]] = [
-    ("service.main", "service.cli"),
+    ("service.main", "service.cli", "service.serving"),
     ("service.api",),
     ("service.workers",),
     ("service.webhooks", "service.reports"),
@@ -59,12 +59,8 @@ KNOWN_MODULE_CYCLES: dict[tuple[str, ...], str] = {
         "changes with engine.apply_change"
     ),
 }
-KNOWN_PACKAGE_CYCLES: dict[tuple[str, ...], str] = {
-    ("service.domain", "service.persistence"): "persistence.queries raises the domain's InvalidPayload",
-}
-KNOWN_LAYER_VIOLATIONS: dict[str, str] = {
-    "service.persistence.queries -> service.domain.errors": "persistence raises a domain error (InvalidPayload)",
-}
+KNOWN_PACKAGE_CYCLES: dict[tuple[str, ...], str] = {}
+KNOWN_LAYER_VIOLATIONS: dict[str, str] = {}
 KNOWN_LONG_MODULES: dict[str, str] = {
     "service/api/cases.py": "the case routes and every trigger route in one router",
     "service/domain/audit.py": "the audit chain writer and its verifier together",
