@@ -179,13 +179,13 @@ SEARCHES = (
 
 
 async def profile_verify(db: str, case_ids: list[str]) -> list[str]:
-    """Where verify's time goes: cProfile around audit.verify over many cases' chains, in-process."""
+    """Where verify's time goes: cProfile around verify over many cases' chains, in-process."""
     import cProfile
 
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from bench.common import sa_url
-    from service.domain import audit
+    from service.domain.audit.verify import verify
     from service.persistence.db import session_factory
 
     engine = create_async_engine(sa_url(db))
@@ -194,7 +194,7 @@ async def profile_verify(db: str, case_ids: list[str]) -> list[str]:
         async with session_factory(engine)() as session:
             profile.enable()
             for case_id in case_ids:
-                await audit.verify(session, case_id=case_id)
+                await verify(session, case_id=case_id)
             profile.disable()
     finally:
         await engine.dispose()

@@ -1,4 +1,4 @@
-"""The ``cdht`` command: serve, migrate, token, units, seed-demo, audit."""
+"""The ``cdht`` command: serve, migrate, token, units, seed-demo, audit (its commands in ``service.cli_audit``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from service.cli_audit import add_audit_commands
 from service.config import ConfigurationError, Settings
 
 
@@ -39,8 +40,8 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     """The background workers on their own (deadline sweeper, webhook dispatcher, audit checkpoints), until
     SIGTERM."""
-    from service.domain.checkpoints import run_checkpointer
     from service.persistence.db import make_engine, session_factory
+    from service.workers.checkpoints import run_checkpointer
     from service.workers.deadlines import run_sweeper
     from service.workers.webhooks import run_dispatcher
 
@@ -239,48 +240,6 @@ def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Verify a JSONL export offline (no database): exit 0 when it holds, 1 naming the first bad line."""
-    from service import audit_offline
-
-    return audit_offline.run(args)
-
-
-def _audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
-    """Sign the heads of every chain now; print the checkpoint document (or write it to --output)."""
-    import json
-
-    from service.domain.actor import system_actor
-    from service.domain.checkpoints import create_checkpoint, document_of
-    from service.persistence.db import make_engine, session_factory, unit_of_work
-
-    settings.check()
-
-    async def run() -> dict:
-        engine = make_engine(settings.resolved_database_url)
-        try:
-            async with unit_of_work(session_factory(engine)) as session:
-                checkpoint = await create_checkpoint(
-                    session, settings=settings, actor=system_actor("cli"), now=settings.clock()
-                )
-        finally:
-            await engine.dispose()
-        return document_of(checkpoint)
-
-    document = asyncio.run(run())
-    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    print(
-        f"checkpoint {document['id']}: {document['chains_total']} chains, {document['events_total']} events, "
-        f"key {document['key_id']}",
-        file=sys.stderr,
-    )
-    return 0
-
-
 def _aware_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
@@ -344,23 +303,7 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--disadvantaged", type=Path, metavar="FILE.csv", help=UNITS_DISADVANTAGED_HELP)
     imp.set_defaults(run=_units_import)
 
-    audit = sub.add_parser("audit", help="the audit log: offline verification, signed checkpoints")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    audit_verify = audit_commands.add_parser(
-        "verify", help="verify a JSONL export without the database (exit 0 when it holds, 1 when not)"
-    )
-    audit_verify.add_argument("file", type=Path, help="a JSONL export (GET /v1/audit/export?format=jsonl)")
-    audit_verify.add_argument("--checkpoints", type=Path, help="checkpoint documents (a JSON array, or one a line)")
-    audit_verify.add_argument("--public-key", type=Path, help="the PEM public key the checkpoints are signed with")
-    audit_verify.add_argument(
-        "--partial",
-        action="store_true",
-        help="a time-filtered export: chains may start after seq 1; checkpoint heads outside it are skipped",
-    )
-    audit_verify.set_defaults(run=_audit_verify)
-    audit_checkpoint = audit_commands.add_parser("checkpoint", help="sign the heads of every chain now")
-    audit_checkpoint.add_argument("--output", type=Path, help="write the checkpoint document here, not stdout")
-    audit_checkpoint.set_defaults(run=_audit_checkpoint)
+    add_audit_commands(sub)
 
     demo = sub.add_parser("seed-demo", help="create demo units, cases in several states, and print tokens")
     demo.add_argument("--no-migrate", action="store_true")

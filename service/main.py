@@ -37,8 +37,8 @@ from service.api.errors import install as install_errors
 from service.api.limits import RequestLimits
 from service.auth import TokenVerifier
 from service.config import Settings
-from service.domain.checkpoints import run_checkpointer
 from service.persistence.db import make_engine, session_factory
+from service.workers.checkpoints import run_checkpointer
 from service.workers.deadlines import run_sweeper
 from service.workers.webhooks import run_dispatcher
 from workflows.registry import Registry

@@ -14,7 +14,7 @@ import httpx
 from service import walkthrough as w
 from service.auth import issue_dev_token
 from service.config import Settings
-from service.domain.audit import HASHED_FIELDS, canonical_json, event_hash
+from service.domain.audit.canonical import HASHED_FIELDS, canonical_json, event_hash
 from workflows.calendar import local_date
 from workflows.registry import default_registry
 

@@ -18,10 +18,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from service.audit_offline import load_checkpoints, verify_lines
 from service.config import ConfigurationError, Settings
-from service.domain.audit import GENESIS, event_hash, format_time
-from service.domain.checkpoints import checkpoint_digest
+from service.domain.audit.canonical import GENESIS, event_hash, format_time
+from service.domain.audit.checkpoints import checkpoint_digest
+from service.domain.audit.offline import load_checkpoints, verify_lines
 from tests.helpers import chained_event
 from tests.support.cli import cdht
 

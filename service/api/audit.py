@@ -13,9 +13,10 @@ from sqlalchemy import ColumnElement, select
 from service.api.cases import ActorDep, ServicesDep, readable_case
 from service.api.errors import problems
 from service.api.params import Instant, decode_cursor, encode_cursor, strict_int
-from service.api.schemas import EventPage, VerifyOut, event_out
-from service.domain import audit, authority
-from service.domain.verify_parallel import verify_every_chain
+from service.api.schemas import EventPage, FilesVerifyOut, VerifyOut, event_out
+from service.domain import authority
+from service.domain.audit.evidence_files import verify_evidence_files
+from service.domain.audit.verify import verify as verify_chains
 from service.persistence.queries import (
     first_ids_of_each,
     one_of,
@@ -23,6 +24,7 @@ from service.persistence.queries import (
     scope_codes,
 )
 from service.persistence.tables import AuditEvent
+from service.workers.verify_processes import verify_every_chain
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 access_log = logging.getLogger("cdht.audit.access")
@@ -150,23 +152,41 @@ async def search_events(
     "/audit/verify",
     response_model=VerifyOut,
     responses=problems(401, 403, 404),
-    summary="Recompute the hash chains and name the first bad event",
+    summary="Recompute the hash chains and name the first bad event; `deep=true` also checks the evidence files",
     description="With `case`, that case's chain (anyone who may read the case); without it, every chain "
-    "(a national auditor or admin).",
+    "(a national auditor or admin). With `deep=true` every evidence file on disk (or the case's) is hashed and "
+    "compared with its recorded SHA-256 and size; `files` lists each record whose file is missing or changed.",
 )
-async def verify(actor: ActorDep, svc: ServicesDep, case: str | None = None) -> VerifyOut:
+async def verify(
+    actor: ActorDep,
+    svc: ServicesDep,
+    case: str | None = None,
+    deep: Annotated[bool, Query(description="Also hash every evidence file on disk")] = False,
+) -> VerifyOut:
     async with svc.sessions() as session:
         if case is not None:
             await readable_case(session, svc.registry, case, actor)
         else:
             authority.require(actor, authority.VERIFY_EVERY_CHAIN)
         if case is not None:
-            report = await audit.verify(session, case_id=case)
+            report = await verify_chains(session, case_id=case)
         else:
             report = await verify_every_chain(session, svc.settings)
+    files = None
+    if deep:
+        async with svc.sessions() as session:
+            checked = await verify_evidence_files(session, svc.settings.data_dir, case_id=case)
+        files = FilesVerifyOut(
+            ok=checked.ok,
+            files_checked=checked.files_checked,
+            records_checked=checked.records_checked,
+            problems_total=checked.problems_total,
+            problems=checked.problems,
+        )
     return VerifyOut(
-        ok=report.ok,
+        ok=report.ok and (files is None or files.ok),
         events_checked=report.events_checked,
         chains_checked=report.chains_checked,
         first_bad_event=report.first_bad_event,
+        files=files,
     )

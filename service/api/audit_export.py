@@ -21,11 +21,13 @@ from service.api.audit import as_utc
 from service.api.cases import ActorDep, NowDep, ServicesDep
 from service.api.errors import problems
 from service.api.params import Instant, aware_datetime, decode_cursor, encode_cursor, strict_str
-from service.audit_offline import EXPORT_FIELDS
-from service.domain import authority, checkpoints
+from service.domain import authority
 from service.domain.actor import Actor
-from service.domain.audit import case_chain, format_time
+from service.domain.audit import checkpoints
+from service.domain.audit.canonical import case_chain, format_time
+from service.domain.audit.offline import EXPORT_FIELDS
 from service.domain.errors import NotFound, Reason
+from service.persistence import keys
 from service.persistence.db import unit_of_work
 from service.persistence.queries import unit_subtree
 from service.persistence.tables import AuditCheckpoint, AuditEvent
@@ -352,7 +354,7 @@ async def create_checkpoint(actor: ActorDep, svc: ServicesDep, now: NowDep, resp
 )
 async def public_key(actor: ActorDep, svc: ServicesDep) -> PlainTextResponse:
     authority.require(actor, authority.READ_CHECKPOINT_KEY)
-    return PlainTextResponse(checkpoints.public_key_pem(svc.settings), media_type="application/x-pem-file")
+    return PlainTextResponse(keys.public_key_pem(svc.settings), media_type="application/x-pem-file")
 
 
 @router.get(

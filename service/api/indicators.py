@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -16,7 +16,7 @@ from service.api.errors import problems
 from service.api.schemas import EvidenceOut, IndicatorOut, IndicatorsOut, Label, evidence_out
 from service.domain import engine
 from service.domain.errors import InvalidPayload, NotFound, Reason
-from service.domain.evidence import ALLOWED_MEDIA_TYPES, evidence_path, store_evidence_file
+from service.domain.evidence import ALLOWED_MEDIA_TYPES, served_bytes, store_evidence_file
 from service.persistence.db import unit_of_work
 from service.persistence.tables import Evidence
 from workflows.criteria import assess
@@ -153,14 +153,15 @@ async def upload_evidence(
             "description": "The file, as the type its content was checked to be",
             "content": {t: {} for t in ALLOWED_MEDIA_TYPES},
         },
-        **problems(401, 403, 404),
+        **problems(401, 403, 404, 409),
     },
     summary="Download an evidence file",
-    response_class=FileResponse,
+    description="The bytes are served only if they still hash to the recorded SHA-256 (and have its size); a file "
+    "changed on disk is refused with 409 `evidence_file_altered`, logged and counted "
+    "(`cdht_evidence_integrity_failures_total`).",
+    response_class=Response,
 )
-async def download_evidence(
-    case_id: str, code: str, evidence_id: str, actor: ActorDep, svc: ServicesDep
-) -> FileResponse:
+async def download_evidence(case_id: str, code: str, evidence_id: str, actor: ActorDep, svc: ServicesDep) -> Response:
     async with svc.sessions() as session:
         await readable_case(session, svc.registry, case_id, actor)
         row = await session.get(Evidence, evidence_id)
@@ -169,15 +170,10 @@ async def download_evidence(
             f"no evidence {evidence_id} for {code} in case {case_id}",
             reasons=[Reason("evidence_unknown", "check the case, indicator and evidence ids")],
         )
-    path = evidence_path(svc.settings.data_dir, row.sha256)
-    if not path.exists():
-        raise NotFound(
-            "the evidence file is missing from storage",
-            reasons=[Reason("evidence_file_missing", f"sha256 {row.sha256} is not on disk")],
-        )
+    content = await served_bytes(svc.settings.data_dir, row)
     ascii_name = row.filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return FileResponse(
-        path,
+    return Response(
+        content,
         media_type=row.media_type,
         headers={
             "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.filename)}",

@@ -199,11 +199,22 @@ class AdminUnitOut(Out):
     source: str | None
 
 
+class FilesVerifyOut(Out):
+    """The deep verify: evidence files on disk against their records (at most 100 problems listed)."""
+
+    ok: bool
+    files_checked: int
+    records_checked: int
+    problems_total: int
+    problems: list[dict[str, Any]]
+
+
 class VerifyOut(Out):
     ok: bool
     events_checked: int
     chains_checked: int
     first_bad_event: dict[str, Any] | None
+    files: FilesVerifyOut | None = None
 
 
 def etag_of(row_version: int) -> str:

@@ -34,7 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.domain import engine
 from service.domain.actor import Actor
-from service.domain.audit import EventFacts, append_chain_event, format_time
+from service.domain.audit.canonical import format_time
+from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.authority import AuthorityContext, UnitPath, decide, require_read
 from service.domain.casefile import load_case_file, unit_path
 from service.domain.errors import DomainError, Forbidden, GuardFailed, InvalidPayload, NotFound, Reason

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.domain import authority, engine
 from service.domain.actor import Actor
-from service.domain.audit import EventFacts, append_chain_event
+from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.authority import ADMIN as ADMIN_ROLE
 from service.domain.authority import NATIONAL_ROOT
 from service.domain.casefile import CaseFile, load_case_file

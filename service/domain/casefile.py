@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.domain.audit import case_state_digest
+from service.domain.audit.digest import case_state_digest, recorded_digest_holds
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason
 from service.domain.recognitions import inheritance, prior_recognitions
@@ -54,6 +54,12 @@ class CaseFile:
 
     def state_digest(self) -> str:
         return case_state_digest(self.case, self.indicator_rows.values(), self.deadlines.values(), self.evidence)
+
+    def holds_recorded_digest(self, recorded: str | None) -> bool:
+        """Whether this case file is what an event's recorded digest says, in that digest's version."""
+        return recorded_digest_holds(
+            recorded, self.case, self.indicator_rows.values(), self.deadlines.values(), self.evidence
+        )
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import deadlines, idempotency
 from service.domain.actor import Actor
-from service.domain.audit import EventFacts, append_case_event, format_time
+from service.domain.audit.canonical import format_time
+from service.domain.audit.writer import EventFacts, append_case_event
 from service.domain.authority import AuthorityContext, Decision, UnitPath, decide, require_read
 from service.domain.casefile import CaseFile, load_case_file, unit_path
 from service.domain.errors import (

@@ -1,28 +1,37 @@
 """Evidence files: the documents a commune uploads to prove an indicator.
 
-This module owns how such a file is accepted and kept on disk: which kinds of document are allowed
-(judged by their content, not by what the client claims), how large they may be, how their names are
-made safe to show and to send back, and where their bytes live. Files are content-addressed by
-SHA-256 under ``<data_dir>/evidence/<sha[0:2]>/<sha[2:4]>/<sha>``, so the same document uploaded twice
-is kept once and a stored file can never be overwritten with different bytes.
+This module owns what such a file may be: which kinds of document are allowed (judged by their content, not by
+what the client claims), how large they may be, and how their names are made safe to show and to send back. Where
+the bytes live, and how they are written, synced and hashed on disk, is ``service.persistence.evidence_store``.
+
+The content sniffer reads a bounded amount of any upload, whatever it holds: the first 8 bytes; for a ZIP container
+(DOCX, XLSX, ODT) the end of the archive (at most 64 KiB + 22 bytes), its central directory only if it lists at most
+``MAX_ZIP_MEMBERS`` members in at most ``MAX_ZIP_DIRECTORY_BYTES`` bytes (larger archives are refused, 422
+``archive_too_large``, before anything parses them), and at most 40 bytes of the ODT ``mimetype`` member. Sniffing
+and every disk operation run in worker threads, so an upload never stalls the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
 import re
-import tempfile
+import struct
 import unicodedata
 import zipfile
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from service.domain.errors import NotFound, PayloadTooLarge, Reason, UnsupportedMediaType
+from prometheus_client import Counter
 
-CHUNK_SIZE = 64 * 1024
+from service.domain.errors import Conflict, InvalidPayload, NotFound, PayloadTooLarge, Reason, UnsupportedMediaType
+from service.persistence.evidence_store import PendingFile, read_stored_file
+from service.persistence.tables import Evidence
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -48,7 +57,22 @@ _UNDECLARED = "application/octet-stream"
 
 _MAX_NAME_LENGTH = 150
 _FALLBACK_NAME = "evidence"
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+# An office document has tens of members (a workbook with many sheets and pictures a few hundred); an archive
+# beyond these is refused before its directory is parsed (issue 13 point 8: 225,000 empty members).
+MAX_ZIP_MEMBERS = 10_000
+MAX_ZIP_DIRECTORY_BYTES = 1024 * 1024
+_EOCD = b"PK\x05\x06"
+_EOCD_SIZE = 22
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_EOCD = b"PK\x06\x06"
+
+log = logging.getLogger("cdht.evidence")
+INTEGRITY_FAILURES = Counter(
+    "cdht_evidence_integrity_failures_total",
+    "Evidence files whose bytes on disk differ from their recorded SHA-256, by what found them",
+    ["found_by"],
+)
 
 
 @dataclass(frozen=True)
@@ -70,11 +94,6 @@ async def store_evidence_file(
 ) -> StoredFile:
     """Stream an upload to disk, check what it really is, and keep it under its SHA-256.
 
-    The bytes go to a temporary file in ``<data_dir>/evidence/tmp/`` while they are hashed and
-    counted, so that a file is never held in memory whole and a half-written or refused upload is never
-    visible at its final path. Only once the content has been sniffed and accepted is it moved into
-    place with ``os.replace`` (atomic on one file system).
-
     Accepted only if all of these hold, otherwise ``UnsupportedMediaType`` (415) with one reason each:
 
     * the content sniffs as one of ``ALLOWED_MEDIA_TYPES`` (magic bytes; for ZIP containers, the
@@ -87,41 +106,28 @@ async def store_evidence_file(
       saved back to a desktop opens in the program its content belongs to.
 
     More than ``max_bytes`` raises ``PayloadTooLarge`` (413) as soon as the limit is passed, without
-    reading the rest. Nothing is left on disk after any refusal.
-
-    Writes are plain blocking writes per chunk: evidence files are at most a few tens of MB and a
-    thread hop per 64 KiB would cost more than it saves.
+    reading the rest; a ZIP archive beyond the sniffer's bounds raises ``InvalidPayload`` (422). Nothing is
+    left on disk after any refusal.
     """
     safe_name = sanitize_filename(filename)
-    tmp_dir = data_dir / "evidence" / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
-    tmp_path = Path(tmp_name)
-    digest = hashlib.sha256()
-    size = 0
+    pending = await PendingFile.create(data_dir)
     try:
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > max_bytes:
-                    await _close_source(chunks)
-                    raise PayloadTooLarge(
-                        "The evidence file is larger than the service accepts.",
-                        reasons=[
-                            Reason(
-                                "evidence_too_large",
-                                f"Evidence files may be at most {_format_mb(max_bytes)} "
-                                f"({max_bytes} bytes); this upload is larger.",
-                            )
-                        ],
-                    )
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            # The database will soon point at this digest; the bytes must survive a crash first.
-            os.fsync(out.fileno())
-
-        media_type = sniff_media_type(tmp_path)
+        async for chunk in chunks:
+            if pending.size + len(chunk) > max_bytes:
+                await _close_source(chunks)
+                raise PayloadTooLarge(
+                    "The evidence file is larger than the service accepts.",
+                    reasons=[
+                        Reason(
+                            "evidence_too_large",
+                            f"Evidence files may be at most {_format_mb(max_bytes)} "
+                            f"({max_bytes} bytes); this upload is larger.",
+                        )
+                    ],
+                )
+            await pending.write(chunk)
+        await pending.seal()
+        media_type = await asyncio.to_thread(sniff_media_type, pending.path)
         reasons = _refusals(media_type, declared_type, safe_name)
         if reasons:
             raise UnsupportedMediaType(
@@ -129,50 +135,65 @@ async def store_evidence_file(
                 reasons=reasons,
             )
         assert media_type is not None  # _refusals returns a reason when the content is unknown
-
-        sha256 = digest.hexdigest()
-        target = evidence_path(data_dir, sha256)
-        if target.exists():
-            # Same digest, same bytes: the copy already in place is as good as ours.
-            tmp_path.unlink()
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_path, target)
-            _fsync_dir(target.parent)
+        target = await pending.commit()
     except BaseException:
         # Also on cancellation: a client that hangs up must not leave a partial file behind.
-        tmp_path.unlink(missing_ok=True)
+        pending.discard()
         raise
+    return StoredFile(sha256=pending.sha256, size=pending.size, media_type=media_type, filename=safe_name, path=target)
 
-    return StoredFile(sha256=sha256, size=size, media_type=media_type, filename=safe_name, path=target)
 
-
-def evidence_path(data_dir: Path, sha256: str) -> Path:
-    """Where the file with this digest lives (whether or not it exists).
-
-    The digest usually comes from a URL, so anything but 64 hex characters is refused as ``NotFound``
-    before it can be joined to a path (``../`` and friends never reach the file system).
-    """
-    sha = sha256.lower()
-    if not _SHA256_RE.fullmatch(sha):
+async def served_bytes(data_dir: Path, row: Evidence) -> bytes:
+    """The bytes of an evidence file as a download serves them: read once, and served only if they are the bytes
+    the record names (their SHA-256 and size). Otherwise the download is refused: 404 ``evidence_file_missing``
+    when no file is there, 409 ``evidence_file_altered`` when its bytes changed on disk (logged and counted:
+    ``cdht_evidence_integrity_failures_total{found_by="download"}``)."""
+    data = await read_stored_file(data_dir, row.sha256, row.size)
+    if data is None:
         raise NotFound(
-            "No such evidence file.",
+            "Tệp minh chứng không còn trên đĩa / The evidence file is missing from storage.",
+            reasons=[Reason("evidence_file_missing", f"sha256 {row.sha256} is not on disk")],
+        )
+    actual = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+    if actual != row.sha256 or len(data) != row.size:
+        INTEGRITY_FAILURES.labels(found_by="download").inc()
+        log.error(
+            "evidence %s of case %s refused for download: its file holds %d bytes with sha256 %s, the record %d "
+            "bytes with sha256 %s",
+            row.id,
+            row.case_id,
+            len(data),
+            actual,
+            row.size,
+            row.sha256,
+        )
+        raise Conflict(
+            "Nội dung tệp minh chứng trên đĩa đã bị thay đổi so với bản đã ghi nhận; tệp không được cung cấp / "
+            "The evidence file on disk no longer matches its record; it is not served.",
             reasons=[
                 Reason(
-                    "evidence_not_found", "An evidence file is named by a SHA-256 digest (64 hexadecimal characters)."
+                    "evidence_file_altered",
+                    f"the record names sha256 {row.sha256} ({row.size} bytes); the file holds other bytes. "
+                    "Run GET /v1/audit/verify?deep=true and restore the file from a backup.",
                 )
             ],
         )
-    return data_dir / "evidence" / sha[0:2] / sha[2:4] / sha
+    return data
 
 
 def sniff_media_type(path: Path) -> str | None:
-    """The allowed media type the file's content is, or ``None`` if it is none of them."""
+    """``sniff_stream`` of a file on disk (blocking: run it in a worker thread)."""
     try:
-        with path.open("rb") as f:
-            head = f.read(8)
+        with path.open("rb") as handle:
+            return sniff_stream(handle)
     except OSError:
         return None
+
+
+def sniff_stream(handle: BinaryIO) -> str | None:
+    """The allowed media type the content is, or ``None`` if it is none of them; ``InvalidPayload`` (422) for a
+    ZIP archive larger than the sniffer reads. Reads a bounded amount (see the module docstring)."""
+    head = handle.read(8)
     if head.startswith(b"%PDF-"):
         return PDF
     if head.startswith(b"\xff\xd8\xff"):
@@ -180,13 +201,51 @@ def sniff_media_type(path: Path) -> str | None:
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
     if head.startswith(b"PK\x03\x04"):
-        return _sniff_zip(path)
+        return _sniff_zip(handle)
     return None
 
 
-def _sniff_zip(path: Path) -> str | None:
+def _zip_directory(handle: BinaryIO) -> tuple[int, int] | None:
+    """(members, central directory bytes) as the archive's end records state them, read from its last 64 KiB (and
+    the ZIP64 end record it points to); None when there is no end record."""
+    size = handle.seek(0, os.SEEK_END)
+    tail_size = min(size, _EOCD_SIZE + 0xFFFF)
+    handle.seek(size - tail_size)
+    tail = handle.read(tail_size)
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) - at < _EOCD_SIZE:
+        return None
+    members, directory_bytes = struct.unpack("<HI", tail[at + 10 : at + 16])
+    locator = at - 20
+    if locator >= 0 and tail[locator : locator + 4] == _ZIP64_LOCATOR:
+        (record_at,) = struct.unpack("<Q", tail[locator + 8 : locator + 16])
+        handle.seek(record_at)
+        record = handle.read(56)
+        if len(record) == 56 and record[:4] == _ZIP64_EOCD:
+            members, directory_bytes = struct.unpack("<QQ", record[32:48])
+    return members, directory_bytes
+
+
+def _sniff_zip(handle: BinaryIO) -> str | None:
+    directory = _zip_directory(handle)
+    if directory is None:
+        return None
+    members, directory_bytes = directory
+    if members > MAX_ZIP_MEMBERS or directory_bytes > MAX_ZIP_DIRECTORY_BYTES:
+        raise InvalidPayload(
+            "Tệp nén có quá nhiều thành phần để kiểm tra / The archive has more members than the service checks.",
+            reasons=[
+                Reason(
+                    "archive_too_large",
+                    f"A DOCX, XLSX or ODT file may list at most {MAX_ZIP_MEMBERS} members in at most "
+                    f"{MAX_ZIP_DIRECTORY_BYTES // 1024} KiB of directory; this one lists {members} in "
+                    f"{directory_bytes} bytes.",
+                )
+            ],
+        )
     try:
-        with zipfile.ZipFile(path) as zf:
+        handle.seek(0)
+        with zipfile.ZipFile(handle) as zf:
             names = set(zf.namelist())
             is_odt = False
             if "mimetype" in names:
@@ -206,6 +265,8 @@ def _sniff_zip(path: Path) -> str | None:
         RuntimeError,
     ):
         # Corrupt, encrypted or using a compression we cannot read: not something we can vouch for.
+        return None
+    if len(names) > MAX_ZIP_MEMBERS:  # the end record understated what the directory holds
         return None
     found = []
     if "word/document.xml" in names and "[Content_Types].xml" in names:
@@ -291,20 +352,6 @@ async def _close_source(chunks: AsyncIterator[bytes]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename is only durable once the directory entry is; not every platform allows this.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _format_mb(max_bytes: int) -> str:

@@ -17,7 +17,8 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import deadlines
-from service.domain.audit import case_chain, case_state_digest
+from service.domain.audit.canonical import case_chain
+from service.domain.audit.digest import recorded_digest_holds
 from service.domain.casefile import CaseFile, resolve, unit_path
 from service.domain.engine import apply_change
 from service.domain.errors import Conflict, NotFound, Reason
@@ -205,8 +206,8 @@ async def proven_current(
             for row in await session.execute(select(table.__table__).where(table.case_id.in_(wanted))):
                 into[row.case_id].append(row)
         for case in current:
-            digest = case_state_digest(case, indicators[case.id], due[case.id], evidence[case.id])
-            if digest == digests.get(case_chain(case.id)):
+            recorded = digests.get(case_chain(case.id))
+            if recorded_digest_holds(recorded, case, indicators[case.id], due[case.id], evidence[case.id]):
                 procedure, _ = resolve(registry, case)
                 proven[case.id] = ProvenState(case, procedure.definition, {row.key: row for row in due[case.id]})
     return proven

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import deadlines, engine, replay
-from service.domain.audit import format_time
+from service.domain.audit.canonical import format_time
 from service.domain.casefile import CaseFile
 from service.domain.errors import Conflict, Reason
 from service.persistence.queries import unit_subtree

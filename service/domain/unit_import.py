@@ -60,7 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import authority
 from service.domain.actor import Actor
-from service.domain.audit import EventFacts, append_chain_event
+from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.authority import NATIONAL_ROOT
 from service.domain.errors import Conflict, InvalidPayload, Reason
 from service.persistence.tables import AdminUnit, UnitSuccession

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.config import Settings
 from service.domain import authority
 from service.domain.actor import Actor
-from service.domain.audit import EventFacts, append_chain_event, format_time
+from service.domain.audit.canonical import format_time
+from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.casefile import unit_path
 from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
 from service.persistence.tables import OutboxMessage, WebhookDelivery, WebhookSubscription

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from service import walkthrough as w
-from service.domain.audit import case_chain
+from service.domain.audit.canonical import case_chain
 from service.domain.replay import case_as_of
 from service.persistence.tables import AdminUnit, AuditEvent
 from tests.helpers import Api

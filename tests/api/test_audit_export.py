@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import insert, select, text
 
-from service.audit_offline import EXPORT_FIELDS, verify_file, verify_lines
-from service.domain.audit import GENESIS, canonical_json, event_hash, format_time
-from service.domain.checkpoints import run_checkpointer
+from service.domain.audit.canonical import GENESIS, canonical_json, event_hash, format_time
+from service.domain.audit.offline import EXPORT_FIELDS, verify_file, verify_lines
 from service.persistence.tables import AuditCheckpoint, AuditEvent, ChainHead
+from service.workers.checkpoints import run_checkpointer
 from tests.helpers import Api, chained_event
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from service.domain.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.domain.errors import PayloadTooLarge, UnsupportedMediaType
 from service.domain.evidence import (
     ALLOWED_MEDIA_TYPES,
-    evidence_path,
     sanitize_filename,
     sniff_media_type,
     store_evidence_file,
 )
+from service.persistence.evidence_store import evidence_path
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -406,8 +406,8 @@ def test_valid_digest_maps_to_sharded_path(tmp_path: Path):
 
 
 @pytest.mark.parametrize("bad", ["", "abc", "../" + "a" * 61, "g" * 64, "a" * 63, "a" * 65, "a" * 63 + "/"])
-def test_malformed_digest_raises_not_found(tmp_path: Path, bad: str):
-    with pytest.raises(NotFound):
+def test_malformed_digest_is_refused_before_it_becomes_a_path(tmp_path: Path, bad: str):
+    with pytest.raises(ValueError, match="SHA-256"):
         evidence_path(tmp_path, bad)
 
 

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select, text
 
 from service import walkthrough as w
-from service.domain import audit
 from service.domain.actor import Actor
-from service.domain.verify_parallel import chain_ranges, verify_in_processes
+from service.domain.audit import canonical, event_reader, writer
+from service.domain.audit import verify as verifier
 from service.persistence.tables import AuditEvent
+from service.workers.verify_processes import chain_ranges, verify_in_processes
 from tests.helpers import Api
 
 ODD_ACTOR = Actor(
@@ -32,9 +33,9 @@ async def _execute(api: Api, sql: str, **params: object) -> None:
         await session.execute(text(sql), params)
 
 
-async def _verify(api: Api, **kwargs: object) -> audit.VerifyReport:
+async def _verify(api: Api, **kwargs: object) -> verifier.VerifyReport:
     async with api.app.state.services.sessions() as session:
-        return audit.merge_parts([await audit.verify_part(session, **kwargs)])  # type: ignore[arg-type]
+        return verifier.merge_parts([await verifier.verify_part(session, **kwargs)])  # type: ignore[arg-type]
 
 
 async def _cases(api: Api) -> list[str]:
@@ -52,10 +53,10 @@ async def _odd_events(api: Api) -> None:
     with floats, None, dates and times in another zone, a time on a whole second."""
     async with api.app.state.services.sessions() as session, session.begin():
         for number, payload in enumerate(ODD_PAYLOADS):
-            await audit.append_chain_event(
+            await writer.append_chain_event(
                 session,
                 chain="odd",
-                facts=audit.EventFacts(kind="note", trigger="ghi chú", payload=payload, citation="Điều 9"),
+                facts=writer.EventFacts(kind="note", trigger="ghi chú", payload=payload, citation="Điều 9"),
                 actor=ODD_ACTOR,
                 actor_role=None,
                 now=datetime(2025, 1, 2, 3, 4, 5, number * 250_000, tzinfo=timezone(timedelta(hours=-3))),
@@ -67,9 +68,14 @@ async def _odd_events(api: Api) -> None:
 def test_the_cached_encoder_writes_what_json_dumps_writes() -> None:
     for value in [*ODD_PAYLOADS, {"b": 1, "a": {"d": [1.5, None], "c": "ễ"}}, "ễ\n", 7, 2.5]:
         reference = json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=audit._default, allow_nan=False
+            value,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=canonical.encode_default,
+            allow_nan=False,
         )
-        assert audit.canonical_json(value) == reference
+        assert canonical.canonical_json(value) == reference
 
 
 async def test_row_hash_is_event_hash_on_real_events(api: Api) -> None:
@@ -78,15 +84,17 @@ async def test_row_hash_is_event_hash_on_real_events(api: Api) -> None:
     events = AuditEvent.__table__
     async with api.app.state.services.sessions() as session:
         orm = (await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars().all()
-        rows = (await session.execute(select(*[events.c[n] for n in audit._EVENT_COLUMNS]).order_by(events.c.id))).all()
+        rows = (
+            await session.execute(select(*[events.c[n] for n in canonical.EVENT_COLUMNS]).order_by(events.c.id))
+        ).all()
     assert len(rows) == len(orm) > 8
     for event, row in zip(orm, rows, strict=True):
-        assert audit.row_hash(row) == audit.event_hash(event) == event.hash
+        assert canonical.row_hash(row) == canonical.event_hash(event) == event.hash
     assert (await _verify(api, batch=2)).ok is True
     async with api.app.state.services.sessions() as session:
         # What verify compares: on PostgreSQL the hash the server recomputes, elsewhere ``row_hash``'s.
-        checked = await (await audit._event_reader(session, audit.EVERY_CHAIN, None)).page(None, 10_000)
-    assert [row[audit._COMPUTED] for row in checked] == [row[audit._HASH] for row in checked]
+        checked = await (await event_reader.event_reader(session, event_reader.EVERY_CHAIN, None)).page(None, 10_000)
+    assert [row[event_reader.COMPUTED] for row in checked] == [row[event_reader.HASH] for row in checked]
     assert len(checked) == len(rows)
 
 
@@ -96,12 +104,12 @@ async def test_a_server_hash_that_differs_is_hashed_again_before_it_is_reported(
 ) -> None:
     await _cases(pg_api)
     await _odd_events(pg_api)
-    read = audit._PostgresEvents.page
+    read = event_reader.PostgresEvents.page
 
-    async def garbled(self: audit._PostgresEvents, after: tuple[str, int] | None, limit: int) -> list[tuple]:
-        return [(*row[: audit._COMPUTED], "0" * 64) for row in await read(self, after, limit)]
+    async def garbled(self: event_reader.PostgresEvents, after: tuple[str, int] | None, limit: int) -> list[tuple]:
+        return [(*row[: event_reader.COMPUTED], "0" * 64) for row in await read(self, after, limit)]
 
-    monkeypatch.setattr(audit._PostgresEvents, "page", garbled)
+    monkeypatch.setattr(event_reader.PostgresEvents, "page", garbled)
     assert (await _verify(pg_api, batch=3)).ok is True  # every event hashed again here, and sound
     await _execute(pg_api, "UPDATE audit_event SET actor_name = 'x' WHERE chain = 'odd' AND seq = 3")
     report = await _verify(pg_api, batch=3)
@@ -194,7 +202,7 @@ async def test_worker_processes_give_the_in_process_report(pg_api: Api) -> None:
     for sql, params in [("SELECT 1", {}), *_tamperings(ids)]:
         await _execute(api, sql, **params)
         async with api.app.state.services.sessions() as session:
-            in_process = await audit.verify(session)
+            in_process = await verifier.verify(session)
             in_workers = await verify_in_processes(session, url, processes=2, batch=3)
         assert in_workers == in_process
     assert in_process.first_bad_event is not None and in_process.first_bad_event["case_id"] == ids[0]

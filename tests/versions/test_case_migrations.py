@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from service import walkthrough as w
 from service.domain import case_migrations as migrations
 from service.domain.actor import Actor
-from service.domain.audit import case_chain
+from service.domain.audit.canonical import case_chain
 from service.domain.casefile import load_case_file
 from service.domain.errors import Forbidden
 from service.domain.replay import case_as_of

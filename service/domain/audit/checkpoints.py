@@ -3,114 +3,41 @@
 A chain proves its own events consistent, but whoever can write the database can rewrite a chain's newest events
 and its head together (or remove a whole case with its chain) and the chain still verifies. A checkpoint records
 every chain's head (``{chain: [seq, hash]}``), hashes it (``digest``: SHA-256 of ``canonical_json(heads)``) and signs
-the digest's 32 bytes with an Ed25519 key kept outside the database. Later, each checkpointed event must still
-carry the hash the checkpoint recorded; an operator who keeps the public key and copies of the checkpoints
-elsewhere can check that without trusting the database (``cdht audit verify EXPORT --checkpoints --public-key``).
+the digest's 32 bytes with an Ed25519 key kept outside the database (``service.persistence.keys``). Later, each
+checkpointed event must still carry the hash the checkpoint recorded; an operator who keeps the public key and
+copies of the checkpoints elsewhere can check that without trusting the database
+(``cdht audit verify EXPORT --checkpoints --public-key``). The periodic worker that makes them is
+``service.workers.checkpoints``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
-import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.config import ConfigurationError, Settings
-from service.domain.actor import Actor, system_actor
-from service.domain.audit import canonical_json, case_chain, format_time
-from service.domain.audit import verify as verify_chains
-from service.persistence.db import unit_of_work
+from service.config import Settings
+from service.domain.actor import Actor
+from service.domain.audit.canonical import canonical_json, case_chain, format_time
+from service.domain.audit.verify import verify as verify_chains
+from service.persistence.keys import key_id, signing_key
 from service.persistence.tables import AuditCheckpoint, AuditEvent, Case, ChainHead
 
 log = logging.getLogger("cdht.audit.checkpoints")
 
-KEY_FILE_NAME = "audit-signing-key.pem"
 ALGORITHM = "Ed25519 over the 32 bytes of digest = sha256(canonical_json({id, created_at, key_id, heads}))"
 LOOKUP_BATCH = 500
 MAX_PROBLEMS = 100
-
-
-# --- keys ------------------------------------------------------------------------------------------------------
-
-
-def _dev_key_path(settings: Settings) -> Path:
-    return settings.data_dir / KEY_FILE_NAME
-
-
-def _generate_dev_key(path: Path) -> None:
-    """Write a new key to ``path`` (0600) unless one is there; atomic, so two processes agree on one key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
-        try:
-            os.link(temporary, path)  # fails if another process got there first; its key wins
-        except FileExistsError:
-            pass
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def signing_key(settings: Settings) -> Ed25519PrivateKey:
-    """The checkpoint signing key: CDHT_AUDIT_SIGNING_KEY_FILE, or in dev and test one generated into data_dir."""
-    path = settings.audit_signing_key_file
-    if path is None:
-        if settings.is_production:
-            raise ConfigurationError("production needs CDHT_AUDIT_SIGNING_KEY_FILE")
-        path = _dev_key_path(settings)
-        if not path.exists():
-            _generate_dev_key(path)
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ConfigurationError(f"cannot read the audit signing key {path}: {exc}") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigurationError(f"the audit signing key {path} is not an Ed25519 private key")
-    return key
-
-
-def public_key_bytes(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def key_id(key: Ed25519PublicKey) -> str:
-    """First 16 hex digits of SHA-256 over the raw 32-byte public key."""
-    return hashlib.sha256(public_key_bytes(key)).hexdigest()[:16]
-
-
-def public_key_pem(settings: Settings) -> str:
-    """The public half of the signing key (SubjectPublicKeyInfo PEM), for operators to keep outside the database."""
-    return (
-        signing_key(settings)
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode("ascii")
-    )
-
-
-def load_public_key(pem: bytes) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
-    return key
 
 
 # --- digest and signature (shared with the offline verifier) --------------------------------------------------
@@ -309,43 +236,6 @@ async def verify_checkpoints(
     return report
 
 
-# --- the periodic worker -----------------------------------------------------------------------------------------
-
-CHECKPOINTER = system_actor("checkpoints")
-
-
 async def newest_checkpoint_time(session: AsyncSession) -> datetime | None:
     query = select(AuditCheckpoint.created_at).order_by(AuditCheckpoint.created_at.desc()).limit(1)
     return (await session.execute(query)).scalar_one_or_none()
-
-
-async def run_checkpointer(
-    sessions: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    clock: Callable[[], datetime],
-    stop: asyncio.Event,
-    *,
-    recheck_seconds: float = 300.0,
-) -> None:
-    """Create a checkpoint whenever the newest is ``audit_checkpoint_interval_hours`` old, until ``stop`` is set.
-
-    It looks again at least every ``recheck_seconds``, so a checkpoint made meanwhile elsewhere (another worker,
-    ``cdht audit checkpoint``, the API) pushes the next one back; an error is logged and retried."""
-    interval = timedelta(hours=settings.audit_checkpoint_interval_hours)
-    signing_key(settings)  # a missing or bad key stops the worker at once rather than at the first checkpoint
-    while not stop.is_set():
-        wait = recheck_seconds
-        try:
-            async with unit_of_work(sessions) as session:
-                newest = await newest_checkpoint_time(session)
-                now = clock()
-                if newest is None or now - newest >= interval:
-                    await create_checkpoint(session, settings=settings, actor=CHECKPOINTER, now=now)
-                    newest = now
-                wait = min(recheck_seconds, max((newest + interval - now).total_seconds(), 1.0))
-        except Exception:
-            log.exception("audit checkpoint failed; retrying in %.0f s", wait)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=wait)
-        except TimeoutError:
-            pass

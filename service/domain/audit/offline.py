@@ -2,9 +2,10 @@
 
 Each line of ``GET /v1/audit/export?format=jsonl`` carries every hashed field exactly as it was hashed, with
 ``hash`` and ``prev_hash``; the export is ordered by chain, then sequence. Reading line by line (memory bounded by
-the number of chains, not of events), this recomputes each event's hash with ``service.domain.audit.event_hash``
-(the one implementation of the canonical encoding) and checks each chain's links: it starts at seq 1 on the
-genesis hash, every seq follows the one before, every ``prev_hash`` is the previous line's ``hash``.
+the number of chains, not of events), this recomputes each event's hash with ``canonical.event_hash`` (the one
+implementation of the canonical encoding) and walks each chain with the ``chain_walk`` the online verify uses: it
+starts at seq 1 on the genesis hash, every seq follows the one before, every ``prev_hash`` is the previous line's
+``hash``. Nothing here reads the database; ``cdht audit verify FILE`` prints what it finds.
 
 An export alone cannot show that a chain's newest events, or whole chains, were removed before it was taken.
 Signed checkpoints can: with ``--checkpoints FILE --public-key KEY.pem`` each checkpoint's signature is checked
@@ -14,9 +15,7 @@ beyond the export is checked only if the checkpoint is older than the export's n
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +23,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from service.domain.audit import GENESIS, HASHED_FIELDS, event_hash, format_time
+from service.domain.audit.canonical import HASHED_FIELDS, event_hash, format_time
+from service.domain.audit.chain_walk import ChainWalk
+from service.domain.audit.checkpoints import signature_problem
+from service.persistence.keys import key_id, load_public_key
 
 EXPORT_FIELDS = (*HASHED_FIELDS, "hash")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # what format_time writes
@@ -117,8 +119,6 @@ def _checkpoint_claims(
     checkpoints: list[dict[str, Any]], public_key: Any, report: OfflineReport
 ) -> dict[tuple[str, int], tuple[str, str, datetime]]:
     """(chain, seq) -> (hash, id and time of the oldest checkpoint that recorded it), once every signature holds."""
-    from service.domain.checkpoints import key_id, signature_problem
-
     report.key_id = key_id(public_key)
     claims: dict[tuple[str, int], tuple[str, str, datetime]] = {}
     for document in sorted(checkpoints, key=lambda d: str(d.get("created_at"))):
@@ -158,6 +158,15 @@ def verify_lines(
     return report
 
 
+@dataclass
+class _ExportFacts:
+    """What the walk over the lines learns besides the chains: the export's own first line and its newest event."""
+
+    taken_at: datetime | None = None  # from the export's first line: checkpoints made before it must be in it
+    complete: bool = False  # the export holds every chain: a chain a checkpoint recorded may not be missing
+    newest: datetime | None = None
+
+
 def _verify(
     lines: Iterable[bytes | str],
     report: OfflineReport,
@@ -168,93 +177,23 @@ def _verify(
 ) -> None:
     claims = _checkpoint_claims(checkpoints, public_key, report) if checkpoints is not None else {}
     ended: dict[str, int] = {}  # chain -> its last seq in the export
-    chain: str | None = None
-    expected_seq, prev = 0, GENESIS
-    newest: datetime | None = None
-    taken_at: datetime | None = None  # from the export's first line: checkpoints made before it must be found in it
-    complete = False  # the export holds every chain: a chain a checkpoint recorded may not be missing
-    number = 0
-    for number, raw in enumerate(lines, start=1):
-        report.lines = number
-        try:
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError:
-            raise Bad("not valid UTF-8", line=number) from None
-        if not text.strip():
-            continue
-        if number == 1 and text.lstrip("\ufeff").startswith("uid,"):
-            raise Bad("this is a CSV export; verify the JSONL export (format=jsonl)", line=number)
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise Bad(f"not valid JSON ({exc.msg})", line=number) from None
-        if number == 1 and isinstance(record, dict) and "export" in record:
-            preamble = record["export"]
-            try:
-                taken_at = datetime.fromisoformat(str(preamble["taken_at"]))
-            except (KeyError, ValueError):
-                raise Bad("the export's first line has no valid taken_at", line=number) from None
-            complete = bool(preamble.get("complete"))
-            continue
-        event = _event(record, number)
-        if event.chain != chain:
-            if event.chain in ended:
-                raise Bad(
-                    "the chain appears again: the export is not ordered by chain, then seq",
-                    line=number,
-                    chain=event.chain,
-                    seq=event.seq,
-                )
-            if chain is not None:
-                ended[chain] = expected_seq
-            chain, expected_seq, prev = event.chain, 0, GENESIS
-            report.chains += 1
-            if event.seq != 1 and partial:
-                # A filtered export (since=) begins a chain later; its first link is taken as given.
-                expected_seq, prev = event.seq - 1, event.prev_hash
-                report.partial_chains += 1
-        expected_seq += 1
-        if event.seq != expected_seq:
-            raise Bad(
-                f"sequence {event.seq} where {expected_seq} was expected: an event is missing",
-                line=number,
-                chain=event.chain,
-                seq=event.seq,
-            )
-        if event.prev_hash != prev:
-            raise Bad(
-                "prev_hash does not match the previous event's hash", line=number, chain=event.chain, seq=event.seq
-            )
-        if event_hash(event) != event.hash:  # type: ignore[arg-type]
-            raise Bad(
-                "hash does not match the event's contents: the event was changed",
-                line=number,
-                chain=event.chain,
-                seq=event.seq,
-            )
-        claim = claims.get((event.chain, event.seq))
-        if claim is not None:
-            if claim[0] != event.hash:
-                raise Bad(
-                    f"the event differs from checkpoint {claim[1]}: it was changed after that checkpoint",
-                    line=number,
-                    chain=event.chain,
-                    seq=event.seq,
-                )
-            report.heads_matched += 1
-        prev = event.hash
-        report.events += 1
-        newest = event.occurred_at if newest is None or event.occurred_at > newest else newest
-    if chain is not None:
-        ended[chain] = expected_seq
-    report.lines = number
+    walk = ChainWalk(partial=partial, on_chain_end=ended.__setitem__)
+    facts = _ExportFacts()
+    try:
+        _walk_lines(lines, report, walk, ended, claims, facts)
+    finally:
+        walk.end_chain()
+        report.events, report.chains, report.partial_chains = walk.events, walk.chains, walk.partial_chains
     for (claim_chain, seq), (_, checkpoint_id, created) in sorted(claims.items()):
         last = ended.get(claim_chain)
         if last is not None and seq <= last:
             continue  # matched on its line
         # Without the export's first line nothing says the export is filtered: every recorded chain must be there.
-        covered = last is not None or complete or taken_at is None
-        before_export = created <= taken_at if taken_at is not None else newest is not None and created <= newest
+        covered = last is not None or facts.complete or facts.taken_at is None
+        if facts.taken_at is not None:
+            before_export = created <= facts.taken_at
+        else:
+            before_export = facts.newest is not None and created <= facts.newest
         if partial or not covered:
             report.heads_not_in_export += 1
         elif before_export:
@@ -272,6 +211,56 @@ def _verify(
         )
 
 
+def _walk_lines(
+    lines: Iterable[bytes | str],
+    report: OfflineReport,
+    walk: ChainWalk,
+    ended: dict[str, int],
+    claims: dict[tuple[str, int], tuple[str, str, datetime]],
+    facts: _ExportFacts,
+) -> None:
+    """Each line in turn: parsed, walked along its chain, matched with what the checkpoints recorded."""
+    for number, raw in enumerate(lines, start=1):
+        report.lines = number
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            raise Bad("not valid UTF-8", line=number) from None
+        if not text.strip():
+            continue
+        if number == 1 and text.lstrip("\ufeff").startswith("uid,"):
+            raise Bad("this is a CSV export; verify the JSONL export (format=jsonl)", line=number)
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise Bad(f"not valid JSON ({exc.msg})", line=number) from None
+        if number == 1 and isinstance(record, dict) and "export" in record:
+            preamble = record["export"]
+            try:
+                facts.taken_at = datetime.fromisoformat(str(preamble["taken_at"]))
+            except (KeyError, ValueError):
+                raise Bad("the export's first line has no valid taken_at", line=number) from None
+            facts.complete = bool(preamble.get("complete"))
+            continue
+        event = _event(record, number)
+        where = {"line": number, "chain": event.chain, "seq": event.seq}
+        if event.chain != walk.chain and event.chain in ended:
+            raise Bad("the chain appears again: the export is not ordered by chain, then seq", **where)
+        problem = walk.check(event.chain, event.seq, event.prev_hash, event.hash, event_hash(event))  # type: ignore[arg-type]
+        if problem is not None:
+            raise Bad(problem, **where)
+        claim = claims.get((event.chain, event.seq))
+        if claim is not None:
+            if claim[0] != event.hash:
+                raise Bad(
+                    f"the event differs from checkpoint {claim[1]}: it was changed after that checkpoint", **where
+                )
+            report.heads_matched += 1
+        walk.accept(event.hash)
+        if facts.newest is None or event.occurred_at > facts.newest:
+            facts.newest = event.occurred_at
+
+
 def verify_file(
     path: Path | str,
     *,
@@ -283,22 +272,7 @@ def verify_file(
     if (checkpoints_path is None) != (public_key_path is None):
         raise ValueError("--checkpoints and --public-key go together")
     if checkpoints_path is not None and public_key_path is not None:
-        from service.domain.checkpoints import load_public_key
-
         checkpoints = load_checkpoints(Path(checkpoints_path).read_text(encoding="utf-8"))
         public_key = load_public_key(Path(public_key_path).read_bytes())
     with open(path, "rb") as handle:
         return verify_lines(handle, checkpoints=checkpoints, public_key=public_key, partial=partial)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``cdht audit verify``: print OK with counts (exit 0) or the first bad line (exit 1); 2 for bad usage."""
-    try:
-        report = verify_file(
-            args.file, checkpoints_path=args.checkpoints, public_key_path=args.public_key, partial=args.partial
-        )
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"cdht audit verify: {exc}", file=sys.stderr)
-        return 2
-    print(report.text())
-    return 0 if report.ok else 1

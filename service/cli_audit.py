@@ -1,0 +1,132 @@
+"""The ``cdht audit`` commands: verify an export offline, verify the database (``--deep`` for the evidence files),
+and sign a checkpoint now."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from service.config import Settings
+
+
+def _verify_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Verify a JSONL export offline (no database): print OK with counts (exit 0) or the first bad line (exit 1);
+    2 for bad usage."""
+    from service.domain.audit.offline import verify_file
+
+    try:
+        report = verify_file(
+            args.file, checkpoints_path=args.checkpoints, public_key_path=args.public_key, partial=args.partial
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"cdht audit verify: {exc}", file=sys.stderr)
+        return 2
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def _verify_database(args: argparse.Namespace, settings: Settings) -> int:
+    """Verify the chains in the database, as ``GET /v1/audit/verify`` does; with ``--deep`` also every evidence
+    file on disk against its recorded SHA-256. Exit 0 when everything holds, 1 naming what does not."""
+    from service.domain.audit.evidence_files import verify_evidence_files
+    from service.domain.audit.verify import verify
+    from service.persistence.db import make_engine, session_factory
+    from service.workers.verify_processes import verify_every_chain
+
+    settings.check()
+
+    async def run() -> tuple[Any, Any]:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            async with session_factory(engine)() as session:
+                if args.case is not None:
+                    chains = await verify(session, case_id=args.case)
+                else:
+                    chains = await verify_every_chain(session, settings)
+            files = None
+            if args.deep:
+                async with session_factory(engine)() as session:
+                    files = await verify_evidence_files(session, settings.data_dir, case_id=args.case)
+        finally:
+            await engine.dispose()
+        return chains, files
+
+    chains, files = asyncio.run(run())
+    if chains.ok:
+        print(f"chains OK: {chains.events_checked} events in {chains.chains_checked} chains")
+    else:
+        print(f"chains FAILED: {json.dumps(chains.first_bad_event, ensure_ascii=False)}")
+    if files is not None:
+        if files.ok:
+            print(f"evidence files OK: {files.files_checked} files for {files.records_checked} records")
+        else:
+            print(f"evidence files FAILED: {files.problems_total} records whose file is missing or changed")
+            for problem in files.problems:
+                print(f"  {json.dumps(problem, ensure_ascii=False)}")
+    return 0 if chains.ok and (files is None or files.ok) else 1
+
+
+def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    """Sign the heads of every chain now; print the checkpoint document (or write it to --output)."""
+    from service.domain.actor import system_actor
+    from service.domain.audit.checkpoints import create_checkpoint, document_of
+    from service.persistence.db import make_engine, session_factory, unit_of_work
+
+    settings.check()
+
+    async def run() -> dict:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                checkpoint = await create_checkpoint(
+                    session, settings=settings, actor=system_actor("cli"), now=settings.clock()
+                )
+        finally:
+            await engine.dispose()
+        return document_of(checkpoint)
+
+    document = asyncio.run(run())
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    print(
+        f"checkpoint {document['id']}: {document['chains_total']} chains, {document['events_total']} events, "
+        f"key {document['key_id']}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def add_audit_commands(sub: Any) -> None:
+    """``cdht audit verify FILE``, ``cdht audit verify-db [--deep] [--case ID]``, ``cdht audit checkpoint``."""
+    audit = sub.add_parser("audit", help="the audit log: verification, signed checkpoints")
+    commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify_export = commands.add_parser(
+        "verify", help="verify a JSONL export without the database (exit 0 when it holds, 1 when not)"
+    )
+    verify_export.add_argument("file", type=Path, help="a JSONL export (GET /v1/audit/export?format=jsonl)")
+    verify_export.add_argument("--checkpoints", type=Path, help="checkpoint documents (a JSON array, or one a line)")
+    verify_export.add_argument("--public-key", type=Path, help="the PEM public key the checkpoints are signed with")
+    verify_export.add_argument(
+        "--partial",
+        action="store_true",
+        help="a time-filtered export: chains may start after seq 1; checkpoint heads outside it are skipped",
+    )
+    verify_export.set_defaults(run=_verify_export)
+    verify_db = commands.add_parser(
+        "verify-db", help="verify the chains in the database (exit 0 when they hold, 1 when not)"
+    )
+    verify_db.add_argument("--case", help="only this case's chain (and, with --deep, its files)")
+    verify_db.add_argument(
+        "--deep", action="store_true", help="also hash every evidence file on disk and compare it with its record"
+    )
+    verify_db.set_defaults(run=_verify_database)
+    checkpoint = commands.add_parser("checkpoint", help="sign the heads of every chain now")
+    checkpoint.add_argument("--output", type=Path, help="write the checkpoint document here, not stdout")
+    checkpoint.set_defaults(run=_checkpoint)

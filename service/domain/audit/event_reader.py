@@ -1,0 +1,155 @@
+"""How the online verify reads the audit log: events as plain rows in keyset pages, each with its recomputed hash,
+and the rows of other tables by case, a few hundred cases per query.
+
+A full verify reads every event of the country, so it reads plain rows (no ORM instance per event), has them
+hashed by PostgreSQL or here by the encoder built once (``canonical.row_hash``), and reads a page of
+``batch`` events at a time. A range of chains (``ChainRange``) can be read apart, so that ranges are verified in
+separate processes and merged into the one report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.domain.audit.canonical import EVENT_COLUMNS, SORTED_FIELDS, case_chain, row_hash
+from service.persistence.tables import AuditEvent
+
+ChainRange = tuple[str | None, str | None]
+"""The chains from the first name (inclusive) to the second (exclusive), in the database's order; None is open."""
+
+EVERY_CHAIN: ChainRange = (None, None)
+
+# What the chain walk reads of an event, and last the hash recomputed from its contents.
+CHECK_COLUMNS = ("id", "uid", "chain", "seq", "case_id", "kind", "payload", "prev_hash", "hash", "state_digest")
+ID, UID, CHAIN, SEQ, CASE_ID, KIND, PAYLOAD, PREV, HASH, STATE, COMPUTED = range(len(CHECK_COLUMNS) + 1)
+# The kinds whose payload the verify reads: what a case was opened under, what a migration added to it, and what
+# each evidence upload recorded of its file.
+PAYLOAD_KINDS = ("case_opened", "case_migrated", "evidence_uploaded")
+
+
+def columns(table: Any, names: Iterable[str]) -> list[Any]:
+    return [table.c[name] for name in names]
+
+
+def in_range(column: Any, chains: ChainRange) -> list[Any]:
+    low, high = chains
+    return [*([column >= low] if low is not None else []), *([column < high] if high is not None else [])]
+
+
+class CoreEvents:
+    """The events of any database through SQLAlchemy, hashed here by ``row_hash``."""
+
+    def __init__(self, session: AsyncSession, chains: ChainRange, case_id: str | None) -> None:
+        events = AuditEvent.__table__
+        query = select(*columns(events, EVENT_COLUMNS)).where(*in_range(events.c.chain, chains))
+        if case_id is not None:
+            query = query.where(events.c.chain == case_chain(case_id))
+        self.session, self.query = session, query.order_by(events.c.chain, events.c.seq)
+        self.keyset = tuple_(events.c.chain, events.c.seq)
+        self.picked = [EVENT_COLUMNS.index(name) for name in CHECK_COLUMNS]
+
+    async def page(self, after: tuple[str, int] | None, limit: int) -> Sequence[Any]:
+        query = self.query if after is None else self.query.where(self.keyset > tuple_(*after))
+        rows = (await self.session.execute(query.limit(limit))).all()
+        return [(*(row[index] for index in self.picked), row_hash(row)) for row in rows]
+
+    async def hash_here(self, row: Any) -> str:
+        return row[COMPUTED]
+
+
+_PG_READ = {  # the payload is read only where the chain walk needs it
+    "payload": "CASE WHEN e.kind IN ({}) THEN e.payload END AS payload".format(
+        ", ".join(f"'{kind}'" for kind in PAYLOAD_KINDS)
+    )
+}
+
+
+class PostgresEvents:
+    """On PostgreSQL the server writes each event's canonical JSON (``row_to_json`` of the hashed fields in key
+    order: the same compact form as ``canonical_json``, and the same string escapes: ``"``, ``\\`` and \\b \\f \\n
+    \\r \\t as such, other control characters as \\u00xx, the rest as UTF-8) and hashes it, so the events
+    cross the wire with their recomputed hash and Python only compares. An event whose hash differs is hashed
+    again here by ``row_hash`` before it is reported, so the report never rests on the server's encoding alone.
+    The pages are read by asyncpg itself, inside the session's transaction: SQLAlchemy's rows cost more than the
+    comparisons."""
+
+    _HASHED = ", ".join(
+        "to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS occurred_at"
+        if name == "occurred_at"
+        else f'e."{name}"'
+        for name in SORTED_FIELDS
+    )
+    _SELECT = (
+        f"SELECT {', '.join(_PG_READ.get(name, f'e.{name}') for name in CHECK_COLUMNS)}, "
+        "encode(sha256(convert_to(row_to_json(h)::text, 'UTF8')), 'hex') "
+        f"FROM audit_event AS e CROSS JOIN LATERAL (SELECT {_HASHED}) AS h"
+    )
+
+    def __init__(self, session: AsyncSession, driver: Any, chains: ChainRange, case_id: str | None) -> None:
+        self.session, self.driver = session, driver
+        filters = (
+            ("e.chain >= ${}", chains[0]),
+            ("e.chain < ${}", chains[1]),
+            ("e.chain = ${}", case_chain(case_id) if case_id is not None else None),
+        )
+        self.params: list[str] = []
+        self.conditions: list[str] = []
+        for condition, value in filters:
+            if value is not None:
+                self.params.append(value)
+                self.conditions.append(condition.format(len(self.params)))
+        self.keyset = f"(e.chain, e.seq) > (${len(self.params) + 1}, ${len(self.params) + 2})"
+
+    @classmethod
+    async def open(cls, session: AsyncSession, chains: ChainRange, case_id: str | None) -> PostgresEvents:
+        connection = await session.connection()
+        # This starts the session's transaction (and snapshot), in which the pages are read. asyncpg prepares the
+        # page query once; after a few runs PostgreSQL would plan it generically, without the keyset's values, and
+        # sort a whole range of chains for every page instead of walking the (chain, seq) index.
+        await connection.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        return cls(session, (await connection.get_raw_connection()).driver_connection, chains, case_id)
+
+    async def page(self, after: tuple[str, int] | None, limit: int) -> Sequence[Any]:
+        where = " AND ".join([*self.conditions, *([self.keyset] if after else [])]) or "true"
+        sql = f"{self._SELECT} WHERE {where} ORDER BY e.chain, e.seq LIMIT {int(limit)}"
+        return await self.driver.fetch(sql, *self.params, *(after or ()))
+
+    async def hash_here(self, row: Any) -> str:
+        events = AuditEvent.__table__
+        query = select(*columns(events, EVENT_COLUMNS)).where(events.c.id == row[ID])
+        return row_hash((await self.session.execute(query)).one())
+
+
+async def event_reader(session: AsyncSession, chains: ChainRange, case_id: str | None) -> CoreEvents | PostgresEvents:
+    if session.get_bind().dialect.name == "postgresql":
+        return await PostgresEvents.open(session, chains, case_id)
+    return CoreEvents(session, chains, case_id)
+
+
+async def rows_where_in(
+    session: AsyncSession, table: Any, names: Sequence[str], key: str, values: list[str]
+) -> Sequence[Sequence[Any]]:
+    """The ``names`` columns of the rows whose ``key`` is one of ``values``. On PostgreSQL through asyncpg itself
+    (one array parameter; the same values, JSON decoded by the codecs SQLAlchemy set on the connection):
+    SQLAlchemy's rows cost more than the digests."""
+    if not values:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        quoted = ", ".join(f'"{name}"' for name in names)
+        return await driver.fetch(f'SELECT {quoted} FROM "{table.name}" WHERE "{key}" = ANY($1::text[])', values)
+    return (await session.execute(select(*columns(table, names)).where(table.c[key].in_(values)))).all()
+
+
+async def rows_by_case(
+    session: AsyncSession, table: Any, names: Sequence[str], ids: list[str]
+) -> dict[str, list[Sequence[Any]]]:
+    """A case's rows of a table (``names`` begin with ``case_id``), without their leading case_id."""
+    grouped: dict[str, list[Sequence[Any]]] = {}
+    for row in await rows_where_in(session, table, names, "case_id", ids):
+        grouped.setdefault(row[0], []).append(row[1:])
+    return grouped
