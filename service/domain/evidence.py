@@ -30,7 +30,7 @@ from typing import BinaryIO
 from prometheus_client import Counter
 
 from service.domain.errors import Conflict, InvalidPayload, NotFound, PayloadTooLarge, Reason, UnsupportedMediaType
-from service.persistence.evidence_store import PendingFile, read_stored_file
+from service.persistence.evidence_store import PendingFile, is_sha256, read_stored_file
 from service.persistence.tables import Evidence
 
 PDF = "application/pdf"
@@ -148,6 +148,8 @@ async def served_bytes(data_dir: Path, row: Evidence) -> bytes:
     the record names (their SHA-256 and size). Otherwise the download is refused: 404 ``evidence_file_missing``
     when no file is there, 409 ``evidence_file_altered`` when its bytes changed on disk (logged and counted:
     ``cdht_evidence_integrity_failures_total{found_by="download"}``)."""
+    if not is_sha256(row.sha256):
+        raise _altered(row, f"the record's sha256 {row.sha256!r} is not a SHA-256 digest")
     data = await read_stored_file(data_dir, row.sha256, row.size)
     if data is None:
         raise NotFound(
@@ -156,29 +158,32 @@ async def served_bytes(data_dir: Path, row: Evidence) -> bytes:
         )
     actual = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
     if actual != row.sha256 or len(data) != row.size:
-        INTEGRITY_FAILURES.labels(found_by="download").inc()
-        log.error(
-            "evidence %s of case %s refused for download: its file holds %d bytes with sha256 %s, the record %d "
-            "bytes with sha256 %s",
-            row.id,
-            row.case_id,
-            len(data),
-            actual,
-            row.size,
-            row.sha256,
-        )
-        raise Conflict(
-            "Nội dung tệp minh chứng trên đĩa đã bị thay đổi so với bản đã ghi nhận; tệp không được cung cấp / "
-            "The evidence file on disk no longer matches its record; it is not served.",
-            reasons=[
-                Reason(
-                    "evidence_file_altered",
-                    f"the record names sha256 {row.sha256} ({row.size} bytes); the file holds other bytes. "
-                    "Run GET /v1/audit/verify?deep=true and restore the file from a backup.",
-                )
-            ],
-        )
+        raise _altered(row, f"the file holds {len(data)} bytes with sha256 {actual}")
     return data
+
+
+def _altered(row: Evidence, found: str) -> Conflict:
+    """The refusal of a download whose file is not what its record names (logged and counted here)."""
+    INTEGRITY_FAILURES.labels(found_by="download").inc()
+    log.error(
+        "evidence %s of case %s refused for download: %s; the record names %d bytes with sha256 %s",
+        row.id,
+        row.case_id,
+        found,
+        row.size,
+        row.sha256,
+    )
+    return Conflict(
+        "Nội dung tệp minh chứng trên đĩa đã bị thay đổi so với bản đã ghi nhận; tệp không được cung cấp / "
+        "The evidence file on disk no longer matches its record; it is not served.",
+        reasons=[
+            Reason(
+                "evidence_file_altered",
+                f"the record names sha256 {row.sha256} ({row.size} bytes); {found}. "
+                "Run GET /v1/audit/verify?deep=true and restore the file from a backup.",
+            )
+        ],
+    )
 
 
 def sniff_media_type(path: Path) -> str | None:

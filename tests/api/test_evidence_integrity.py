@@ -200,6 +200,19 @@ async def test_a_missing_file_is_404_and_reported_by_deep_verify(api: Api) -> No
     ]
 
 
+async def test_a_record_naming_no_digest_is_refused_not_a_server_error(api: Api) -> None:
+    case_id, evidence, _ = await _case_with_evidence(api)
+    auditor = api.who("auditor", "VN")
+    await _execute(api, "UPDATE evidence SET sha256 = :bad WHERE id = :id", bad="../" + "x" * 61, id=evidence["id"])
+    refused = await api.get(auditor, _download_path(case_id, evidence))
+    assert refused.status_code == 409
+    assert refused.json()["reasons"][0]["code"] == "evidence_file_altered"
+    report = await api.ok(await api.get(auditor, "/v1/audit/verify", case=case_id, deep="true"))
+    assert report["ok"] is False
+    assert "changed outside the engine" in report["first_bad_event"]["problem"]
+    assert report["files"]["problems"][0]["problem"] == "the record's sha256 is not a SHA-256 digest"
+
+
 async def test_verifying_every_file_needs_a_national_auditor(api: Api) -> None:
     leader = api.who("commune_leader", "C3")
     refused = await api.get(leader, "/v1/audit/verify", deep="true")

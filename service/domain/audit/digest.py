@@ -111,16 +111,6 @@ def digest_text(
     return canonical_json(document)
 
 
-def digest_of_rows(
-    case: Mapping[str, Any],
-    indicators: Iterable[Sequence[Any]],
-    deadlines: Iterable[Sequence[Any]],
-    evidence: Iterable[Sequence[Any]],
-    version: int = DIGEST_VERSION,
-) -> str:
-    return digest_of_text(digest_text(case, indicators, deadlines, evidence, version), version)
-
-
 def _values(case: Any, indicators: Iterable[Any], deadlines: Iterable[Any], evidence: Iterable[Any]) -> tuple:
     """The values a digest covers, read from ORM objects or rows with those attributes."""
     return (
@@ -140,7 +130,7 @@ def case_state_digest(
 ) -> str:
     """The digest of everything a case is: the row, its indicators, deadlines and evidence (the newest version
     unless another is asked for)."""
-    return digest_of_rows(*_values(case, indicators, deadlines, evidence), version)
+    return digest_of_text(digest_text(*_values(case, indicators, deadlines, evidence), version), version)
 
 
 def recorded_digest_holds(
@@ -163,7 +153,7 @@ def rows_hold(
     """``recorded_digest_holds`` of the values themselves, as verify reads them."""
     try:
         version = digest_version(recorded)
-        return digest_of_rows(case, indicators, deadlines, evidence, version) == recorded
+        return digest_of_text(digest_text(case, indicators, deadlines, evidence, version), version) == recorded
     except ValueError:  # a version this service does not know
         return False
 

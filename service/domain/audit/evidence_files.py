@@ -19,7 +19,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.evidence import INTEGRITY_FAILURES
-from service.persistence.evidence_store import hash_stored_file
+from service.persistence.evidence_store import hash_stored_file, is_sha256
 from service.persistence.tables import Evidence
 
 log = logging.getLogger("cdht.audit.files")
@@ -63,6 +63,8 @@ async def verify_evidence_files(
     limit = asyncio.Semaphore(FILES_AT_ONCE)
 
     async def hashed(sha256: str) -> tuple[str, int] | None:
+        if not is_sha256(sha256):
+            return None  # no file can be named by it; the chain verify reports the changed record
         async with limit:
             return await hash_stored_file(data_dir, sha256)
 
@@ -80,7 +82,10 @@ async def verify_evidence_files(
         report.files_checked += len(digests)  # a file split over two pages is counted (and hashed) on each
         for row in rows:
             report.records_checked += 1
-            problem = _problem(found[row.sha256], row.sha256, row.size)
+            if is_sha256(row.sha256):
+                problem = _problem(found[row.sha256], row.sha256, row.size)
+            else:
+                problem = "the record's sha256 is not a SHA-256 digest"
             if problem is not None:
                 report.add(row, problem)
                 if found[row.sha256] is not None:
