@@ -151,6 +151,7 @@ async def search_events(
 @router.get(
     "/audit/verify",
     response_model=VerifyOut,
+    response_model_exclude_unset=True,  # ``files`` only when deep
     responses=problems(401, 403, 404),
     summary="Recompute the hash chains and name the first bad event; `deep=true` also checks the evidence files",
     description="With `case`, that case's chain (anyone who may read the case); without it, every chain "
@@ -172,21 +173,21 @@ async def verify(
             report = await verify_chains(session, case_id=case)
         else:
             report = await verify_every_chain(session, svc.settings)
-    files = None
+    out = VerifyOut(
+        ok=report.ok,
+        events_checked=report.events_checked,
+        chains_checked=report.chains_checked,
+        first_bad_event=report.first_bad_event,
+    )
     if deep:
         async with svc.sessions() as session:
             checked = await verify_evidence_files(session, svc.settings.data_dir, case_id=case)
-        files = FilesVerifyOut(
+        out.ok = report.ok and checked.ok
+        out.files = FilesVerifyOut(
             ok=checked.ok,
             files_checked=checked.files_checked,
             records_checked=checked.records_checked,
             problems_total=checked.problems_total,
             problems=checked.problems,
         )
-    return VerifyOut(
-        ok=report.ok and (files is None or files.ok),
-        events_checked=report.events_checked,
-        chains_checked=report.chains_checked,
-        first_bad_event=report.first_bad_event,
-        files=files,
-    )
+    return out

@@ -214,7 +214,7 @@ class VerifyOut(Out):
     events_checked: int
     chains_checked: int
     first_bad_event: dict[str, Any] | None
-    files: FilesVerifyOut | None = None
+    files: FilesVerifyOut | None = None  # with deep=true only
 
 
 def etag_of(row_version: int) -> str:
