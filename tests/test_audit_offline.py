@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -267,7 +268,7 @@ def test_production_without_a_signing_key_refuses_to_start(tmp_path: Path) -> No
         auth_issuer="https://id.example",
         auth_audience="cdht",
         auth_jwks_url="https://id.example/jwks",
-        webhook_key="k",
+        webhook_key=Fernet.generate_key().decode(),  # a valid key: production checks it at start too
     )
     with pytest.raises(ConfigurationError, match="CDHT_AUDIT_SIGNING_KEY_FILE"):
         settings.check()
