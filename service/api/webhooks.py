@@ -330,7 +330,5 @@ async def replay(subscription_id: str, body: ReplayIn, actor: ActorDep, svc: Ser
     async with unit_of_work(svc.sessions) as session:
         subscription = await subscriptions.get_owned(session, actor, subscription_id)
         subscriptions.require_live(subscription)
-        created, requeued = await fanout.replay(
-            session, subscription=subscription, since=as_utc(body.since), now=at
-        )
+        created, requeued = await fanout.replay(session, subscription=subscription, since=as_utc(body.since), now=at)
     return JSONResponse(ReplayOut(created=created, requeued=requeued).model_dump(), status_code=202)
