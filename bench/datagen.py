@@ -278,9 +278,9 @@ async def capture(database: str, registry: Any, case_id: str, commune: str, prov
 
     import service.domain.audit.digest as audit_module
     from bench.common import sa_url
-    from service.domain import replay
     from service.domain.audit.canonical import HASHED_FIELDS, canonical_json, format_time
     from service.domain.audit.digest import digest_of_text
+    from service.domain.cases import replay
     from service.persistence.db import session_factory
     from service.persistence.tables import AuditEvent, Evidence
 
@@ -573,8 +573,8 @@ async def check_clones(database: str, case_ids: Sequence[str], at_seq: int | Non
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from bench.common import sa_url
-    from service.domain import replay
     from service.domain.audit.verify import verify
+    from service.domain.cases import replay
     from service.persistence.db import session_factory
     from workflows.registry import default_registry
 

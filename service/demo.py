@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service import walkthrough as w
 from service.auth import issue_dev_token
 from service.config import Settings
-from service.domain import engine
+from service.domain import reports  # noqa: F401  (registers the report collector the demo's compile fires)
 from service.domain.actor import Actor, system_actor
 from service.domain.admin_units import create_unit
 from service.domain.authority import NATIONAL_ROOT
+from service.domain.cases import engine, evidence, opening
 from service.domain.evidence import store_evidence_file
 from service.persistence import migrate
 from service.persistence.db import make_engine, session_factory, unit_of_work
@@ -92,7 +93,7 @@ class Walker:
 
     async def open(self, sub: str, unit: str, cycle: int, day: str, **kw: Any) -> str:
         async with unit_of_work(self.sessions) as session:
-            outcome = await engine.open_case(
+            outcome = await opening.open_case(
                 session,
                 registry=self.registry,
                 actor=BY_SUB[sub].actor,
@@ -136,7 +137,7 @@ class Walker:
             filename=f"minh-chung-{code}.pdf",
         )
         async with unit_of_work(self.sessions) as session:
-            await engine.record_evidence(
+            await evidence.record_evidence(
                 session,
                 registry=self.registry,
                 case_id=case_id,

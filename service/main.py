@@ -29,6 +29,7 @@ from service.api import (
     indicators,
     procedures,
     reports,
+    transitions,
     webhooks,
 )
 from service.api.deps import Services
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         admin_units,
         campaigns,
         case_migrations,
+        transitions,
         cases,
         indicators,
         audit,
@@ -158,8 +160,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         reports,
     ):
         app.include_router(module.router)
-    trigger_router = cases.APIRouter(prefix="/v1")
-    cases.add_trigger_routes(trigger_router, registry)
+    trigger_router = transitions.APIRouter(prefix="/v1")
+    transitions.add_trigger_routes(trigger_router, registry)
     app.include_router(trigger_router)
 
     def openapi() -> dict[str, Any]:

@@ -14,7 +14,7 @@ from service.api.cases import ActorDep, NowDep, ServicesDep, readable_case
 from service.api.deps import request_id
 from service.api.errors import problems
 from service.api.schemas import EvidenceOut, IndicatorOut, IndicatorsOut, Label, evidence_out
-from service.domain import engine
+from service.domain.cases.evidence import check_evidence_allowed, record_evidence
 from service.domain.errors import InvalidPayload, NotFound, Reason
 from service.domain.evidence import ALLOWED_MEDIA_TYPES, served_bytes, store_evidence_file
 from service.persistence.db import unit_of_work
@@ -114,7 +114,7 @@ async def upload_evidence(
     # Authority and state are checked before the body is read, so a refused caller stores nothing.
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
-    engine.check_evidence_allowed(cf, code, actor, at)
+    check_evidence_allowed(cf, code, actor, at)
     async with request.form(max_files=1, max_fields=2) as form:
         file, title = form.get("file"), form.get("title")
         if not isinstance(file, StarletteUploadFile) or (title is not None and not isinstance(title, str)):
@@ -132,7 +132,7 @@ async def upload_evidence(
             filename=file.filename,
         )
     async with unit_of_work(svc.sessions) as session:
-        evidence, _ = await engine.record_evidence(
+        evidence, _ = await record_evidence(
             session,
             registry=svc.registry,
             case_id=case_id,
@@ -140,7 +140,7 @@ async def upload_evidence(
             actor=actor,
             stored=stored,
             title=title,
-            now=at,
+            now=svc.settings.clock,  # read once the case is locked: concurrent uploads are dated in lock order
             request_id=request_id(request),
         )
     return JSONResponse(evidence_out(evidence).model_dump(mode="json"), status_code=201)

@@ -10,10 +10,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.cases import ActorDep, NowDep, ServicesDep, open_and_answer, readable_case
+from service.api.cases import ActorDep, NowDep, ServicesDep, readable_case
 from service.api.errors import problems
 from service.api.schemas import CaseOut, case_out
-from service.domain import engine, reports
+from service.api.transitions import open_and_answer
+from service.domain import reports
+from service.domain.cases.explain import allowed_transitions
 from service.domain.errors import NotFound, Reason
 from service.persistence.tables import AdminUnit
 from service.reports.csv_report import report_csv
@@ -81,7 +83,7 @@ async def get_report(report_id: str, actor: ActorDep, svc: ServicesDep, at: NowD
     async with svc.sessions() as session:
         cf = await _report(session, svc, report_id, actor)
     snapshot = ((cf.case.dossier or {}).get("compile") or {}).get("snapshot")
-    return ReportOut(case=case_out(cf, allowed=engine.allowed_transitions(cf, actor, at), now=at), snapshot=snapshot)
+    return ReportOut(case=case_out(cf, allowed=allowed_transitions(cf, actor, at), now=at), snapshot=snapshot)
 
 
 @router.get(

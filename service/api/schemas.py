@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.domain.casefile import CaseFile
-from service.domain.deadlines import is_overdue
+from service.domain.cases.casefile import CaseFile
+from service.domain.cases.deadlines import is_overdue
 from service.persistence.tables import AdminUnit, AuditEvent, Deadline, Evidence
 from workflows.criteria import assess
 

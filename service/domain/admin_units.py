@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.audit.writer import EventFacts, append_chain_event
-from service.domain.casefile import unit_path
+from service.domain.cases.casefile import unit_path
 from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
 from service.domain.recognitions import lineage, successors, valid_until
 from service.persistence.tables import AdminUnit, Case, UnitSuccession

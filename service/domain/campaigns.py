@@ -2,9 +2,9 @@
 
 PROCEDURES.md §5: a case is opened "by commune.leader for its own commune, or by reviewer.head for the communes it
 reviews (a campaign opens many at once)" (TT25/2023 Điều 24 k1; Điều 9 k1). A campaign adds no authority and no
-rule of its own: each case is opened by ``engine.open_case`` as the campaign's actor, who must be allowed to open
+rule of its own: each case is opened by ``cases.opening.open_case`` as the campaign's actor, who must be allowed to open
 it (the engine decides, unit by unit, and gives each case its own ``case_opened`` event; a caller who may open none
-of them is refused once, 403), and the optional plan and assignments are fired through ``engine.apply_transition``
+of them is refused once, 403), and the optional plan and assignments are fired through ``cases.engine.apply_transition``
 as the same actor. Under the shipped profiles only
 ``commune.leader`` fires ``issue_plan`` and ``assign_indicators`` (Điều 24 k1–2: the commune's People's Committee
 issues its own plan and assigns its own indicators), so a reviewing office's campaign may open the cases but not
@@ -32,12 +32,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.domain import engine
 from service.domain.actor import Actor
 from service.domain.audit.canonical import format_time
 from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.authority import AuthorityContext, UnitPath, decide, require_read
-from service.domain.casefile import load_case_file, unit_path
+from service.domain.cases import engine
+from service.domain.cases.casefile import load_case_file, unit_path
+from service.domain.cases.explain import check_trigger
+from service.domain.cases.opening import Surveyed, open_case, procedure_in_force
 from service.domain.errors import DomainError, Forbidden, GuardFailed, InvalidPayload, NotFound, Reason
 from service.domain.recognitions import inheritance, prior_recognitions_of
 from service.persistence.db import WRITE, unit_of_work
@@ -169,7 +171,7 @@ async def survey(
 ) -> tuple[Scope, list[tuple[Transition, dict[str, Any]]]]:
     """Check the request and find its units: those to open, and how many already have the case or are not in
     the cycle. Refuses (before anything is written) what no unit could accept."""
-    definition = engine.procedure_in_force(registry, request.procedure, now).definition
+    definition = procedure_in_force(registry, request.procedure, now).definition
     reasons = []
     if definition.open.subject is not None:
         reasons.append(
@@ -306,7 +308,7 @@ async def _open_surveyed(
     """A batch of openings in one savepoint, flushed once, with each unit's place and recognitions read for the
     whole batch (a few queries, not a few per unit). False when the flush met a case opened meanwhile: the
     savepoint is rolled back, nothing is counted, and the caller opens the batch one by one."""
-    definition = engine.procedure_in_force(registry, request.procedure, now).definition
+    definition = procedure_in_force(registry, request.procedure, now).definition
     places = {code: await _place(session, tree, code) for code in codes}
     prior: dict[str, tuple] = {code: () for code in codes}
     if definition.open.guards:
@@ -322,7 +324,7 @@ async def _open_surveyed(
         async with session.begin_nested():
             for code in codes:
                 try:
-                    surveyed = engine.Surveyed(*places[code], prior[code])
+                    surveyed = Surveyed(*places[code], prior[code])
                     await _open(session, registry, request, actor, code, now=now, request_id=rid, surveyed=surveyed)
                     opened += 1
                 except DomainError as exc:  # refused before the engine added anything
@@ -346,10 +348,10 @@ async def _open(
     *,
     now: datetime,
     request_id: str | None,
-    surveyed: engine.Surveyed | None = None,
+    surveyed: Surveyed | None = None,
 ) -> engine.Outcome:
     """The campaign's case for one unit, through the engine's one opening path."""
-    return await engine.open_case(
+    return await open_case(
         session,
         registry=registry,
         actor=actor,
@@ -406,7 +408,7 @@ async def _open_one_by_one(
                     # Checked, not fired: a dry run counts no transition as accepted.
                     cf = await load_case_file(session, registry, outcome.case.id, lock=False)
                     for transition, payload in steps:
-                        check = engine.check_trigger(cf, transition, actor, now, payload=payload)
+                        check = check_trigger(cf, transition, actor, now, payload=payload)
                         if not check.allowed:
                             raise GuardFailed(f"{transition.trigger} would be refused", reasons=check.reasons)
                 for transition, payload in [] if dry_run else steps:

@@ -38,13 +38,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.domain import authority, engine
+from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.authority import ADMIN as ADMIN_ROLE
 from service.domain.authority import NATIONAL_ROOT
-from service.domain.casefile import CaseFile, load_case_file
-from service.domain.engine import definition_bodies, ensure_time_moves_forward
+from service.domain.cases.appliers import Change
+from service.domain.cases.casefile import CaseFile, load_case_file
+from service.domain.cases.checks import ensure_time_moves_forward
+from service.domain.cases.opening import definition_bodies
+from service.domain.cases.tail import record
 from service.domain.errors import Conflict, InvalidPayload, NotFound, Reason
 from service.persistence.db import unit_of_work
 from service.persistence.tables import AuditEvent, Case, CaseMigration
@@ -274,6 +277,7 @@ async def plan(session: AsyncSession, registry: Registry, spec: MigrationSpec) -
 def _move(
     session: AsyncSession,
     cf: CaseFile,
+    registry: Registry,
     target: Procedure,
     to_state: str,
     *,
@@ -282,24 +286,18 @@ def _move(
     now: datetime,
     request_id: str | None,
 ) -> AuditEvent:
-    """The case, locked by the caller, onto the new version: version, state, settings the new version adds, then
-    its audit event and outbox row (the engine's tail), all in the caller's transaction."""
+    """The case, locked by the caller, onto the new version through the engine's one write tail: the
+    ``case_migrated`` applier moves version, state and the settings the new version adds; then a new version of
+    the case, its audit event and outbox row, all in the caller's transaction."""
     case, definition = cf.case, target.definition
-    from_version, from_state = case.version, case.state
-    pinned = dict(case.pinned or {})
+    settings = (case.pinned or {}).get("settings")
     added: dict[str, Any] = {}
-    if "settings" in pinned:
-        settings = dict(pinned["settings"])
+    if settings is not None:
         added = {name: value for name, value in definition.default_settings().items() if name not in settings}
-        pinned["settings"] = {**settings, **added}
-    case.version, case.state, case.pinned = definition.version, to_state, pinned
-    cf.procedure = target
-    case.row_version += 1
-    case.updated_at = now
     payload = {
-        "from_version": from_version,
+        "from_version": case.version,
         "to_version": definition.version,
-        "from_state": from_state,
+        "from_state": case.state,
         "to_state": to_state,
         "migration_id": migration_id,
         "settings_added": added,
@@ -307,24 +305,22 @@ def _move(
     facts = EventFacts(
         kind=EVENT_KIND,
         trigger=TRIGGER,
-        from_state=from_state,
+        from_state=case.state,
         to_state=to_state,
         payload=payload,
         citation=f"{definition.instrument}: definition {definition.key}/{definition.version}",
     )
-    # The engine's own tail: the audit event and a case.transitioned outbox row, so subscribers read a migration
-    # like any transition.
-    return engine.record_event(
+    # A case.transitioned outbox row, so subscribers read a migration like any transition.
+    return record(
         session,
         cf,
-        facts=facts,
+        Change(facts, now, actor.sub),
+        registry=registry,
         actor=actor,
         role=ADMIN_ROLE,
-        now=now,
-        request_id=request_id,
-        idempotency_key=None,
         outbox_type="case.transitioned",
-        extra={"from_version": from_version, "to_version": definition.version, "migration_id": migration_id},
+        request_id=request_id,
+        extra={"from_version": payload["from_version"], "to_version": definition.version, "migration_id": migration_id},
     )
 
 
@@ -455,6 +451,7 @@ async def run(
                 _move(
                     session,
                     cf,
+                    registry,
                     target,
                     to_state,
                     migration_id=migration_id,

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.domain.casefile import CaseFile, resolve
+from service.domain.cases.casefile import CaseFile, pinned
 from service.domain.recognitions import _walk_many, inheritance, valid_until
 from service.domain.unit_paths import unit_paths
 from service.persistence.queries import one_of
@@ -29,7 +29,7 @@ async def load_case_files(session: AsyncSession, registry: Registry, cases: Sequ
     """The case file of each of ``cases`` (rows already read), in their order."""
     if not cases:
         return []
-    resolved = {case.id: resolve(registry, case) for case in cases}
+    resolved = {case.id: pinned(registry, case) for case in cases}
     paths = await unit_paths(session, {case.unit_code for case in cases})
     ids = [case.id for case in cases]
     indicators = await _rows_by_case(session, CaseIndicator, ids, CaseIndicator.code)

@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.domain import deadlines, engine, replay
 from service.domain.audit.canonical import format_time
-from service.domain.casefile import CaseFile
+from service.domain.cases import deadlines, replay
+from service.domain.cases.casefile import CaseFile
+from service.domain.cases.collectors import collector
 from service.domain.errors import Conflict, Reason
 from service.persistence.queries import unit_subtree
 from service.persistence.tables import AdminUnit, Case
@@ -130,7 +131,7 @@ def _commune_row(state: replay.ProvenState, name: str, at: datetime) -> dict[str
     }
 
 
-@engine.collector("report_snapshot")
+@collector("report_snapshot")
 async def compile_snapshot(session: AsyncSession, registry: Registry, cf: CaseFile, now: datetime) -> dict[str, Any]:
     position = {**await position_now(session, cf), "at": format_time(now)}
     return {"snapshot": await snapshot(session, registry, cf, position, now), "audit_position": position}

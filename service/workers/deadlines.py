@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.domain import engine
 from service.domain.actor import system_actor
+from service.domain.cases import engine, timers
 from service.domain.errors import DomainError
 from service.persistence.db import unit_of_work
 from service.persistence.tables import Case, Deadline
@@ -93,14 +93,14 @@ async def _sweep_case(
             row.next_action_at = None
             continue
         if row.due_at >= now:
-            event = await engine.send_reminder(
+            event = await timers.send_reminder(
                 session, registry=registry, case_id=case_id, key=row.key, actor=SWEEPER, now=now
             )
             if event is not None:
                 report.reminded.append((case_id, row.key, json.loads(event.payload)["days_before"]))
             continue
         if rule.on_breach == "flag":
-            if await engine.flag_breach(
+            if await timers.flag_breach(
                 session, registry=registry, case_id=case_id, key=row.key, actor=SWEEPER, now=now
             ):
                 report.flagged.append((case_id, row.key))

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from service import walkthrough as w
 from service.domain.audit.canonical import case_chain
-from service.domain.replay import case_as_of
+from service.domain.cases.replay import case_as_of
 from service.persistence.tables import AdminUnit, AuditEvent
 from tests.helpers import Api
 

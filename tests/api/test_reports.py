@@ -13,7 +13,7 @@ import openpyxl
 from sqlalchemy import text
 
 from service import walkthrough as w
-from service.domain import replay
+from service.domain.cases import replay
 from service.workers.deadlines import sweep
 from tests.helpers import DEFINITION, Api
 

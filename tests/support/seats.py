@@ -9,7 +9,7 @@ from typing import Any
 
 from service import walkthrough as w
 from service.domain.authority import SUBJECT_ONLY_ROLES
-from service.domain.engine import definition_bodies
+from service.domain.cases.opening import definition_bodies
 from tests.helpers import DEFINITION, Api, Who
 from tests.support.apps import UNITS
 from tests.support.payloads import COUNCIL_SUBS

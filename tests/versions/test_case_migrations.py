@@ -14,9 +14,9 @@ from service import walkthrough as w
 from service.domain import case_migrations as migrations
 from service.domain.actor import Actor
 from service.domain.audit.canonical import case_chain
-from service.domain.casefile import load_case_file
+from service.domain.cases.casefile import load_case_file
+from service.domain.cases.replay import case_as_of
 from service.domain.errors import Forbidden
-from service.domain.replay import case_as_of
 from service.persistence.tables import AuditEvent, OutboxMessage
 from tests.helpers import DEFINITION, Api
 from tests.support.apps import add_communes

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from service.domain.casefile import history_needed
+from service.domain.cases.casefile import history_needed
 from workflows.guards.registry import GUARDS
 from workflows.registry import default_registry
 

@@ -1,5 +1,8 @@
 """Idempotency keys: the same key and body returns the stored response without acting twice; the same key
-with another body is refused (409). Keys are scoped to the caller (``sub``)."""
+with another body is refused (409). Keys are scoped to the caller (``sub``).
+
+One layer handles them: the API's writes (``service/api/transitions.py``) ask ``find`` first, in the unit of work
+the write then runs in, and ``remember`` the answer in it; the engine only records the key in the audit event."""
 
 from __future__ import annotations
 

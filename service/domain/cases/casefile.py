@@ -1,7 +1,9 @@
 """Everything known about a case at one moment, loaded before any decision is taken.
 
 The engine reads the database here, once, then decides on frozen values (DESIGN.md contract 2): the guard
-context and the authority context are built from a ``CaseFile`` without further I/O.
+context and the authority context are built from a ``CaseFile`` without further I/O. A write reads the case row
+first (locked), resolves its trigger once in the pinned definition (``transition_of``), and reads the rest of the
+file with the unit's recognitions only when that trigger, or what may follow it, has a guard that reads them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline,
 from workflows.criteria import IndicatorRecord
 from workflows.guards.registry import DeadlineView, GuardContext, PriorRecognition, reads_history
 from workflows.registry import Procedure, Registry
-from workflows.schema import Definition, Profile
+from workflows.schema import Definition, Profile, Transition
 
 
 @dataclass
@@ -84,12 +86,13 @@ class CaseFile:
         }
 
     def guard_context(
-        self, *, trigger: str, payload: dict[str, Any], now: datetime, indicator: str | None = None
+        self, transition: Transition, *, payload: dict[str, Any], now: datetime, indicator: str | None = None
     ) -> GuardContext:
+        """The frozen context the guards of ``transition`` read (and its effects, once it fires)."""
         records = self.indicators
         return GuardContext(
             definition=self.procedure.definition,
-            trigger=trigger,
+            trigger=transition.trigger,
             state=self.case.state,
             kind=self.case.kind,
             cycle=self.case.cycle,
@@ -107,17 +110,15 @@ class CaseFile:
                 for key, row in self.deadlines.items()
                 if row.status == "open"
             },
-            prior_recognitions=self._prior_for(trigger, indicator),
+            prior_recognitions=self._prior_for(transition),
         )
 
-    def _prior_for(self, trigger: str, indicator: str | None) -> tuple[PriorRecognition, ...]:
+    def _prior_for(self, transition: Transition) -> tuple[PriorRecognition, ...]:
         if self.prior is not None:
             return self.prior
-        definition = self.procedure.definition
-        transition = definition.indicator_transition(trigger) if indicator else definition.transition(trigger)
-        if transition is not None and reads_history(transition.guards):
-            # load_case_file decided this trigger needs no recognitions; a guard that does must not see none.
-            raise RuntimeError(f"{trigger}: the case file was read without the unit's recognitions")
+        if reads_history(transition.guards):
+            # The file was read for a trigger that needs no recognitions; a guard that does must not see none.
+            raise RuntimeError(f"{transition.trigger}: the case file was read without the unit's recognitions")
         return ()
 
     def authority_context(self, indicator: str | None = None, on: date | None = None) -> AuthorityContext:
@@ -146,10 +147,17 @@ async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, U
     return found
 
 
-def history_needed(definition: Definition, trigger: str, indicator: str | None) -> bool:
-    """Whether firing ``trigger``, or telling what may be fired after it, runs a guard that reads the unit's
-    recognitions on record (unknown triggers: yes, the engine refuses them anyway)."""
-    transition = definition.indicator_transition(trigger) if indicator else definition.transition(trigger)
+def transition_of(definition: Definition, trigger: str, indicator: str | None) -> Transition | None:
+    """The transition ``trigger`` names in the definition (an indicator's when ``indicator`` is given); None when
+    there is none. A write resolves its trigger here once and passes the transition on."""
+    if indicator is None:
+        return definition.transition(trigger)
+    return definition.indicator_transition(trigger) if definition.indicator_process else None
+
+
+def reads_recognitions(definition: Definition, transition: Transition | None, indicator: str | None) -> bool:
+    """Whether firing ``transition``, or telling what may be fired after it, runs a guard that reads the unit's
+    recognitions on record (an unknown trigger: yes, the engine refuses it anyway)."""
     if transition is None:
         return True
     if indicator:
@@ -160,7 +168,13 @@ def history_needed(definition: Definition, trigger: str, indicator: str | None) 
     return reads_history(transition.guards) or any(reads_history(guards) for guards in following)
 
 
-def resolve(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
+def history_needed(definition: Definition, trigger: str, indicator: str | None) -> bool:
+    """``reads_recognitions`` of a trigger named, not yet resolved."""
+    return reads_recognitions(definition, transition_of(definition, trigger, indicator), indicator)
+
+
+def pinned(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
+    """The definition version and profile the case is pinned to."""
     procedure = registry.get(case.procedure, case.version)
     profile = registry.profiles.get(case.profile)
     if procedure is None or profile is None:
@@ -173,29 +187,26 @@ def resolve(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
     return procedure, profile
 
 
-async def load_case_file(
-    session: AsyncSession,
-    registry: Registry,
-    case_id: str,
-    *,
-    lock: bool,
-    trigger: str | None = None,
-    indicator: str | None = None,
-) -> CaseFile:
-    """The case file. For a write of ``trigger`` (on ``indicator``), the unit's recognitions on record (a
-    succession walk and a query) are read only when a guard of that trigger, or of what may follow it, reads them."""
+async def case_row(session: AsyncSession, case_id: str, *, lock: bool) -> Case:
+    """The case row, or 404. With ``lock``, a write's lock on it: ``SELECT … FOR UPDATE`` on PostgreSQL (SQLite
+    holds its write lock since ``BEGIN IMMEDIATE``), read fresh, so concurrent writes to one case serialise here."""
     query = select(Case).where(Case.id == case_id)
     if lock:
-        # SELECT … FOR UPDATE on PostgreSQL; SQLite holds the write lock since BEGIN IMMEDIATE.
         query = query.with_for_update().execution_options(populate_existing=True)
-    case = known_case((await session.execute(query)).scalar_one_or_none(), case_id)
-    procedure, profile = resolve(registry, case)
+    return known_case((await session.execute(query)).scalar_one_or_none(), case_id)
+
+
+async def case_file_of(
+    session: AsyncSession, case: Case, procedure: Procedure, profile: Profile, *, with_history: bool
+) -> CaseFile:
+    """The rest of the case file around its row: the unit path, indicators, evidence, deadlines and, when
+    ``with_history``, the unit's recognitions on record (a succession walk and a query)."""
     unit, units = await unit_path(session, case.unit_code)
     rows = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars().all()
     evidence = (await session.execute(select(Evidence).where(Evidence.case_id == case.id))).scalars().all()
     deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars().all()
     prior = None
-    if trigger is None or history_needed(procedure.definition, trigger, indicator):
+    if with_history:
         prior = await prior_recognitions(
             session,
             unit_code=case.unit_code,
@@ -215,3 +226,12 @@ async def load_case_file(
         deadlines={row.key: row for row in deadlines},
         prior=prior,
     )
+
+
+async def load_case_file(
+    session: AsyncSession, registry: Registry, case_id: str, *, lock: bool, with_history: bool = True
+) -> CaseFile:
+    """The case file; with the unit's recognitions unless ``with_history`` is False (a write that runs no guard)."""
+    case = await case_row(session, case_id, lock=lock)
+    procedure, profile = pinned(registry, case)
+    return await case_file_of(session, case, procedure, profile, with_history=with_history)

@@ -1,7 +1,7 @@
 """A case as it stood at a past time, rebuilt from its audit events alone.
 
-The events are replayed through the same rules the engine applied (``engine.apply_change``: effects, indicators,
-deadlines), on objects that are never saved. Because every case event records the digest of the case it left
+Each event is applied again through the applier of its kind (``appliers``), the very code the engine applied when
+it wrote it, on objects that are never saved. Because every case event records the digest of the case it left
 behind, a replay can prove itself: the rebuilt case's digest equals the digest of the last event replayed.
 """
 
@@ -11,17 +11,16 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.domain import deadlines
 from service.domain.audit.canonical import case_chain
 from service.domain.audit.digest import recorded_digest_holds
-from service.domain.casefile import CaseFile, resolve, unit_path
-from service.domain.engine import apply_change
-from service.domain.errors import Conflict, NotFound, Reason
+from service.domain.audit.writer import EventFacts
+from service.domain.cases.appliers import Change, opened_case, replayed
+from service.domain.cases.casefile import CaseFile, pinned, unit_path
+from service.domain.errors import NotFound, Reason
 from service.domain.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, Deadline, Evidence
 from workflows.calendar import local_date
@@ -29,8 +28,18 @@ from workflows.registry import Registry
 from workflows.schema import Definition
 
 
-def _ignore(_: Any) -> None:
-    """Rows a replay creates are never saved."""
+def change_of(event: AuditEvent) -> Change:
+    """An audit event as the appliers read it."""
+    facts = EventFacts(
+        kind=event.kind,
+        trigger=event.trigger,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        indicator=event.indicator,
+        payload=json.loads(event.payload),
+        citation=event.citation,
+    )
+    return Change(facts, event.occurred_at, event.actor_sub)
 
 
 async def case_as_of(
@@ -60,32 +69,16 @@ async def case_as_of(
     opening, *rest = events
     cf = await _opened(session, registry, case_id, opening)
     for event in rest:
-        _apply(cf, event, registry)
+        replayed(cf, change_of(event), registry)
     cf.case.event_seq, cf.case.last_hash = events[-1].seq, events[-1].hash
     return cf, events[-1]
 
 
 async def _opened(session: AsyncSession, registry: Registry, case_id: str, event: AuditEvent) -> CaseFile:
-    facts = json.loads(event.payload)
-    case = Case(
-        id=case_id,
-        procedure=facts["procedure"],
-        version=facts["version"],
-        profile=facts["profile"],
-        unit_code=facts["unit"],
-        subject=facts.get("subject") or "",
-        cycle=facts["cycle"],
-        kind=facts["kind"],
-        state=event.to_state,
-        target_level=facts["target_level"],
-        pinned=facts.get("pinned") or {},
-        dossier={},
-        opened_by=event.actor_sub,
-        created_at=event.occurred_at,
-        updated_at=event.occurred_at,
-        row_version=1,
-    )
-    procedure, profile = resolve(registry, case)
+    """The case file the opening event created, with the unit's place and its recognitions decided by that day."""
+    change = change_of(event)
+    case = opened_case(case_id, change)
+    procedure, profile = pinned(registry, case)
     unit, units = await unit_path(session, case.unit_code)
     prior = await prior_recognitions(
         session,
@@ -96,74 +89,9 @@ async def _opened(session: AsyncSession, registry: Registry, case_id: str, event
         decided_by=local_date(event.occurred_at),
         policy=inheritance((case.pinned or {}).get("settings")),
     )
-    cf = CaseFile(
-        case,
-        procedure,
-        profile,
-        unit,
-        units,
-        {},
-        [],
-        {},
-        prior,
-    )
-    deadlines.open_deadlines(_ignore, cf, case.state, now=event.occurred_at, payload={})
+    cf = CaseFile(case, procedure, profile, unit, units, {}, [], {}, prior)
+    replayed(cf, change, registry)
     return cf
-
-
-def _apply(cf: CaseFile, event: AuditEvent, registry: Registry) -> None:
-    payload = json.loads(event.payload)
-    case, definition, now = cf.case, cf.procedure.definition, event.occurred_at
-    if event.kind in ("transition", "indicator_transition"):
-        transition = (
-            definition.indicator_transition(event.trigger) if event.indicator else definition.transition(event.trigger)
-        )
-        if transition is None:
-            raise Conflict(
-                f"event {event.seq} of case {case.id} names {event.trigger}, unknown to {definition.key}/"
-                f"{definition.version}",
-                reasons=[Reason("replay_failed", "the pinned definition does not match the history")],
-            )
-        data = payload.get("data") or {}
-        ctx = cf.guard_context(trigger=event.trigger, payload=data, now=now, indicator=event.indicator)
-        apply_change(
-            cf, _ignore, transition=transition, ctx=ctx, state_after=event.to_state, now=now, indicator=event.indicator
-        )
-    elif event.kind == "evidence_uploaded":
-        cf.evidence.append(
-            Evidence(
-                id=payload["evidence_id"],
-                case_id=case.id,
-                indicator_code=event.indicator,
-                sha256=payload["sha256"],
-                size=payload["size"],
-                media_type=payload["media_type"],
-                filename=payload["filename"],
-                title=payload.get("title"),
-                uploaded_by=event.actor_sub,
-                uploaded_at=now,
-            )
-        )
-    elif event.kind == "deadline_breached":
-        row = cf.deadlines[payload["deadline"]]
-        row.status, row.breached_at, row.next_action_at = "breached", now, None
-    elif event.kind == "deadline_reminder":
-        return  # reminders change nothing the case shows
-    elif event.kind == "case_migrated":
-        # A migration (service/domain/case_migrations.py) moved the case to another version of its definition:
-        # the events after it are read under that version, with the settings it added pinned.
-        case.version, case.state = payload["to_version"], event.to_state
-        added = payload.get("settings_added") or {}
-        if added and "settings" in (case.pinned or {}):
-            case.pinned = {**case.pinned, "settings": {**case.pinned["settings"], **added}}
-        cf.procedure, cf.profile = resolve(registry, case)
-    else:
-        raise Conflict(
-            f"event {event.seq} of case {case.id} is of kind {event.kind}, which this service cannot replay",
-            reasons=[Reason("replay_failed", "upgrade the service before reading this history")],
-        )
-    case.row_version += 1
-    case.updated_at = now
 
 
 @dataclass(frozen=True)
@@ -208,6 +136,6 @@ async def proven_current(
         for case in current:
             recorded = digests.get(case_chain(case.id))
             if recorded_digest_holds(recorded, case, indicators[case.id], due[case.id], evidence[case.id]):
-                procedure, _ = resolve(registry, case)
+                procedure, _ = pinned(registry, case)
                 proven[case.id] = ProvenState(case, procedure.definition, {row.key: row for row in due[case.id]})
     return proven

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from service.domain.casefile import CaseFile
+from service.domain.cases.casefile import CaseFile
 from service.persistence.tables import Deadline
 from workflows.calendar import (
     DueDate,

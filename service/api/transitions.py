@@ -1,0 +1,323 @@
+"""The writes on a case over HTTP: opening one (POST /cases) and every trigger as its own operation, each one unit
+of work around the engine, answered from what the write left (no second read), retry-safe with Idempotency-Key."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.api.cases import ActorDep, IdempotencyKey, IfMatch, NowDep, ServicesDep, json_response
+from service.api.deps import Services, request_id
+from service.api.errors import problems
+from service.api.schemas import CaseOut, OpenCaseIn, TransitionOut, case_out, etag_of, event_out
+from service.domain.actor import Actor
+from service.domain.cases import engine, idempotency, opening
+from service.domain.cases.idempotency import IdempotencyRequest
+from service.domain.errors import InvalidPayload, PreconditionFailed, Reason
+from service.persistence.db import unit_of_work
+from workflows.registry import Registry
+from workflows.schema import SYSTEM_BODY, Transition, payload_json_schema
+
+router = APIRouter(prefix="/v1", tags=["cases"])
+
+
+def expected_version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    # If-Match uses the strong comparison (RFC 9110 §13.1.1): a weak validator never matches.
+    match = re.fullmatch(r'\s*"v(\d{1,18})"\s*', if_match)  # more digits: no version a case can have
+    if match is None:
+        raise PreconditionFailed(
+            "If-Match does not name a version of this case",
+            reasons=[Reason("etag_malformed", 'send the ETag as returned, e.g. "v3"')],
+        )
+    return int(match.group(1))
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CaseOut,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Open a case",
+    description="Opens a case of any procedure (GET /procedures): who may open it is the definition's `open` "
+    "rule, e.g. commune.leader for its own commune or reviewer.head for the communes it reviews (TT25/2023 "
+    "Điều 9, Điều 24 k1). Pins the definition version, the jurisdiction profile in force for the cycle and "
+    "province, and the settings. Refused with reasons when the unit, cycle, kind or the unit's recognition "
+    "history does not fit, or when the profile has no one to fill an office the procedure needs.",
+)
+async def open_case(
+    body: OpenCaseIn,
+    request: Request,
+    actor: ActorDep,
+    svc: ServicesDep,
+    at: NowDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await open_and_answer(
+        request,
+        svc=svc,
+        actor=actor,
+        at=at,
+        procedure=body.procedure,
+        unit=body.unit,
+        cycle=body.cycle,
+        kind=body.kind,
+        target_level=body.target_level,
+        subject=body.subject,
+        idempotency_key=idempotency_key,
+        idempotency_body=body.model_dump(mode="json"),
+    )
+
+
+async def _answered_before(
+    session: AsyncSession, actor: Actor, idem: IdempotencyRequest | None, *, etag: bool
+) -> JSONResponse | None:
+    """The stored answer to a retry of the same key and body (the write is not run again); None for a first try."""
+    stored = await idempotency.find(session, actor, idem) if idem else None
+    if stored is None:
+        return None
+    tag = (stored.body.get("case") or {}).get("etag") if etag else None
+    return json_response(stored.body, stored.status_code, replayed=True, etag=tag)
+
+
+async def open_and_answer(
+    request: Request,
+    *,
+    svc: Services,
+    actor: Actor,
+    at: datetime,
+    procedure: str,
+    unit: str,
+    cycle: int,
+    kind: str,
+    target_level: int | None,
+    subject: str | None = None,
+    idempotency_key: str | None = None,
+    idempotency_body: Any = None,
+) -> JSONResponse:
+    """The HTTP side of ``opening.open_case``: one unit of work, answered from the case file the opening built,
+    201."""
+    idem = idempotency.idempotency_request(idempotency_key, f"POST {request.url.path}", idempotency_body)
+    async with unit_of_work(svc.sessions) as session:
+        if answered := await _answered_before(session, actor, idem, etag=False):
+            return answered
+        outcome = await opening.open_case(
+            session,
+            registry=svc.registry,
+            actor=actor,
+            procedure=procedure,
+            unit_code=unit,
+            cycle=cycle,
+            kind=kind,
+            target_level=target_level,
+            subject=subject,
+            now=at,
+            request_id=request_id(request),
+            idempotency_key=idem.key if idem else None,
+        )
+        out = case_out(outcome.case_file, allowed=outcome.allowed, now=outcome.at).model_dump(mode="json")
+        if idem:
+            idempotency.remember(session, actor, idem, status_code=201, body=out, now=outcome.at)
+    return json_response(out, 201, etag=out["etag"])
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _nul_paths(value: Any, path: str = "data") -> list[str]:
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nul_paths(k, path) + _nul_paths(v, f"{path}/{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_paths(v, f"{path}/{i}")]
+    return []
+
+
+async def read_body(request: Request) -> tuple[dict[str, Any], str | None]:
+    """``{data: {...}, comment?}``; anything else is a 422 that changes nothing."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw, parse_constant=_no_constants) if raw.strip() else {}
+    except (ValueError, RecursionError) as exc:
+        message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidPayload("the body is not acceptable JSON", reasons=[Reason("body_not_json", message)]) from exc
+    if not isinstance(body, dict) or set(body) - {"data", "comment"}:
+        raise InvalidPayload(
+            "the body must be an object {data, comment?}",
+            reasons=[Reason("body_shape", "only the keys data and comment are accepted")],
+        )
+    data, comment = body.get("data", {}), body.get("comment")
+    if not isinstance(data, dict) or (comment is not None and not isinstance(comment, str)):
+        raise InvalidPayload(
+            "data must be an object and comment a string",
+            reasons=[Reason("body_shape", "data: object; comment: string")],
+        )
+    if bad := _nul_paths(body):
+        raise InvalidPayload(
+            "text may not contain NUL characters", reasons=[Reason("nul_character", f"at {p}") for p in bad]
+        )
+    return data, comment
+
+
+async def fire(
+    request: Request,
+    *,
+    svc: Services,
+    actor: Actor,
+    case_id: str,
+    trigger: str,
+    indicator: str | None,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    """The HTTP side of the single write path: one unit of work around ``engine.apply_transition``, which reads
+    the app clock once it holds the case's lock, answered from the case file the write left."""
+    data, comment = await read_body(request)
+    scope = f"POST {request.url.path}"
+    idem = idempotency.idempotency_request(idempotency_key, scope, {"data": data, "comment": comment})
+    async with unit_of_work(svc.sessions) as session:
+        if answered := await _answered_before(session, actor, idem, etag=True):
+            return answered
+        outcome = await engine.apply_transition(
+            session,
+            registry=svc.registry,
+            case_id=case_id,
+            trigger=trigger,
+            actor=actor,
+            payload=data,
+            now=svc.settings.clock,
+            indicator=indicator,
+            expected_version=expected_version(if_match),
+            idempotency_key=idem.key if idem else None,
+            request_id=request_id(request),
+            comment=comment,
+        )
+        out = TransitionOut(
+            case=case_out(outcome.case_file, allowed=outcome.allowed, now=outcome.at), event=event_out(outcome.event)
+        ).model_dump(mode="json", by_alias=True)
+        if idem:
+            idempotency.remember(session, actor, idem, status_code=200, body=out, now=outcome.at)
+    return json_response(out, 200, etag=etag_of(outcome.case.row_version))
+
+
+def request_body_schema(variants: list[tuple[str, Transition]]) -> dict[str, Any]:
+    schemas = [payload_json_schema(t.payload) for _, t in variants]
+    # anyOf, not oneOf: two procedures may share a trigger with the same payload, and a body valid for both is valid.
+    data = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"data": data, "comment": {"type": "string"}},
+                    "required": ["data"] if any(s.get("required") for s in schemas) else [],
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+
+
+def describe(variants: list[tuple[str, Transition]]) -> str:
+    lines = []
+    for procedure, t in variants:
+        lines.append(
+            f"**{procedure}** — {t.vi} / {t.en}. From {', '.join(t.source)} to "
+            f"{'the same state' if t.dest == '=' else t.dest}. Bodies: {', '.join(t.bodies)}. "
+            f"Guards: {', '.join(t.guards) or 'none'}. Source: {t.citation.ref} [{t.citation.basis}]."
+        )
+    return "\n\n".join(lines)
+
+
+def human_triggers(registry: Registry, *, indicator: bool) -> dict[str, list[tuple[str, Transition]]]:
+    """Triggers people fire, by name; system-only ones (lapse, expire) are fired by the deadline worker."""
+    found: dict[str, list[tuple[str, Transition]]] = {}
+    for (key, version), procedure in sorted(registry.procedures.items()):
+        definition = procedure.definition
+        transitions = (
+            (definition.indicator_process.transitions if definition.indicator_process else [])
+            if indicator
+            else definition.transitions
+        )
+        for t in transitions:
+            if t.bodies != [SYSTEM_BODY]:
+                found.setdefault(t.trigger, []).append((f"{key}/{version}", t))
+    return found
+
+
+def _case_route(trigger: str):  # noqa: ANN202 - a route function, typed by its signature
+    async def fire_case(
+        case_id: str,
+        request: Request,
+        actor: ActorDep,
+        svc: ServicesDep,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        return await fire(
+            request,
+            svc=svc,
+            actor=actor,
+            case_id=case_id,
+            trigger=trigger,
+            indicator=None,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
+
+    return fire_case
+
+
+def _indicator_route(trigger: str):  # noqa: ANN202
+    async def fire_indicator(
+        case_id: str,
+        code: str,
+        request: Request,
+        actor: ActorDep,
+        svc: ServicesDep,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        return await fire(
+            request,
+            svc=svc,
+            actor=actor,
+            case_id=case_id,
+            trigger=trigger,
+            indicator=code,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
+
+    return fire_indicator
+
+
+def add_trigger_routes(router: APIRouter, registry: Registry) -> None:
+    """One OpenAPI operation per trigger, with its payload schema, bodies, guards and legal source."""
+    for indicator, path, make, prefix, tag in (
+        (False, "/cases/{case_id}/transitions/", _case_route, "transition_", "transitions"),
+        (True, "/cases/{case_id}/indicators/{code}/transitions/", _indicator_route, "indicator_", "indicators"),
+    ):
+        for trigger, variants in human_triggers(registry, indicator=indicator).items():
+            router.add_api_route(
+                path + trigger,
+                make(trigger),
+                methods=["POST"],
+                response_model=TransitionOut,
+                operation_id=prefix + trigger,
+                summary=f"{trigger}: {variants[0][1].en}",
+                tags=[tag],
+                description=describe(variants),
+                openapi_extra={"requestBody": request_body_schema(variants)},
+                responses=problems(401, 403, 404, 409, 412, 422),
+            )

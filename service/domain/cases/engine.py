@@ -1,0 +1,140 @@
+"""The only writer of case state (DESIGN.md contract 1), for people and for the system's timers alike.
+
+``apply_transition`` in order: lock the case row and read the clock, resolve the trigger once in the pinned
+definition, read the rest of the case file, run the checks (``checks.BEFORE_GATHERING``: readable, clock, version,
+trigger, authority, state), gather what the service adds to the payload, run the rest (payload, guards), fire the
+machine, and record the change through the one write tail (``tail.record``: the transition's applier — effects,
+indicators, deadlines —, a new case version, the audit event, the outbox row). It never commits: the caller's unit
+of work does, so state, audit and outbox commit together or not at all. It returns what the answer needs: the
+case file the write left and, computed once from it, the triggers the caller may fire next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.domain.actor import Actor
+from service.domain.audit.writer import EventFacts
+from service.domain.cases.appliers import Change
+from service.domain.cases.casefile import CaseFile, case_file_of, case_row, pinned, reads_recognitions, transition_of
+from service.domain.cases.checks import (
+    AFTER_GATHERING,
+    BEFORE_GATHERING,
+    Attempt,
+    Check,
+    Clock,
+    first_refusal,
+    log_refusal,
+    read_time,
+)
+from service.domain.cases.collectors import gather
+from service.domain.cases.explain import allowed_transitions
+from service.domain.cases.tail import record
+from service.persistence.tables import AuditEvent, Case
+from workflows.registry import Registry
+
+APPLIED = Counter("cdht_transitions_total", "Accepted transitions, by procedure and trigger", ["procedure", "trigger"])
+
+
+@dataclass
+class Outcome:
+    """What a write left: the case file (flushed), its audit event, and who acted when, for the answer."""
+
+    case_file: CaseFile
+    event: AuditEvent
+    actor: Actor
+    at: datetime
+
+    @property
+    def case(self) -> Case:
+        return self.case_file.case
+
+    @cached_property
+    def allowed(self) -> list[str]:
+        """The triggers the actor may fire now, from the state the write left (computed once, when asked)."""
+        return allowed_transitions(self.case_file, self.actor, self.at)
+
+
+def enforce(checks: Sequence[Check], attempt: Attempt) -> None:
+    """Raise the first refusal of ``checks``, logged and counted when its check counts refusals; a refusal that
+    tells what may be done instead lists the caller's allowed triggers (none for an indicator)."""
+    found = first_refusal(tuple(checks), attempt)
+    if found is None:
+        return
+    check, refusal = found
+    error = refusal.error
+    if check.counted:
+        log_refusal("transition", attempt.trigger, attempt.actor, error.reasons)
+    if refusal.tells_allowed:
+        cf, actor = attempt.cf, attempt.actor
+        error.allowed_transitions = [] if attempt.indicator else allowed_transitions(cf, actor, attempt.now)
+    raise error
+
+
+async def apply_transition(
+    session: AsyncSession,
+    *,
+    registry: Registry,
+    case_id: str,
+    trigger: str,
+    actor: Actor,
+    payload: dict[str, Any],
+    now: datetime | Clock,
+    indicator: str | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+    request_id: str | None = None,
+    comment: str | None = None,
+) -> Outcome:
+    """Fire ``trigger`` (on ``indicator``) on the case as ``actor``. ``now`` is the write's time, or the clock to
+    read it from once the case row is locked (so concurrent writes are dated in the order the lock lets them in)."""
+    case = await case_row(session, case_id, lock=True)
+    at = read_time(now)
+    procedure, profile = pinned(registry, case)
+    definition = procedure.definition
+    transition = transition_of(definition, trigger, indicator)
+    cf = await case_file_of(
+        session, case, procedure, profile, with_history=reads_recognitions(definition, transition, indicator)
+    )
+    attempt = Attempt(
+        cf, actor, trigger, transition, at, indicator=indicator, expected_version=expected_version, writing=True
+    )
+    enforce(BEFORE_GATHERING, attempt)
+    attempt.payload = await gather(session, registry, cf, transition, payload, indicator=indicator, now=at)
+    enforce(AFTER_GATHERING, attempt)
+
+    state = attempt.state
+    event_payload: dict[str, Any] = {"data": attempt.payload}
+    if comment:
+        event_payload["comment"] = comment
+    facts = EventFacts(
+        kind="indicator_transition" if indicator else "transition",
+        trigger=trigger,
+        from_state=state,
+        to_state=attempt.machine.fire(state, trigger),
+        indicator=indicator,
+        payload=event_payload,
+        citation=transition.citation.ref,
+    )
+    event = record(
+        session,
+        cf,
+        Change(facts, at, actor.sub, transition=transition, context=attempt.context),
+        registry=registry,
+        actor=actor,
+        role=attempt.decision.role,
+        outbox_type=transition.webhook_event or ("indicator.transitioned" if indicator else "case.transitioned"),
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        extra={"indicator": indicator} if indicator else None,
+    )
+    await session.flush()
+    APPLIED.labels(case.procedure, trigger).inc()
+    return Outcome(cf, event, actor, at)
