@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import io
 import multiprocessing
 import os
@@ -281,6 +280,7 @@ async def capture(database: str, registry: Any, case_id: str, commune: str, prov
     from service.domain.audit.canonical import HASHED_FIELDS, canonical_json, format_time
     from service.domain.audit.digest import digest_of_text
     from service.domain.cases import replay
+    from service.domain.cases.appliers import replayed
     from service.persistence.db import session_factory
     from service.persistence.tables import AuditEvent, Evidence
 
@@ -299,8 +299,7 @@ async def capture(database: str, registry: Any, case_id: str, commune: str, prov
         cf = None
         # replay.case_as_of replays a case from its first event; doing its steps ourselves gives every event's
         # digest in one pass. Its private steps may change: then one public replay per event (slower, same result).
-        apply_params = set(inspect.signature(replay._apply).parameters) if hasattr(replay, "_apply") else set()
-        stepwise = hasattr(replay, "_opened") and apply_params in ({"cf", "event"}, {"cf", "event", "registry"})
+        stepwise = hasattr(replay, "_opened") and hasattr(replay, "change_of")
         for event in events:
             fields = {name: getattr(event, name) for name in HASHED_FIELDS}
             fields["occurred_at"] = format_time(event.occurred_at)
@@ -317,7 +316,7 @@ async def capture(database: str, registry: Any, case_id: str, commune: str, prov
                 if cf is None:
                     cf = await replay._opened(session, registry, case_id, event)
                 else:
-                    replay._apply(cf, event, *([registry] if "registry" in apply_params else []))
+                    replayed(cf, replay.change_of(event), registry)
             else:  # the public way: one replay per event
                 cf, _ = await replay.case_as_of(session, registry, case_id, position=event.seq)
             audit_module.canonical_json = recording

@@ -154,8 +154,10 @@ def _deadline_breached(cf: CaseFile, change: Change, add: Add, registry: Registr
 
 def _deadline_reminded(cf: CaseFile, change: Change, add: Add, registry: Registry) -> None:
     """A reminder changes nothing the case shows: it only records that it went out (once per offset and due time)."""
-    row, days_before = cf.deadlines[change.payload["deadline"]], change.payload["days_before"]
-    add(DeadlineReminder(deadline_id=row.id, days_before=days_before, due_at=row.due_at, sent_at=change.at))
+    row = cf.deadlines.get(change.payload["deadline"])
+    if row is not None:
+        days_before = change.payload["days_before"]
+        add(DeadlineReminder(deadline_id=row.id, days_before=days_before, due_at=row.due_at, sent_at=change.at))
 
 
 def _migrated(cf: CaseFile, change: Change, add: Add, registry: Registry) -> None:
