@@ -106,7 +106,8 @@ class Attempt:
 
     @cached_property
     def context(self) -> GuardContext:
-        """The frozen context the guards judge (and the effects read once the trigger fires)."""
+        """The frozen context the guards judge (and the effects read once the trigger fires); built when first
+        asked for, which a write does only once its payload is gathered."""
         assert self.transition is not None
         return self.cf.guard_context(
             self.transition, payload=self.payload or {}, now=self.now, indicator=self.indicator
@@ -120,7 +121,7 @@ class Refusal:
 
 
 class Check:
-    """A named rule. ``counted``: its refusals are logged and counted as refused writes (DESIGN.md contract 4)."""
+    """A named rule. ``counted``: its refusals are logged (with its name) and counted as refused writes."""
 
     name = ""
     counted = False
@@ -308,14 +309,15 @@ def every_reason(checks: tuple[Check, ...], attempt: Attempt) -> list[Reason]:
     return reasons
 
 
-def log_refusal(kind: str, trigger: str, actor: Actor, reasons: list[Reason]) -> None:
-    """Refusals are logged and counted, not chained (DESIGN.md contract 4)."""
+def log_refusal(kind: str, trigger: str, actor: Actor, reasons: list[Reason], *, check: str) -> None:
+    """Refusals are logged (with the check that refused) and counted, not chained (DESIGN.md contract 4)."""
     for reason in reasons:
         REFUSALS.labels(trigger, reason.code).inc()
     log.info(
-        "refused %s trigger=%s actor=%s unit=%s reasons=%s",
+        "refused %s trigger=%s check=%s actor=%s unit=%s reasons=%s",
         kind,
         trigger,
+        check,
         actor.sub,
         actor.unit,
         "; ".join(f"{r.code}: {r.message}" for r in reasons),

@@ -71,7 +71,7 @@ def enforce(checks: Sequence[Check], attempt: Attempt) -> None:
     check, refusal = found
     error = refusal.error
     if check.counted:
-        log_refusal("transition", attempt.trigger, attempt.actor, error.reasons)
+        log_refusal("transition", attempt.trigger, attempt.actor, error.reasons, check=check.name)
     if refusal.tells_allowed:
         cf, actor = attempt.cf, attempt.actor
         error.allowed_transitions = [] if attempt.indicator else allowed_transitions(cf, actor, attempt.now)

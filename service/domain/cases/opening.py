@@ -259,7 +259,7 @@ async def open_case(
         failures = run_guards(definition.open.guards, ctx)
         if failures:
             reasons = [Reason(v.code, v.message) for v in failures]
-            log_refusal("open", "open", actor, reasons)
+            log_refusal("open", "open", actor, reasons, check="guards")
             raise GuardFailed(f"{kind} case refused: " + "; ".join(r.message for r in reasons), reasons=reasons)
     if surveyed is None:
         await _refuse_existing(session, procedure, unit_code, subject=subject, cycle=cycle, kind=kind)
