@@ -39,8 +39,10 @@ def counting(api: Api) -> Iterator[list[str]]:
 async def _cases(api: Api, count: int) -> None:
     units = [(f"M{i:02}", f"Xã {i}", "commune", "D1" if i % 2 else "P1") for i in range(count)]
     await api.add_units(*units)
-    api.clock.set("2025-01-20T02:00:00")
-    for code, *_ in units[:-1]:
+    for minute, (code, *_) in enumerate(units[:-1]):
+        # One minute apart, so the order of a page is fixed: any page of 5 or more mixes communes under the ceased
+        # district and under the province (opened at one time, the order would follow random ids).
+        api.clock.set(f"2025-01-20T02:{minute:02}:00")
         await api.ok(await api.open(api.who("commune_leader", code), code, 2025), 201)
     api.clock.set("2025-01-21T02:00:00")  # the newest case, on every page
     newest = api.who("commune_leader", units[-1][0])
