@@ -123,8 +123,8 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 
 def _units_add(args: argparse.Namespace, settings: Settings) -> int:
     from service.domain.actor import system_actor
-    from service.domain.admin_units import create_unit
     from service.domain.errors import DomainError
+    from service.domain.units.tree import create_unit
     from service.persistence.db import make_engine, session_factory, unit_of_work
 
     async def run() -> None:
@@ -175,40 +175,26 @@ def _units_import(args: argparse.Namespace, settings: Settings) -> int:
     """Import the official lists (and successions, a mapping, disadvantaged flags) in one audited transaction."""
     import time
 
-    from service.domain import unit_import as ui
     from service.domain.actor import system_actor
     from service.domain.errors import DomainError
+    from service.domain.units import import_inputs
+    from service.domain.units.import_units import ImportReport, import_units
     from service.persistence.db import make_engine, session_factory, unit_of_work
 
-    async def run() -> ui.ImportReport:
-        current = ui.current_list() if args.list in ("current", "all") else None
-        historical = ui.historical_list() if args.list in ("historical", "all") else None
-        # Derived successions need both lists; those whose units are not in the database yet are skipped.
-        try:
-            derived = ui.derived_successions(current or ui.current_list(), historical or ui.historical_list())
-        except DomainError:
-            if args.list != "historical":
-                raise
-            derived = []  # no two-tier list installed: the historical list alone goes in
-        files = {}
-        mapped = ui.read_mapping(args.mapping) if args.mapping else []
-        if args.mapping:
-            files["mapping"] = ui.file_fact(args.mapping)
-        disadvantaged = ui.read_codes(args.disadvantaged) if args.disadvantaged else []
-        if args.disadvantaged:
-            files["disadvantaged"] = ui.file_fact(args.disadvantaged)
+    async def run() -> ImportReport:
+        inputs = import_inputs.gather(args.list, mapping=args.mapping, disadvantaged=args.disadvantaged)
         engine = make_engine(settings.resolved_database_url)
         try:
             async with unit_of_work(session_factory(engine)) as session:
-                return await ui.import_units(
+                return await import_units(
                     session,
                     actor=system_actor("cli"),
                     now=settings.clock(),
-                    lists=[unit_list for unit_list in (current, historical) if unit_list is not None],
-                    derived=derived,
-                    mapped=mapped,
-                    disadvantaged=disadvantaged,
-                    files=files,
+                    lists=inputs.lists,
+                    derived=inputs.derived,
+                    mapped=inputs.mapped,
+                    disadvantaged=inputs.disadvantaged,
+                    files=inputs.files,
                 )
         finally:
             await engine.dispose()
@@ -227,6 +213,22 @@ def _units_import(args: argparse.Namespace, settings: Settings) -> int:
     for line in report.lines():
         print(line)
     print(f"done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _units_build_historical(args: argparse.Namespace, settings: Settings) -> int:
+    """Rebuild the shipped three-tier list from vietnam-provinces 0.6.0 (the same bytes every time)."""
+    from service.domain.authority import NATIONAL_ROOT
+    from service.persistence import unit_lists
+
+    output = args.output or unit_lists.shipped_historical_file()
+    try:
+        output.write_bytes(unit_lists.build_historical(args.source, NATIONAL_ROOT))
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"cdht units build-historical: {exc}", file=sys.stderr)
+        return 2
+    units = unit_lists.historical_list(output)
+    print(f"wrote {output}: {len(units.units)} units, {units.source}")
     return 0
 
 
@@ -302,6 +304,14 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--mapping", type=Path, metavar="FILE.csv", help=UNITS_MAPPING_HELP)
     imp.add_argument("--disadvantaged", type=Path, metavar="FILE.csv", help=UNITS_DISADVANTAGED_HELP)
     imp.set_defaults(run=_units_import)
+    build = units.add_parser(
+        "build-historical",
+        help="rebuild the shipped three-tier list from vietnam-provinces 0.6.0 "
+        "(pip download vietnam-provinces==0.6.0 --no-deps -d DIR)",
+    )
+    build.add_argument("source", type=Path, help="the 0.6.0 wheel, or the unpacked package directory")
+    build.add_argument("--output", type=Path, help="where to write (default: the shipped file)")
+    build.set_defaults(run=_units_build_historical)
 
     add_audit_commands(sub)
 

@@ -19,10 +19,10 @@ from service.auth import issue_dev_token
 from service.config import Settings
 from service.domain import reports  # noqa: F401  (registers the report collector the demo's compile fires)
 from service.domain.actor import Actor, system_actor
-from service.domain.admin_units import create_unit
 from service.domain.authority import NATIONAL_ROOT
 from service.domain.cases import engine, evidence, opening
 from service.domain.evidence import store_evidence_file
+from service.domain.units.tree import create_unit
 from service.persistence import migrate
 from service.persistence.db import make_engine, session_factory, unit_of_work
 from service.persistence.tables import AdminUnit

@@ -13,8 +13,10 @@ from service.api.deps import Services, current_actor, now, request_id, services
 from service.api.errors import problems
 from service.api.schemas import AdminUnitIn, AdminUnitOut, Out, unit_out
 from service.domain.actor import Actor
-from service.domain.admin_units import SuccessionLink, create_unit, succession_links, unit_recognitions
 from service.domain.errors import NotFound, Reason
+from service.domain.units.history import unit_recognitions
+from service.domain.units.successions import SuccessionLink, succession_links
+from service.domain.units.tree import create_unit
 from service.persistence.db import unit_of_work
 from service.persistence.tables import AdminUnit
 from workflows.calendar import local_date

@@ -41,7 +41,7 @@ from service.domain.cases.casefile import load_case_file, unit_path
 from service.domain.cases.explain import check_trigger
 from service.domain.cases.opening import Surveyed, open_case, procedure_in_force
 from service.domain.errors import DomainError, Forbidden, GuardFailed, InvalidPayload, NotFound, Reason
-from service.domain.recognitions import inheritance, prior_recognitions_of
+from service.domain.units.recognitions import inheritance, prior_recognitions_of
 from service.persistence.db import WRITE, unit_of_work
 from service.persistence.queries import unit_subtree
 from service.persistence.tables import AdminUnit, Campaign, Case

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import update
 
 from service import walkthrough as w
-from service.domain import unit_import as ui
 from service.domain.errors import Conflict
 from service.persistence.tables import Case, UnitSuccession
+from service.persistence.unit_lists import SuccessionRow
 from tests.helpers import Api
 from tests.procedures import tiers_payloads as t
 from tests.support.walks import (
@@ -119,7 +119,7 @@ async def test_r5_ceased_unit_token_acts_after_the_reform(api: Api) -> None:
 async def test_r6_mapping_must_go_from_a_historical_to_a_current_unit(api: Api, before: str, after: str) -> None:
     await run_import(api)
     rows_before = await counts(api)
-    row = ui.SuccessionRow(before, after, date(2025, 7, 1), "resolution", "test mapping")
+    row = SuccessionRow(before, after, date(2025, 7, 1), "resolution", "test mapping")
     with pytest.raises(Conflict) as refused:
         await run_import(api, mapped=[row])
     assert refused.value.status == 409

@@ -6,7 +6,9 @@ import json
 import sqlite3
 from pathlib import Path
 
+from service.persistence.unit_lists import build_historical
 from tests.support.cli import cdht
+from tests.units.support import miniature_three_tier_package
 
 
 def rows(db: Path, sql: str) -> list[tuple]:
@@ -67,3 +69,18 @@ def test_units_import_help_says_what_the_service_does_not_hold(tmp_path: Path) -
     assert "which this service does not hold" in text
     assert "Districts have no successor" in text
     assert "Nghị quyết 202/2025/QH15" in text
+
+
+def test_units_build_historical_writes_the_list_and_refuses_a_two_tier_package(tmp_path: Path) -> None:
+    package = miniature_three_tier_package(tmp_path)
+    out = tmp_path / "units.csv.gz"
+    built = cdht("units", "build-historical", str(package), "--output", str(out), cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.startswith(f"wrote {out}: 3 units, GSO danh mục hành chính via vietnam-provinces 0.6.0")
+    assert out.read_bytes() == build_historical(package, "VN")
+    two_tier = json.dumps([{"name": "Tuyên Quang", "code": 8, "division_type": "tỉnh", "wards": []}])
+    (package / "data" / "nested-divisions.json").write_text(two_tier, encoding="utf-8")
+    refused = cdht("units", "build-historical", str(package), "--output", str(tmp_path / "no.gz"), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "is not a three-tier (district) list" in refused.stderr
+    assert not (tmp_path / "no.gz").exists()

@@ -9,12 +9,14 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from service.domain import unit_import as ui
 from service.domain.actor import Actor
+from service.domain.authority import NATIONAL_ROOT
 from service.domain.errors import Conflict, Forbidden, InvalidPayload
+from service.domain.units.import_inputs import read_mapping
 from service.persistence.tables import AdminUnit, AuditEvent, UnitSuccession
+from service.persistence.unit_lists import SuccessionRow, UnitRow, build_historical, historical_list
 from tests.helpers import Api
-from tests.units.support import counts, lists, run_import, scalar
+from tests.units.support import counts, lists, miniature_three_tier_package, run_import, scalar
 
 ADMIN = "admin"
 
@@ -164,7 +166,7 @@ async def test_old_district_has_no_successor_and_a_mapping_cannot_give_it_one(ap
     await run_import(api)
     district = await api.ok(await api.get(api.who("auditor", "VN"), "/v1/admin-units/H026"))
     assert (district["level"], district["successors"], district["valid_to"]) == ("district", [], "2025-06-30")
-    row = ui.SuccessionRow("H026", "00715", date(2025, 7, 1), "resolution", "test")
+    row = SuccessionRow("H026", "00715", date(2025, 7, 1), "resolution", "test")
     with pytest.raises(Conflict) as refused:
         await run_import(api, mapped=[row])
     assert [r.code for r in refused.value.reasons] == ["district_abolished"]
@@ -178,7 +180,7 @@ async def test_mapping_file_records_a_commune_merged_under_another_code(api: Api
         "predecessor_code,successor_code,source\nH00001,00004,Nghị quyết sắp xếp ĐVHC cấp xã (ví dụ)\n",
         encoding="utf-8",
     )
-    mapped = ui.read_mapping(path)
+    mapped = read_mapping(path)
     report = await run_import(api, mapped=mapped)
     assert report.successions_added == {"resolution": 1}
     again = await run_import(api, mapped=mapped)
@@ -188,7 +190,7 @@ async def test_mapping_file_records_a_commune_merged_under_another_code(api: Api
         ("H00001", "resolution"),
         ("H00004", "gso_code_continued"),
     ]
-    unknown = [ui.SuccessionRow("H99999", "00004", date(2025, 7, 1), "resolution", "x")]
+    unknown = [SuccessionRow("H99999", "00004", date(2025, 7, 1), "resolution", "x")]
     with pytest.raises(Conflict) as refused:
         await run_import(api, mapped=unknown)
     assert [r.code for r in refused.value.reasons] == ["unit_unknown"]
@@ -198,7 +200,7 @@ def test_mapping_file_without_a_source_is_refused(tmp_path) -> None:
     path = tmp_path / "mapping.csv"
     path.write_text("predecessor_code,successor_code,source\nH00001,00004,\n", encoding="utf-8")
     with pytest.raises(InvalidPayload) as refused:
-        ui.read_mapping(path)
+        read_mapping(path)
     assert refused.value.reasons[0].code == "mapping_malformed"
     assert "line 2" in refused.value.reasons[0].message
 
@@ -226,36 +228,14 @@ def test_historical_generator_is_deterministic_and_matches_the_shipped_rows(tmp_
     historical = lists()[1]
     assert (historical.package, historical.data_version) == ("vietnam-provinces 0.6.0", "2025-01-04")
     # A miniature 0.6.0-shaped package: the generator's output reads back to the same rows and codes.
-    package = tmp_path / "vietnam_provinces"
-    (package / "data").mkdir(parents=True)
-    (package / "__init__.py").write_text("__version__ = '0.6.0'\n__data_version__ = '2025-01-04'\n")
-    (package / "data" / "nested-divisions.json").write_text(
-        json.dumps(
-            [
-                {
-                    "name": "Tỉnh Hà Giang",
-                    "code": 2,
-                    "division_type": "tỉnh",
-                    "districts": [
-                        {
-                            "name": "Huyện Đồng Văn",
-                            "code": 26,
-                            "division_type": "huyện",
-                            "wards": [{"name": "Xã Lũng Cú", "code": 715, "division_type": "xã"}],
-                        }
-                    ],
-                }
-            ]
-        ),
-        encoding="utf-8",
-    )
+    package = miniature_three_tier_package(tmp_path)
     out = tmp_path / "units.csv.gz"
-    out.write_bytes(ui.build_historical(package))
-    assert ui.build_historical(package) == out.read_bytes()  # deterministic
-    rebuilt = ui.historical_list(out)
+    out.write_bytes(build_historical(package, NATIONAL_ROOT))
+    assert build_historical(package, NATIONAL_ROOT) == out.read_bytes()  # deterministic
+    rebuilt = historical_list(out)
     assert rebuilt.units == (
-        ui.UnitRow("H02", "Tỉnh Hà Giang", "province", "VN"),
-        ui.UnitRow("H026", "Huyện Đồng Văn", "district", "H02"),
-        ui.UnitRow("H00715", "Xã Lũng Cú", "commune", "H026"),
+        UnitRow("H02", "Tỉnh Hà Giang", "province", "VN"),
+        UnitRow("H026", "Huyện Đồng Văn", "district", "H02"),
+        UnitRow("H00715", "Xã Lũng Cú", "commune", "H026"),
     )
     assert {u.code: u for u in historical.units}["H00715"] == rebuilt.units[2]

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.audit.digest import case_state_digest, recorded_digest_holds
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason
-from service.domain.recognitions import inheritance, prior_recognitions
+from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.domain.unit_paths import unit_paths
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
 from workflows.criteria import IndicatorRecord

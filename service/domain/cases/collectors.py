@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.cases.casefile import CaseFile
 from service.domain.errors import GuardFailed, InvalidPayload, Reason
-from service.domain.recognitions import count_recognised_subordinates, inheritance
+from service.domain.units.recognitions import count_recognised_subordinates, inheritance
 from workflows.registry import Registry
 from workflows.schema import Transition
 

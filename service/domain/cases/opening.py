@@ -25,7 +25,7 @@ from service.domain.cases.checks import log_refusal
 from service.domain.cases.engine import Outcome
 from service.domain.cases.tail import record
 from service.domain.errors import Conflict, Forbidden, GuardFailed, InvalidPayload, NotFound, Reason
-from service.domain.recognitions import inheritance, prior_recognitions
+from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case
 from workflows.calendar import local_date
 from workflows.guards.registry import GuardContext, PriorRecognition, reads_history, run_guards

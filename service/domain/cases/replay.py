@@ -21,7 +21,7 @@ from service.domain.audit.writer import EventFacts
 from service.domain.cases.appliers import Change, opened_case, replayed
 from service.domain.cases.casefile import CaseFile, pinned, unit_path
 from service.domain.errors import NotFound, Reason
-from service.domain.recognitions import inheritance, prior_recognitions
+from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, Deadline, Evidence
 from workflows.calendar import local_date
 from workflows.registry import Registry

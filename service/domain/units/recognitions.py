@@ -5,6 +5,9 @@ renamed hand their history on through ``unit_succession`` (predecessor → succe
 1 July 2025 carries the recognitions of the communes it continues (PROCEDURES.md §7: "the service keeps each
 commune's recognition history across cases"). Validity runs to 31/12 of the decision year plus the case's pinned
 ``validity_years_after_decision_year`` (TT25/2023 Điều 5 k4, Điều 10 k4, Điều 15 k4).
+
+The successions themselves are walked by service.domain.units.successions; a unit's own view of its history (the
+``GET /v1/admin-units/{code}`` answer) is service.domain.units.history.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.persistence.tables import AdminUnit, Case, UnitSuccession
+from service.domain.units.successions import lineage, walk_many
+from service.persistence.tables import AdminUnit, Case
 from workflows.calendar import local_date
 from workflows.guards.registry import PriorRecognition
 
@@ -32,58 +36,6 @@ DEFAULT_INHERITANCE = "sole_predecessor"
 def inheritance(settings: dict[str, Any] | None) -> str:
     value = (settings or {}).get("recognition_inheritance", DEFAULT_INHERITANCE)
     return value if value in INHERITANCE else DEFAULT_INHERITANCE
-
-
-MAX_GENERATIONS = 8  # a unit is merged a handful of times at most; the bound keeps a bad mapping from looping
-
-
-async def _walk(session: AsyncSession, unit_code: str, *, backwards: bool, sole: bool = False) -> list[str]:
-    """The unit followed by its predecessors (``backwards``) or successors, nearest first; with ``sole``, a unit's
-    predecessors are followed only when it continues exactly one."""
-    return (await _walk_many(session, [unit_code], backwards=backwards, sole=sole))[unit_code]
-
-
-async def _walk_many(
-    session: AsyncSession, unit_codes: Iterable[str], *, backwards: bool, sole: bool = False
-) -> dict[str, list[str]]:
-    """``_walk`` for many units at once: one query per generation for all of them."""
-    near, far = (
-        (UnitSuccession.successor_code, UnitSuccession.predecessor_code)
-        if backwards
-        else (UnitSuccession.predecessor_code, UnitSuccession.successor_code)
-    )
-    seen = {code: [code] for code in unit_codes}
-    frontier = {code: [code] for code in seen}
-    for _ in range(MAX_GENERATIONS):
-        asked = sorted({code for codes in frontier.values() for code in codes})
-        if not asked:
-            break
-        found: dict[str, list[str]] = {}
-        for row in (await session.execute(select(near, far).where(near.in_(asked)))).all():
-            found.setdefault(row[0], []).append(row[1])
-        for origin, codes in frontier.items():
-            frontier[origin] = [
-                code
-                for step in codes
-                if step in found and (not sole or len(found[step]) == 1)
-                for code in found[step]
-                if code not in seen[origin]
-            ]
-            seen[origin].extend(frontier[origin])
-    return seen
-
-
-async def lineage(session: AsyncSession, unit_code: str, policy: str = "any_predecessor") -> list[str]:
-    """The unit and the units whose recognitions it carries under ``policy`` (every unit it continues by
-    default, which is what its history shows)."""
-    if policy == "none":
-        return [unit_code]
-    return await _walk(session, unit_code, backwards=True, sole=policy == "sole_predecessor")
-
-
-async def successors(session: AsyncSession, unit_code: str) -> list[str]:
-    """The units that continue this one (not including itself)."""
-    return (await _walk(session, unit_code, backwards=False))[1:]
 
 
 def valid_until(decided_on: date, pinned: dict[str, Any] | None) -> date:
@@ -129,7 +81,7 @@ async def prior_recognitions_of(
     if policy == "none":
         lines = {code: [code] for code in codes}
     else:
-        lines = await _walk_many(session, codes, backwards=True, sole=policy == "sole_predecessor")
+        lines = await walk_many(session, codes, backwards=True, sole=policy == "sole_predecessor")
     carried_by: dict[str, list[str]] = {}
     for origin, line in lines.items():
         for code in line:

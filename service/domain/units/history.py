@@ -1,106 +1,24 @@
-"""Administrative units: who may add one, the checks that keep the tree sound, and a unit over time (what it
-continues, what continues it, and the recognitions it carries across the two-tier reform)."""
+"""A unit over time as ``GET /v1/admin-units/{code}`` shows it: the units it continues and those that continue
+it, and every recognition it holds, its own and those it carries from the units it continues, each ``in_force``,
+``expired`` or ``superseded`` and reached ``via`` which succession."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from service.domain import authority
 from service.domain.actor import Actor
-from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.cases.casefile import unit_path
-from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
-from service.domain.recognitions import lineage, successors, valid_until
+from service.domain.errors import Forbidden, NotFound, Reason
+from service.domain.units.recognitions import valid_until
+from service.domain.units.successions import SuccessionLink, lineage, links_where, successors
 from service.persistence.tables import AdminUnit, Case, UnitSuccession
-
-PARENT_LEVELS = {"province": {"national"}, "district": {"province"}, "commune": {"district", "province"}}
-
-
-async def create_unit(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    data: dict[str, Any],
-    now: datetime,
-    request_id: str | None = None,
-    source_default: str | None = None,
-) -> AdminUnit:
-    authority.require(actor, authority.ADD_UNIT)
-    if await session.get(AdminUnit, data["code"]) is not None:
-        raise Conflict(f"unit {data['code']} exists", reasons=[Reason("unit_exists", "codes are unique")])
-    parent_code = data.get("parent")
-    if parent_code is None and data["level"] != "province":
-        raise InvalidPayload(
-            f"a {data['level']} needs a parent unit", reasons=[Reason("parent_required", "pass the parent's code")]
-        )
-    if parent_code is None:
-        authority.require(actor, authority.ADD_TOP_LEVEL_UNIT)
-        root = authority.NATIONAL_ROOT
-        parent_code = root if data["level"] == "province" and await session.get(AdminUnit, root) else None
-    if parent_code is not None:
-        parent, path = await unit_path(session, parent_code)
-        if parent.level not in PARENT_LEVELS[data["level"]]:
-            raise InvalidPayload(
-                f"a {data['level']} cannot sit under a {parent.level}",
-                reasons=[Reason("parent_level", f"{parent_code} is a {parent.level}")],
-            )
-        if not authority.covers(actor, path):
-            raise Forbidden(
-                f"{parent_code} is outside your unit {actor.unit}",
-                reasons=[Reason("outside_jurisdiction", "admins add units within their own unit")],
-            )
-    if data.get("valid_from") and data.get("valid_to") and data["valid_to"] < data["valid_from"]:
-        raise InvalidPayload("valid_to is before valid_from", reasons=[Reason("validity", "check the dates")])
-    unit = AdminUnit(
-        code=data["code"],
-        name=data["name"],
-        level=data["level"],
-        parent_code=parent_code,
-        disadvantaged=bool(data.get("disadvantaged")),
-        valid_from=data.get("valid_from"),
-        valid_to=data.get("valid_to"),
-        source=data.get("source") or source_default,
-    )
-    session.add(unit)
-    await append_chain_event(
-        session,
-        chain="admin",
-        actor=actor,
-        actor_role="admin",
-        now=now,
-        unit_code=unit.code,
-        request_id=request_id,
-        facts=EventFacts(
-            kind="admin_unit_added", trigger="add_admin_unit", payload={k: v for k, v in data.items() if v is not None}
-        ),
-    )
-    await session.flush()
-    return unit
-
-
-# --- a unit over time: what it continues, what continues it, and the recognitions it carries ---------------------
-
-
-@dataclass(frozen=True)
-class SuccessionLink:
-    """One ``unit_succession`` row with both units' names and levels."""
-
-    predecessor: str
-    predecessor_name: str
-    predecessor_level: str
-    successor: str
-    successor_name: str
-    successor_level: str
-    effective_on: date
-    basis: str
-    source: str
 
 
 @dataclass(frozen=True)
@@ -140,42 +58,6 @@ class UnitRecognitions:
     predecessors: tuple[SuccessionLink, ...]
     successors: tuple[SuccessionLink, ...]
     recognitions: tuple[UnitRecognition, ...]
-
-
-async def _links(session: AsyncSession, where: Any) -> list[SuccessionLink]:
-    before, after = aliased(AdminUnit), aliased(AdminUnit)
-    query = (
-        select(UnitSuccession, before.name, before.level, after.name, after.level)
-        .join(before, before.code == UnitSuccession.predecessor_code)
-        .join(after, after.code == UnitSuccession.successor_code)
-        .where(where)
-        .order_by(UnitSuccession.predecessor_code, UnitSuccession.successor_code)
-    )
-    return [
-        SuccessionLink(
-            row.predecessor_code,
-            before_name,
-            before_level,
-            row.successor_code,
-            after_name,
-            after_level,
-            row.effective_on,
-            row.basis,
-            row.source,
-        )
-        for row, before_name, before_level, after_name, after_level in (await session.execute(query)).all()
-    ]
-
-
-async def succession_links(session: AsyncSession, unit_code: str) -> tuple[list[SuccessionLink], list[SuccessionLink]]:
-    """The units this one directly continues, and those that directly continue it."""
-    links = await _links(
-        session, (UnitSuccession.successor_code == unit_code) | (UnitSuccession.predecessor_code == unit_code)
-    )
-    return (
-        [link for link in links if link.successor == unit_code],
-        [link for link in links if link.predecessor == unit_code],
-    )
 
 
 async def _get_unit(session: AsyncSession, unit_code: str) -> AdminUnit:
@@ -238,11 +120,11 @@ async def unit_recognitions(session: AsyncSession, *, actor: Actor, unit_code: s
     line = await lineage(session, unit_code)
     after = await successors(session, unit_code)
     await ensure_history_readable(session, actor, [*line, *after])
-    back_links = await _links(
+    back_links = await links_where(
         session, UnitSuccession.successor_code.in_(line) & UnitSuccession.predecessor_code.in_(line)
     )
     forward_links = (
-        await _links(
+        await links_where(
             session, UnitSuccession.successor_code.in_(after) & UnitSuccession.predecessor_code.in_([unit_code, *after])
         )
         if after
