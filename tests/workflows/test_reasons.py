@@ -10,6 +10,7 @@ from workflows.reasons import REASONS
 
 ROOT = Path(__file__).resolve().parents[2]
 REFUSAL_CALLS = {"Reason": 0, "fail": 0, "Verdict": 1}  # callable name -> position of the code argument
+NAMED_ERROR_CODE = "reason_code"  # a named error's code (service/domain/errors.py): ``reason_code = "..."``
 
 
 def _codes_in(tree: ast.AST) -> set[str]:
@@ -23,6 +24,15 @@ def _codes_in(tree: ast.AST) -> set[str]:
                 argument = argument or next((k.value for k in node.keywords if k.arg == "code"), None)
                 if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and argument.value:
                     found.add(argument.value)
+        elif isinstance(node, ast.ClassDef):
+            for statement in node.body:
+                if (
+                    isinstance(statement, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == NAMED_ERROR_CODE for t in statement.targets)
+                    and isinstance(statement.value, ast.Constant)
+                    and isinstance(statement.value.value, str)
+                ):
+                    found.add(statement.value.value)
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
                 if (

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.cases.casefile import unit_path
-from service.domain.errors import Forbidden, NotFound, Reason
+from service.domain.errors import OutsideJurisdiction, UnknownUnit
 from service.domain.units.recognitions import valid_until
 from service.domain.units.successions import SuccessionLink, lineage, links_where, successors
 from service.persistence.tables import AdminUnit, Case, UnitSuccession
@@ -63,9 +63,7 @@ class UnitRecognitions:
 async def _get_unit(session: AsyncSession, unit_code: str) -> AdminUnit:
     unit = await session.get(AdminUnit, unit_code)
     if unit is None:
-        raise NotFound(
-            f"no administrative unit {unit_code}", reasons=[Reason("unit_unknown", f"no unit has code {unit_code}")]
-        )
+        raise UnknownUnit(f"no administrative unit {unit_code}", why=f"no unit has code {unit_code}")
     return unit
 
 
@@ -76,15 +74,10 @@ async def ensure_history_readable(session: AsyncSession, actor: Actor, codes: Se
         _, path = await unit_path(session, code)
         if authority.can_read(actor, path).allowed:
             return
-    raise Forbidden(
+    raise OutsideJurisdiction(
         f"the recognitions of {codes[0]} are outside your jurisdiction",
-        reasons=[
-            Reason(
-                "outside_jurisdiction",
-                f"your unit {actor.unit} covers neither {codes[0]} nor any unit it continues or that continues it "
-                f"({', '.join(codes[1:]) or 'none'})",
-            )
-        ],
+        why=f"your unit {actor.unit} covers neither {codes[0]} nor any unit it continues or that continues it "
+        f"({', '.join(codes[1:]) or 'none'})",
     )
 
 

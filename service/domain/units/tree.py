@@ -13,7 +13,7 @@ from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.casefile import unit_path
-from service.domain.errors import Conflict, Forbidden, InvalidPayload, Reason
+from service.domain.errors import Conflict, InvalidPayload, OutsideJurisdiction, Reason
 from service.persistence.tables import AdminUnit
 
 PARENT_LEVELS = {"province": {"national"}, "district": {"province"}, "commune": {"district", "province"}}
@@ -48,9 +48,8 @@ async def create_unit(
                 reasons=[Reason("parent_level", f"{parent_code} is a {parent.level}")],
             )
         if not authority.covers(actor, path):
-            raise Forbidden(
-                f"{parent_code} is outside your unit {actor.unit}",
-                reasons=[Reason("outside_jurisdiction", "admins add units within their own unit")],
+            raise OutsideJurisdiction(
+                f"{parent_code} is outside your unit {actor.unit}", why="admins add units within their own unit"
             )
     if data.get("valid_from") and data.get("valid_to") and data["valid_to"] < data["valid_from"]:
         raise InvalidPayload("valid_to is before valid_from", reasons=[Reason("validity", "check the dates")])
