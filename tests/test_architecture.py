@@ -59,7 +59,6 @@ KNOWN_LAYER_VIOLATIONS: dict[str, str] = {}
 KNOWN_LONG_MODULES: dict[str, str] = {
     "service/domain/campaigns.py": "a campaign's checks, its opening of many cases and its progress together",
     "service/domain/case_migrations.py": "a migration's checks, its resumable batches and the move of a case together",
-    "service/domain/unit_import.py": "list-file readers, the checks, the import and a main() together",
 }
 KNOWN_TEST_IMPORTS: dict[str, str] = {}
 

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.cases.casefile import CaseFile, pinned
-from service.domain.recognitions import _walk_many, inheritance, valid_until
 from service.domain.unit_paths import unit_paths
+from service.domain.units.recognitions import inheritance, valid_until
+from service.domain.units.successions import walk_many
 from service.persistence.queries import one_of
 from service.persistence.tables import Case, CaseIndicator, Deadline, Evidence
 from workflows.guards.registry import PriorRecognition, reads_history
@@ -87,7 +88,7 @@ async def _prior_recognitions(session: AsyncSession, cases: Sequence[Case]) -> d
         if policy == "none":
             walked = {unit: [unit] for unit in units}
         else:
-            walked = await _walk_many(session, units, backwards=True, sole=policy == "sole_predecessor")
+            walked = await walk_many(session, units, backwards=True, sole=policy == "sole_predecessor")
         lines.update({(policy, unit): set(line) for unit, line in walked.items()})
     query = select(
         Case.id, Case.level, Case.decided_on, Case.unit_code, Case.pinned, Case.procedure, Case.subject
