@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.audit.digest import case_state_digest, recorded_digest_holds
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason
-from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.domain.unit_paths import unit_paths
+from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
 from workflows.criteria import IndicatorRecord
 from workflows.guards.registry import DeadlineView, GuardContext, PriorRecognition, reads_history
