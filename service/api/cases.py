@@ -20,9 +20,10 @@ from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.case_pages import load_case_files
 from service.domain.cases import replay
-from service.domain.cases.casefile import CaseFile, known_case, load_case_file, unit_path
+from service.domain.cases.casefile import CaseFile, known_case, load_case_file
 from service.domain.cases.explain import allowed_transitions, explain
 from service.domain.errors import Conflict, Reason
+from service.domain.units.paths import unit_path
 from service.persistence.queries import overdue_clause, unit_subtree
 from service.persistence.tables import AuditEvent, Case, Deadline
 from workflows.registry import Registry

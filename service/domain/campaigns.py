@@ -37,10 +37,11 @@ from service.domain.audit.canonical import format_time
 from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.authority import AuthorityContext, UnitPath, decide, require_read
 from service.domain.cases import engine
-from service.domain.cases.casefile import load_case_file, unit_path
+from service.domain.cases.casefile import load_case_file
 from service.domain.cases.explain import check_trigger
 from service.domain.cases.opening import Surveyed, open_case, procedure_in_force
 from service.domain.errors import DomainError, Forbidden, GuardFailed, InvalidPayload, NotFound, Reason
+from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions_of
 from service.persistence.db import WRITE, unit_of_work
 from service.persistence.queries import unit_subtree

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.cases.casefile import CaseFile, pinned
-from service.domain.unit_paths import unit_paths
+from service.domain.units.paths import unit_paths
 from service.domain.units.recognitions import inheritance, valid_until
 from service.domain.units.successions import walk_many
 from service.persistence.queries import one_of

@@ -15,8 +15,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.domain.cases.casefile import unit_path
 from service.domain.errors import Conflict, NotFound, Reason
+from service.domain.units.paths import unit_path
 from service.persistence.db import unit_of_work
 from service.persistence.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
 

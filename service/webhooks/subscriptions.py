@@ -22,8 +22,8 @@ from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.audit.canonical import format_time
 from service.domain.audit.writer import EventFacts, append_chain_event
-from service.domain.cases.casefile import unit_path
 from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
+from service.domain.units.paths import unit_path
 from service.persistence.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
 from service.webhooks.safety import check_target
 from service.webhooks.signing import new_secret

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.domain import authority
 from service.domain.actor import Actor, system_actor
-from service.domain.cases.casefile import unit_path
+from service.domain.units.paths import unit_path
 from service.persistence.db import make_engine, session_factory
 from service.persistence.queries import scope_codes
 from service.persistence.tables import AdminUnit, AuditEvent, Case, UnitSuccession

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.audit.digest import case_state_digest, recorded_digest_holds
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason
-from service.domain.unit_paths import unit_paths
+from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
 from workflows.criteria import IndicatorRecord
@@ -134,17 +134,6 @@ def known_case(case: Case | None, case_id: str) -> Case:
     if case is None:
         raise NotFound(f"case {case_id} does not exist", reasons=[Reason("case_unknown", f"no case has id {case_id}")])
     return case
-
-
-async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, UnitPath]:
-    """The unit and its ancestors, nearest first, in one query (``unit_paths``); 404 when the unit does not exist."""
-    found = (await unit_paths(session, [unit_code])).get(unit_code)
-    if found is None:
-        raise NotFound(
-            f"administrative unit {unit_code} does not exist",
-            reasons=[Reason("unit_unknown", f"no administrative unit has code {unit_code}")],
-        )
-    return found
 
 
 def transition_of(definition: Definition, trigger: str, indicator: str | None) -> Transition | None:

@@ -20,11 +20,12 @@ from service.domain.actor import Actor
 from service.domain.audit.writer import EventFacts
 from service.domain.authority import AuthorityContext, UnitPath, decide
 from service.domain.cases.appliers import Change, opened_case
-from service.domain.cases.casefile import CaseFile, unit_path
+from service.domain.cases.casefile import CaseFile
 from service.domain.cases.checks import log_refusal
 from service.domain.cases.engine import Outcome
 from service.domain.cases.tail import record
 from service.domain.errors import Conflict, Forbidden, GuardFailed, InvalidPayload, NotFound, Reason
+from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case
 from workflows.calendar import local_date

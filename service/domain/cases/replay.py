@@ -19,8 +19,9 @@ from service.domain.audit.canonical import case_chain
 from service.domain.audit.digest import recorded_digest_holds
 from service.domain.audit.writer import EventFacts
 from service.domain.cases.appliers import Change, opened_case, replayed
-from service.domain.cases.casefile import CaseFile, pinned, unit_path
+from service.domain.cases.casefile import CaseFile, pinned
 from service.domain.errors import NotFound, Reason
+from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, Deadline, Evidence
 from workflows.calendar import local_date

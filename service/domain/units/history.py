@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import authority
 from service.domain.actor import Actor
-from service.domain.cases.casefile import unit_path
 from service.domain.errors import OutsideJurisdiction, UnknownUnit
+from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import valid_until
 from service.domain.units.successions import SuccessionLink, lineage, links_where, successors
 from service.persistence.tables import AdminUnit, Case, UnitSuccession

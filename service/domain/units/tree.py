@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.audit.writer import EventFacts, append_chain_event
-from service.domain.casefile import unit_path
 from service.domain.errors import Conflict, InvalidPayload, OutsideJurisdiction, Reason
+from service.domain.units.paths import unit_path
 from service.persistence.tables import AdminUnit
 
 PARENT_LEVELS = {"province": {"national"}, "district": {"province"}, "commune": {"district", "province"}}

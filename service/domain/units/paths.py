@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service.domain.authority import UnitPath
+from service.domain.errors import UnknownUnit
 from service.persistence.tables import AdminUnit, UnitSuccession
 
 MAX_DEPTH = 8  # a unit and 7 above it: commune, [district], province, VN with room for odd trees
@@ -67,3 +68,13 @@ async def unit_paths(session: AsyncSession, codes: Iterable[str]) -> dict[str, t
         )
         for origin, chain in chains.items()
     }
+
+
+async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, UnitPath]:
+    """The unit and its ancestors, nearest first, in one query (``unit_paths``); 404 when the unit does not exist."""
+    found = (await unit_paths(session, [unit_code])).get(unit_code)
+    if found is None:
+        raise UnknownUnit(
+            f"administrative unit {unit_code} does not exist", why=f"no administrative unit has code {unit_code}"
+        )
+    return found
