@@ -56,10 +56,7 @@ OUTSIDE_THE_LAYERS = {
 KNOWN_MODULE_CYCLES: dict[tuple[str, ...], str] = {}
 KNOWN_PACKAGE_CYCLES: dict[tuple[str, ...], str] = {}
 KNOWN_LAYER_VIOLATIONS: dict[str, str] = {}
-KNOWN_LONG_MODULES: dict[str, str] = {
-    "service/domain/campaigns.py": "a campaign's checks, its opening of many cases and its progress together",
-    "service/domain/case_migrations.py": "a migration's checks, its resumable batches and the move of a case together",
-}
+KNOWN_LONG_MODULES: dict[str, str] = {}
 KNOWN_TEST_IMPORTS: dict[str, str] = {}
 
 

@@ -1,6 +1,7 @@
 """Campaigns: open one cycle's cases for every commune under a province or district (dry run by default).
 
-The rules are in ``service/domain/campaigns.py``: every case goes through the engine as the caller.
+The rules are in ``service/domain/bulk/`` (campaigns, their checks and batches): every case goes through the engine
+as the caller.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import Services, current_actor, now, request_id, services
 from service.api.errors import problems
-from service.domain import campaigns
 from service.domain.actor import Actor
+from service.domain.bulk import campaign_checks, campaigns
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -47,8 +48,8 @@ class CampaignIn(BaseModel):
     )
     batch_size: int | None = Field(default=None, ge=1, le=campaigns.MAX_BATCH_SIZE, description="Units per transaction")
 
-    def request(self) -> campaigns.CampaignRequest:
-        return campaigns.CampaignRequest(
+    def request(self) -> campaign_checks.CampaignRequest:
+        return campaign_checks.CampaignRequest(
             procedure=self.procedure,
             unit=self.unit,
             cycle=self.cycle,

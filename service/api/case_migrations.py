@@ -1,6 +1,6 @@
 """Moving open cases to another version of their definition: a dry run, a resumable run, its progress.
 
-The rules (which cases move, which are refused and why) are in ``service/domain/case_migrations.py``.
+The rules (which cases move, which are refused and why) are in ``service/domain/bulk/migration_checks.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import Services, current_actor, now, request_id, services
 from service.api.errors import problems
 from service.domain import authority
-from service.domain import case_migrations as migrations
 from service.domain.actor import Actor
+from service.domain.bulk import case_migrations as migrations
+from service.domain.bulk import migration_checks
 
 router = APIRouter(prefix="/v1", tags=["case-migrations"])
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -45,27 +46,27 @@ class MigrationIn(BaseModel):
     )
     dry_run: bool = Field(default=True, description="List what would happen and change nothing (the default)")
     batch_size: int | None = Field(
-        default=None, ge=1, le=migrations.MAX_BATCH_SIZE, description="Cases per transaction"
+        default=None, ge=1, le=migration_checks.MAX_BATCH_SIZE, description="Cases per transaction"
     )
     cases: list[str] | None = Field(
         default=None, max_length=20000, description="Only these cases (ids); by default every open case of the version"
     )
 
-    def spec(self) -> migrations.MigrationSpec:
-        return migrations.MigrationSpec(
+    def spec(self) -> migration_checks.MigrationSpec:
+        return migration_checks.MigrationSpec(
             procedure=self.procedure,
             from_version=self.from_version,
             to_version=self.to_version,
             state_map=dict(self.state_map),
             cases=tuple(self.cases) if self.cases is not None else None,
-            batch_size=self.batch_size or migrations.DEFAULT_BATCH_SIZE,
+            batch_size=self.batch_size or migration_checks.DEFAULT_BATCH_SIZE,
         )
 
 
 class ResumeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    batch_size: int | None = Field(default=None, ge=1, le=migrations.MAX_BATCH_SIZE)
+    batch_size: int | None = Field(default=None, ge=1, le=migration_checks.MAX_BATCH_SIZE)
 
 
 class CaseVerdictOut(BaseModel):
@@ -128,7 +129,7 @@ async def migrate(body: MigrationIn, request: Request, actor: AdminDep, svc: Ser
     spec = body.spec()
     if body.dry_run:
         async with svc.sessions() as session:
-            plan = await migrations.plan(session, svc.registry, spec)
+            plan = await migration_checks.plan(session, svc.registry, spec)
         out = MigrationPlanOut(
             procedure=spec.procedure,
             from_version=spec.from_version,

@@ -37,8 +37,8 @@ from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
 from service import walkthrough as w
+from service.domain.authority import ADMIN as ADMIN_ROLE
 from service.domain.authority import SUBJECT_ONLY_ROLES
-from service.domain.case_migrations import ADMIN_ROLE
 from service.main import create_app
 from service.webhooks.fanout import fan_out
 from tests.helpers import DEFINITION, Api, flat_routes

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from service import walkthrough as w
-from service.domain import campaigns
 from service.domain.actor import Actor
+from service.domain.bulk import campaign_checks, campaigns
 from service.persistence.tables import AuditEvent, Campaign, Case
 from tests.helpers import DEFINITION, Api
 from tests.support.apps import add_communes, build_api
@@ -162,7 +162,7 @@ async def test_batches_of_a_few_units_open_them_all(api: Api) -> None:
     services = api.app.state.services
     actor = Actor(sub=director.sub, name="Giám đốc", roles=("province_director",), unit="P1")
     now = api.clock.set("2025-01-25T02:00:00")
-    request = campaigns.CampaignRequest("cdht_xa", "P1", 2025)
+    request = campaign_checks.CampaignRequest("cdht_xa", "P1", 2025)
     campaign_id = await campaigns.run(services.sessions, services.registry, request, actor=actor, now=now, batch_size=5)
     read = await api.ok(await api.get(director, f"/v1/campaigns/{campaign_id}"))
     assert read["counts"]["opened"] == 15 and read["status"] == "completed"
@@ -264,7 +264,7 @@ async def test_campaigns_finishing_together_each_get_their_admin_event(
 
     async def campaign(province: str) -> str:
         actor = Actor(sub=f"director-{province}", name="Giám đốc", roles=("province_director",), unit=province)
-        request = campaigns.CampaignRequest("cdht_xa", province, 2025)
+        request = campaign_checks.CampaignRequest("cdht_xa", province, 2025)
         return await campaigns.run(services.sessions, services.registry, request, actor=actor, now=now)
 
     ids = await asyncio.gather(campaign("P1"), campaign("P2"))

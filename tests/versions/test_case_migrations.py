@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from service import walkthrough as w
-from service.domain import case_migrations as migrations
 from service.domain.actor import Actor
 from service.domain.audit.canonical import case_chain
+from service.domain.bulk import case_migrations as migrations
+from service.domain.bulk import migration_checks
 from service.domain.cases.casefile import load_case_file
 from service.domain.cases.replay import case_as_of
 from service.domain.errors import Forbidden
@@ -233,7 +234,7 @@ async def test_a_stopped_migration_resumes_after_its_last_batch_and_a_completed_
     ship(api, next_registry)
     services = api.app.state.services
     now = api.clock.set("2025-02-01T02:00:00")
-    spec = migrations.MigrationSpec("cdht_xa", OLD, NEW_VERSION, dict(MAP), batch_size=2)
+    spec = migration_checks.MigrationSpec("cdht_xa", OLD, NEW_VERSION, dict(MAP), batch_size=2)
     migration_id = await migrations.start(services.sessions, next_registry, spec, actor=ADMIN, now=now)
     await migrations.run(services.sessions, next_registry, migration_id, actor=ADMIN, now=now, max_batches=1)
     admin = api.who("admin", "VN")
@@ -271,7 +272,7 @@ async def test_a_crash_mid_run_keeps_the_finished_batches_and_resume_completes(
     now = api.clock.set("2025-02-01T02:00:00")
     ordered = sorted(ids.values())
     plan_refused = ids["C2"]
-    spec = migrations.MigrationSpec("cdht_xa", OLD, NEW_VERSION, dict(MAP), batch_size=2)
+    spec = migration_checks.MigrationSpec("cdht_xa", OLD, NEW_VERSION, dict(MAP), batch_size=2)
     migration_id = await migrations.start(services.sessions, next_registry, spec, actor=ADMIN, now=now)
     real_move = migrations._move
 
@@ -327,7 +328,7 @@ async def test_only_a_national_admin_migrates(api: Api, next_registry: Registry)
             assert "needs role admin at unit VN" in refused.json()["reasons"][0]["message"]
     admin = api.who("admin", "VN")
     api.clock.set("2025-02-01T02:00:00")
-    spec = migrations.MigrationSpec("cdht_xa", OLD, NEW_VERSION, dict(MAP), batch_size=1)
+    spec = migration_checks.MigrationSpec("cdht_xa", OLD, NEW_VERSION, dict(MAP), batch_size=1)
     services = api.app.state.services
     migration_id = await migrations.start(
         services.sessions, next_registry, spec, actor=ADMIN, now=api.clock.settings.now

@@ -161,7 +161,7 @@ def _deadline_reminded(cf: CaseFile, change: Change, add: Add, registry: Registr
 
 
 def _migrated(cf: CaseFile, change: Change, add: Add, registry: Registry) -> None:
-    """A migration (service/domain/case_migrations.py) moves the case to another version of its definition: the
+    """A migration (service/domain/bulk/case_migrations.py) moves the case to another version of its definition: the
     events after it are read under that version, with the settings it added pinned."""
     case, facts = cf.case, change.payload
     case.version, case.state = facts["to_version"], change.facts.to_state
