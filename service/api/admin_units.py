@@ -13,7 +13,7 @@ from service.api.deps import Services, current_actor, now, request_id, services
 from service.api.errors import problems
 from service.api.schemas import AdminUnitIn, AdminUnitOut, Out, unit_out
 from service.domain.actor import Actor
-from service.domain.errors import NotFound, Reason
+from service.domain.errors import UnknownUnit
 from service.domain.units.history import unit_recognitions
 from service.domain.units.successions import SuccessionLink, succession_links
 from service.domain.units.tree import create_unit
@@ -133,9 +133,7 @@ async def get_unit(
     async with svc.sessions() as session:
         unit = await session.get(AdminUnit, code)
         if unit is None:
-            raise NotFound(
-                f"no administrative unit {code}", reasons=[Reason("unit_unknown", f"no unit has code {code}")]
-            )
+            raise UnknownUnit(f"no administrative unit {code}", why=f"no unit has code {code}")
         before, after = await succession_links(session, code)
     return AdminUnitDetailOut(
         **unit_out(unit).model_dump(),

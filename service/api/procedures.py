@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from service.api.cases import ActorDep, ServicesDep
 from service.api.errors import problems
-from service.domain.errors import NotFound, Reason
+from service.domain.errors import NotFound, Reason, UnknownProcedure
 from workflows.diagram.mermaid import mermaid
 from workflows.diagram.svg import svg
 from workflows.registry import Procedure, Registry
@@ -21,9 +21,8 @@ router = APIRouter(prefix="/v1", tags=["procedures"])
 def _find(registry: Registry, key: str, version: str) -> Procedure:
     procedure = registry.get(key, version)
     if procedure is None:
-        raise NotFound(
-            f"no procedure {key}/{version}",
-            reasons=[Reason("procedure_unknown", f"known: {', '.join(f'{k}/{v}' for k, v in registry.procedures)}")],
+        raise UnknownProcedure(
+            f"no procedure {key}/{version}", why=f"known: {', '.join(f'{k}/{v}' for k, v in registry.procedures)}"
         )
     return procedure
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 # NATIONAL_ROOT (the unit above every province) is declared beside the actor, the lower module; authority is where
 # the rest of the service reads it.
 from service.domain.actor import NATIONAL_ROOT, Actor
-from service.domain.errors import Forbidden, Reason
+from service.domain.errors import NotAuthorised, OutsideJurisdiction
 from service.persistence.queries import continued_units, unit_subtree
 from service.persistence.tables import AuditEvent, Case
 from workflows.schema import SYSTEM_BODY, Profile
@@ -167,10 +167,7 @@ def require_read(actor: Actor, units: UnitPath, subject: str | None = None, *, w
     not even its state."""
     decision = can_read(actor, units, subject)
     if not decision.allowed:
-        raise Forbidden(
-            f"{what} is outside your jurisdiction",
-            reasons=[Reason("outside_jurisdiction", message) for message in decision.reasons],
-        )
+        raise OutsideJurisdiction(f"{what} is outside your jurisdiction", why=decision.reasons)
 
 
 # --- lists: what can_read allows, as one SQL clause ------------------------------------------------------------
@@ -295,6 +292,4 @@ def require(actor: Actor, act: AdminAct) -> None:
     """``may`` or 403 ``not_authorised`` saying what the act needs and what the actor holds."""
     decision = may(actor, act)
     if not decision.allowed:
-        raise Forbidden(
-            f"{act.what} needs {act.needs}", reasons=[Reason("not_authorised", m) for m in decision.reasons]
-        )
+        raise NotAuthorised(f"{act.what} needs {act.needs}", why=decision.reasons)

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.domain.errors import Conflict, NotFound, Reason
+from service.domain.errors import Conflict, NotFound, Reason, UnknownUnit
 from service.domain.units.paths import unit_path
 from service.persistence.db import unit_of_work
 from service.persistence.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
@@ -34,7 +34,7 @@ async def _ancestors(
         try:
             _, path = await unit_path(session, unit_code)
             cache[unit_code] = path.codes
-        except NotFound:
+        except UnknownUnit:
             cache[unit_code] = (unit_code,)
     return cache[unit_code]
 

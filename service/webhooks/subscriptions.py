@@ -22,7 +22,7 @@ from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.audit.canonical import format_time
 from service.domain.audit.writer import EventFacts, append_chain_event
-from service.domain.errors import Conflict, Forbidden, InvalidPayload, NotFound, Reason
+from service.domain.errors import Conflict, InvalidPayload, NotFound, OutsideJurisdiction, Reason
 from service.domain.units.paths import unit_path
 from service.persistence.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
 from service.webhooks.safety import check_target
@@ -86,9 +86,8 @@ async def _check_units(session: AsyncSession, actor: Actor, units: list[str] | N
     for code in units:
         _, path = await unit_path(session, code)
         if not authority.covers(actor, path):
-            raise Forbidden(
-                f"unit {code} is outside your unit {actor.unit}",
-                reasons=[Reason("outside_jurisdiction", f"{code} is not within {actor.unit}")],
+            raise OutsideJurisdiction(
+                f"unit {code} is outside your unit {actor.unit}", why=f"{code} is not within {actor.unit}"
             )
     return sorted(set(units))
 
@@ -178,9 +177,8 @@ async def get_owned(
         )
     _, path = await unit_path(session, subscription.owner_unit)
     if not authority.covers(actor, path):
-        raise Forbidden(
-            "this subscription belongs to another unit",
-            reasons=[Reason("outside_jurisdiction", f"owned by {subscription.owner_unit}")],
+        raise OutsideJurisdiction(
+            "this subscription belongs to another unit", why=f"owned by {subscription.owner_unit}"
         )
     return subscription
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from service.domain.actor import Actor
 from service.domain.authority import NATIONAL_ROOT
-from service.domain.errors import Conflict, Forbidden, InvalidPayload
+from service.domain.errors import Conflict, InvalidPayload, NotAuthorised
 from service.domain.units.import_inputs import read_mapping
 from service.persistence.tables import AdminUnit, AuditEvent, UnitSuccession
 from service.persistence.unit_lists import SuccessionRow, UnitRow, build_historical, historical_list
@@ -218,7 +218,7 @@ async def test_disadvantaged_list_sets_the_flag_once_and_refuses_unknown_codes(a
 
 
 async def test_provincial_admin_cannot_import_the_national_lists(api: Api) -> None:
-    with pytest.raises(Forbidden) as refused:
+    with pytest.raises(NotAuthorised) as refused:
         await run_import(api, actor=Actor(sub="a", name="A", roles=("admin",), unit="P1"))
     assert refused.value.reasons[0].code == "not_authorised"
 

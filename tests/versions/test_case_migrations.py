@@ -17,7 +17,7 @@ from service.domain.bulk import case_migrations as migrations
 from service.domain.bulk import migration_checks
 from service.domain.cases.casefile import load_case_file
 from service.domain.cases.replay import case_as_of
-from service.domain.errors import Forbidden
+from service.domain.errors import NotAuthorised
 from service.persistence.tables import AuditEvent, OutboxMessage
 from tests.helpers import DEFINITION, Api
 from tests.support.apps import add_communes
@@ -341,7 +341,7 @@ async def test_only_a_national_admin_migrates(api: Api, next_registry: Registry)
     assert [(await case(api, case_id))["version"] for case_id in ids.values()] == [OLD] * len(ids.values())
     # A national auditor may follow the progress.
     assert (await api.ok(await api.get(api.who("auditor", "VN"), f"/v1/cases/migrations/{migration_id}")))["moved"] == 0
-    with pytest.raises(Forbidden, match="needs role admin at unit VN") as refused:
+    with pytest.raises(NotAuthorised, match="needs role admin at unit VN") as refused:
         await migrations.run(
             services.sessions,
             next_registry,

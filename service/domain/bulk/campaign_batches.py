@@ -20,7 +20,7 @@ from service.domain.cases import engine
 from service.domain.cases.casefile import load_case_file
 from service.domain.cases.explain import check_trigger
 from service.domain.cases.opening import Surveyed, open_case, procedure_in_force
-from service.domain.errors import DomainError, GuardFailed, Reason
+from service.domain.errors import CaseExists, DomainError, GuardFailed, Reason
 from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions_of
 from service.persistence.tables import AdminUnit
@@ -163,7 +163,7 @@ async def _place(session: AsyncSession, tree: dict[str, AdminUnit], code: str) -
 
 
 def _count_refusal(tally: Tally, code: str, exc: DomainError) -> None:
-    if any(reason.code == "case_exists" for reason in exc.reasons):
+    if isinstance(exc, CaseExists):
         tally.existing += 1
     else:
         reasons = exc.reasons or [Reason(exc.type_slug, exc.detail)]

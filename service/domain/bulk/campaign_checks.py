@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.actor import Actor
 from service.domain.authority import AuthorityContext, UnitPath, decide, require_read
 from service.domain.cases.opening import procedure_in_force
-from service.domain.errors import Forbidden, InvalidPayload, Reason
+from service.domain.errors import InvalidPayload, NotAuthorised, Reason
 from service.domain.units.paths import unit_path
 from service.persistence.queries import unit_subtree
 from service.persistence.tables import AdminUnit, Case
@@ -176,16 +176,13 @@ async def survey(
     opening = {code: decide(actor, definition.open.bodies, ctx) for code, ctx in contexts.items()}
     if units and not any(verdict.allowed for verdict in opening.values()):
         # Whoever may open none of these cases is told so once, not unit by unit.
-        reasons = [
-            Reason("not_authorised", f"{code}: {'; '.join(verdict.reasons)}")
-            for code, verdict in list(opening.items())[:REASONS_SHOWN]
-        ]
+        why = [f"{code}: {'; '.join(verdict.reasons)}" for code, verdict in list(opening.items())[:REASONS_SHOWN]]
         if len(units) > REASONS_SHOWN:
-            reasons.append(Reason("not_authorised", f"and {len(units) - REASONS_SHOWN} more"))
-        raise Forbidden(
+            why.append(f"and {len(units) - REASONS_SHOWN} more")
+        raise NotAuthorised(
             f"you may open none of the {len(units)} {definition.key} cases of cycle {request.cycle} under "
             f"{request.unit} ({definition.open.citation.ref})",
-            reasons=reasons,
+            why=why,
         )
     refusals = []
     for transition, _ in steps:
@@ -194,18 +191,15 @@ async def survey(
             if not verdict.allowed:
                 refusals.append((code, transition.trigger, verdict.reasons))
     if refusals:
-        shown = [
-            Reason("not_authorised", f"{code}: {trigger}: {'; '.join(messages)}")
-            for code, trigger, messages in refusals[:REASONS_SHOWN]
-        ]
+        shown = [f"{code}: {trigger}: {'; '.join(messages)}" for code, trigger, messages in refusals[:REASONS_SHOWN]]
         more = len(refusals) - len(shown)
         if more:
-            shown.append(Reason("not_authorised", f"and {more} more"))
-        raise Forbidden(
+            shown.append(f"and {more} more")
+        raise NotAuthorised(
             f"you may not fire {' or '.join(sorted({t for _, t, _ in refusals}))} for "
             f"{len({c for c, _, _ in refusals})} of the {len(units)} units (TT25/2023 Điều 24 k1–2: the commune's "
             "own People's Committee issues its plan and assigns its indicators); nothing was opened: run the "
             "campaign without plan and assignments",
-            reasons=shown,
+            why=shown,
         )
     return scope_facts, steps

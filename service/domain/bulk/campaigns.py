@@ -38,7 +38,7 @@ from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.authority import require_read
 from service.domain.bulk.campaign_batches import Tally, chunks, open_units
 from service.domain.bulk.campaign_checks import CampaignRequest, Scope, survey, surveyed_tree
-from service.domain.errors import NotFound, Reason
+from service.domain.errors import UnknownCampaign
 from service.domain.units.paths import unit_path
 from service.persistence.db import WRITE, unit_of_work
 from service.persistence.tables import Campaign
@@ -224,9 +224,7 @@ async def read(session: AsyncSession, campaign_id: str, actor: Actor) -> Campaig
     """A campaign, to whoever's jurisdiction covers its unit."""
     campaign = await session.get(Campaign, campaign_id)
     if campaign is None:
-        raise NotFound(
-            f"no campaign {campaign_id}", reasons=[Reason("campaign_unknown", f"no campaign has id {campaign_id}")]
-        )
+        raise UnknownCampaign(f"no campaign {campaign_id}", why=f"no campaign has id {campaign_id}")
     _, path = await unit_path(session, campaign.unit_code)
     require_read(actor, path, what="this campaign")
     return campaign

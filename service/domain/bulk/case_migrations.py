@@ -58,7 +58,7 @@ from service.domain.cases.appliers import Change
 from service.domain.cases.casefile import CaseFile, load_case_file
 from service.domain.cases.checks import ensure_time_moves_forward
 from service.domain.cases.tail import record
-from service.domain.errors import Conflict, NotFound, Reason
+from service.domain.errors import Conflict, Reason, TimeOutOfOrder, UnknownMigration
 from service.persistence.db import unit_of_work
 from service.persistence.tables import AuditEvent, CaseMigration
 from workflows.registry import Procedure, Registry
@@ -208,9 +208,7 @@ async def _locked(session: AsyncSession, migration_id: str) -> CaseMigration:
     query = select(CaseMigration).where(CaseMigration.id == migration_id).with_for_update()
     migration = (await session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
     if migration is None:
-        raise NotFound(
-            f"no migration {migration_id}", reasons=[Reason("migration_unknown", f"no migration has id {migration_id}")]
-        )
+        raise UnknownMigration(f"no migration {migration_id}", why=f"no migration has id {migration_id}")
     return migration
 
 
@@ -248,7 +246,7 @@ async def run(
                 to_state, reasons = case_refusals(cf, target, spec.state_map)
                 try:
                     ensure_time_moves_forward(cf, now)
-                except Conflict as exc:
+                except TimeOutOfOrder as exc:
                     reasons = [*reasons, *exc.reasons]
                 if reasons:
                     refused.append(verdict_of(cf, to_state, reasons).as_dict())
@@ -299,9 +297,7 @@ async def progress(session: AsyncSession, registry: Registry, migration_id: str)
     """The migration's row and how many selectable cases remain after its last finished batch."""
     migration = await session.get(CaseMigration, migration_id)
     if migration is None:
-        raise NotFound(
-            f"no migration {migration_id}", reasons=[Reason("migration_unknown", f"no migration has id {migration_id}")]
-        )
+        raise UnknownMigration(f"no migration {migration_id}", why=f"no migration has id {migration_id}")
     spec = await recorded_spec(session, migration)
     remaining = 0
     if migration.status != "completed":

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.cases.casefile import CaseFile, load_case_file
 from service.domain.cases.opening import definition_bodies
-from service.domain.errors import InvalidPayload, NotFound, Reason
+from service.domain.errors import InvalidPayload, Reason, UnknownProcedure, UnknownVersion
 from service.persistence.tables import Case
 from workflows.registry import Procedure, Registry
 
@@ -72,18 +72,15 @@ def check_spec(registry: Registry, spec: MigrationSpec) -> tuple[Procedure, Proc
     """Both versions loaded, distinct, and a state map whose keys are states of the old version (422 otherwise;
     a mapped state the new version lacks refuses the cases in that state, one by one, and changes nothing)."""
     if not any(key == spec.procedure for key, _ in registry.procedures):
-        raise NotFound(
-            f"no procedure {spec.procedure}", reasons=[Reason("procedure_unknown", f"{spec.procedure} is not defined")]
-        )
+        raise UnknownProcedure(f"no procedure {spec.procedure}", why=f"{spec.procedure} is not defined")
     found = {}
     for name in ("from_version", "to_version"):
         version = getattr(spec, name)
         procedure = registry.get(spec.procedure, version)
         if procedure is None:
             loaded = sorted(v for k, v in registry.procedures if k == spec.procedure)
-            raise NotFound(
-                f"{spec.procedure}/{version} is not loaded",
-                reasons=[Reason("version_unknown", f"{name}: loaded versions are {', '.join(loaded)}")],
+            raise UnknownVersion(
+                f"{spec.procedure}/{version} is not loaded", why=f"{name}: loaded versions are {', '.join(loaded)}"
             )
         found[name] = procedure
     reasons = []

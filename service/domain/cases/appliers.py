@@ -17,7 +17,7 @@ from typing import Any
 from service.domain.audit.writer import EventFacts
 from service.domain.cases import deadlines
 from service.domain.cases.casefile import CaseFile, pinned, transition_of
-from service.domain.errors import Conflict, Reason
+from service.domain.errors import ReplayFailed
 from service.persistence.tables import Case, CaseIndicator, DeadlineReminder, Evidence
 from workflows.effects import combine
 from workflows.guards.registry import GuardContext
@@ -116,10 +116,10 @@ def _transitioned(cf: CaseFile, change: Change, add: Add, registry: Registry) ->
     if transition is None:
         transition = transition_of(definition, facts.trigger, facts.indicator)
         if transition is None:
-            raise Conflict(
+            raise ReplayFailed(
                 f"an event of case {cf.case.id} names {facts.trigger}, unknown to {definition.key}/"
                 f"{definition.version}",
-                reasons=[Reason("replay_failed", "the pinned definition does not match the history")],
+                why="the pinned definition does not match the history",
             )
     ctx = change.context or cf.guard_context(
         transition, payload=change.payload.get("data") or {}, now=change.at, indicator=facts.indicator
@@ -191,9 +191,9 @@ APPLIERS: dict[str, Applier] = {
 def applier(cf: CaseFile, kind: str) -> Applier:
     found = APPLIERS.get(kind)
     if found is None:
-        raise Conflict(
+        raise ReplayFailed(
             f"case {cf.case.id} has an event of kind {kind}, which this service cannot apply",
-            reasons=[Reason("replay_failed", "upgrade the service before reading this history")],
+            why="upgrade the service before reading this history",
         )
     return found
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.audit.digest import case_state_digest, recorded_digest_holds
 from service.domain.authority import AuthorityContext, UnitPath
-from service.domain.errors import Conflict, NotFound, Reason
+from service.domain.errors import Conflict, NotFound, Reason, UnknownCase
 from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
@@ -132,7 +132,7 @@ class CaseFile:
 def known_case(case: Case | None, case_id: str) -> Case:
     """The case, or 404 naming the id asked for."""
     if case is None:
-        raise NotFound(f"case {case_id} does not exist", reasons=[Reason("case_unknown", f"no case has id {case_id}")])
+        raise UnknownCase(f"case {case_id} does not exist", why=f"no case has id {case_id}")
     return case
 
 

@@ -33,12 +33,14 @@ from service.domain.cases.casefile import CaseFile
 from service.domain.errors import (
     Conflict,
     DomainError,
-    Forbidden,
     GuardFailed,
     InvalidPayload,
+    NotAuthorised,
     NotFound,
-    PreconditionFailed,
     Reason,
+    StaleVersion,
+    TimeOutOfOrder,
+    WrongState,
 )
 from workflows.calendar import local_date
 from workflows.guards.registry import GUARDS, GuardContext, run_guards
@@ -67,9 +69,9 @@ def ensure_time_moves_forward(cf: CaseFile, now: datetime) -> None:
     """A case's history runs forward: an act dated before the case's last one (a clock set back) is refused, so
     the audit trail's order by time and by sequence never disagree."""
     if now < cf.case.updated_at:
-        raise Conflict(
+        raise TimeOutOfOrder(
             f"the clock ({now.isoformat()}) is behind the case's last change ({cf.case.updated_at.isoformat()})",
-            reasons=[Reason("time_out_of_order", "check the server clock (or CDHT_NOW)")],
+            why="check the server clock (or CDHT_NOW)",
         )
 
 
@@ -164,9 +166,9 @@ class ExpectedVersion(Check):
         if attempt.expected_version is None or attempt.expected_version == version:
             return None
         return Refusal(
-            PreconditionFailed(
+            StaleVersion(
                 f"the case changed since you read it (version {version}, you sent {attempt.expected_version})",
-                reasons=[Reason("stale_etag", "read the case again and retry against its new ETag")],
+                why="read the case again and retry against its new ETag",
             )
         )
 
@@ -198,12 +200,7 @@ class Authority(Check):
         decision = attempt.decision
         if decision.allowed:
             return None
-        return Refusal(
-            Forbidden(
-                f"you may not {attempt.trigger} in this case",
-                reasons=[Reason("not_authorised", message) for message in decision.reasons],
-            )
-        )
+        return Refusal(NotAuthorised(f"you may not {attempt.trigger} in this case", why=decision.reasons))
 
 
 class TriggerState(Check):
@@ -226,9 +223,8 @@ class TriggerState(Check):
         source = ", ".join(attempt.transition.source)
         what = "the indicator" if indicator else "the case"
         return Refusal(
-            Conflict(
-                f"{trigger} is not possible in state {state}",
-                reasons=[Reason("wrong_state", f"{trigger} fires from {source}; {what} is {state}")],
+            WrongState(
+                f"{trigger} is not possible in state {state}", why=f"{trigger} fires from {source}; {what} is {state}"
             ),
             tells_allowed=True,
         )

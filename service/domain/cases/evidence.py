@@ -16,7 +16,7 @@ from service.domain.cases.appliers import Change
 from service.domain.cases.casefile import CaseFile, load_case_file
 from service.domain.cases.checks import Clock, ensure_readable, ensure_time_moves_forward, read_time
 from service.domain.cases.tail import record
-from service.domain.errors import Conflict, Forbidden, NotFound, Reason
+from service.domain.errors import NotAuthorised, NotFound, Reason, WrongState
 from service.domain.evidence import StoredFile
 from service.persistence.tables import AuditEvent, Evidence
 from workflows.calendar import local_date
@@ -36,15 +36,13 @@ def check_evidence_allowed(cf: CaseFile, indicator: str, actor: Actor, now: date
     rule = process.evidence
     decision = decide(actor, rule.bodies, cf.authority_context(indicator, local_date(now) if now else None))
     if not decision.allowed:
-        raise Forbidden(
-            f"you may not add evidence to {indicator}", reasons=[Reason("not_authorised", m) for m in decision.reasons]
-        )
+        raise NotAuthorised(f"you may not add evidence to {indicator}", why=decision.reasons)
     row = cf.indicator_row(indicator)
     if cf.case.state not in process.case_states or row.state not in rule.indicator_states:
-        raise Conflict(
+        raise WrongState(
             f"evidence is added while the case is {', '.join(process.case_states)} and the indicator is "
             f"{' or '.join(rule.indicator_states)}; they are {cf.case.state} and {row.state}",
-            reasons=[Reason("wrong_state", f"the indicator {indicator} is {row.state}")],
+            why=f"the indicator {indicator} is {row.state}",
         )
     return decision
 

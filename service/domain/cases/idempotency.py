@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.actor import Actor
-from service.domain.errors import Conflict, InvalidPayload, Reason
+from service.domain.errors import IdempotencyKeyReused, InvalidPayload, Reason
 from service.persistence.tables import IdempotencyRecord
 
 MAX_KEY_LENGTH = 200
@@ -64,14 +64,9 @@ async def find(session: AsyncSession, actor: Actor, request: IdempotencyRequest)
     if record is None:
         return None
     if record.request_hash != request.request_hash:
-        raise Conflict(
+        raise IdempotencyKeyReused(
             "this Idempotency-Key was already used with another request",
-            reasons=[
-                Reason(
-                    "idempotency_key_reused",
-                    f"key {request.key!r} was first used for {record.scope} with a different body",
-                )
-            ],
+            why=f"key {request.key!r} was first used for {record.scope} with a different body",
         )
     return StoredResponse(record.status_code, json.loads(record.response_body))
 

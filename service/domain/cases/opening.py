@@ -24,7 +24,15 @@ from service.domain.cases.casefile import CaseFile
 from service.domain.cases.checks import log_refusal
 from service.domain.cases.engine import Outcome
 from service.domain.cases.tail import record
-from service.domain.errors import Conflict, Forbidden, GuardFailed, InvalidPayload, NotFound, Reason
+from service.domain.errors import (
+    CaseExists,
+    Conflict,
+    GuardFailed,
+    InvalidPayload,
+    NotAuthorised,
+    Reason,
+    UnknownProcedure,
+)
 from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case
@@ -151,9 +159,7 @@ def procedure_in_force(registry: Registry, procedure: str, now: datetime) -> Pro
     """The version of a procedure new cases open under today; 404 when there is no such procedure."""
     loaded = registry.current(procedure, local_date(now))
     if loaded is None:
-        raise NotFound(
-            f"no procedure {procedure}", reasons=[Reason("procedure_unknown", f"{procedure} is not defined")]
-        )
+        raise UnknownProcedure(f"no procedure {procedure}", why=f"{procedure} is not defined")
     return loaded
 
 
@@ -173,9 +179,9 @@ async def _refuse_existing(
         )
     ).scalar_one_or_none()
     if existing is not None:
-        raise Conflict(
+        raise CaseExists(
             f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}: {existing}",
-            reasons=[Reason("case_exists", f"one case per unit, cycle and kind; see case {existing}")],
+            why=f"one case per unit, cycle and kind; see case {existing}",
             extra={"case_id": existing},
         )
 
@@ -232,10 +238,7 @@ async def open_case(
         actor, definition.open.bodies, AuthorityContext(profile, units, subject=subject or None, on=local_date(now))
     )
     if not decision.allowed:
-        raise Forbidden(
-            f"you may not open a {procedure} case for {unit_code}",
-            reasons=[Reason("not_authorised", m) for m in decision.reasons],
-        )
+        raise NotAuthorised(f"you may not open a {procedure} case for {unit_code}", why=decision.reasons)
     settings = {**definition.default_settings(), **profile.default_settings()}
     prior: tuple[PriorRecognition, ...] | None = None
     if surveyed:
@@ -306,8 +309,8 @@ async def open_case(
     try:
         await session.flush()
     except IntegrityError as exc:  # a concurrent open of the same case won the race
-        raise Conflict(
+        raise CaseExists(
             f"{unit_code} already has a {kind} {procedure} case for cycle {cycle}",
-            reasons=[Reason("case_exists", "one case per unit, cycle and kind")],
+            why="one case per unit, cycle and kind",
         ) from exc
     return outcome
