@@ -3,7 +3,8 @@
 This module owns the working-day concept. A day is a working day unless it is a Saturday or Sunday, a public
 holiday of the Labour Code (Bộ luật Lao động 2019, Điều 112, with the compensatory day of Điều 111 k3) as
 computed by ``holidays.Vietnam``, or an extra day off fixed for the year; make-up working Saturdays/Sundays
-("làm bù") are working days. The yearly table lives in ``workflows/calendars/vn.yaml`` and says, per year,
+("làm bù") are working days. A day the package marks as a holiday that no enacted text makes a day off (24/11,
+"Vietnam Cultural Day", until an amendment of Điều 112 is cited) is listed under ``base_not_counted`` and is worked. The yearly table lives in ``workflows/calendars/vn.yaml`` and says, per year,
 whether its days off are confirmed, provisional or unconfirmed (base holidays only), so a due date can say
 which calendar it relied on, e.g. 20 working days from a complete dossier (TT25/2023 Điều 19 k2 e).
 
@@ -29,9 +30,25 @@ DEFAULT_PATH = Path(__file__).parent / "calendars" / "vn.yaml"
 MIN_YEAR, MAX_YEAR = 2000, 2100  # years the base is computed for
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
-_TOP_KEYS = frozenset({"version", "timezone", "base", "years"})
+_TOP_KEYS = frozenset({"version", "timezone", "base", "base_not_counted", "years"})
 _YEAR_KEYS = frozenset({"status", "source", "days_off", "working_days"})
-_ENTRY_KEYS = frozenset({"date", "reason"})
+_ENTRY_KEYS = frozenset({"date", "reason", "source", "status"})
+_ENTRY_REQUIRED = frozenset({"date", "reason"})
+_NOT_COUNTED_KEYS = frozenset({"month_day", "from_year", "name", "reason"})
+
+
+@dataclass(frozen=True)
+class NotCounted:
+    """A day the base package marks as a holiday that is not a day off here, with the reason (the text missing)."""
+
+    month: int
+    day: int
+    from_year: int
+    name: str
+    reason: str
+
+    def applies(self, day: date) -> bool:
+        return day.year >= self.from_year and (day.month, day.day) == (self.month, self.day)
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,8 @@ class YearTable:
     days_off: tuple[date, ...]
     working_days: tuple[date, ...]
     reasons: Mapping[date, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    # Entries of a confirmed year whose own source was not seen: they count, and explanations name them.
+    provisional: frozenset[date] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,7 @@ class WorkCalendar:
     version: str  # "vn-<yaml version>+holidays-<package version>"
     years: Mapping[int, YearTable] = field(hash=False)
     timezone: str = "Asia/Ho_Chi_Minh"
+    not_counted: tuple[NotCounted, ...] = ()
     _cache: dict[int, _Year] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     # -- per-year data -------------------------------------------------------------------------------------
@@ -68,7 +88,10 @@ class WorkCalendar:
             return cached
         if not MIN_YEAR <= year <= MAX_YEAR:
             raise ValueError(f"working-day calendar {self.version} covers {MIN_YEAR}–{MAX_YEAR}, not {year}")
-        base = MappingProxyType(dict(holidays.Vietnam(years=year, language="en_US")))
+        computed = holidays.Vietnam(years=year, language="en_US")
+        base = MappingProxyType(
+            {day: name for day, name in computed.items() if not any(nc.applies(day) for nc in self.not_counted)}
+        )
         table = self.years.get(year)
         days_off = frozenset(table.days_off) if table else frozenset()
         working = frozenset(table.working_days) if table else frozenset()
@@ -76,7 +99,8 @@ class WorkCalendar:
         return self._cache.setdefault(year, built)
 
     def base_holidays(self, year: int) -> frozenset[date]:
-        """The Labour Code holidays of ``holidays.Vietnam`` for ``year`` (without the table)."""
+        """The Labour Code holidays of ``holidays.Vietnam`` for ``year`` (without the table), less the days listed
+        under ``base_not_counted``."""
         return frozenset(self._year(year).base)
 
     # -- queries -------------------------------------------------------------------------------------------
@@ -123,9 +147,13 @@ class WorkCalendar:
         parts = []
         for year in range(first, last + 1):
             status = self.status(year)
-            parts.append(
-                f"{year} unconfirmed: Labour Code holidays only" if status == "unconfirmed" else f"{year} {status}"
-            )
+            if status == "unconfirmed":
+                parts.append(f"{year} unconfirmed: Labour Code holidays only")
+                continue
+            table = self.years[year]
+            pending = sorted(day for day in table.provisional if min(start, end) <= day <= max(start, end))
+            note = f" (provisional: {', '.join(f'{day:%d/%m}' for day in pending)})" if pending else ""
+            parts.append(f"{year} {status}{note}")
         return f"calendar {self.version}: " + ", ".join(parts)
 
     def non_working_reason(self, day: date) -> str | None:
@@ -140,6 +168,11 @@ class WorkCalendar:
         if name:
             return name
         return _WEEKDAY_NAMES[day.weekday()]
+
+    def not_counted_reason(self, day: date) -> str | None:
+        """Why a holiday of the base package is worked all the same (``base_not_counted``), or None."""
+        entry = next((nc for nc in self.not_counted if nc.applies(day)), None)
+        return f"{entry.name}: {entry.reason}" if entry else None
 
 
 def _check_date(day: object) -> None:
@@ -211,6 +244,7 @@ class _Reader:
             raise self.fail(f"{key}.status", f"{status!r} is not one of {', '.join(STATUSES)}")
         source = self.text(entry["source"], f"{key}.source")
         reasons: dict[date, str] = {}
+        provisional: set[date] = set()
         lists: dict[str, tuple[date, ...]] = {}
         for name in ("days_off", "working_days"):
             items = entry.get(name) or []
@@ -221,9 +255,18 @@ class _Reader:
             days: list[date] = []
             for i, item in enumerate(items):
                 where = f"{key}.{name}[{i}]"
-                item = self.mapping(item, where, _ENTRY_KEYS, _ENTRY_KEYS)
+                item = self.mapping(item, where, _ENTRY_KEYS, _ENTRY_REQUIRED)
                 day = self.day(item["date"], f"{where}.date")
                 reason = self.text(item["reason"], f"{where}.reason")
+                if "source" in item:
+                    self.text(item["source"], f"{where}.source")
+                entry_status = item.get("status", status)
+                if entry_status not in ("confirmed", "provisional"):
+                    raise self.fail(f"{where}.status", f"{entry_status!r} is not one of confirmed, provisional")
+                if entry_status == "confirmed" and status != "confirmed":
+                    raise self.fail(f"{where}.status", f"an entry of a {status} year cannot be confirmed")
+                if entry_status == "provisional" and status == "confirmed":
+                    provisional.add(day)
                 weekday = _WEEKDAY_NAMES[day.weekday()]
                 if day.year != year:
                     raise self.fail(f"{where}.date", f"{day.isoformat()} is not in {year}")
@@ -241,7 +284,35 @@ class _Reader:
                 reasons[day] = reason
                 days.append(day)
             lists[name] = tuple(sorted(days))
-        return YearTable(year, status, source, lists["days_off"], lists["working_days"], MappingProxyType(reasons))
+        return YearTable(
+            year,
+            status,
+            source,
+            lists["days_off"],
+            lists["working_days"],
+            MappingProxyType(reasons),
+            frozenset(provisional),
+        )
+
+    def not_counted(self, value: Any) -> tuple[NotCounted, ...]:
+        if not isinstance(value, list):
+            raise self.fail("base_not_counted", "expected a list")
+        entries = []
+        for i, item in enumerate(value):
+            where = f"base_not_counted[{i}]"
+            item = self.mapping(item, where, _NOT_COUNTED_KEYS, _NOT_COUNTED_KEYS)
+            month_day = self.text(item["month_day"], f"{where}.month_day")
+            try:
+                month, day = (int(part) for part in month_day.split("-"))
+                date(2000, month, day)
+            except ValueError:
+                raise self.fail(f"{where}.month_day", f"expected MM-DD, not {month_day!r}") from None
+            from_year = item["from_year"]
+            if isinstance(from_year, bool) or not isinstance(from_year, int) or not MIN_YEAR <= from_year <= MAX_YEAR:
+                raise self.fail(f"{where}.from_year", f"a year must be an integer in {MIN_YEAR}–{MAX_YEAR}")
+            name = self.text(item["name"], f"{where}.name")
+            entries.append(NotCounted(month, day, from_year, name, self.text(item["reason"], f"{where}.reason")))
+        return tuple(entries)
 
 
 def load_calendar(path: Path | None = None) -> WorkCalendar:
@@ -279,4 +350,5 @@ def _load(path: Path) -> WorkCalendar:
         version=f"vn-{version.strip()}+holidays-{holidays.__version__}",
         years=MappingProxyType(dict(sorted(years.items()))),
         timezone=timezone,
+        not_counted=reader.not_counted(doc.get("base_not_counted") or []),
     )

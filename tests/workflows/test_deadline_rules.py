@@ -44,7 +44,7 @@ def test_twenty_working_days_from_a_dossier_received_the_week_before_tet_2026() 
     due = days_after_due(rule("working_days_after", 20), start=date(2026, 2, 9))
     assert due.at == end_of_local_day(date(2026, 3, 16))
     assert "20 working days after 09/02/2026" in due.explanation
-    assert "2026 provisional" in due.explanation
+    assert "2026 confirmed" in due.explanation
     assert due.calendar_version.startswith("vn-")
 
 

@@ -139,7 +139,7 @@ NATIONAL_DAY_WEEKDAYS = {
 
 
 def test_table_years_have_expected_status() -> None:
-    assert [CAL.status(y) for y in (2024, 2025, 2026, 2027)] == ["confirmed", "confirmed", "provisional", "unconfirmed"]
+    assert [CAL.status(y) for y in (2024, 2025, 2026, 2027)] == ["confirmed", "confirmed", "confirmed", "unconfirmed"]
 
 
 def test_year_without_table_is_unconfirmed() -> None:
@@ -249,6 +249,58 @@ def test_national_day_2026_make_up_22_august_worked_and_31_august_to_2_september
     assert CAL.working_days_between(d("2026-08-21"), d("2026-09-04")) == 8
 
 
+def test_2026_working_days_across_31_august_and_24_november() -> None:
+    # 31/08/2026 (Monday) is off, made up on Saturday 22/08 (provisional: its document was not seen); 24/11/2026
+    # (Tuesday, "Vietnam Cultural Day" in the holidays package) is worked: no amendment of BLLĐ Điều 112 is cited.
+    assert holidays.Vietnam(years=2026).get(d("2026-11-24"))  # the package counts it; the table does not
+    assert CAL.is_working_day(d("2026-11-24"))
+    assert CAL.non_working_reason(d("2026-11-24")) is None
+    assert "Điều 112" in (CAL.not_counted_reason(d("2026-11-24")) or "")
+    assert d("2026-11-24") not in CAL.base_holidays(2026)
+    assert CAL.add_working_days(d("2026-11-23"), 1) == d("2026-11-24")
+    assert CAL.working_days_between(d("2026-11-20"), d("2026-11-27")) == 5  # 23–27/11, 24/11 included
+    assert CAL.working_days_between(d("2026-08-28"), d("2026-09-04")) == 2  # 03/09, 04/09
+    expected = 1 + 5 + 2 + 5 * 12  # 22/08, 24–28/08, 03–04/09, then 07/09–27/11 (12 full weeks)
+    assert CAL.working_days_between(d("2026-08-21"), d("2026-11-27")) == expected
+    assert CAL.add_working_days(d("2026-08-21"), expected) == d("2026-11-27")
+    assert "2026 confirmed (provisional: 22/08, 31/08)" in CAL.describe_years(d("2026-08-21"), d("2026-11-27"))
+    assert CAL.describe_years(d("2026-11-01"), d("2026-11-30")).endswith("2026 confirmed")
+
+
+def test_2026_new_year_and_hung_kings() -> None:
+    # 01/01–04/01/2026 off, 02/01 made up on Saturday 10/01 (12729/VPCP-KGVX of 25/12/2025); Giỗ Tổ on Sunday
+    # 26/04, Monday 27/04 off (BLLĐ Điều 111 k3).
+    assert [CAL.is_working_day(d(x)) for x in ("2026-01-01", "2026-01-02", "2026-01-05", "2026-01-10")] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert not CAL.is_working_day(d("2026-04-27"))
+    assert CAL.add_working_days(d("2026-04-24"), 1) == d("2026-04-28")
+
+
+def test_entry_confirmed_in_provisional_year_is_refused(tmp_path: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["years"][2026]["status"] = "provisional"
+        doc["years"][2026]["days_off"][0]["status"] = "confirmed"
+
+    with pytest.raises(ValueError, match=r"years\.2026\.days_off\[0\]\.status.*provisional year"):
+        load_calendar(write_variant(tmp_path, change))
+
+
+def test_base_not_counted_without_reason_is_refused(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, lambda doc: doc["base_not_counted"][0].pop("reason"))
+    with pytest.raises(ValueError, match=r"base_not_counted\[0\]\.reason: missing"):
+        load_calendar(path)
+
+
+def test_removing_the_not_counted_entry_counts_24_november_again(tmp_path: Path) -> None:
+    # What citing an enacted amendment would do: remove the entry; the package's day then counts.
+    path = write_variant(tmp_path, lambda doc: doc.update(base_not_counted=[]))
+    assert not load_calendar(path).is_working_day(d("2026-11-24"))
+
+
 # -- counting rules ------------------------------------------------------------------------------------------
 
 
@@ -299,7 +351,7 @@ def test_working_days_between_inverts_add_working_days(start: date, count: int) 
 
 def test_span_into_2027_is_described_as_unconfirmed() -> None:
     text = CAL.describe_years(d("2026-12-15"), d("2027-01-20"))
-    assert text == f"calendar {CAL.version}: 2026 provisional, 2027 unconfirmed: Labour Code holidays only"
+    assert text == f"calendar {CAL.version}: 2026 confirmed, 2027 unconfirmed: Labour Code holidays only"
 
 
 def test_span_over_2025_is_described_as_confirmed() -> None:
@@ -309,7 +361,8 @@ def test_span_over_2025_is_described_as_confirmed() -> None:
 
 def test_span_over_three_years_mentions_each_year() -> None:
     text = CAL.describe_years(d("2025-12-01"), d("2027-01-10"))
-    assert "2025 confirmed" in text and "2026 provisional" in text and "2027 unconfirmed" in text
+    assert "2025 confirmed" in text and "2026 confirmed (provisional: 22/08, 31/08)" in text
+    assert "2027 unconfirmed" in text
 
 
 def test_tet_day_reason_names_lunar_new_year() -> None:
