@@ -8,6 +8,7 @@ caught too; events outside any case (administrative units) go to the ``admin`` c
 
 * ``canonical`` — the canonical encoding and the event hash (one implementation, for writing and every verifier);
 * ``digest`` — the digest of a case's tables each case event records, and its versions;
+* ``unit_tree`` — the digest of the administrative units and successions the ``admin`` chain records;
 * ``writer`` — appending events;
 * ``chain_walk`` — the walk along a chain's events (sequence, link, hash) that every verifier shares;
 * ``event_reader`` and ``verify`` — the online verify of the database's chains, heads and case digests;

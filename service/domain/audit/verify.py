@@ -9,7 +9,10 @@ each case row with what its events recorded:
 * its pinned settings and subject with what its opening (and any migration) recorded;
 * each of its evidence rows with what that file's ``evidence_uploaded`` event recorded (SHA-256, size, type, name,
   title), whatever the digest's version: an evidence row changed outside the engine is caught even on a case whose
-  newest event predates the digest that covers those columns.
+  newest event predates the digest that covers those columns;
+* the administrative units and successions with the digest of the tree that the newest change to them through the
+  service recorded on its chain (``unit_tree``): a unit moved under another parent, or a succession added, in the
+  database, would move jurisdiction without a trace.
 
 Memory stays flat however many events there are: only the chain being walked and the chains awaiting their head
 check (``heads_batch`` of them) are kept. Chains are independent, so a range of chains can be verified apart (in a
@@ -55,6 +58,7 @@ from service.domain.audit.event_reader import (
     rows_by_case,
     rows_where_in,
 )
+from service.domain.audit.unit_tree import is_tree_digest, unit_tree_digest
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, ChainHead, Deadline, Evidence
 
 _CASE_COLUMNS = (*CASE_FIELDS, "pinned", "subject", "event_seq", "last_hash")
@@ -125,6 +129,7 @@ class _Finished:
     tail: Any  # its newest event's row
     terms: tuple[dict[str, Any], str] | None  # (pinned, subject) as its events recorded them, for a case's chain
     uploads: dict[str, tuple[Any, ...]]  # evidence id -> what its upload event recorded (_UPLOAD_FACTS)
+    tree: Any = None  # the newest event of a chain without a case that recorded the unit tree's digest
 
 
 class _CaseChainWalker:
@@ -139,10 +144,11 @@ class _CaseChainWalker:
         self.terms: dict[str, Any] | None = None
         self.recorded: tuple[dict[str, Any], str] | None = None
         self.uploads: dict[str, tuple[Any, ...]] = {}
+        self.tree: Any = None
 
     def close_chain(self) -> None:
         if self.tail is not None:
-            self.finished.append(_Finished(self.tail[CHAIN], self.tail, self.recorded, self.uploads))
+            self.finished.append(_Finished(self.tail[CHAIN], self.tail, self.recorded, self.uploads, self.tree))
         self.tail = None
         self.walk.end_chain()
 
@@ -150,7 +156,7 @@ class _CaseChainWalker:
         """What is wrong with the next event (its sequence, its link, its hash), or None."""
         if row[CHAIN] != self.walk.chain:
             self.close_chain()
-            self.terms, self.recorded, self.uploads = None, None, {}
+            self.terms, self.recorded, self.uploads, self.tree = None, None, {}, None
         return self.walk.check(row[CHAIN], row[SEQ], row[PREV], row[HASH], row[COMPUTED])
 
     def accept(self, row: Any) -> None:
@@ -163,6 +169,8 @@ class _CaseChainWalker:
         """What a case's events say it was opened under (pinned settings and unit facts, subject), which the case
         row must still say since other cases' kinds and TC4.1 counts read it; and what each upload recorded."""
         kind = row[KIND]
+        if row[CASE_ID] is None and is_tree_digest(row[STATE]):
+            self.tree = row
         if kind == "case_opened":
             opened = json.loads(row[PAYLOAD])
             self.terms = {"pinned": opened.get("pinned") or {}, "subject": opened.get("subject") or ""}
@@ -227,6 +235,12 @@ async def _check_heads(session: AsyncSession, finished: list[_Finished], part: P
             problem = f"chain {chain.chain} ends at seq {tail[SEQ]} but its head records seq {seq}: events are missing"
         elif case is not None:
             problem = _case_problem(case, chain, indicators, deadlines, evidence)
+        elif chain.tree is not None and await unit_tree_digest(session) != chain.tree[STATE]:
+            problem = (
+                f"the administrative units or successions differ from what chain {chain.chain} recorded at seq "
+                f"{chain.tree[SEQ]}, its newest change to them: they were changed outside the service"
+            )
+            tail = chain.tree
         if problem is not None:
             part.note_head_problem(chain.chain, _problem(tail, problem))
 

@@ -8,6 +8,7 @@ row lock its writer already holds; events outside any case go to a named chain (
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -120,8 +121,11 @@ async def append_chain_event(
     now: datetime,
     unit_code: str | None = None,
     request_id: str | None = None,
+    digest: Callable[[AsyncSession], Awaitable[str]] | None = None,
 ) -> AuditEvent:
-    """Append to a chain that has no case row (e.g. ``admin``), holding its head row's lock."""
+    """Append to a chain that has no case row (e.g. ``admin``), holding its head row's lock. ``digest``, when
+    given, computes the event's ``state_digest`` once the lock is held (e.g. ``unit_tree.unit_tree_digest``), so it
+    sees every change committed before this one."""
     head_query = select(ChainHead).where(ChainHead.chain == chain).with_for_update()
     head = (await session.execute(head_query.execution_options(populate_existing=True))).scalar_one_or_none()
     if head is None:
@@ -129,6 +133,10 @@ async def append_chain_event(
         head = ChainHead(chain=chain, seq=0, hash=GENESIS)
         session.add(head)
         await session.flush()
+    state_digest = None
+    if digest is not None:
+        await session.flush()  # the change this event records is in the tables the digest reads
+        state_digest = await digest(session)
     event = _build(
         chain=chain,
         seq=head.seq + 1,
@@ -141,6 +149,7 @@ async def append_chain_event(
         request_id=request_id,
         idempotency_key=None,
         unit_code=unit_code,
+        state_digest=state_digest,
     )
     head.seq, head.hash = event.seq, event.hash
     session.add(event)

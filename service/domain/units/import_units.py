@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import authority
 from service.domain.actor import Actor
+from service.domain.audit.unit_tree import unit_tree_digest
 from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.authority import NATIONAL_ROOT
 from service.domain.errors import Conflict, InvalidPayload, Reason
@@ -280,6 +281,7 @@ async def import_units(
             now=now,
             unit_code=NATIONAL_ROOT,
             request_id=request_id,
+            digest=unit_tree_digest,
             facts=EventFacts(
                 kind="admin_units_imported",
                 trigger="import_admin_units",

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import authority
 from service.domain.actor import Actor
+from service.domain.audit.unit_tree import unit_tree_digest
 from service.domain.audit.writer import EventFacts, append_chain_event
 from service.domain.errors import Conflict, InvalidPayload, OutsideJurisdiction, Reason
 from service.domain.units.paths import unit_path
@@ -72,6 +73,7 @@ async def create_unit(
         now=now,
         unit_code=unit.code,
         request_id=request_id,
+        digest=unit_tree_digest,
         facts=EventFacts(
             kind="admin_unit_added", trigger="add_admin_unit", payload={k: v for k, v in data.items() if v is not None}
         ),
