@@ -57,7 +57,8 @@ def test_definition_loads_with_sixteen_indicators_each_labelled_and_cited() -> N
     )
     assert decision.opens_in == ["under_review"] and decision.citation == "TT25/2023 Điều 19 k2 e"
     assert definition.transition("receive_dossier").payload["received_on"].required is True
-    assert definition.settings["ministry_council_min_members"].default == 5
+    assert definition.settings["ministry_council_min_members"].default is None  # Điều 19 k2 b sets no size
+    assert definition.settings["ministry_council_positions"].default == ["secretary"]
     for transition in [*definition.transitions, *definition.indicator_process.transitions]:
         ref = transition.citation.ref
         assert ref.startswith(("TT25/2023 Điều 19", "TT25/2023 Điều 15")) or transition.citation.basis == "config", ref
@@ -198,49 +199,53 @@ async def test_refused_province_ends_refused_and_only_the_minister_decides(api: 
     assert {d["key"]: d["status"] for d in body["case"]["deadlines"]} == {"submission": "met", "decision": "met"}
 
 
-async def test_ministry_council_is_refused_below_its_minimum_or_without_one_secretary(api: Api) -> None:
+async def test_ministry_council_has_no_minimum_by_default_but_admits_only_ministry_units(api: Api) -> None:
     case_id, offices = await province_case(api, until="under_review")
     day = T.at(api, "form_council")
     council = t.ministry_council(day, secretary_sub=offices.secretary.sub)
-    small = {**council, "members": council["members"][:4]}
-    refused = await api.fire(offices.decider, case_id, "form_council", small)
-    assert refused.status_code == 409, refused.text
-    reason = refused.json()["reasons"][0]
-    assert reason["code"] == "council_invalid"
-    assert "4 members: at least 5 are required (setting ministry_council_min_members)" in reason["message"]
-    assert reason["message"].endswith("(TT25/2023 Điều 19 k2 b)")
     outsider = {**council, "members": [*council["members"], {**council["members"][-1], "org_type": "mat_tran"}]}
     assert (await api.fire(offices.decider, case_id, "form_council", outsider)).status_code == 422
-    body = await api.ok(await api.fire(offices.decider, case_id, "form_council", council))
+    # Two members (a chair and the secretary): the law fixes no size, so the default sets no minimum.
+    small = {**council, "members": council["members"][:2]}
+    body = await api.ok(await api.fire(offices.decider, case_id, "form_council", small))
     assert body["case"]["state"] == "council_formed"
 
 
-def test_ministry_council_size_need_not_be_odd_but_needs_one_chair_and_one_secretary() -> None:
+def _ministry_verdicts(members: list[dict[str, Any]], **settings: Any) -> list[str]:
     definition = T.definition
+    ctx = GuardContext(
+        definition=definition,
+        trigger="form_council",
+        state="under_review",
+        kind="first",
+        cycle=2025,
+        now=datetime(2026, 4, 28, 2, tzinfo=timezone.utc),
+        payload={"members": members},
+        settings={**definition.default_settings(), **settings},
+    )
+    return [v.message for v in run_guards(["is_valid_ministry_council"], ctx)]
 
-    def verdicts(members: list[dict[str, Any]]) -> list[str]:
-        ctx = GuardContext(
-            definition=definition,
-            trigger="form_council",
-            state="under_review",
-            kind="first",
-            cycle=2025,
-            now=datetime(2026, 4, 28, 2, tzinfo=timezone.utc),
-            payload={"members": members},
-            settings=definition.default_settings(),
-        )
-        return [v.message for v in run_guards(["is_valid_ministry_council"], ctx)]
 
+def test_ministry_council_size_and_officers_are_settings() -> None:
     council = t.ministry_council("2026-04-28", secretary_sub="minister-secretary")["members"]
     six = [
         *council,
         {"name": "Thành viên 4", "position": "member", "org": "Vụ Pháp chế", "org_type": "don_vi_thuoc_bo"},
     ]
-    assert verdicts(council) == [] and verdicts(six) == []
+    assert _ministry_verdicts(council) == [] and _ministry_verdicts(six) == []
+    assert _ministry_verdicts(council[:2]) == []
+    small = _ministry_verdicts(council[:4], ministry_council_min_members=5)
+    assert "4 members: at least 5 are required (setting ministry_council_min_members)" in small[0]
+    assert small[0].endswith("(TT25/2023 Điều 19 k2 b)")
+    no_chair = [{**m, "position": "member"} if m["position"] == "chair" else m for m in council]
+    assert _ministry_verdicts(no_chair) == []  # no chair is required by default
+    assert "0 chairs: exactly one chair is required (setting ministry_council_positions)" in (
+        _ministry_verdicts(no_chair, ministry_council_positions=["chair", "secretary"])[0]
+    )
     two_chairs = [{**m, "position": "chair"} if m["name"] == "Thành viên 1" else m for m in council]
-    assert "2 chairs: exactly one chair is required" in verdicts(two_chairs)[0]
+    assert "2 chairs: at most one chair" in _ministry_verdicts(two_chairs)[0]
     unnamed_secretary = [{k: v for k, v in m.items() if k != "sub"} for m in council]
-    assert "the secretary must be named by account" in verdicts(unnamed_secretary)[0]
+    assert "the secretary must be named by account" in _ministry_verdicts(unnamed_secretary)[0]
 
 
 def test_review_meeting_guards_name_the_provincial_department_and_clause() -> None:

@@ -841,7 +841,9 @@ def _problems(verdict: Verdict) -> list[str]:
     ("payload", "problem"),
     [
         pytest.param(
-            council(drop=("Ngô Văn Minh",)), "4 members: the council must be an odd number, at least 5", id="4-members"
+            council(drop=("Ngô Văn Minh",), change={"Vũ Thị Gấm": {"org_type": "chinh_tri_xa_hoi"}}),
+            "4 members: the council must be an odd number, at least 5",
+            id="4-members",
         ),
         pytest.param(
             council(add=(SIXTH,)), "6 members: the council must be an odd number, at least 5", id="6-members-even"
@@ -850,6 +852,16 @@ def _problems(verdict: Verdict) -> list[str]:
             council(change={"Bùi Thị Lan": {"org_type": "khac"}}),
             "no representative of Ủy ban MTTQ",
             id="5-without-mat-tran",
+        ),
+        pytest.param(
+            council(change={"Ngô Văn Minh": {"org_type": "khac"}}),
+            "no representative of the socio-political organisations (tổ chức chính trị - xã hội)",
+            id="5-without-socio-political-organisations",
+        ),
+        pytest.param(
+            council(change={"Hoàng Văn Em": {"org_type": "khac"}, "Vũ Thị Gấm": {"org_type": "khac"}}),
+            "no representative of the specialised agencies",
+            id="5-without-specialised-agencies",
         ),
         pytest.param(
             council(change={"Đỗ Văn Hùng": {"org_type": "khac"}}),

@@ -116,17 +116,29 @@ def is_first_supplement_request(ctx: GuardContext) -> Verdict:
     return PASS
 
 
+# Who the appraisal council must represent (TT25/2023 Điều 9 k2 b, Điều 14 k2 b): "đại diện các cơ quan chuyên môn
+# …; đại diện Hội Khuyến học …; đại diện Ủy ban Mặt trận Tổ quốc Việt Nam, các tổ chức chính trị - xã hội …".
+COUNCIL_SEATS = (
+    ("co_quan_chuyen_mon", "the specialised agencies (cơ quan chuyên môn, or sở, ban, ngành at the province)"),
+    ("hoi_khuyen_hoc", "Hội Khuyến học (the Study Promotion Association)"),
+    ("mat_tran", "Ủy ban MTTQ (the Fatherland Front committee)"),
+    ("chinh_tri_xa_hoi", "the socio-political organisations (tổ chức chính trị - xã hội)"),
+)
+
+
 @guard("is_valid_council", reads=("members",))
 def is_valid_council(ctx: GuardContext) -> Verdict:
-    """Odd number ≥ 5, one chair, one secretary, Hội Khuyến học and Mặt trận among members (Điều 9 k2 b)."""
+    """Odd number ≥ 5, one chair, one secretary; the specialised agencies, Hội Khuyến học, Mặt trận and the
+    socio-political organisations each represented (Điều 9 k2 b, Điều 14 k2 b): a council lacking one is refused,
+    naming it."""
     members = ctx.payload.get("members") or []
     minimum = int(ctx.settings.get("council_min_members", 5))
     problems = []
     if len(members) < minimum or len(members) % 2 == 0:
         problems.append(f"{len(members)} members: the council must be an odd number, at least {minimum}")
     problems += council_officer_problems(members)
-    org_types = {m.get("org_type") for m in members}
-    for org_type, label in (("hoi_khuyen_hoc", "Hội Khuyến học"), ("mat_tran", "Ủy ban MTTQ")):
+    org_types = {m.get("org_type") for m in members if not is_blank(m.get("name"))}
+    for org_type, label in COUNCIL_SEATS:
         if org_type not in org_types:
             problems.append(f"no representative of {label}")
     problems += council_secretary_problems(members)

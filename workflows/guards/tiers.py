@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import date
 
 from workflows.guards.common import (
-    council_officer_problems,
     council_secretary_problems,
     is_blank,
     transition_source,
@@ -45,7 +44,6 @@ MEETING_PARTICIPANTS = {
         "province": "at least one socio-political organisation of the province (tổ chức chính trị - xã hội)",
     },
 }
-DEFAULT_MINISTRY_COUNCIL_MIN_MEMBERS = 5  # the definition's setting ministry_council_min_members overrides it
 
 
 def _tier(ctx: GuardContext) -> str:
@@ -90,17 +88,26 @@ def has_required_tier_meeting_participants(ctx: GuardContext) -> Verdict:
 @guard("is_valid_ministry_council", reads=("members",))
 def is_valid_ministry_council(ctx: GuardContext) -> Verdict:
     """The Ministry's council (Hội đồng đánh giá cấp Bộ) is made of representatives of units of the Ministry
-    (Điều 19 k2 b; the payload admits no other org_type). The law fixes neither its size nor its officers: it has
-    at least ``ministry_council_min_members`` members [config], and one chair and one secretary, the secretary
-    named by account so that the appraisal can be recorded [practice]."""
+    (Điều 19 k2 b; the payload admits no other org_type). The law fixes neither its size nor its officers, so both
+    are settings [config]: ``ministry_council_min_members`` (no minimum by default) and
+    ``ministry_council_positions``, the positions held exactly once (by default the secretary, named by account,
+    who records the appraisal); any other position at most once."""
     members = ctx.payload.get("members") or []
-    minimum = int(ctx.settings.get("ministry_council_min_members", DEFAULT_MINISTRY_COUNCIL_MIN_MEMBERS))
+    minimum = ctx.settings.get("ministry_council_min_members")
+    required = list(ctx.settings.get("ministry_council_positions") or [])
     problems = []
-    if len(members) < minimum:
+    if minimum is not None and len(members) < int(minimum):
         problems.append(
-            f"{len(members)} members: at least {minimum} are required (setting ministry_council_min_members)"
+            f"{len(members)} members: at least {int(minimum)} are required (setting ministry_council_min_members)"
         )
-    problems += council_officer_problems(members)
+    for position, plural in (("chair", "chairs"), ("secretary", "secretaries")):
+        count = sum(1 for m in members if m.get("position") == position)
+        if position in required and count != 1:
+            problems.append(
+                f"{count} {plural}: exactly one {position} is required (setting ministry_council_positions)"
+            )
+        elif count > 1:
+            problems.append(f"{count} {plural}: at most one {position}")
     unnamed = [str(index) for index, m in enumerate(members) if is_blank(m.get("name")) or is_blank(m.get("org"))]
     if unnamed:
         problems.append("members without a name or Ministry unit: " + ", ".join(unnamed))
