@@ -35,7 +35,10 @@ BODIES = frozenset(
         "reviewer.head",
         "council.secretary",
         "council.member",
+        "report.officer",
+        "report.head",
         "report.recipient",
+        "report.co_recipient",
         "district.leader",
         "district.office",
         "district.head",
@@ -251,10 +254,41 @@ def load_profile(path: Path) -> Profile:
     return profile
 
 
+def _check_citation_settings(d: Definition, path: Path, profiles: dict[str, Profile]) -> None:
+    """A citation read from a setting names a setting the definition or a profile declares."""
+    known = set(d.settings).union(*(set(p.settings) for p in profiles.values()))
+    cited = [("open.citation", d.open.citation)] + [
+        (f"transitions.{t.trigger}.citation", t.citation) for t in d.transitions
+    ]
+    for key, citation in cited:
+        if citation.setting is not None and citation.setting not in known:
+            raise DefinitionError(f"{_where(path)}: {key}.setting: unknown setting {citation.setting!r}")
+
+
+# The bodies a report is addressed to, and the offices that write it (bao_cao_ket_qua).
+REPORT_RECIPIENTS = ("report.recipient", "report.co_recipient")
+REPORT_AUTHORS = ("report.officer", "report.head")
+
+
+def _check_report_recipients(profile: Profile, path: Path) -> None:
+    """The office that writes the annual report is never its recipient: a profile that fills a recipient body with
+    the role and place of the author's is refused (TT25/2023 Điều 23 k2, Điều 21: a report goes to another body)."""
+    for recipient in REPORT_RECIPIENTS:
+        rule = profile.bodies.get(recipient)
+        for author in REPORT_AUTHORS:
+            other = profile.bodies.get(author)
+            if rule is not None and other is not None and (rule.role, rule.at) == (other.role, other.at):
+                raise DefinitionError(
+                    f"{_where(path)}: bodies.{recipient}: {rule.role} at {rule.at} also fills {author}, the "
+                    f"report's author; a report is addressed to another body, never acknowledged by its author"
+                )
+
+
 def load_definition(path: Path, profiles: dict[str, Profile]) -> Procedure:
     definition: Definition = _parse(Definition, path)
     profile_bodies = set().union(*(set(p.bodies) for p in profiles.values())) if profiles else set()
     _check_definition(definition, path, profile_bodies)
+    _check_citation_settings(definition, path, profiles)
     expected = path.parent.name, path.stem
     if (definition.key, definition.version) != expected:
         raise DefinitionError(
@@ -316,6 +350,8 @@ def load(root: Path = ROOT, extra_profile_dirs: tuple[Path, ...] = ()) -> Regist
                 )
             paths[profile.name] = path
     profiles = _resolve_extends({name: load_profile(path) for name, path in paths.items()}, paths)
+    for name, profile in profiles.items():
+        _check_report_recipients(profile, paths[name])
     procedures = {}
     for path in sorted((root / "definitions").glob("*/*.yaml")):
         procedure = load_definition(path, profiles)

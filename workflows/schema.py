@@ -7,6 +7,7 @@ unknown keys. Cross-references (states, bodies, guards, effects, payload fields)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, Literal
 
@@ -44,6 +45,15 @@ class Strict(BaseModel):
 class Citation(Strict):
     ref: str
     basis: Literal["law", "practice", "config"]
+    # A setting of the case (definition or profile) whose value, when set, is the source instead of ``ref``: e.g.
+    # the annual report cites the duty of the office that reports under the case's profile (TT25/2023 Điều 23 k2
+    # for the district office, Điều 21 for the provincial Department).
+    setting: str | None = None
+
+    def source(self, settings: Mapping[str, Any]) -> str:
+        """The source this citation names for a case with ``settings``."""
+        value = settings.get(self.setting) if self.setting else None
+        return value if isinstance(value, str) and value.strip() else self.ref
 
 
 class Setting(Strict):

@@ -83,6 +83,12 @@ async def test_other_provinces_and_earlier_cycles_keep_the_base_profiles(provinc
         ({"report_due_month_day:": "report_due_day:"}, "settings.report_due_day: two_tier has no such setting"),
         ({"name: two_tier.example": "name: two_tier"}, "name: profile 'two_tier' is also in"),
         ({"reviewer.head: {role: province_leader": "reviewer.head: {role: governor"}, "unknown role 'governor'"),
+        (
+            {
+                "  reviewer.head: {role: province_leader, at: province}\n": "  report.recipient: {role: province_director, at: province}\n"
+            },
+            "bodies.report.recipient: province_director at province also fills report.head, the report's author",
+        ),
     ],
 )
 def test_a_bad_province_profile_is_refused_at_loading_with_its_file_and_key(

@@ -140,8 +140,19 @@ async def test_report_walks_from_compile_to_acknowledgement_and_exports(api: Api
             .all()
         )
     assert types[-1] == "report.submitted"
-    acknowledged = await api.ok(await api.fire(officer, report_id, "acknowledge", {"note": "Đã nhận"}))
+    # The author never acknowledges its own report: under two_tier the Department reports to the provincial
+    # People's Committee (TT25/2023 Điều 21 k1) and the Ministry (Điều 21 k3).
+    for author in (officer, director):
+        refused = await api.fire(author, report_id, "acknowledge", {"note": "Đã nhận"})
+        assert refused.status_code == 403, refused.text
+        assert "report.recipient: needs role province_leader at unit P1" in refused.text
+    committee = api.who("province_leader", "P1")
+    acknowledged = await api.ok(await api.fire(committee, report_id, "acknowledge", {"note": "Đã nhận"}))
     assert acknowledged["case"]["state"] == "acknowledged"
+    assert acknowledged["event"]["citation"].startswith("not in TT25/2023")
+    history = await api.ok(await api.get(committee, f"/v1/cases/{report_id}/history"))
+    cited = {e["trigger"]: e["citation"] for e in history if e.get("trigger")}
+    assert cited["compile"] == cited["submit"] == "TT25/2023 Điều 21 k1, k3"  # the Department's own duty
 
 
 async def test_a_returned_report_goes_back_to_draft_with_a_reason(api: Api) -> None:
@@ -157,10 +168,14 @@ async def test_a_returned_report_goes_back_to_draft_with_a_reason(api: Api) -> N
         )
     )
     await api.ok(await api.fire(director, report["id"], "submit", {"channel": "direct"}))
-    blank = await api.fire(officer, report["id"], "return_report", {"reason": "  "})
+    ministry = api.who("ministry_officer", "VN")
+    blank = await api.fire(ministry, report["id"], "return_report", {"reason": "  "})
     assert blank.status_code == 409
-    back = await api.ok(await api.fire(officer, report["id"], "return_report", {"reason": "Thiếu số liệu xã C2"}))
+    own = await api.fire(officer, report["id"], "return_report", {"reason": "Thiếu số liệu xã C2"})
+    assert own.status_code == 403, own.text
+    back = await api.ok(await api.fire(ministry, report["id"], "return_report", {"reason": "Thiếu số liệu xã C2"}))
     assert back["case"]["state"] == "draft"
+    assert back["event"]["citation"].startswith("not in TT25/2023")
 
 
 async def test_the_report_belongs_to_the_reviewing_office_of_the_profile(api: Api) -> None:

@@ -239,8 +239,9 @@ def test_ministry_council_size_and_officers_are_settings() -> None:
     assert small[0].endswith("(TT25/2023 Điều 19 k2 b)")
     no_chair = [{**m, "position": "member"} if m["position"] == "chair" else m for m in council]
     assert _ministry_verdicts(no_chair) == []  # no chair is required by default
-    assert "0 chairs: exactly one chair is required (setting ministry_council_positions)" in (
-        _ministry_verdicts(no_chair, ministry_council_positions=["chair", "secretary"])[0]
+    assert (
+        "0 chairs: exactly one chair is required (setting ministry_council_positions)"
+        in (_ministry_verdicts(no_chair, ministry_council_positions=["chair", "secretary"])[0])
     )
     two_chairs = [{**m, "position": "chair"} if m["name"] == "Thành viên 1" else m for m in council]
     assert "2 chairs: at most one chair" in _ministry_verdicts(two_chairs)[0]

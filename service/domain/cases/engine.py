@@ -121,7 +121,7 @@ async def apply_transition(
         to_state=attempt.machine.fire(state, trigger),
         indicator=indicator,
         payload=event_payload,
-        citation=transition.citation.ref,
+        citation=transition.citation.source(cf.settings),
     )
     event = record(
         session,

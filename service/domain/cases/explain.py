@@ -39,7 +39,8 @@ def check_trigger(
     reasons = every_reason(EXPLAINED, attempt)
     judged = set(guards_judged(transition, payload))
     later = [guard for guard in transition.guards if guard not in judged]
-    return TriggerCheck(transition.trigger, not reasons, reasons, transition.bodies, transition.citation.ref, later)
+    source = transition.citation.source(cf.settings)
+    return TriggerCheck(transition.trigger, not reasons, reasons, transition.bodies, source, later)
 
 
 def explain(cf: CaseFile, actor: Actor, now: datetime) -> list[TriggerCheck]:

@@ -284,7 +284,7 @@ async def open_case(
                 "target_level": target_level,
                 "pinned": {"settings": settings, "disadvantaged": unit.disadvantaged},
             },
-            citation=definition.open.citation.ref,
+            citation=definition.open.citation.source(settings),
         ),
         now,
         actor.sub,
