@@ -107,12 +107,18 @@ def validity_end_due(deadline: Deadline, *, decided_on: date, years_after: int) 
     )
 
 
-def extended_due(original: DueDate, until: date, reason: str) -> DueDate:
+def extended_due(original: DueDate, until: date, reason: str, legal_basis: str | None = None) -> DueDate:
+    """The deadline moved to the end of ``until``; the explanation gives the reason and the legal basis."""
     at = end_of_local_day(until)
+    inputs = {**original.inputs, "extended_until": until.isoformat(), "reason": reason}
+    why = reason
+    if legal_basis:
+        inputs["legal_basis"] = legal_basis
+        why = f"{reason}; legal basis: {legal_basis}"
     return DueDate(
         at,
         "extension",
         original.calendar_version,
-        {**original.inputs, "extended_until": until.isoformat(), "reason": reason},
-        f"{describe(at)}: extended ({reason}); originally {original.explanation}",
+        inputs,
+        f"{describe(at)}: extended ({why}); originally {original.explanation}",
     )

@@ -19,7 +19,8 @@ class Effect:
     case_fields: dict[str, Any] = field(default_factory=dict)
     indicator_fields: dict[str, Any] = field(default_factory=dict)
     create_indicators: tuple[tuple[str, str], ...] = ()  # (indicator code, assignee org)
-    extend_deadline: tuple[str, date, str] | None = None  # (deadline key, new local date, reason)
+    # (deadline key, new local date, reason, legal basis or None for extensions recorded before it was required)
+    extend_deadline: tuple[str, date, str, str | None] | None = None
 
 
 EFFECTS: dict[str, Callable[[GuardContext], Effect]] = {}
@@ -78,12 +79,15 @@ def record_requested_level(ctx: GuardContext) -> Effect:
 
 @effect("record_extension")
 def record_extension(ctx: GuardContext) -> Effect:
+    """The submission deadline moves to ``until``, its reason and legal basis shown in the deadline's explanation."""
     until = ctx.payload["until"]
+    basis = ctx.payload.get("legal_basis")
     return Effect(
         extend_deadline=(
             "submission",
             date.fromisoformat(until) if isinstance(until, str) else until,
             ctx.payload["reason"].strip(),
+            basis.strip() if isinstance(basis, str) and basis.strip() else None,
         )
     )
 

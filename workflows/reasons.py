@@ -289,6 +289,16 @@ _CODES: tuple[ReasonCode, ...] = (
     ),
     ReasonCode("evidence_missing", "Chỉ tiêu chưa có minh chứng", "An indicator has no evidence"),
     ReasonCode(
+        "extension_not_allowed",
+        "Không có điều khoản cho phép gia hạn và phương án phân cấp không cho phép gia hạn",
+        "No article allows moving the date and the profile does not allow extensions",
+    ),
+    ReasonCode(
+        "extension_basis_required",
+        "Phải nêu căn cứ pháp lý của việc gia hạn",
+        "The extension must name its legal basis",
+    ),
+    ReasonCode(
         "supplement_not_allowed",
         "Phương án phân cấp không cho phép yêu cầu bổ sung",
         "The profile does not allow supplement requests",

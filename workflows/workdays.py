@@ -4,7 +4,8 @@ This module owns the working-day concept. A day is a working day unless it is a 
 holiday of the Labour Code (Bộ luật Lao động 2019, Điều 112, with the compensatory day of Điều 111 k3) as
 computed by ``holidays.Vietnam``, or an extra day off fixed for the year; make-up working Saturdays/Sundays
 ("làm bù") are working days. A day the package marks as a holiday that no enacted text makes a day off (24/11,
-"Vietnam Cultural Day", until an amendment of Điều 112 is cited) is listed under ``base_not_counted`` and is worked. The yearly table lives in ``workflows/calendars/vn.yaml`` and says, per year,
+"Vietnam Cultural Day", until an amendment of Điều 112 is cited) is listed under ``base_not_counted`` and is
+worked. The yearly table lives in ``workflows/calendars/vn.yaml`` and says, per year,
 whether its days off are confirmed, provisional or unconfirmed (base holidays only), so a due date can say
 which calendar it relied on, e.g. 20 working days from a complete dossier (TT25/2023 Điều 19 k2 e).
 

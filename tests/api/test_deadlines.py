@@ -87,21 +87,44 @@ async def test_a_late_sweep_sends_only_the_most_urgent_reminder(api: Api) -> Non
     assert (await run_sweep(api, "2026-02-27T11:00:00+07:00")).reminded == []
 
 
-async def test_an_extension_brings_the_reminders_back_for_the_new_date(api: Api) -> None:
-    case_id, leader = await api.new_case("C3", 2025)
-    reviewers = api.reviewers(2025)
-    await run_sweep(api, "2026-02-14T00:00:00+07:00")
-    await run_sweep(api, "2026-02-25T00:00:00+07:00")
+EXTENSION = {"until": "2026-03-25", "reason": "Lũ lụt", "legal_basis": "Quyết định 45/QĐ-UBND ngày 20/02/2026"}
+
+
+async def test_an_extension_is_refused_by_default_naming_the_setting(api: Api) -> None:
+    case_id, _ = await api.new_case("C3", 2025)
+    head = api.reviewers(2025).head
     api.clock.set("2026-02-27T09:00:00+07:00")
-    await api.ok(
-        await api.fire(reviewers.head, case_id, "grant_extension", {"until": "2026-03-25", "reason": "Lũ lụt"})
-    )
-    assert (await run_sweep(api, "2026-03-10T00:00:00+07:00")).reminded == []
-    assert (await run_sweep(api, "2026-03-11T00:00:00+07:00")).reminded == [(case_id, "submission", 14)]
-    assert (await run_sweep(api, "2026-03-22T00:00:00+07:00")).reminded == [(case_id, "submission", 3)]
-    assert (await run_sweep(api, "2026-03-26T00:00:00+07:00")).fired == [(case_id, "lapse")]
-    report = await api.ok(await api.get(api.who("auditor", "VN"), "/v1/audit/verify", case=case_id))
-    assert report["ok"] is True
+    refused = await api.fire(head, case_id, "grant_extension", EXTENSION)
+    assert refused.status_code == 409, refused.text
+    reason = refused.json()["reasons"][0]
+    assert reason["code"] == "extension_not_allowed"
+    assert "setting extensions_allowed" in reason["message"]
+    history = await api.ok(await api.get(api.who("auditor", "VN"), f"/v1/cases/{case_id}/history"))
+    assert [e["trigger"] for e in history if e["trigger"] == "grant_extension"] == []
+
+
+async def test_an_extension_allowed_by_the_profile_needs_its_basis_and_brings_the_reminders_back(
+    database_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    registry = registry_with_settings(tmp_path, extensions_allowed=True)
+    async for api in build_api(database_url, tmp_path / "data", registry=registry):
+        case_id, leader = await api.new_case("C3", 2025)
+        reviewers = api.reviewers(2025)
+        await run_sweep(api, "2026-02-14T00:00:00+07:00")
+        await run_sweep(api, "2026-02-25T00:00:00+07:00")
+        api.clock.set("2026-02-27T09:00:00+07:00")
+        blank = await api.fire(reviewers.head, case_id, "grant_extension", {**EXTENSION, "legal_basis": " "})
+        assert blank.status_code == 409 and blank.json()["reasons"][0]["code"] == "extension_basis_required"
+        granted = await api.ok(await api.fire(reviewers.head, case_id, "grant_extension", EXTENSION))
+        submission = next(d for d in granted["case"]["deadlines"] if d["key"] == "submission")
+        assert "extended (Lũ lụt; legal basis: Quyết định 45/QĐ-UBND ngày 20/02/2026)" in submission["explanation"]
+        assert granted["event"]["citation"].startswith("not in TT25/2023")
+        assert (await run_sweep(api, "2026-03-10T00:00:00+07:00")).reminded == []
+        assert (await run_sweep(api, "2026-03-11T00:00:00+07:00")).reminded == [(case_id, "submission", 14)]
+        assert (await run_sweep(api, "2026-03-22T00:00:00+07:00")).reminded == [(case_id, "submission", 3)]
+        assert (await run_sweep(api, "2026-03-26T00:00:00+07:00")).fired == [(case_id, "lapse")]
+        report = await api.ok(await api.get(api.who("auditor", "VN"), "/v1/audit/verify", case=case_id))
+        assert report["ok"] is True
 
 
 async def test_recognition_expires_at_the_end_of_its_validity(api: Api) -> None:
@@ -225,7 +248,7 @@ async def test_two_sweepers_at_once_lapse_each_case_once(pg_api: Api) -> None:
 async def test_exclusive_cut_off_refuses_on_the_named_day_and_an_extension_reopens_it(
     database_url: str, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    registry = registry_with_settings(tmp_path, cutoff_inclusive=False)
+    registry = registry_with_settings(tmp_path, cutoff_inclusive=False, extensions_allowed=True)
     async for api in build_api(database_url, tmp_path / "data", registry=registry):
         case_id, leader = await api.new_case("C3", 2025)
         reviewers = await api.walk(case_id, leader, cycle=2025, until="review_meeting_held")
@@ -235,7 +258,10 @@ async def test_exclusive_cut_off_refuses_on_the_named_day_and_an_extension_reope
         assert "before 28/02/2026" in late.json()["reasons"][0]["message"]
         await api.ok(
             await api.fire(
-                reviewers.head, case_id, "grant_extension", {"until": "2026-03-05", "reason": "Mất điện kéo dài"}
+                reviewers.head,
+                case_id,
+                "grant_extension",
+                {"until": "2026-03-05", "reason": "Mất điện kéo dài", "legal_basis": "Công văn 12/UBND-VX"},
             )
         )
         accepted = await api.ok(await api.fire(leader, case_id, "submit_dossier", w.submit_dossier(2025, 1)))

@@ -84,9 +84,7 @@ async def test_other_provinces_and_earlier_cycles_keep_the_base_profiles(provinc
         ({"name: two_tier.example": "name: two_tier"}, "name: profile 'two_tier' is also in"),
         ({"reviewer.head: {role: province_leader": "reviewer.head: {role: governor"}, "unknown role 'governor'"),
         (
-            {
-                "  reviewer.head: {role: province_leader, at: province}\n": "  report.recipient: {role: province_director, at: province}\n"
-            },
+            {"reviewer.head: {role: province_leader": "report.recipient: {role: province_director"},
             "bodies.report.recipient: province_director at province also fills report.head, the report's author",
         ),
     ],

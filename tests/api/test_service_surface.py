@@ -34,7 +34,7 @@ async def test_procedures_list_and_definition_carry_citations_and_schemas(api: A
     }
     body = await api.ok(await api.get(who, "/v1/procedures/cdht_xa/tt25-2023"))
     transitions = {t["trigger"]: t for t in body["definition"]["transitions"]}
-    assert transitions["form_council"]["citation"] == {"ref": "TT25/2023 Điều 9 k2 b", "basis": "law"}
+    assert transitions["form_council"]["citation"] == {"ref": "TT25/2023 Điều 9 k2 b", "basis": "law", "setting": None}
     assert transitions["form_council"]["payload_schema"]["required"] == ["decision", "members"]
     assert body["definition"]["triggers_by_state"]["appraised"] == ["recognize", "refuse"]
     assert set(body["definition"]["profiles"]) == {"three_tier", "two_tier"}

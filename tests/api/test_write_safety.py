@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from service import walkthrough as w
 from tests.helpers import Api
+from tests.support.apps import build_api
+from tests.support.definitions import registry_with_settings
 
 
 async def _state(api: Api, who, case_id: str) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
@@ -169,7 +171,13 @@ async def test_explain_lists_every_trigger_with_reasons(api: Api) -> None:
     assert lapse_codes == {"not_authorised", "submission_deadline_not_passed"}
 
 
-async def test_submission_after_the_deadline_is_refused_unless_extended(api: Api) -> None:
+async def test_submission_after_the_deadline_is_refused_unless_extended(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    registry = registry_with_settings(tmp_path, extensions_allowed=True)
+    async for api in build_api(database_url, tmp_path / "data", registry=registry):
+        await _late_submission_extended(api)
+
+
+async def _late_submission_extended(api: Api) -> None:
     case_id, leader = await api.new_case("C3", 2025)
     reviewers = await api.walk(case_id, leader, cycle=2025, until="review_meeting_held")
     api.clock.set("2026-02-28T16:59:59+00:00")  # 23:59:59 on 28/02/2026 in Hanoi: still on time
@@ -182,7 +190,10 @@ async def test_submission_after_the_deadline_is_refused_unless_extended(api: Api
     assert "28/02/2026" in late.json()["reasons"][0]["message"]
     extended = await api.ok(
         await api.fire(
-            reviewers.head, case_id, "grant_extension", {"until": "2026-03-10", "reason": "Bão lũ làm gián đoạn"}
+            reviewers.head,
+            case_id,
+            "grant_extension",
+            {"until": "2026-03-10", "reason": "Bão lũ làm gián đoạn", "legal_basis": "Quyết định 7/QĐ-UBND"},
         )
     )
     submission = next(d for d in extended["case"]["deadlines"] if d["key"] == "submission")

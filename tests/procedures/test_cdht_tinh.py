@@ -9,7 +9,8 @@ from typing import Any
 
 from tests.helpers import Api
 from tests.procedures import tiers_payloads as t
-from workflows.guards.registry import GuardContext, run_guards
+from workflows.calendar import fixed_date_due
+from workflows.guards.registry import DeadlineView, GuardContext, run_guards
 from workflows.registry import default_registry
 
 T = t.PROVINCE_2025
@@ -269,3 +270,30 @@ def test_review_meeting_guards_name_the_provincial_department_and_clause() -> No
     assert failures[1].message == (
         "the meeting lacks the provincial Study Promotion Association (Hội Khuyến học tỉnh) (TT25/2023 Điều 19 k1 c)"
     )
+
+
+def test_a_province_extension_is_capped_so_the_ministers_20_working_days_end_within_n_plus_1() -> None:
+    """The same cap as the other tiers (the decision still in time): here the Minister's 20 working days after
+    the new date must end by 31/12 of N+1 [config]; extensions are allowed only where the profile says so."""
+    definition = T.definition
+    due = fixed_date_due(definition.deadlines["submission"], cycle=2025, inclusive=True)
+    submission = DeadlineView("submission", due.at, "open", due.explanation)
+
+    def verdict(until: str, **settings: Any) -> list[str]:
+        ctx = GuardContext(
+            definition=definition,
+            trigger="grant_extension",
+            state="planning",
+            kind="first",
+            cycle=2025,
+            now=datetime(2026, 7, 20, 2, tzinfo=timezone.utc),
+            payload={"until": until, "reason": "Bão lũ", "legal_basis": "QĐ 45/QĐ-BGDĐT"},
+            settings={**definition.default_settings(), **settings},
+            deadlines={"submission": submission},
+        )
+        guards = definition.transition("grant_extension").guards
+        return [v.code for v in run_guards(guards, ctx)]
+
+    assert verdict("2026-11-20") == ["extension_not_allowed"]  # off by default
+    assert verdict("2026-11-20", extensions_allowed=True) == []  # decided by 18/12/2026 at the latest
+    assert verdict("2026-12-15", extensions_allowed=True) == ["extension_too_late"]  # 20 working days: 2027

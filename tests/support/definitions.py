@@ -28,13 +28,22 @@ def copy_of_shipped_definitions(root: Path) -> Path:
 
 
 def registry_with_settings(tmp_path: Path, **defaults: object) -> Registry:
-    """The shipped definitions with some settings' defaults changed, as a deployment might choose them."""
+    """The shipped definitions with some settings' defaults changed, as a deployment might choose them: a setting of
+    the commune definition there, any other in both base profiles."""
     root = copy_of_shipped_definitions(tmp_path / "workflows")
     path = root / COMMUNE_DEFINITION
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    profiles = {name: root / "profiles" / f"{name}.yaml" for name in ("three_tier", "two_tier")}
+    profile_data = {name: yaml.safe_load(p.read_text(encoding="utf-8")) for name, p in profiles.items()}
     for name, value in defaults.items():
-        data["settings"][name]["default"] = value
+        if name in data["settings"]:
+            data["settings"][name]["default"] = value
+        else:
+            for profile in profile_data.values():
+                profile["settings"][name]["default"] = value
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    for name, profile_path in profiles.items():
+        profile_path.write_text(yaml.safe_dump(profile_data[name], allow_unicode=True), encoding="utf-8")
     return load(root)
 
 

@@ -39,6 +39,7 @@ CASE_PAYLOADS: dict[str, CasePayload] = {
     "grant_extension": lambda cycle, case: {
         "until": (submission_due(case) + timedelta(days=30)).isoformat(),
         "reason": "Thiên tai ảnh hưởng việc hoàn thiện hồ sơ",
+        "legal_basis": "Quyết định 45/QĐ-UBND ngày 20/02 của UBND tỉnh",
     },
     "withdraw": lambda cycle, case: {"reason": "Xã rút hồ sơ để hoàn thiện thêm"},
     "receive_dossier": lambda cycle, case: {"received_on": f"{cycle + 1}-02-12"},

@@ -466,6 +466,14 @@ FAILING = [
         None,
         id="is_submission_deadline_passed-no-deadline",
     ),
+    pytest.param("is_extension_allowed", {}, "extension_not_allowed", None, id="is_extension_allowed-default"),
+    pytest.param(
+        "has_extension_basis",
+        {"payload": {"until": "2026-03-01", "reason": "Bão lũ", "legal_basis": "  "}},
+        "extension_basis_required",
+        None,
+        id="has_extension_basis-blank",
+    ),
     pytest.param(
         "is_extension_date_later",
         {"payload": {"until": "2026-02-28", "reason": "Bão lũ"}},
@@ -716,6 +724,12 @@ PASSING = [
         "is_extension_date_later",
         {"payload": {"until": "2026-03-01", "reason": "Bão lũ"}},
         id="is_extension_date_later",
+    ),
+    pytest.param("is_extension_allowed", {"settings": {"extensions_allowed": True}}, id="is_extension_allowed-on"),
+    pytest.param(
+        "has_extension_basis",
+        {"payload": {"until": "2026-03-01", "reason": "Bão lũ", "legal_basis": "QĐ 45/QĐ-UBND"}},
+        id="has_extension_basis",
     ),
     pytest.param(
         "has_no_future_dates",

@@ -9,6 +9,7 @@ from datetime import date
 from workflows.calendar import describe, local_date
 from workflows.guards.common import cite, is_blank, subject_noun
 from workflows.guards.registry import PASS, GuardContext, PriorRecognition, Verdict, fail, guard
+from workflows.workdays import load_calendar
 
 # --- commune procedure (TT25/2023 Điều 9) ------------------------------------------------------------------
 
@@ -223,10 +224,34 @@ def is_submission_deadline_passed(ctx: GuardContext) -> Verdict:
     return fail("submission_deadline_not_passed", f"the submission deadline has not passed: {when}")
 
 
+@guard("is_extension_allowed")
+def is_extension_allowed(ctx: GuardContext) -> Verdict:
+    """No article of TT25/2023 lets an office move a date the circular fixes: an extension is granted only where
+    the jurisdiction's profile turns the setting ``extensions_allowed`` on [config]."""
+    if ctx.settings.get("extensions_allowed", False):
+        return PASS
+    return fail(
+        "extension_not_allowed",
+        f"no article of {ctx.definition.instrument} lets an office move a date it fixes, and this jurisdiction's "
+        "profile does not allow extensions (setting extensions_allowed)",
+    )
+
+
+@guard("has_extension_basis", reads=("legal_basis",))
+def has_extension_basis(ctx: GuardContext) -> Verdict:
+    """An extension names the text or decision it rests on (shown in the deadline's explanation)."""
+    if is_blank(ctx.payload.get("legal_basis")):
+        return fail("extension_basis_required", "name the legal basis of the extension (the text or decision)")
+    return PASS
+
+
 @guard("is_extension_date_later", reads=("until",))
 def is_extension_date_later(ctx: GuardContext) -> Verdict:
     """An extension moves the submission deadline later, never earlier, and not past the date by which the
-    office must decide (TT25/2023 Điều 9 k3), since a dossier after it could not be decided in time [config]."""
+    office must decide (TT25/2023 Điều 9 k3, Điều 14 k3), since a dossier after it could not be decided in time
+    [config]. Where the decision is due a number of working days after the dossier (the Minister's 20, Điều 19 k2
+    e), the same cap reads: the decision that many working days after the new date still falls within the year
+    after the evaluation year, as every other tier's does [config]."""
     due = ctx.deadlines.get("submission")
     until = ctx.payload.get("until")
     if due is None:
@@ -245,5 +270,15 @@ def is_extension_date_later(ctx: GuardContext) -> Verdict:
             return fail(
                 "extension_too_late",
                 f"the new date must be before {latest:%d/%m/%Y}, when the decision is due ({decision.citation})",
+            )
+    if decision is not None and decision.rule.kind == "working_days_after" and decision.rule.days:
+        year_end = date(ctx.cycle + 1, 12, 31)
+        decided_by = load_calendar().add_working_days(until, decision.rule.days)
+        if decided_by > year_end:
+            return fail(
+                "extension_too_late",
+                f"a dossier on {until:%d/%m/%Y} would be decided by {decided_by:%d/%m/%Y} ({decision.rule.days} "
+                f"working days, {decision.citation}), after {year_end:%d/%m/%Y}, the end of the year after the "
+                f"evaluation year",
             )
     return PASS

@@ -121,11 +121,13 @@ def close_deadlines(cf: CaseFile, trigger: str, *, now: datetime) -> None:
         row.next_action_at = None
 
 
-def extend_deadline(cf: CaseFile, key: str, until: date, reason: str, *, now: datetime) -> None:
+def extend_deadline(
+    cf: CaseFile, key: str, until: date, reason: str, legal_basis: str | None = None, *, now: datetime
+) -> None:
     """Move a deadline; its reminders are due again for the new date."""
     row = cf.deadlines[key]
     original = DueDate(row.due_at, row.rule, row.calendar_version, dict(row.inputs), row.explanation)
-    due = extended_due(original, until, reason)
+    due = extended_due(original, until, reason, legal_basis)
     row.due_at, row.rule, row.inputs, row.explanation = due.at, due.rule, due.inputs, due.explanation
     schedule(row, reminder_offsets(cf, key), now)
 
