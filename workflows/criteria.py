@@ -79,7 +79,7 @@ def figures_problems(indicator: Indicator, figures: Mapping[str, Any] | None) ->
         ):
             problems.append(f"{code}: figures.recognition must be the NĐ 20/2014 recognition's DocRef (number, date)")
     elif measure.kind == "recognised_share":
-        expected = {"units", "recognised", "source", "as_of"}
+        expected = {"units", "recognised", "source", "as_of", "rule"}
         problems = []
         units, recognised = figures.get("units"), figures.get("recognised")
         if isinstance(units, bool) or not isinstance(units, int) or units < 0:

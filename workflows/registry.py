@@ -263,6 +263,12 @@ def _check_citation_settings(d: Definition, path: Path, profiles: dict[str, Prof
     for key, citation in cited:
         if citation.setting is not None and citation.setting not in known:
             raise DefinitionError(f"{_where(path)}: {key}.setting: unknown setting {citation.setting!r}")
+    for indicator in d.indicators:
+        for i, source in enumerate(indicator.measure.of or []):
+            if source.get("setting") and source["setting"] not in known:
+                raise DefinitionError(
+                    f"{_where(path)}: {indicator.code}.measure.of[{i}].setting: unknown setting {source['setting']!r}"
+                )
 
 
 # The bodies a report is addressed to, and the offices that write it (bao_cao_ket_qua).

@@ -93,8 +93,9 @@ class Measure(Strict):
     minimum_disadvantaged: dict[int, dict[str, float]] | None = None
     not_above: dict[str, str] | None = None  # shares: a figure that is a part of another ("trong đó")
     # recognised_share: computed by the service, never sent: the share of the case unit's subordinate units
-    # (``of``: procedure and unit level, first source with units wins) holding a standing recognition at the level
-    # sought; ``minimum`` gives the share per level, e.g. {1: {share: 90}} (TT25/2023 Điều 11 k4 a).
+    # (``of``: procedure and unit level, first source with units wins; a source with ``setting`` is used only where
+    # that setting is true) recognised for the evaluation year at the level sought (the setting ``tc41_counts``);
+    # ``minimum`` gives the share per level, e.g. {1: {share: 90}} (TT25/2023 Điều 11 k4 a).
     of: list[dict[str, str]] | None = None
     # change: figures ``previous`` and ``current``; passes when current moved in ``direction`` (Điều 11 k4 b).
     direction: Literal["increase", "decrease"] | None = None

@@ -65,7 +65,8 @@ async def test_district_case_of_2024_walks_to_recognized_at_level_1_on_its_commu
         "units": 2,
         "recognised": {"1": 2, "2": 0},
         "source": "communes of D1 (cdht_xa)",
-        "as_of": "2025-03-25",
+        "as_of": "2024-12-31",
+        "rule": "in_force_at_cycle_end_or_decided_for_cycle",
     }
     await t.advance(api, T, case_id, offices, until="recognized")
 
@@ -125,13 +126,46 @@ async def test_tc41_counts_the_recognised_communes_of_the_district_against_90_pe
         "units": 100,
         "recognised": {"1": recognised, "2": 0},
         "source": "communes of DX (cdht_xa)",
-        "as_of": "2025-03-25",
+        "as_of": "2024-12-31",
+        "rule": "in_force_at_cycle_end_or_decided_for_cycle",
     }
     assert tc41["result"] == {"1": passes, "2": False}
     assert f"level 1: {recognised} of 100 = {recognised:.1f}% (needs ≥ 90%)" in tc41["explanation"]
     assert tc41["disagrees_at"] == ([2] if passes else [1, 2])  # the self-rating said pass
     assert listing["criteria"]["TC4"] == {"1": passes, "2": False}
     assert listing["assessed_level"] == (1 if passes else 0)
+
+
+async def test_tc41_gives_the_same_figure_whatever_day_it_is_entered(api: Api) -> None:
+    """The data year is 01/01–31/12/2024 (Điều 14 k1 b): a commune counts when it holds a recognition in force on
+    31/12/2024 or one decided for cycle 2024 (setting tc41_counts), so the figure is the same on 25/03 and 28/04."""
+    communes = [f"DY-C{n}" for n in range(1, 6)]
+    await t.add_units(api, [("DY", "district", "P1", date(2025, 6, 30))])
+    await t.add_units(api, [(code, "commune", "DY", None) for code in communes])
+    # C1: cycle 2024, decided 20/03/2025 (counts). C2: decided 20/03/2020, valid to 31/12/2023 = 31/12 of N−1
+    # (does not). C3: decided 10/03/2021, valid to 31/12/2024 (in force on 31/12/2024: counts, though ended by the
+    # day of the count). C4: decided 15/03/2023, valid to 31/12/2026 (counts). C5: never recognised.
+    await t.add_recognitions(api, "cdht_xa", ["DY-C1"], cycle=2024, level=1, decided_on=date(2025, 3, 20))
+    await t.add_recognitions(api, "cdht_xa", ["DY-C2"], cycle=2019, level=1, decided_on=date(2020, 3, 20))
+    await t.add_recognitions(api, "cdht_xa", ["DY-C3"], cycle=2020, level=1, decided_on=date(2021, 3, 10))
+    await t.add_recognitions(api, "cdht_xa", ["DY-C4"], cycle=2022, level=2, decided_on=date(2023, 3, 15))
+    case_id, offices = await district_case(api, until="planning", district="DY", recognised=())
+    await t.prepare(api, T, case_id, offices)
+    first = await t.count_subordinates(api, T, case_id, offices, accept=False)  # 25/03/2025
+    expected = {
+        "units": 5,
+        "recognised": {"1": 3, "2": 1},
+        "source": "communes of DY (cdht_xa)",
+        "as_of": "2024-12-31",
+        "rule": "in_force_at_cycle_end_or_decided_for_cycle",
+    }
+    assert first["event"]["payload"]["data"]["figures"] == expected
+    api.clock.set("2025-04-28T09:00:00+07:00")
+    await api.ok(await api.fire_indicator(offices.head, case_id, "TC4.1", "return", {"reason": "Đếm lại"}))
+    again = await api.fire_indicator(
+        offices.office, case_id, "TC4.1", "submit_evidence", t.submit_evidence(T.definition, "TC4.1")
+    )
+    assert (await api.ok(again))["event"]["payload"]["data"]["figures"] == expected
 
 
 async def test_level_1_dossier_is_refused_when_tc41_fails(api: Api) -> None:

@@ -1,19 +1,50 @@
 """The province procedure end to end through HTTP (TT25/2023 Điều 15–19): the Ministry decides within 20 working
-days of the complete dossier, and TC4.1 counts districts, or communes once the province has no districts."""
+days of the complete dossier, and TC4.1 counts districts, or communes once the province has no districts and its
+profile opts in."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.helpers import Api
 from tests.procedures import tiers_payloads as t
+from tests.support.apps import build_api
 from workflows.calendar import fixed_date_due
 from workflows.guards.registry import DeadlineView, GuardContext, run_guards
-from workflows.registry import default_registry
+from workflows.registry import ROOT, default_registry, load
 
 T = t.PROVINCE_2025
+
+
+# P1's own profile turns on the commune fallback of TC4.1 for cycles after the reform (off in two_tier).
+P1_FALLBACK = """name: two_tier.p1
+vi: Hồ sơ thẩm quyền riêng của tỉnh P1 (thử nghiệm)
+en: P1's own profile (test)
+extends: two_tier
+provinces: ["P1"]
+applies_from_cycle: 2025
+source: "Quyết định số 1/QĐ-UBND (test)"
+settings:
+  tc41_commune_fallback:
+    default: true
+    doc: P1 counts its communes for TC4.1 once it has no districts (its decision, cited above).
+"""
+
+
+@pytest.fixture
+async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The app with P1's own profile, which opts in to counting communes for TC4.1 after the reform."""
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    (directory / "p1.yaml").write_text(P1_FALLBACK, encoding="utf-8")
+    async for value in build_api(database_url, tmp_path / "data", registry=load(ROOT, (directory,))):
+        yield value
 
 
 async def province_case(api: Api, *, until: str, tier: t.Tier = T) -> tuple[str, t.Offices]:
@@ -45,8 +76,9 @@ def test_definition_loads_with_sixteen_indicators_each_labelled_and_cited() -> N
     tc41 = definition.indicator("TC4.1").measure
     assert tc41.of == [
         {"procedure": "cdht_huyen", "unit_level": "district"},
-        {"procedure": "cdht_xa", "unit_level": "commune"},
+        {"procedure": "cdht_xa", "unit_level": "commune", "setting": "tc41_commune_fallback"},
     ]
+    assert registry.profiles["two_tier"].settings["tc41_commune_fallback"].default is False
     assert "[config]" in definition.indicator("TC4.1").en
     assert definition.indicator("TC4.2").measure.direction == "decrease"  # poverty falls
     assert definition.indicator("TC4.3").measure.direction == "increase"  # GRDP rises
@@ -84,8 +116,11 @@ async def test_province_case_of_2025_walks_to_recognized_by_the_minister(api: Ap
         "units": 1,
         "recognised": {"1": 1, "2": 0},
         "source": "communes of P1 (cdht_xa)",
-        "as_of": "2026-03-25",
+        "as_of": "2025-12-31",
+        "rule": "in_force_at_cycle_end_or_decided_for_cycle",
     }
+    case = await api.ok(await api.get(offices.head, f"/v1/cases/{case_id}"))
+    assert case["profile"] == "two_tier.p1"
     await t.advance(api, T, case_id, offices, until="under_review")
     case = await api.ok(await api.get(offices.decider, f"/v1/cases/{case_id}"))
     decision = next(d for d in case["deadlines"] if d["key"] == "decision")
@@ -102,7 +137,7 @@ async def test_province_case_of_2025_walks_to_recognized_by_the_minister(api: Ap
     assert (case["state"], case["level"], case["profile"], case["decided_on"]) == (
         "recognized",
         1,
-        "two_tier",
+        "two_tier.p1",
         "2026-05-15",
     )
     deadlines = {d["key"]: (d["status"], d["due_at"]) for d in case["deadlines"]}
@@ -170,7 +205,8 @@ async def test_tc41_counts_the_districts_while_the_province_has_them(api: Api) -
         "units": 1,
         "recognised": {"1": 1, "2": 0},
         "source": "districts of P1 (cdht_huyen)",
-        "as_of": "2025-06-02",
+        "as_of": "2024-12-31",
+        "rule": "in_force_at_cycle_end_or_decided_for_cycle",
     }
     case = await api.ok(await api.get(offices.head, f"/v1/cases/{case_id}"))
     assert case["profile"] == "three_tier"
@@ -297,3 +333,23 @@ def test_a_province_extension_is_capped_so_the_ministers_20_working_days_end_wit
     assert verdict("2026-11-20") == ["extension_not_allowed"]  # off by default
     assert verdict("2026-11-20", extensions_allowed=True) == []  # decided by 18/12/2026 at the latest
     assert verdict("2026-12-15", extensions_allowed=True) == ["extension_too_late"]  # 20 working days: 2027
+
+
+async def test_without_the_provinces_opt_in_tc41_is_not_counted_from_communes(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The commune fallback is off in the shipped two_tier profile (Điều 16–17 speak of districts only)."""
+    async for api in build_api(database_url, tmp_path / "data"):
+        await t.add_recognitions(api, "cdht_xa", ["C3"], cycle=2025, level=1, decided_on=date(2026, 3, 20))
+        offices = t.province_offices(api)
+        case_id = await t.open_case(api, T, "P1", offices.leader)
+        await t.prepare(api, T, case_id, offices)
+        T.at(api, "tc41")
+        await api.ok(await api.upload(offices.office, case_id, "TC4.1"), 201)
+        refused = await api.fire_indicator(
+            offices.office, case_id, "TC4.1", "submit_evidence", t.submit_evidence(T.definition, "TC4.1")
+        )
+        assert refused.status_code == 409, refused.text
+        reason = refused.json()["reasons"][0]
+        assert reason["code"] == "no_subordinate_units"
+        assert "tc41_commune_fallback" in reason["message"]

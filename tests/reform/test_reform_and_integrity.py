@@ -5,6 +5,7 @@ unit successions an import accepts (each found by a second reading and fixed).""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -15,6 +16,8 @@ from service.persistence.tables import Case, UnitSuccession
 from service.persistence.unit_lists import SuccessionRow
 from tests.helpers import Api
 from tests.procedures import tiers_payloads as t
+from tests.support.apps import build_api
+from tests.support.definitions import registry_with_settings
 from tests.support.walks import (
     LearningUnitActors,
     district_case,
@@ -44,8 +47,15 @@ async def succession(api: Api, before: str, after: str) -> None:
         )
 
 
-# R1 — TC4.1 of a province counts the recognitions a commune carries from the commune it continues.
-async def test_r1_tc41_counts_recognitions_carried_across_the_reform(api: Api) -> None:
+# R1 — TC4.1 of a province counts the recognitions a commune carries from the commune it continues (where the
+# province's profile opts in to counting communes once it has no districts: tc41_commune_fallback).
+async def test_r1_tc41_counts_recognitions_carried_across_the_reform(database_url: str, tmp_path: Path) -> None:
+    registry = registry_with_settings(tmp_path, tc41_commune_fallback=True)
+    async for api in build_api(database_url, tmp_path / "data", registry=registry):
+        await _r1_carried_recognitions(api)
+
+
+async def _r1_carried_recognitions(api: Api) -> None:
     await api.add_units(("X1", "Xã Mới", "commune", "P1"), valid_from=date(2025, 7, 1))
     await succession(api, "C1", "X1")
     await t.add_recognitions(api, "cdht_xa", ["C1"], cycle=2024, level=1, decided_on=date(2025, 3, 20))

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.cases.casefile import CaseFile
 from service.domain.errors import GuardFailed, InvalidPayload, Reason
-from service.domain.units.recognitions import count_recognised_subordinates, inheritance
+from service.domain.units.recognitions import DEFAULT_TC41_RULE, count_recognised_subordinates, inheritance
 from workflows.registry import Registry
 from workflows.schema import Transition
 
@@ -70,22 +70,30 @@ async def _computed_figures(
             f"the figures of {indicator} are computed by the service, not sent",
             reasons=[Reason("payload_invalid", "figures: computed from the recognitions on record")],
         )
+    settings = cf.settings
+    # A source may be used only where a setting turns it on (the province's communes after the reform).
+    sources = [s for s in measure.of or [] if not s.get("setting") or settings.get(s["setting"]) is True]
+    off = [s["setting"] for s in measure.of or [] if s not in sources]
     count = await count_recognised_subordinates(
         session,
         unit_code=cf.case.unit_code,
         cycle=cf.case.cycle,
-        sources=measure.of or [],
+        sources=sources,
         levels=definition.levels,
-        now=now,
-        policy=inheritance(cf.settings),
+        policy=inheritance(settings),
+        rule=settings.get("tc41_counts") or DEFAULT_TC41_RULE,
     )
     if count is None:
-        kinds = " or ".join(f"{source['unit_level']}s" for source in measure.of or [])
+        kinds = " or ".join(f"{source['unit_level']}s" for source in sources) or "units"
+        unset = f"; not counted unless the profile turns on {', '.join(off)}" if off else ""
         raise GuardFailed(
-            f"{indicator} cannot be computed: {cf.case.unit_code} has no {kinds} on record for cycle {cf.case.cycle}",
-            reasons=[Reason("no_subordinate_units", f"no {kinds} under {cf.case.unit_code} in cycle {cf.case.cycle}")],
+            f"{indicator} cannot be computed: {cf.case.unit_code} has no {kinds} on record for cycle "
+            f"{cf.case.cycle}{unset}",
+            reasons=[
+                Reason("no_subordinate_units", f"no {kinds} under {cf.case.unit_code} in cycle {cf.case.cycle}{unset}")
+            ],
         )
-    figures = {"units": count.units, "recognised": count.recognised, "source": count.source}
+    figures = {"units": count.units, "recognised": count.recognised, "source": count.source, "rule": count.rule}
     return {**payload, "figures": {**figures, "as_of": count.as_of.isoformat()}}
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.units.successions import lineage, walk_many
 from service.persistence.tables import AdminUnit, Case
-from workflows.calendar import local_date
 from workflows.guards.registry import PriorRecognition
 
 DEFAULT_VALIDITY_YEARS = 3  # TT25/2023 Điều 5 k4; a case's pinned setting overrides it
@@ -105,12 +104,20 @@ async def prior_recognitions_of(
     return {code: tuple(found) for code, found in held.items()}
 
 
+# How TC4.1 counts a subordinate unit as recognised (the setting ``tc41_counts`` of the district and province
+# definitions): a recognition in force on 31/12 of the evaluation year, or decided for that cycle (its decision comes
+# after the year's end but before the dossier: communes decide by 31/03 of N+1, TT25/2023 Điều 9 k3).
+TC41_RULES = ("in_force_at_cycle_end_or_decided_for_cycle", "in_force_at_cycle_end")
+DEFAULT_TC41_RULE = TC41_RULES[0]
+
+
 @dataclass(frozen=True)
 class SubordinateCount:
     source: str  # e.g. "communes of H001 (cdht_xa)"
     units: int
     recognised: dict[str, int]  # level -> units holding a recognition at that level or above
-    as_of: date
+    as_of: date  # 31/12 of the evaluation year
+    rule: str = DEFAULT_TC41_RULE  # which recognitions counted (the setting tc41_counts)
 
 
 def _in_force(decided_on: date, until: date, on: date) -> bool:
@@ -124,19 +131,22 @@ async def count_recognised_subordinates(
     cycle: int,
     sources: Iterable[dict[str, str]],
     levels: Iterable[int],
-    now: datetime,
     policy: str = DEFAULT_INHERITANCE,
+    rule: str = DEFAULT_TC41_RULE,
 ) -> SubordinateCount | None:
-    """How many of the unit's subordinate units hold a recognition in force today, per level (TT25/2023 Điều 11
-    k4 a, Điều 16 k4 a: "có ít nhất 90% số xã/huyện được công nhận").
+    """How many of the unit's subordinate units were recognised for the evaluation year, per level (TT25/2023
+    Điều 11 k4 a, Điều 16 k4 a: "có ít nhất 90% số xã/huyện được công nhận"), whatever day the count is taken.
 
-    The units counted are those directly under ``unit_code`` at the source's level that existed at the end of the
-    evaluation year; a recognition counts when it is in force on the day of the count (decided, not yet past its
-    validity) at the level or above — its own, or one it carries from a unit it continues (``policy``, as for the
-    case kinds). The first source whose level has units under the case's unit is used, so a province after the
-    reform (no districts) falls back to the next source the definition names.
+    The data year is 01/01–31/12 of the cycle (Điều 14 k1 b, Điều 19 k1 b). The units counted are those directly
+    under ``unit_code`` at the source's level that existed on 31/12 of the cycle; a unit counts at a level when it
+    holds, at that level or above, a recognition in force on 31/12 of the cycle, or (``rule`` =
+    ``in_force_at_cycle_end_or_decided_for_cycle``, the default) one decided for that cycle — its own, or one it
+    carries from a unit it continues (``policy``, as for the case kinds). The first source whose level has units
+    under the case's unit is used (the caller leaves out the sources a setting turns off).
     """
-    on, cycle_end = local_date(now), date(cycle, 12, 31)
+    if rule not in TC41_RULES:
+        raise ValueError(f"tc41_counts: {rule!r} is not one of {', '.join(TC41_RULES)}")
+    cycle_end = date(cycle, 12, 31)
     levels = sorted(levels)
     for source in sources:
         units = (
@@ -161,7 +171,7 @@ async def count_recognised_subordinates(
                 carried_by.setdefault(code, unit)
         rows = (
             await session.execute(
-                select(Case.unit_code, Case.level, Case.decided_on, Case.pinned).where(
+                select(Case.unit_code, Case.cycle, Case.level, Case.decided_on, Case.pinned).where(
                     Case.unit_code.in_(list(carried_by)),
                     Case.procedure == source["procedure"],
                     Case.subject == "",
@@ -172,13 +182,15 @@ async def count_recognised_subordinates(
         ).all()
         best: dict[str, int] = {}
         for row in rows:
-            if _in_force(row.decided_on, valid_until(row.decided_on, row.pinned), on):
+            for_cycle = rule == TC41_RULES[0] and row.cycle == cycle
+            if for_cycle or _in_force(row.decided_on, valid_until(row.decided_on, row.pinned), cycle_end):
                 unit = carried_by[row.unit_code]
                 best[unit] = max(best.get(unit, 0), row.level)
         return SubordinateCount(
             source=f"{source['unit_level']}s of {unit_code} ({source['procedure']})",
             units=len(units),
             recognised={str(lv): sum(1 for level in best.values() if level >= lv) for lv in levels},
-            as_of=on,
+            as_of=cycle_end,
+            rule=rule,
         )
     return None
