@@ -57,6 +57,11 @@ def _refused(code: str, message: str) -> Unauthenticated:
     return Unauthenticated(f"the bearer token was refused: {message}", reasons=[Reason(code, message)])
 
 
+def not_the_expected_token(message: str) -> Unauthenticated:
+    """401 ``invalid_token`` for a bearer token that is not the one a check expects (the metrics token)."""
+    return _refused("invalid_token", message)
+
+
 def bearer_token(authorization_header: str | None) -> str:
     """The token of an ``Authorization: Bearer <token>`` header (the scheme is case-insensitive)."""
     parts = (authorization_header or "").split()

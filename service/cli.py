@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from service.cli_audit import add_audit_commands
 from service.config import ConfigurationError, Settings
+from service.telemetry import logs, metrics, tracing
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -25,6 +26,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(migrate.upgrade(settings.resolved_database_url))
     if args.no_workers:
         settings.workers_in_process = False
+    if args.workers > 1:
+        # Each worker process builds its app from the environment (service.main.app_from_environment).
+        os.environ["CDHT_WORKERS_IN_PROCESS"] = "true" if settings.workers_in_process else "false"
+        metrics.clear_multiprocess_dir()
+        serving.run("service.main:app_from_environment", settings, host=args.host, port=args.port, workers=args.workers)
+        return 0
     serving.run(create_app(settings), settings, host=args.host, port=args.port)
     return 0
 
@@ -43,17 +50,26 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from service.persistence.db import make_engine, session_factory
     from service.workers.checkpoints import run_checkpointer
     from service.workers.deadlines import run_sweeper
+    from service.workers.state_metrics import serve_worker_metrics
     from service.workers.webhooks import run_dispatcher
 
     settings.check()
 
     async def run() -> None:
         engine = make_engine(settings.resolved_database_url)
+        provider = tracing.setup(settings.otlp_endpoint, settings.otel_service_name)
+        if provider is not None:
+            tracing.instrument_engine(engine, provider)
         sessions = session_factory(engine)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_name in ("SIGINT", "SIGTERM"):
             loop.add_signal_handler(getattr(signal, signal_name), stop.set)
+        server = None
+        if settings.worker_metrics_port:
+            server, _ = serve_worker_metrics(
+                settings.worker_metrics_host, settings.worker_metrics_port, sessions, settings.clock
+            )
         try:
             await asyncio.gather(
                 run_sweeper(
@@ -63,7 +79,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
                 run_checkpointer(sessions, settings, settings.clock, stop),
             )
         finally:
+            if server is not None:
+                await asyncio.to_thread(server.shutdown)
             await engine.dispose()
+            tracing.flush()
 
     asyncio.run(run())
     return 0
@@ -258,6 +277,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-migrate", action="store_true", help="do not run migrations first")
     serve.add_argument("--no-workers", action="store_true", help="do not run background workers in-process")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes (uvicorn workers; set PROMETHEUS_MULTIPROC_DIR so /metrics sums them all)",
+    )
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(run=_migrate)
@@ -322,13 +348,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     try:
         settings = Settings()
     except ValueError as exc:
         print(f"cdht: invalid settings: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format, settings.log_level)
     try:
         return args.run(args, settings)
     except ConfigurationError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography.fernet import Fernet
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflows.registry import Registry, registry_with_profiles
@@ -101,6 +101,23 @@ class Settings(BaseSettings):
         "extends two_tier (JSON list in the environment: CDHT_PROFILE_DIRS='[\"/etc/cdht/profiles\"]').",
     )
     page_size_default: int = 50
+
+    # Operators' signals (README "Metrics, logs and traces").
+    log_format: Literal["json", "text"] = Field(default="json", description="Log lines as JSON, or as text.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics of the API asks for `Authorization: Bearer <this token>` (401 else).",
+    )
+    worker_metrics_host: str = Field(default="127.0.0.1", description="Where `cdht worker` serves /metrics.")
+    worker_metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="Port of `cdht worker`'s /metrics; 0 serves none."
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP receiver of traces (e.g. http://otel-collector:4318); unset: no tracing.",
+    )
+    otel_service_name: str = Field(default="cdht", description="service.name of the traces.")
 
     @field_validator("now")
     @classmethod

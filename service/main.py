@@ -39,12 +39,15 @@ from service.api.limits import RequestLimits
 from service.auth import TokenVerifier
 from service.config import Settings
 from service.persistence.db import make_engine, session_factory
+from service.telemetry import context as log_context
+from service.telemetry import logs, tracing
 from service.workers.checkpoints import run_checkpointer
 from service.workers.deadlines import run_sweeper
 from service.workers.webhooks import run_dispatcher
 from workflows.registry import Registry
 
 log = logging.getLogger("cdht")
+access_log = logging.getLogger("cdht.http")
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUESTS = Counter("cdht_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -61,7 +64,8 @@ Errors are `application/problem+json` (RFC 9457) with `reasons` and, on refusals
 
 class RequestContext:
     """Each request's id (the caller's ``X-Request-ID`` when it is a plain token that fits the audit column, else
-    ours), echoed in the response, and the request counted and timed by route. A pure ASGI middleware: an exception
+    ours), echoed in the response and bound to the request's log scope; the request counted, timed by route and
+    logged in one line (``cdht.http``: method, route, status, ms). A pure ASGI middleware: an exception
     from inside passes through it as itself (counted as a 500), never wrapped in an ``ExceptionGroup``."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -74,6 +78,7 @@ class RequestContext:
         offered = Headers(scope=scope).get("x-request-id", "")
         request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id
+        log_scope = log_context.new_scope(request_id=request_id)
         started, status = time.perf_counter(), 500
 
         async def send_with_id(message: Message) -> None:
@@ -87,8 +92,17 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
             REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            access_log.info(
+                "%s %s %s",
+                scope["method"],
+                route,
+                status,
+                extra={"method": scope["method"], "route": route, "status": status, "ms": round(elapsed * 1000, 1)},
+            )
+            log_context.reset(log_scope)
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
@@ -117,6 +131,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         stop.set()
         await asyncio.gather(*workers)
         await services.engine.dispose()
+        tracing.flush()
 
     app = FastAPI(
         title="cdht",
@@ -134,6 +149,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         verifier=TokenVerifier(settings),
     )
     install_errors(app)
+    tracer_provider = tracing.setup(settings.otlp_endpoint, settings.otel_service_name)
+    if tracer_provider is not None:
+        tracing.instrument_app(app, tracer_provider)
+        tracing.instrument_engine(engine, tracer_provider)
 
     app.add_middleware(RequestContext)
     app.add_middleware(
@@ -179,3 +198,11 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of each process of ``cdht serve --workers N`` (uvicorn imports it by name): its settings and logging
+    from the environment ``cdht serve`` prepared."""
+    settings = Settings()
+    logs.configure(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -104,13 +104,34 @@ def http_protocol(settings: Settings) -> type[BoundedHttpToolsProtocol]:
     )
 
 
-def run(app: Any, settings: Settings, *, host: str, port: int) -> None:
-    """Serve ``app`` on ``host:port`` until stopped, with the request head bounded by the settings."""
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        proxy_headers=True,
-        http=http_protocol(settings),
-    )
+class EnvironmentBoundedHttpToolsProtocol(BoundedHttpToolsProtocol):
+    """The bounded protocol of each process of ``cdht serve --workers N``: uvicorn hands the worker processes a
+    protocol class by name, so its limits are read from the environment when the process imports this module."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        limits = _environment_limits()
+        self.max_head_bytes, self.max_headers = limits
+        super().connection_made(transport)
+
+
+_LIMITS: tuple[int, int] | None = None
+
+
+def _environment_limits() -> tuple[int, int]:
+    global _LIMITS
+    if _LIMITS is None:
+        settings = Settings()
+        _LIMITS = (settings.request_max_header_bytes, settings.request_max_headers)
+    return _LIMITS
+
+
+def run(app: Any, settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
+    """Serve ``app`` on ``host:port`` until stopped, with the request head bounded by the settings. With
+    ``workers`` > 1, ``app`` is the import string of an app factory each worker process calls. Logging is the
+    process's (``service.telemetry.logs``): uvicorn's own set-up and access log are off (the app logs each request
+    with its id)."""
+    common: dict[str, Any] = dict(host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
+    if workers > 1:
+        uvicorn.run(app, factory=True, workers=workers, http=EnvironmentBoundedHttpToolsProtocol, **common)
+    else:
+        uvicorn.run(app, http=http_protocol(settings), **common)

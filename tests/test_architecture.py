@@ -48,6 +48,7 @@ OUTSIDE_THE_LAYERS = {
     "service.config": "settings, read by every layer",
     "service.demo": "the demo data of `cdht seed-demo`",
     "service.openapi_dump": "writes openapi/openapi.json",
+    "service.telemetry": "log context, JSON logs, metrics and tracing, used by every layer; imports only itself",
     "service.walkthrough": "well-formed example payloads for the demo and the tests",
 }
 

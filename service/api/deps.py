@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from service.auth import TokenVerifier, bearer_token
 from service.config import Settings
 from service.domain.actor import Actor
+from service.telemetry import context as log_context
 from workflows.registry import Registry
 
 
@@ -30,7 +31,9 @@ def services(request: Request) -> Services:
 def current_actor(request: Request) -> Actor:
     """The verified caller; 401 with a reason when the token is missing or bad."""
     token = bearer_token(request.headers.get("authorization"))
-    return services(request).verifier.verify(token)
+    actor = services(request).verifier.verify(token)
+    log_context.bind(actor=actor.sub, unit=actor.unit)
+    return actor
 
 
 def now(request: Request) -> datetime:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from service.api.errors import problems
+from service.auth import bearer_token, not_the_expected_token
 from service.persistence import migrate
+from service.telemetry import metrics as exposition
+from service.workers import state_metrics
 
 router = APIRouter(tags=["health"])
 
@@ -36,6 +41,21 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "revision": current})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="The text exposition: counters of this process (of every worker process in multiprocess mode) and "
+    "the state of the database read now. Open unless `CDHT_METRICS_TOKEN` is set; then it asks for that token as "
+    "a bearer token.",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, **problems(401)},
+)
+async def metrics(request: Request) -> Response:
+    svc = request.app.state.services
+    token = svc.settings.metrics_token
+    if token is not None:
+        given = bearer_token(request.headers.get("authorization"))  # 401 when missing or not Bearer
+        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            raise not_the_expected_token("the token is not the one set in CDHT_METRICS_TOKEN")
+    state = await state_metrics.sample(svc.sessions, svc.settings.clock())
+    return Response(exposition.exposition([state]), media_type=exposition.CONTENT_TYPE)

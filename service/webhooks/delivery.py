@@ -28,6 +28,7 @@ from service.domain.actor import system_actor
 from service.domain.errors import DomainError
 from service.persistence.db import unit_of_work
 from service.persistence.tables import OutboxMessage, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from service.telemetry import metrics
 from service.webhooks import subscriptions
 from service.webhooks.fanout import fan_out
 from service.webhooks.safety import post_pinned
@@ -283,7 +284,10 @@ async def dispatch(
         if not claimed:
             break
         outcomes = await asyncio.gather(*(post(client, settings, item) for item in claimed))
-        for result in await record(sessions, settings, list(zip(claimed, outcomes, strict=True)), now=now):
+        results = await record(sessions, settings, list(zip(claimed, outcomes, strict=True)), now=now)
+        for outcome, result in zip(outcomes, results, strict=True):
+            metrics.WEBHOOK_ATTEMPTS.labels(result, metrics.status_class(outcome.status_code)).inc()
+            metrics.WEBHOOK_SECONDS.observe(outcome.latency_ms / 1000)
             if result in ("delivered", "retrying", "failed"):
                 setattr(report, result, getattr(report, result) + 1)
     return report

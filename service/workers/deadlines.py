@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ from service.domain.cases import engine, timers
 from service.domain.errors import DomainError
 from service.persistence.db import unit_of_work
 from service.persistence.tables import Case, Deadline
+from service.telemetry import context as log_context
+from service.telemetry import metrics, tracing
 from workflows.registry import Registry
 
 log = logging.getLogger("cdht.sweeper")
@@ -98,18 +101,21 @@ async def _sweep_case(
             )
             if event is not None:
                 report.reminded.append((case_id, row.key, json.loads(event.payload)["days_before"]))
+                metrics.DEADLINE_REMINDERS.labels(claimed.procedure, row.key).inc()
             continue
         if rule.on_breach == "flag":
             if await timers.flag_breach(
                 session, registry=registry, case_id=case_id, key=row.key, actor=SWEEPER, now=now
             ):
                 report.flagged.append((case_id, row.key))
+                metrics.DEADLINE_BREACHES.labels(claimed.procedure, row.key, "flag").inc()
             continue
         try:
             await engine.apply_transition(
                 session, registry=registry, case_id=case_id, trigger=rule.fires, actor=SWEEPER, payload={}, now=now
             )
             report.fired.append((case_id, rule.fires))
+            metrics.DEADLINE_BREACHES.labels(claimed.procedure, row.key, "fire").inc()
         except DomainError as exc:
             # Nothing was written by the engine; the deadline stays due and is looked at again later.
             reasons = "; ".join(r.message for r in exc.reasons) or exc.detail
@@ -132,6 +138,7 @@ async def sweep(
     """One pass over every due case, one transaction per case, ``concurrency`` cases at a time (soonest first);
     stops between cases when ``stop`` is set."""
     report = SweepReport()
+    started = time.perf_counter()
     async with sessions() as session:
         case_ids = await _due_cases(session, now)
         if concurrency is None:
@@ -143,14 +150,22 @@ async def sweep(
         async with gate:
             if stop is not None and stop.is_set():
                 return
+            scope = log_context.new_scope(case=case_id, actor=SWEEPER.sub)
             try:
-                async with unit_of_work(sessions) as session:
-                    await _sweep_case(session, registry, case_id, now, report)
+                with tracing.span("sweep.case", case=case_id):
+                    async with unit_of_work(sessions) as session:
+                        await _sweep_case(session, registry, case_id, now, report)
             except Exception:  # one case's failure must not stop the others; it stays due for the next sweep
                 log.exception("sweeping case %s failed", case_id)
                 report.skipped.append(case_id)
+            finally:
+                log_context.reset(scope)
 
     await asyncio.gather(*(one(case_id) for case_id in case_ids))
+    metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
+    for outcome in ("fired", "flagged", "reminded", "refused", "skipped"):
+        if done := len(getattr(report, outcome)):
+            metrics.SWEEP_CASES.labels(outcome).inc(done)
     if case_ids:
         log.info("sweep at %s: %s", now.isoformat(), report.summary())
     return report

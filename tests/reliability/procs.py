@@ -86,6 +86,7 @@ def service_environment(
         CDHT_AUTH_DEV_SECRET=dev_secret,
         CDHT_WEBHOOK_KEY=webhook_key,
         CDHT_AUDIT_SIGNING_KEY_FILE=str(signing_key_file),
+        CDHT_WORKER_METRICS_PORT="0",  # several workers per test: none serves metrics unless a test asks
     )
     if now is not None:
         environment["CDHT_NOW"] = now
@@ -250,10 +251,12 @@ class ProcessGroup:
         workers: bool = False,
         port: int | None = None,
         ready_timeout: float = READY_TIMEOUT,
+        extra_args: tuple[str, ...] = (),
     ) -> ServiceProcess:
         """``cdht serve`` on a free port (or ``port``), waited for until ``/readyz`` answers 200.
 
-        By default ``--no-migrate --no-workers``: the API alone, as one of several replicas."""
+        By default ``--no-migrate --no-workers``: the API alone, as one of several replicas. ``extra_args`` go
+        on its command line (e.g. ``("--workers", "2")``)."""
         attempts = 1 if port is not None else 3
         for attempt in range(attempts):
             chosen = port or free_port()
@@ -262,6 +265,7 @@ class ProcessGroup:
                 args.append("--no-migrate")
             if not workers:
                 args.append("--no-workers")
+            args.extend(extra_args)
             process = ServiceProcess(
                 name=name,
                 command=self._command(*args),

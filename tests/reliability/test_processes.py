@@ -13,6 +13,7 @@ chains and checkpoints verify, and every webhook arrived once.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter, defaultdict
@@ -73,11 +74,16 @@ def specs() -> list[CaseSpec]:
 
 
 def sweeps(log: str) -> str:
-    """What a worker's sweeps did, from its log lines ``sweep at …: fired 3, flagged 1, …``."""
+    """What a worker's sweeps did, from its (JSON) log lines ``sweep at …: fired 3, flagged 1, …``."""
     totals: Counter[str] = Counter()
     for line in log.splitlines():
-        if "cdht.sweeper: sweep at" in line:
-            for part in line.rsplit(": ", 1)[-1].split(", "):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        message = record.get("message", "") if isinstance(record, dict) else ""
+        if record.get("logger") == "cdht.sweeper" and message.startswith("sweep at"):
+            for part in message.rsplit(": ", 1)[-1].split(", "):
                 what, _, count = part.partition(" ")
                 totals[what] += int(count) if count.isdigit() else 0
     return ", ".join(f"{what} {n}" for what, n in totals.items() if n) or "nothing"

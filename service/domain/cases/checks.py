@@ -42,6 +42,7 @@ from service.domain.errors import (
     TimeOutOfOrder,
     WrongState,
 )
+from service.telemetry import tracing
 from workflows.calendar import local_date
 from workflows.guards.registry import GUARDS, GuardContext, run_guards
 from workflows.machine import StateMachine
@@ -286,9 +287,11 @@ EXPLAINED: tuple[Check, ...] = (AUTHORITY, PAYLOAD, GUARDS_PASS)
 def first_refusal(checks: tuple[Check, ...], attempt: Attempt) -> tuple[Check, Refusal] | None:
     """The first check that refuses the attempt, with its refusal; None when all pass."""
     for check in checks:
-        refusal = check(attempt)
-        if refusal is not None:
-            return check, refusal
+        with tracing.span(f"check.{check.name}", trigger=attempt.trigger) as span:
+            refusal = check(attempt)
+            if refusal is not None:
+                span.set_attribute("cdht.refused", ",".join(r.code for r in refusal.error.reasons))
+                return check, refusal
     return None
 
 

@@ -38,6 +38,8 @@ from service.domain.cases.collectors import gather
 from service.domain.cases.explain import allowed_transitions
 from service.domain.cases.tail import record
 from service.persistence.tables import AuditEvent, Case
+from service.telemetry import context as log_context
+from service.telemetry import tracing
 from workflows.registry import Registry
 
 APPLIED = Counter("cdht_transitions_total", "Accepted transitions, by procedure and trigger", ["procedure", "trigger"])
@@ -95,46 +97,51 @@ async def apply_transition(
 ) -> Outcome:
     """Fire ``trigger`` (on ``indicator``) on the case as ``actor``. ``now`` is the write's time, or the clock to
     read it from once the case row is locked (so concurrent writes are dated in the order the lock lets them in)."""
-    case = await case_row(session, case_id, lock=True)
-    at = read_time(now)
-    procedure, profile = pinned(registry, case)
-    definition = procedure.definition
-    transition = transition_of(definition, trigger, indicator)
-    cf = await case_file_of(
-        session, case, procedure, profile, with_history=reads_recognitions(definition, transition, indicator)
-    )
-    attempt = Attempt(
-        cf, actor, trigger, transition, at, indicator=indicator, expected_version=expected_version, writing=True
-    )
-    enforce(BEFORE_GATHERING, attempt)
-    attempt.payload = await gather(session, registry, cf, transition, payload, indicator=indicator, now=at)
-    enforce(AFTER_GATHERING, attempt)
+    log_context.bind(case=case_id, trigger=trigger)
+    with tracing.span("engine.transition", case=case_id, trigger=trigger, indicator=indicator):
+        case = await case_row(session, case_id, lock=True)
+        at = read_time(now)
+        procedure, profile = pinned(registry, case)
+        definition = procedure.definition
+        transition = transition_of(definition, trigger, indicator)
+        cf = await case_file_of(
+            session, case, procedure, profile, with_history=reads_recognitions(definition, transition, indicator)
+        )
+        attempt = Attempt(
+            cf, actor, trigger, transition, at, indicator=indicator, expected_version=expected_version, writing=True
+        )
+        enforce(BEFORE_GATHERING, attempt)
+        with tracing.span("engine.gather", trigger=trigger):
+            attempt.payload = await gather(session, registry, cf, transition, payload, indicator=indicator, now=at)
+        enforce(AFTER_GATHERING, attempt)
 
-    state = attempt.state
-    event_payload: dict[str, Any] = {"data": attempt.payload}
-    if comment:
-        event_payload["comment"] = comment
-    facts = EventFacts(
-        kind="indicator_transition" if indicator else "transition",
-        trigger=trigger,
-        from_state=state,
-        to_state=attempt.machine.fire(state, trigger),
-        indicator=indicator,
-        payload=event_payload,
-        citation=transition.citation.source(cf.settings),
-    )
-    event = record(
-        session,
-        cf,
-        Change(facts, at, actor.sub, transition=transition, context=attempt.context),
-        registry=registry,
-        actor=actor,
-        role=attempt.decision.role,
-        outbox_type=transition.webhook_event or ("indicator.transitioned" if indicator else "case.transitioned"),
-        request_id=request_id,
-        idempotency_key=idempotency_key,
-        extra={"indicator": indicator} if indicator else None,
-    )
-    await session.flush()
-    APPLIED.labels(case.procedure, trigger).inc()
-    return Outcome(cf, event, actor, at)
+        state = attempt.state
+        event_payload: dict[str, Any] = {"data": attempt.payload}
+        if comment:
+            event_payload["comment"] = comment
+        facts = EventFacts(
+            kind="indicator_transition" if indicator else "transition",
+            trigger=trigger,
+            from_state=state,
+            to_state=attempt.machine.fire(state, trigger),
+            indicator=indicator,
+            payload=event_payload,
+            citation=transition.citation.source(cf.settings),
+        )
+        with tracing.span("engine.record", trigger=trigger):
+            event = record(
+                session,
+                cf,
+                Change(facts, at, actor.sub, transition=transition, context=attempt.context),
+                registry=registry,
+                actor=actor,
+                role=attempt.decision.role,
+                outbox_type=transition.webhook_event
+                or ("indicator.transitioned" if indicator else "case.transitioned"),
+                request_id=request_id,
+                idempotency_key=idempotency_key,
+                extra={"indicator": indicator} if indicator else None,
+            )
+            await session.flush()
+        APPLIED.labels(case.procedure, trigger).inc()
+        return Outcome(cf, event, actor, at)
