@@ -309,11 +309,16 @@ async def test_case_trigger_is_refused_to_everyone_the_profile_does_not_name(
     seat = allowed[0]
     response = await api.fire(who(api, seat), case_id, trigger, payload)
     settings = scenario.settings
-    if "is_supplement_allowed" in transition.guards and not settings.get("supplement_requests_allowed"):
-        assert response.status_code == 409, response.text
-        assert "supplement_not_allowed" in [r["code"] for r in response.json()["reasons"]]
-        assert await snapshot(api, observer, case_id) == before
-        return
+    # Steps a profile setting turns off are refused to the right seat too, naming the setting's reason code.
+    for guard, setting, code in (
+        ("is_supplement_allowed", "supplement_requests_allowed", "supplement_not_allowed"),
+        ("is_extension_allowed", "extensions_allowed", "extension_not_allowed"),
+    ):
+        if guard in transition.guards and not settings.get(setting):
+            assert response.status_code == 409, response.text
+            assert code in [r["code"] for r in response.json()["reasons"]]
+            assert await snapshot(api, observer, case_id) == before
+            return
     body = await api.ok(response)
     assert body["case"]["state"] == (case["state"] if transition.dest == "=" else transition.dest)
     rule = scenario.profile.bodies[expected[seat]]
