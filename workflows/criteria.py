@@ -1,9 +1,12 @@
-"""Results of indicators and criteria, and the level a commune reaches (TT25/2023 Điều 6–8).
+"""Results of indicators and criteria, and the level a commune or a learning unit reaches (TT25/2023 Điều 6–8,
+TT24/2023 Điều 6–9 and 12–15).
 
 Pure: no I/O. An indicator is pass or fail (Điều 8 k2 c); a criterion passes only when all its indicators pass
-(Điều 8 k2 b); a commune reaches level L only when every criterion of level L passes (Điều 8 k1). For the
-quantitative indicators (TC4, TC5) the service computes the result from the reported figures and shows where the
-self-rating disagrees instead of taking the rating on trust.
+(Điều 8 k2 b; TT24 Điều 9 k4); a unit reaches level L only when every criterion of level L passes (Điều 8 k1; TT24
+Điều 8, 14). For the quantitative indicators (TC4, TC5; TT24's shares of members) the service computes the result
+from the reported figures and shows where the self-rating disagrees instead of taking the rating on trust. Where
+a definition says so (TT24 Điều 9 k3, 15 k3) an indicator without evidence fails; an indicator that does not apply
+to the kind of organisation a case is about (TT24's "đối với đơn vị là …") counts as met and is not assessed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from workflows.schema import Definition, Indicator
+from workflows.schema import Definition, Indicator, Measure
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,24 @@ def _is_date(value: Any) -> bool:
         return False
 
 
-def figures_problems(indicator: Indicator, figures: Mapping[str, Any] | None) -> list[str]:
+def _share_figures(measure: Measure, traits: frozenset[str]) -> list[str]:
+    extra = [name for more in measure.extra or [] if more.trait in traits for name in more.figures]
+    return [*(measure.figures or []), *extra]
+
+
+def _share_minimum(
+    measure: Measure, table: Mapping[int, Mapping[str, float]] | None, level: int, traits: frozenset[str]
+):
+    minimum = dict((table or {}).get(level, {}))
+    for more in measure.extra or []:
+        if more.trait in traits:
+            minimum.update(more.minimum.get(level, {}))
+    return minimum
+
+
+def figures_problems(
+    indicator: Indicator, figures: Mapping[str, Any] | None, traits: frozenset[str] = frozenset()
+) -> list[str]:
     """What is missing or wrong in the figures an indicator needs; empty when they are usable."""
     measure = indicator.measure
     if measure.kind == "rating":
@@ -97,9 +117,9 @@ def figures_problems(indicator: Indicator, figures: Mapping[str, Any] | None) ->
             if _number(figures.get(name)) is None
         ]
     else:
-        expected = set(measure.figures or [])
+        expected = set(_share_figures(measure, traits))
         problems = []
-        for name in measure.figures or []:
+        for name in _share_figures(measure, traits):
             value = _number(figures.get(name))
             if value is None or not 0 <= value <= 100:
                 problems.append(f"{code}: figures.{name} must be a percentage between 0 and 100")
@@ -114,12 +134,52 @@ def figures_problems(indicator: Indicator, figures: Mapping[str, Any] | None) ->
 
 
 def indicator_result(
-    indicator: Indicator, record: IndicatorRecord | None, *, levels: Iterable[int], disadvantaged: bool
+    indicator: Indicator,
+    record: IndicatorRecord | None,
+    *,
+    levels: Iterable[int],
+    disadvantaged: bool,
+    traits: frozenset[str] = frozenset(),
+    unevidenced_fails: str | None = None,
+) -> IndicatorResult:
+    levels = list(levels)
+    applies = indicator.applies
+    outside = [lv for lv in levels if applies is not None and not applies.holds(traits, lv)]
+    result = _assessed(
+        indicator, record, levels=levels, disadvantaged=disadvantaged, traits=traits, unevidenced=unevidenced_fails
+    )
+    if not outside:
+        return result
+    # Met where it does not apply to this kind of organisation; assessed where it does.
+    passes = {lv: True if lv in outside else result.result[lv] for lv in levels}
+    note = f"does not apply to this kind of organisation at level {', '.join(map(str, outside))}"
+    inside = [lv for lv in levels if lv not in outside]
+    explanation = note + (f"; {result.explanation}" if inside else "")
+    return IndicatorResult(
+        indicator.code, result.rating, passes, [lv for lv in result.disagrees_at if lv in inside], explanation
+    )
+
+
+def _assessed(
+    indicator: Indicator,
+    record: IndicatorRecord | None,
+    *,
+    levels: list[int],
+    disadvantaged: bool,
+    traits: frozenset[str],
+    unevidenced: str | None,
 ) -> IndicatorResult:
     measure = indicator.measure
     rating = record.rating if record else None
     figures = (record.figures if record else None) or {}
-    levels = list(levels)
+    if unevidenced is not None and (record is None or record.evidence_count == 0):
+        return IndicatorResult(
+            indicator.code,
+            rating,
+            {lv: False for lv in levels},
+            [lv for lv in levels if rating == "pass"],
+            f"no evidence on record: not met ({unevidenced})",
+        )
     if measure.kind == "rating":
         passed = rating == "pass"
         return IndicatorResult(
@@ -128,7 +188,7 @@ def indicator_result(
             {lv: passed for lv in levels},
             explanation=f"self-rating {rating or 'missing'}, identical at every level",
         )
-    if record is None or figures_problems(indicator, figures):
+    if record is None or figures_problems(indicator, figures, traits):
         return IndicatorResult(
             indicator.code, rating, {lv: False for lv in levels}, explanation="figures missing or invalid"
         )
@@ -159,21 +219,36 @@ def indicator_result(
     else:
         table = measure.minimum_disadvantaged if disadvantaged and measure.minimum_disadvantaged else measure.minimum
         for lv in levels:
-            minimum = (table or {}).get(lv, {})
+            minimum = _share_minimum(measure, table, lv, traits)
             result[lv] = all(float(figures[name]) >= bound for name, bound in minimum.items())
             parts.append(f"level {lv} needs " + ", ".join(f"{n} ≥ {b:g}%" for n, b in minimum.items()))
-        reported = ", ".join(f"{n} = {float(figures[n]):g}%" for n in measure.figures or [])
+        reported = ", ".join(f"{n} = {float(figures[n]):g}%" for n in _share_figures(measure, traits))
         area = "disadvantaged-area thresholds" if table is measure.minimum_disadvantaged else "standard thresholds"
         explanation = f"reported {reported}; {area}: " + "; ".join(parts)
     disagrees = [lv for lv in levels if rating in ("pass", "fail") and (rating == "pass") != result[lv]]
     return IndicatorResult(indicator.code, rating, result, disagrees, explanation)
 
 
-def assess(definition: Definition, records: Mapping[str, IndicatorRecord], *, disadvantaged: bool) -> Assessment:
-    """The highest level whose every criterion passes (Điều 8 k1); level 2 implies level 1."""
+def assess(
+    definition: Definition,
+    records: Mapping[str, IndicatorRecord],
+    *,
+    disadvantaged: bool,
+    subject_kind: str | None = None,
+) -> Assessment:
+    """The highest level whose every criterion passes (Điều 8 k1); level 2 implies level 1. ``subject_kind``: the
+    kind of organisation a TT24 case is about, whose traits decide which indicators apply."""
     levels = sorted(definition.levels)
+    traits = definition.traits(subject_kind)
     results = {
-        ind.code: indicator_result(ind, records.get(ind.code), levels=levels, disadvantaged=disadvantaged)
+        ind.code: indicator_result(
+            ind,
+            records.get(ind.code),
+            levels=levels,
+            disadvantaged=disadvantaged,
+            traits=traits,
+            unevidenced_fails=definition.unevidenced_fails,
+        )
         for ind in definition.indicators
     }
     criteria = {

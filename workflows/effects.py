@@ -54,6 +54,13 @@ def create_indicators(ctx: GuardContext) -> Effect:
     return Effect(create_indicators=tuple((a["indicator"], a["org"].strip()) for a in ctx.payload["assignments"]))
 
 
+@effect("assign_to_assessment_team")
+def assign_to_assessment_team(ctx: GuardContext) -> Effect:
+    """Every indicator that applies to the kind of organisation goes to its assessment team, which assesses the
+    organisation (``subject``) itself (TT24/2023 Điều 10 k1 a–b, Điều 16 k1 a–b)."""
+    return Effect(create_indicators=tuple((ind.code, ctx.subject) for ind in ctx.indicators_in_scope))
+
+
 @effect("record_indicator_rating")
 def record_indicator_rating(ctx: GuardContext) -> Effect:
     """The unit's self-rating, figures and note go on the indicator; its result is computed from them."""

@@ -157,6 +157,22 @@ _CODES: tuple[ReasonCode, ...] = (
     ReasonCode("level_not_applicable", "Quy trình này không có mức", "This procedure has no levels"),
     ReasonCode("subject_required", "Phải nêu tổ chức được đánh giá", "The organisation assessed must be named"),
     ReasonCode(
+        "subject_kind_required",
+        "Phải nêu loại tổ chức được đánh giá (TT24/2023 Điều 2)",
+        "The kind of organisation assessed must be named (TT24/2023 Điều 2)",
+    ),
+    ReasonCode("subject_kind_unknown", "Loại tổ chức không hợp lệ", "Unknown kind of organisation"),
+    ReasonCode(
+        "subject_kind_not_allowed",
+        "Quy trình này không phân loại tổ chức",
+        "This procedure names no kinds of organisation",
+    ),
+    ReasonCode(
+        "assessment_team_invalid",
+        "Quyết định thành lập Tổ đánh giá phải nêu thành viên",
+        "The decision forming the assessment team must name its members",
+    ),
+    ReasonCode(
         "subject_not_allowed",
         "Quy trình đánh giá chính đơn vị, không nêu tổ chức",
         "The procedure assesses the unit itself",

@@ -99,6 +99,44 @@ class Measure(Strict):
     of: list[dict[str, str]] | None = None
     # change: figures ``previous`` and ``current``; passes when current moved in ``direction`` (Điều 11 k4 b).
     direction: Literal["increase", "decrease"] | None = None
+    # shares: more figures and minimums for an organisation with a trait, e.g. the learners of an education
+    # institution (TT24/2023 Điều 6 k3 a: "tối thiểu 95% Người học đạt danh hiệu Công dân học tập").
+    extra: list[TraitMinimum] | None = None
+
+
+class TraitMinimum(Strict):
+    """Figures an organisation with ``trait`` reports besides the measure's own, with their minimum per level."""
+
+    trait: str
+    figures: list[str]
+    minimum: dict[int, dict[str, float]]
+
+
+class Applicability(Strict):
+    """Which organisations an indicator applies to (TT24/2023: "đối với đơn vị là cơ quan, đơn vị sự nghiệp công
+    lập", "không bao gồm … tổ chức kinh tế", "Đơn vị … là cơ sở giáo dục phổ thông"). ``only``: the organisation
+    has this trait; ``exclude``: it has not; ``levels``: the levels the restriction holds at (all when omitted).
+    An indicator that does not apply counts as met for its criterion and is not assessed."""
+
+    only: str | None = None
+    exclude: str | None = None
+    levels: list[int] | None = None
+
+    def holds(self, traits: frozenset[str], level: int) -> bool:
+        if self.levels is not None and level not in self.levels:
+            return True
+        if self.only is not None and self.only not in traits:
+            return False
+        return not (self.exclude is not None and self.exclude in traits)
+
+
+class OrganisationKind(Strict):
+    """A kind of organisation a case may be about (TT24/2023 Điều 2 k1–4), with the traits its criteria read."""
+
+    vi: str
+    en: str
+    clause: str
+    traits: list[str] = Field(default_factory=list)
 
 
 class Indicator(Strict):
@@ -106,6 +144,9 @@ class Indicator(Strict):
     vi: str
     en: str
     measure: Measure
+    applies: Applicability | None = None
+    # The label per level where the text words a level differently (TT24/2023 Điều 6 and 7), verbatim.
+    levels_vi: dict[int, str] | None = None
 
 
 class Criterion(Strict):
@@ -213,6 +254,13 @@ class Definition(Strict):
     # The kind of unit a case is about; "reviewing_office" is the unit whose office reviews communes under the
     # case's profile (the district in three_tier, the province in two_tier), e.g. for the annual report.
     subject_level: Literal["commune", "district", "province", "reviewing_office"]
+    # The case is about the unit where this body sits under the case's profile (e.g. TT24's district tier: the
+    # district before the reform, whatever unit the profile names after it); overrides subject_level.
+    subject_level_body: str | None = None
+    # The kinds of organisation a case about an organisation names (``subject_kind``), with their traits.
+    organisation_kinds: dict[str, OrganisationKind] = Field(default_factory=dict)
+    # An indicator without matching evidence fails (TT24/2023 Điều 9 k3): the clause, or None where no rule says so.
+    unevidenced_fails: str | None = None
     levels: list[int] = Field(default_factory=list)
     kinds: list[str]
     settings: dict[str, Setting] = Field(default_factory=dict)
@@ -244,6 +292,26 @@ class Definition(Strict):
 
     def default_settings(self) -> dict[str, Any]:
         return {name: setting.default for name, setting in self.settings.items()}
+
+    def case_level(self, profile: Profile) -> str:
+        """The level of the unit a case is about under ``profile`` (see ``subject_level``)."""
+        if self.subject_level_body is not None and self.subject_level_body in profile.bodies:
+            return profile.bodies[self.subject_level_body].at.replace("case_unit", self.subject_level)
+        if self.subject_level == "reviewing_office":
+            return profile.bodies["reviewer.head"].at
+        return self.subject_level
+
+    def traits(self, subject_kind: str | None) -> frozenset[str]:
+        """The traits of the organisation kind a case names (empty for a case about a unit itself)."""
+        kind = self.organisation_kinds.get(subject_kind or "")
+        return frozenset(kind.traits) if kind else frozenset()
+
+    def applicable_indicators(self, subject_kind: str | None) -> list[Indicator]:
+        """The indicators that apply to the organisation at some level (all of them for a unit's own case)."""
+        traits = self.traits(subject_kind)
+        return [
+            i for i in self.indicators if i.applies is None or any(i.applies.holds(traits, lv) for lv in self.levels)
+        ]
 
 
 class BodyRule(Strict):

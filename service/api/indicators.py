@@ -45,7 +45,7 @@ async def list_indicators(case_id: str, actor: ActorDep, svc: ServicesDep) -> In
             .all()
         )
     definition = cf.procedure.definition
-    assessment = assess(definition, cf.indicators, disadvantaged=cf.disadvantaged)
+    assessment = assess(definition, cf.indicators, disadvantaged=cf.disadvantaged, subject_kind=cf.subject_kind)
     items = []
     for criterion in definition.criteria:
         for indicator in criterion.indicators:

@@ -45,6 +45,9 @@ class CaseOut(Out):
     unit: str
     unit_name: str
     subject: str | None = Field(description="The organisation the case is about (TT24 learning unit), else null")
+    subject_kind: str | None = Field(
+        default=None, description="Its kind (TT24/2023 Điều 2 k1–4; the definition's organisation_kinds), else null"
+    )
     cycle: int
     kind: str
     state: str
@@ -121,8 +124,14 @@ class OpenCaseIn(BaseModel):
     subject: str | None = Field(
         default=None,
         max_length=120,
-        description="For procedures about an organisation inside the unit (don_vi_hoc_tap): its code, "
-        "which its head's token carries as `org`",
+        description="For procedures about an organisation inside the unit (don_vi_hoc_tap, don_vi_hoc_tap_tinh): "
+        "its code, which its head's token carries as `org`",
+    )
+    subject_kind: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The kind of that organisation (TT24/2023 Điều 2 k1–4), one of the procedure's "
+        "organisation_kinds: which indicators apply and the learners' thresholds depend on it",
     )
 
 
@@ -243,7 +252,11 @@ def case_out(cf: CaseFile, *, allowed: list[str], now: datetime) -> CaseOut:
     if not definition.criteria:
         assessed = None
     else:
-        assessed = assess(definition, cf.indicators, disadvantaged=cf.disadvantaged).level if cf.indicator_rows else 0
+        assessed = (
+            assess(definition, cf.indicators, disadvantaged=cf.disadvantaged, subject_kind=cf.subject_kind).level
+            if cf.indicator_rows
+            else 0
+        )
     return CaseOut(
         id=case.id,
         procedure=case.procedure,
@@ -252,6 +265,7 @@ def case_out(cf: CaseFile, *, allowed: list[str], now: datetime) -> CaseOut:
         unit=case.unit_code,
         unit_name=cf.unit.name,
         subject=case.subject or None,
+        subject_kind=cf.subject_kind,
         cycle=case.cycle,
         kind=case.kind,
         state=case.state,

@@ -71,6 +71,7 @@ async def open_case(
         kind=body.kind,
         target_level=body.target_level,
         subject=body.subject,
+        subject_kind=body.subject_kind,
         idempotency_key=idempotency_key,
         idempotency_body=body.model_dump(mode="json"),
     )
@@ -99,6 +100,7 @@ async def open_and_answer(
     kind: str,
     target_level: int | None,
     subject: str | None = None,
+    subject_kind: str | None = None,
     idempotency_key: str | None = None,
     idempotency_body: Any = None,
 ) -> JSONResponse:
@@ -118,6 +120,7 @@ async def open_and_answer(
             kind=kind,
             target_level=target_level,
             subject=subject,
+            subject_kind=subject_kind,
             now=at,
             request_id=request_id(request),
             idempotency_key=idem.key if idem else None,

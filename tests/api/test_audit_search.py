@@ -136,7 +136,15 @@ async def test_an_auditor_gets_403_on_every_write_route(api: Api) -> None:
     openings = [  # (procedure, unit, cycle, opener role, opener unit, clock, extra)
         ("xep_loai_cdht_xa", "C1", 2023, "commune_leader", "C1", "2023-12-10T02:00:00", {}),
         ("cdht_huyen", "D1", 2024, "district_leader", "D1", "2025-01-05T02:00:00", {}),
-        ("don_vi_hoc_tap", "D1", 2024, "district_head", "D1", "2025-01-05T02:00:00", {"subject": "TTGDNN"}),
+        (
+            "don_vi_hoc_tap",
+            "D1",
+            2024,
+            "district_head",
+            "D1",
+            "2025-01-05T02:00:00",
+            {"subject": "TTGDNN", "subject_kind": "giao_duc_nghe_nghiep_cong_lap"},
+        ),
         ("cdht_tinh", "P1", 2025, "province_leader", "P1", "2026-01-10T02:00:00", {}),
         ("khac_phuc", "C3", 2025, "province_director", "P1", "2026-01-10T02:00:00", {}),
     ]

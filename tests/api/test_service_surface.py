@@ -18,6 +18,7 @@ async def test_procedures_list_and_definition_carry_citations_and_schemas(api: A
         ("cdht_tinh", "tt25-2023"),
         ("xep_loai_cdht_xa", "tt44-2014"),
         ("don_vi_hoc_tap", "tt24-2023"),
+        ("don_vi_hoc_tap_tinh", "tt24-2023"),
         ("khac_phuc", "bac-kan"),
     }
     repealed = next(p for p in listing if p["key"] == "xep_loai_cdht_xa")

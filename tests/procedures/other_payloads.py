@@ -1,4 +1,4 @@
-"""Well-formed payloads for the TT44/2014 classification, the TT24/2023 learning-unit recognition and the
+"""Well-formed payloads for the TT44/2014 classification, the TT24/2023 learning-unit recognition (both tiers) and the
 follow-up remediation (khắc phục), with keyword overrides, and the helpers that open and walk their cases."""
 
 from __future__ import annotations
@@ -44,21 +44,34 @@ def xl_decide(classification: str = "kha", day: str = "2024-02-19", **over: Any)
     return {"classification": classification, "decision": docref("120/QĐ-UBND", day), **over}
 
 
-# --- don_vi_hoc_tap (TT24/2023), cycle 2024 under three_tier -----------------------------------------------------
+# --- don_vi_hoc_tap, don_vi_hoc_tap_tinh (TT24/2023), cycle N walked in October N – February N+1 -----------------
 
 ORG = "PHONG_VHTT_D1"  # the organisation a learning-unit case is about (its head's token carries it as `org`)
 
 
-def dv_submit(level: int = 1, day: str = "2025-01-10", **over: Any) -> dict[str, Any]:
+def dv_team(cycle: int, **over: Any) -> dict[str, Any]:
+    """The head's decision forming the assessment team (Điều 10 k1 a)."""
     return {
-        "requested_level": level,
-        "self_assessment_report": docref("02/BC-VHTT", "2025-01-08"),
-        "submission_letter": docref("03/TTr-VHTT", day),
+        "decision": docref("01/QĐ-ĐV", f"{cycle}-10-01", title="Quyết định thành lập Tổ đánh giá"),
+        "members": [{"name": "Trần Văn Bình", "position": "Tổ trưởng"}, {"name": "Lê Thị Cúc"}],
         **over,
     }
 
 
-def dv_council(secretary_sub: str, *, members: int = 5, **over: Any) -> dict[str, Any]:
+def dv_self_assessment(cycle: int, **over: Any) -> dict[str, Any]:
+    return {
+        "report": docref("02/BC-ĐV", f"{cycle + 1}-01-05"),
+        "summary_table": docref("02a/BTH-ĐV", f"{cycle + 1}-01-05"),
+        **over,
+    }
+
+
+def dv_submit(level: int = 1, day: str = "2025-01-10", **over: Any) -> dict[str, Any]:
+    return {"requested_level": level, "channel": "online", "submission_letter": docref("03/TTr-ĐV", day), **over}
+
+
+def dv_council(secretary_sub: str, *, members: int = 5, day: str = "2025-01-20", **over: Any) -> dict[str, Any]:
+    """A council of the specialised agencies, the Hội Khuyến học and a socio-political organisation (Điều 10 k2 b)."""
     seats = [
         {"name": "Hoàng Văn Em", "position": "chair", "org": "Phòng GDĐT", "org_type": "co_quan_chuyen_mon"},
         {
@@ -68,32 +81,39 @@ def dv_council(secretary_sub: str, *, members: int = 5, **over: Any) -> dict[str
             "org": "Phòng GDĐT",
             "org_type": "co_quan_chuyen_mon",
         },
-        {"name": "Đỗ Văn Hùng", "position": "member", "org": "Hội Khuyến học huyện", "org_type": "hoi_khuyen_hoc"},
-        {"name": "Bùi Thị Lan", "position": "member", "org": "Ủy ban MTTQ huyện", "org_type": "mat_tran"},
+        {"name": "Đỗ Văn Hùng", "position": "member", "org": "Hội Khuyến học", "org_type": "hoi_khuyen_hoc"},
+        {"name": "Lý Thị Nga", "position": "member", "org": "Đoàn Thanh niên", "org_type": "chinh_tri_xa_hoi"},
         {"name": "Ngô Văn Minh", "position": "member", "org": "Phòng Nội vụ", "org_type": "co_quan_chuyen_mon"},
-        {"name": "Lý Thị Nga", "position": "member", "org": "Huyện đoàn", "org_type": "chinh_tri_xa_hoi"},
+        {"name": "Bùi Thị Lan", "position": "member", "org": "Ủy ban MTTQ", "org_type": "mat_tran"},
     ]
-    return {"decision": docref("15/QĐ-PGDĐT", "2025-01-20"), "members": seats[:members], **over}
+    return {"decision": docref("15/QĐ-GDĐT", day), "members": seats[:members], **over}
 
 
-def dv_appraisal(level: int = 1, failed: tuple[str, ...] = (), **over: Any) -> dict[str, Any]:
+def dv_appraisal(
+    codes: list[str], level: int = 1, failed: tuple[str, ...] = (), day: str = "2025-02-05", **over: Any
+) -> dict[str, Any]:
     return {
+        "method": "meeting",
         "level": level,
-        "results": [{"criterion": c, "result": "fail" if c in failed else "pass"} for c in ("DV1", "DV2", "DV3")],
+        "results": [{"indicator": c, "result": "fail" if c in failed else "pass"} for c in codes],
         "conclusion": "not_eligible" if failed else "eligible",
-        "report": docref("01/BC-HĐĐG", "2025-02-05"),
+        "report": docref("01/BC-HĐĐG", day),
         **over,
     }
 
 
-def dv_recognize(**over: Any) -> dict[str, Any]:
-    return {"decision": docref("250/QĐ-UBND", "2025-02-15"), **over}
+def dv_propose(day: str = "2025-02-10", **over: Any) -> dict[str, Any]:
+    return {"proposal": docref("20/TTr-GDĐT", day), "draft_decision": docref("dự thảo", day), **over}
 
 
-def dv_refuse(**over: Any) -> dict[str, Any]:
+def dv_recognize(day: str = "2025-02-14", **over: Any) -> dict[str, Any]:
+    return {"decision": docref("250/QĐ-UBND", day), **over}
+
+
+def dv_refuse(day: str = "2025-02-10", **over: Any) -> dict[str, Any]:
     return {
-        "reasons": ["Nhóm tiêu chí DV2 chưa đạt: chưa bố trí kinh phí cho học tập"],
-        "reply_letter": docref("251/UBND-VP", "2025-02-15"),
+        "reasons": ["Chỉ tiêu TC2.1 chưa đạt: 85% thành viên tuân thủ kỷ luật lao động (cần tối thiểu 90%)"],
+        "reply_letter": docref("21/GDĐT-GDTX", day),
         **over,
     }
 

@@ -168,7 +168,16 @@ async def test_replay_matches_live_for_district_and_learning_unit(api: Api) -> N
     for cid in (case_id, dv_id):
         live = await api.ok(await api.get(auditor, f"/v1/cases/{cid}"))
         past = await api.ok(await api.get(auditor, f"/v1/cases/{cid}", as_of="2026-01-01T00:00:00Z"))
-        for key in ("state", "level", "assessed_level", "requested_level", "decided_on", "subject", "deadlines"):
+        for key in (
+            "state",
+            "level",
+            "assessed_level",
+            "requested_level",
+            "decided_on",
+            "subject",
+            "subject_kind",
+            "deadlines",
+        ):
             strip = (
                 (lambda v: [{k: x for k, x in d.items() if k != "overdue"} for d in v])
                 if key == "deadlines"

@@ -5,6 +5,7 @@ code (recognised by the old district of Đồng Văn)."""
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 from typing import Any
 
 from tests.helpers import Api, Reviewers, Who
@@ -12,44 +13,142 @@ from tests.procedures import other_payloads as p
 from tests.procedures import tiers_payloads as t
 from tests.procedures.other_payloads import ORG
 from tests.units.support import LUNG_CU_OLD
+from workflows.registry import default_registry
+from workflows.schema import Definition
 
-# --- a learning unit (don_vi_hoc_tap) -------------------------------------------------------------------------
+# --- a learning unit (don_vi_hoc_tap: district tier; don_vi_hoc_tap_tinh: province tier) -------------------------
 
 LEARNING_UNIT = "don_vi_hoc_tap"
-LEARNING_UNIT_STEPS = ["submit_dossier", "receive_dossier", "form_council", "record_appraisal", "recognize"]
+LEARNING_UNIT_PROVINCE = "don_vi_hoc_tap_tinh"
+LEARNING_UNIT_STEPS = [
+    "form_assessment_team",
+    "collect",
+    "complete_self_assessment",
+    "submit_dossier",
+    "receive_dossier",
+    "form_council",
+    "record_appraisal",
+    "propose_recognition",
+    "recognize",
+]
 
 
 class LearningUnitActors:
-    def __init__(self, api: Api, org: str = ORG) -> None:
-        self.head = api.who("learning_unit_head", "D1", org=org)  # the organisation's head
-        self.office = api.who("district_officer", "D1")  # Phòng GDĐT
-        self.office_head = api.who("district_head", "D1")  # Trưởng phòng GDĐT
-        self.secretary = api.who("council_member", "D1")  # council secretary, named in form_council
-        self.chairman = api.who("district_leader", "D1")  # Chủ tịch UBND huyện
+    """Who acts on a TT24 case: the district's offices for the district tier before the reform (unit D1), the
+    province's for the province tier and, under two_tier's default, for the district tier after it (unit P1)."""
+
+    def __init__(self, api: Api, org: str = ORG, *, procedure: str = LEARNING_UNIT, cycle: int = 2024) -> None:
+        district = procedure == LEARNING_UNIT and cycle <= 2024
+        self.unit = unit = "D1" if district else "P1"
+        self.procedure, self.cycle, self.org = procedure, cycle, org
+        self.head = api.who("learning_unit_head", unit, org=org)  # the organisation's head
+        roles = (
+            ("district_officer", "district_head", "district_leader")
+            if district
+            else ("province_officer", "province_director", "province_leader")
+        )
+        self.office = api.who(roles[0], unit)  # Phòng GDĐT / Sở GDĐT
+        self.office_head = api.who(roles[1], unit)  # Trưởng phòng / Giám đốc Sở
+        self.secretary = api.who("council_member", unit)  # council secretary, named in form_council
+        self.chairman = api.who(roles[2], unit)  # Chủ tịch UBND huyện / tỉnh
+
+    def definition(self) -> Definition:
+        return tt24_definition(self.procedure)
 
 
-async def open_learning_unit_case(api: Api, actors: LearningUnitActors, org: str = ORG) -> str:
-    api.clock.set("2024-10-01T02:00:00")
-    case = await api.ok(await p.open_case(api, actors.head, LEARNING_UNIT, "D1", 2024, subject=org), 201)
-    return case["id"]
+@cache
+def tt24_definition(procedure: str) -> Definition:
+    return default_registry().current(procedure).definition
+
+
+async def open_learning_unit_case(
+    api: Api, actors: LearningUnitActors, org: str | None = None, *, kind: str = "co_quan_nha_nuoc"
+) -> str:
+    api.clock.set(f"{actors.cycle}-10-01T02:00:00")
+    body = await p.open_case(
+        api, actors.head, actors.procedure, actors.unit, actors.cycle, subject=org or actors.org, subject_kind=kind
+    )
+    return (await api.ok(body, 201))["id"]
+
+
+def tt24_figures(definition: Definition, code: str, kind: str, level: int) -> dict[str, float] | None:
+    """Figures that just reach ``level`` for a share indicator of TT24 (with the learners' share where the kind of
+    organisation has learners); None for a rated indicator."""
+    measure = definition.indicator(code).measure
+    if measure.kind != "shares":
+        return None
+    figures = {name: float(value) for name, value in measure.minimum[level].items()}
+    traits = definition.traits(kind)
+    for more in measure.extra or []:
+        if more.trait in traits:
+            figures.update({name: float(value) for name, value in more.minimum[level].items()})
+    return figures
+
+
+async def collect_learning_unit(
+    api: Api,
+    actors: LearningUnitActors,
+    case_id: str,
+    kind: str,
+    *,
+    level: int = 1,
+    figures: dict[str, dict[str, float]] | None = None,
+    unevidenced: tuple[str, ...] = (),
+) -> list[str]:
+    """The assessment team's evidence and ratings for every indicator that applies, each accepted by the head;
+    ``figures`` overrides an indicator's, ``unevidenced`` gets no file. Returns the codes."""
+    definition = actors.definition()
+    codes = [ind.code for ind in definition.applicable_indicators(kind)]
+    for code in codes:
+        if code not in unevidenced:
+            await api.ok(await api.upload(actors.head, case_id, code), 201)
+        data: dict[str, Any] = {"rating": "pass"}
+        shares = (figures or {}).get(code) or tt24_figures(definition, code, kind, level)
+        if shares is not None:
+            data["figures"] = shares
+        await api.ok(await api.fire_indicator(actors.head, case_id, code, "submit_evidence", data))
+        await api.ok(await api.fire_indicator(actors.head, case_id, code, "accept"))
+    return codes
 
 
 async def walk_learning_unit(
-    api: Api, *, until: str, level: int = 1, failed: tuple[str, ...] = ()
+    api: Api,
+    *,
+    until: str,
+    level: int = 1,
+    failed: tuple[str, ...] = (),
+    procedure: str = LEARNING_UNIT,
+    cycle: int = 2024,
+    kind: str = "co_quan_nha_nuoc",
+    org: str = ORG,
 ) -> tuple[str, LearningUnitActors]:
-    """Open cycle 2024 of the learning unit ORG in D1 and fire its steps, each by its body, up to ``until``."""
-    actors = LearningUnitActors(api)
-    case_id = await open_learning_unit_case(api, actors)
+    """Open cycle ``cycle`` of the learning unit ``org`` and fire its steps, each by its body, up to ``until``
+    (``refuse``: the council finds ``failed`` not met and the head of the office replies)."""
+    actors = LearningUnitActors(api, org, procedure=procedure, cycle=cycle)
+    case_id = await open_learning_unit_case(api, actors, kind=kind)
+    n = cycle + 1
+    codes = [ind.code for ind in actors.definition().applicable_indicators(kind)]
     steps: list[tuple[str, Who, str, dict[str, Any]]] = [
-        ("2025-01-10", actors.head, "submit_dossier", p.dv_submit(level)),
-        ("2025-01-13", actors.office, "receive_dossier", {"received_on": "2025-01-13"}),
-        ("2025-01-20", actors.office_head, "form_council", p.dv_council(actors.secretary.sub)),
-        ("2025-02-05", actors.secretary, "record_appraisal", p.dv_appraisal(level, failed)),
-        ("2025-02-15", actors.chairman, "recognize", p.dv_recognize()),
+        (f"{cycle}-10-01", actors.head, "form_assessment_team", p.dv_team(cycle)),
+        (f"{cycle}-11-01", actors.head, "collect", {}),
+        (f"{n}-01-05", actors.head, "complete_self_assessment", p.dv_self_assessment(cycle)),
+        (f"{n}-01-10", actors.head, "submit_dossier", p.dv_submit(level, f"{n}-01-10")),
+        (f"{n}-01-13", actors.office, "receive_dossier", {"received_on": f"{n}-01-13"}),
+        (f"{n}-01-20", actors.office_head, "form_council", p.dv_council(actors.secretary.sub, day=f"{n}-01-20")),
+        (f"{n}-02-05", actors.secretary, "record_appraisal", p.dv_appraisal(codes, level, failed, f"{n}-02-05")),
+        (f"{n}-02-10", actors.office_head, "propose_recognition", p.dv_propose(f"{n}-02-10")),
+        (f"{n}-02-14", actors.chairman, "recognize", p.dv_recognize(f"{n}-02-14")),
     ]
-    for day, who, trigger, data in steps[: LEARNING_UNIT_STEPS.index(until) + 1]:
+    last = LEARNING_UNIT_STEPS.index("record_appraisal" if until == "refuse" else until)
+    for day, who, trigger, data in steps[: last + 1]:
         api.clock.set(f"{day}T02:00:00")
-        await api.ok(await api.fire(who, case_id, trigger, data))
+        if trigger == "collect":
+            await collect_learning_unit(api, actors, case_id, kind, level=level)
+        else:
+            await api.ok(await api.fire(who, case_id, trigger, data))
+    if until == "refuse":
+        api.clock.set(f"{n}-02-10T02:00:00")
+        await api.ok(await api.fire(actors.office_head, case_id, "refuse", p.dv_refuse(f"{n}-02-10")))
     return case_id, actors
 
 

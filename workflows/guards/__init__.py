@@ -10,9 +10,10 @@ here, at the top. Import the registry and the types from ``workflows.guards.regi
 * ``generic`` — reasons, evidence and figures (any procedure);
 * ``dossier`` and ``decision`` — the commune procedure (TT25/2023 Điều 9), reused by the district and province;
 * ``tiers`` — the rules of the district and province procedures that differ (Điều 10–19);
-* ``other`` — TT44/2014, TT24/2023 and the follow-up (khắc phục) procedures.
+* ``learning_units`` — TT24/2023's assessment team and appraisal council (both tiers);
+* ``other`` — TT44/2014 and the follow-up (khắc phục) procedures.
 """
 
-from workflows.guards import decision, dossier, generic, other, registry, tiers
+from workflows.guards import decision, dossier, generic, learning_units, other, registry, tiers
 
-__all__ = ["decision", "dossier", "generic", "other", "registry", "tiers"]
+__all__ = ["decision", "dossier", "generic", "learning_units", "other", "registry", "tiers"]

@@ -149,8 +149,9 @@ def is_valid_council(ctx: GuardContext) -> Verdict:
 
 @guard("has_result_for_every_indicator", reads=("results",))
 def has_result_for_every_indicator(ctx: GuardContext) -> Verdict:
-    """The appraisal gives pass or fail for every indicator, once (Điều 9 k2 c, Điều 8 k2 c)."""
-    known = [ind.code for ind in ctx.definition.indicators]
+    """The appraisal gives pass or fail for every indicator, once (Điều 9 k2 c, Điều 8 k2 c); for a TT24 case,
+    every indicator that applies to the kind of organisation."""
+    known = [ind.code for ind in ctx.indicators_in_scope]
     given = [r.get("indicator") for r in ctx.payload.get("results") or []]
     problems = []
     if missing := [c for c in known if c not in given]:

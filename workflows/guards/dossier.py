@@ -17,7 +17,7 @@ from workflows.workdays import load_calendar
 @guard("has_assignee_for_every_indicator", reads=("assignments",))
 def has_assignee_for_every_indicator(ctx: GuardContext) -> Verdict:
     """Every indicator of the target level is assigned to an organisation, once (Điều 24 k2)."""
-    known = [ind.code for ind in ctx.definition.indicators]
+    known = [ind.code for ind in ctx.indicators_in_scope]
     seen: dict[str, int] = {}
     problems: list[str] = []
     for item in ctx.payload.get("assignments") or []:
@@ -41,7 +41,7 @@ def is_every_indicator_accepted(ctx: GuardContext) -> Verdict:
     """The self-assessment covers every indicator, each accepted by the commune leader (Điều 9 k1 a–b)."""
     pending = [
         f"{ind.code} ({ctx.indicators[ind.code].state if ind.code in ctx.indicators else 'not assigned'})"
-        for ind in ctx.definition.indicators
+        for ind in ctx.indicators_in_scope
         if ind.code not in ctx.indicators or ctx.indicators[ind.code].state != "accepted"
     ]
     if pending:
@@ -122,7 +122,7 @@ def is_dossier_complete(ctx: GuardContext) -> Verdict:
         missing.append("submission letter (tờ trình)")
     if not (ctx.dossier.get("complete_self_assessment") or {}).get("report"):
         missing.append("self-assessment report (báo cáo tự đánh giá)")
-    unrated = [ind.code for ind in ctx.definition.indicators if ind.code not in ctx.indicators]
+    unrated = [ind.code for ind in ctx.indicators_in_scope if ind.code not in ctx.indicators]
     if unrated:
         missing.append("summary table rows for " + ", ".join(unrated))
     if missing:

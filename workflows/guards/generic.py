@@ -51,7 +51,7 @@ def has_figures_for_measure(ctx: GuardContext) -> Verdict:
     indicator = ctx.definition.indicator(ctx.indicator.code)
     if indicator is None:
         return fail("indicator_unknown", f"{ctx.indicator.code} is not an indicator of this procedure")
-    problems = figures_problems(indicator, ctx.payload.get("figures"))
+    problems = figures_problems(indicator, ctx.payload.get("figures"), ctx.definition.traits(ctx.subject_kind))
     if problems:
         return fail("figures_invalid", "; ".join(problems) + f" ({cite(ctx, 'Điều 6 k4–5, Điều 7 k4–5')})")
     if indicator.measure.kind == "rating" and ctx.payload.get("figures"):

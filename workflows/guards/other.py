@@ -1,4 +1,4 @@
-"""Guards of the TT44/2014, TT24/2023 and follow-up (khắc phục) procedures.
+"""Guards of the TT44/2014 and follow-up (khắc phục) procedures (TT24/2023's are in ``learning_units``).
 
 Pure, like every guard: they read the frozen ``GuardContext`` only. A refusal names the source it rests on; where
 the guard serves one transition, that is the transition's own citation in the definition (``transition_source``),
@@ -15,8 +15,6 @@ from datetime import date
 from typing import Any
 
 from workflows.guards.common import (
-    council_officer_problems,
-    council_secretary_problems,
     is_blank,
     transition_source,
 )
@@ -134,104 +132,6 @@ def is_class_matching_score_bands(ctx: GuardContext) -> Verdict:
             f"(setting score_bands: {bands}; below them {ctx.settings.get('below_bands_class', 'chua_dat')}; "
             f"{transition_source(ctx)})",
         )
-    return PASS
-
-
-# --- TT24/2023: recognition of learning units ("Đơn vị học tập", don_vi_hoc_tap) ---------------------------------
-
-
-@guard("is_valid_unit_council", reads=("members",))
-def is_valid_unit_council(ctx: GuardContext) -> Verdict:
-    """An odd number of members, at least ``council_min_members``, one chair and one secretary named by account
-    (the secretary records the appraisal). TT24/2023's rules on who sits on it are not encoded (text not held)."""
-    members = ctx.payload.get("members") or []
-    minimum = int(ctx.settings.get("council_min_members", 5))
-    problems = []
-    if len(members) < minimum or len(members) % 2 == 0:
-        problems.append(f"{len(members)} members: the council must be an odd number, at least {minimum}")
-    problems += council_officer_problems(members) + council_secretary_problems(members)
-    if problems:
-        return fail("council_invalid", "; ".join(problems) + f" ({transition_source(ctx)})")
-    return PASS
-
-
-def _criterion_groups(ctx: GuardContext) -> list[str]:
-    """The criterion groups the definition lists as the ``criterion`` enum of the appraisal's results."""
-    transition = ctx.definition.transition(ctx.trigger)
-    spec = transition.payload.get("results") if transition else None
-    item = spec.items if spec is not None else None
-    field = (item.properties or {}).get("criterion") if item is not None else None
-    return list(field.enum or []) if field is not None else []
-
-
-@guard("has_result_for_every_criterion_group", reads=("results",))
-def has_result_for_every_criterion_group(ctx: GuardContext) -> Verdict:
-    """The council gives pass or fail for every criterion group the definition lists, once."""
-    known = _criterion_groups(ctx)
-    given = [r.get("criterion") for r in ctx.payload.get("results") or []]
-    problems = []
-    if missing := [c for c in known if c not in given]:
-        problems.append("no result for " + ", ".join(missing))
-    if twice := sorted({str(c) for c in given if given.count(c) > 1}):
-        problems.append("more than one result for " + ", ".join(twice))
-    return (
-        fail("appraisal_results_incomplete", "; ".join(problems) + f" ({transition_source(ctx)})") if problems else PASS
-    )
-
-
-@guard("is_group_conclusion_consistent", reads=("results", "conclusion"))
-def is_group_conclusion_consistent(ctx: GuardContext) -> Verdict:
-    """Eligible only when every criterion group passes; not eligible when one fails [practice, as TT25/2023
-    Điều 8 k1 for communes: the TT24/2023 rule is not held here]."""
-    results = ctx.payload.get("results") or []
-    failed = [str(r.get("criterion")) for r in results if r.get("result") != "pass"]
-    conclusion = ctx.payload.get("conclusion")
-    if conclusion == "eligible" and failed:
-        return fail("conclusion_inconsistent", f"'eligible' contradicts the failed groups {', '.join(failed)}")
-    if conclusion == "not_eligible" and results and not failed:
-        return fail("conclusion_inconsistent", "'not_eligible' contradicts results that all pass")
-    return PASS
-
-
-def _unit_appraisal(ctx: GuardContext) -> Mapping[str, Any]:
-    return _earlier_step(ctx, "record_appraisal")
-
-
-@guard("is_unit_appraisal_eligible")
-def is_unit_appraisal_eligible(ctx: GuardContext) -> Verdict:
-    """Recognition follows an appraisal that concluded eligible."""
-    if _unit_appraisal(ctx).get("conclusion") != "eligible":
-        return fail(
-            "appraisal_not_eligible", f"the council concluded the unit is not eligible ({transition_source(ctx)})"
-        )
-    return PASS
-
-
-@guard("is_unit_appraisal_not_eligible")
-def is_unit_appraisal_not_eligible(ctx: GuardContext) -> Verdict:
-    """A refusal follows an appraisal that concluded not eligible."""
-    if _unit_appraisal(ctx).get("conclusion") != "not_eligible":
-        return fail(
-            "appraisal_eligible",
-            f"the council concluded the unit is eligible; refusal is not open ({transition_source(ctx)})",
-        )
-    return PASS
-
-
-@guard("is_dated_after_unit_appraisal")
-def is_dated_after_unit_appraisal(ctx: GuardContext) -> Verdict:
-    """The decision or reply is based on the council's appraisal report, so not dated before it."""
-    report = _docref_day(_unit_appraisal(ctx).get("report"))
-    if report is None:
-        return fail("appraisal_missing", f"no appraisal report is on record ({transition_source(ctx)})")
-    transition = ctx.definition.transition(ctx.trigger)
-    for name, spec in transition.payload.items() if transition else ():
-        if spec.type == "docref":
-            verdict = _not_before(
-                ctx, _docref_day(ctx.payload.get(name)), report, what=name, floor_what="the appraisal report"
-            )
-            if not verdict.ok:
-                return verdict
     return PASS
 
 

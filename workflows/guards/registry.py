@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from workflows.criteria import Assessment, IndicatorRecord, assess
-from workflows.schema import Definition
+from workflows.schema import Definition, Indicator
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,19 @@ class GuardContext:
     indicator: IndicatorRecord | None = None
     deadlines: Mapping[str, DeadlineView] = field(default_factory=dict)
     prior_recognitions: tuple[PriorRecognition, ...] = ()
+    subject: str = ""  # the organisation a case is about (TT24), "" for a unit's own case
+    subject_kind: str | None = None  # its kind (TT24/2023 Điều 2 k1–4), whose traits decide which indicators apply
 
     @cached_property
     def assessment(self) -> Assessment:
-        return assess(self.definition, self.indicators, disadvantaged=self.disadvantaged)
+        return assess(
+            self.definition, self.indicators, disadvantaged=self.disadvantaged, subject_kind=self.subject_kind
+        )
+
+    @property
+    def indicators_in_scope(self) -> list[Indicator]:
+        """The definition's indicators that apply to what the case is about (all of them but for a TT24 case)."""
+        return self.definition.applicable_indicators(self.subject_kind)
 
 
 @dataclass(frozen=True)

@@ -139,9 +139,7 @@ async def survey(
             Reason("unit_level", f"a campaign covers a province or a district; {scope.code} is a {scope.level}")
         )
     profile = registry.profile_for_cycle(request.cycle, path.at("province"))
-    subject_level = definition.subject_level
-    if subject_level == "reviewing_office":
-        subject_level = profile.bodies["reviewer.head"].at
+    subject_level = definition.case_level(profile)
     if scope.level in LEVELS and LEVELS.index(subject_level) <= LEVELS.index(scope.level):
         reasons.append(
             Reason("unit_level", f"{definition.key} is for a {subject_level}; there is none under a {scope.level}")

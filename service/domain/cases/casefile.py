@@ -78,6 +78,11 @@ class CaseFile:
         return self.unit.disadvantaged if pinned is None else bool(pinned)
 
     @property
+    def subject_kind(self) -> str | None:
+        """The kind of organisation a TT24 case is about (TT24/2023 Điều 2 k1–4), pinned when it opened."""
+        return (self.case.pinned or {}).get("subject_kind")
+
+    @property
     def indicators(self) -> dict[str, IndicatorRecord]:
         counts = self.evidence_counts
         return {
@@ -111,6 +116,8 @@ class CaseFile:
                 if row.status == "open"
             },
             prior_recognitions=self._prior_for(transition),
+            subject=self.case.subject or "",
+            subject_kind=self.subject_kind,
         )
 
     def _prior_for(self, transition: Transition) -> tuple[PriorRecognition, ...]:

@@ -79,6 +79,7 @@ def _opening_refusals(
     kind: str,
     target_level: int | None,
     subject: str,
+    subject_kind: str | None,
     now: datetime,
     subject_level: str,
 ) -> list[Reason]:
@@ -98,6 +99,21 @@ def _opening_refusals(
         reasons.append(Reason("subject_required", f"{definition.key} is about an organisation: name it in subject"))
     if definition.open.subject is None and subject:
         reasons.append(Reason("subject_not_allowed", f"{definition.key} is about the unit itself; send no subject"))
+    kinds = definition.organisation_kinds
+    if kinds and not subject_kind:
+        reasons.append(
+            Reason(
+                "subject_kind_required",
+                f"{definition.key}: name the kind of organisation in subject_kind ({definition.instrument} Điều 2; "
+                "its criteria depend on it): one of " + ", ".join(kinds),
+            )
+        )
+    elif kinds and subject_kind not in kinds:
+        reasons.append(
+            Reason("subject_kind_unknown", f"subject_kind {subject_kind!r} is not one of " + ", ".join(kinds))
+        )
+    elif not kinds and subject_kind:
+        reasons.append(Reason("subject_kind_not_allowed", f"{definition.key} names no kinds of organisation"))
     if cycle < definition.effective_from.year:
         reasons.append(
             Reason(
@@ -198,6 +214,7 @@ async def open_case(
     target_level: int | None,
     now: datetime,
     subject: str | None = None,
+    subject_kind: str | None = None,
     request_id: str | None = None,
     idempotency_key: str | None = None,
     surveyed: Surveyed | None = None,
@@ -210,9 +227,7 @@ async def open_case(
     subject = (subject or "").strip()
     unit, units = (surveyed.unit, surveyed.units) if surveyed else await unit_path(session, unit_code)
     profile = registry.profile_for_cycle(cycle, units.at("province"))
-    subject_level = definition.subject_level
-    if subject_level == "reviewing_office":
-        subject_level = profile.bodies["reviewer.head"].at
+    subject_level = definition.case_level(profile)
     if target_level is None:
         target_level = 2 if kind == "upgrade" else min(definition.levels, default=None)
     reasons = _opening_refusals(
@@ -222,6 +237,7 @@ async def open_case(
         kind=kind,
         target_level=target_level,
         subject=subject,
+        subject_kind=subject_kind,
         now=now,
         subject_level=subject_level,
     )
@@ -259,6 +275,8 @@ async def open_case(
             target_level=target_level,
             disadvantaged=unit.disadvantaged,
             prior_recognitions=prior or (),
+            subject=subject,
+            subject_kind=subject_kind,
         )
         failures = run_guards(definition.open.guards, ctx)
         if failures:
@@ -282,7 +300,11 @@ async def open_case(
                 "cycle": cycle,
                 "kind": kind,
                 "target_level": target_level,
-                "pinned": {"settings": settings, "disadvantaged": unit.disadvantaged},
+                "pinned": {
+                    "settings": settings,
+                    "disadvantaged": unit.disadvantaged,
+                    **({"subject_kind": subject_kind} if subject_kind else {}),
+                },
             },
             citation=definition.open.citation.source(settings),
         ),
