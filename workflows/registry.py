@@ -7,7 +7,6 @@ field. Each error names the file and the key path, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 
 from workflows.effects import EFFECTS
 from workflows.guards.registry import GUARDS
+from workflows.kinds import organisation_kind_problems
 from workflows.machine import StateMachine
 from workflows.schema import ROLES, SYSTEM_BODY, Definition, Profile
 
@@ -116,7 +116,8 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
     codes = [ind.code for ind in d.indicators]
     if len(codes) != len(set(codes)):
         raise error("criteria", "indicator codes must be unique")
-    _check_organisation_kinds(d, error)
+    for key, message in organisation_kind_problems(d, BODIES):
+        raise error(key, message)
 
     def check_transitions(prefix: str, transitions: list, states: set[str]) -> None:
         triggers = [t.trigger for t in transitions]
@@ -189,24 +190,6 @@ def _check_definition(d: Definition, path: Path, profile_bodies: set[str]) -> No
             raise error(f"deadlines.{name}.fires", f"on_breach {deadline.on_breach} needs the trigger it fires")
         if deadline.fires is not None and deadline.fires not in triggers:
             raise error(f"deadlines.{name}.fires", f"unknown trigger {deadline.fires!r}")
-
-
-def _check_organisation_kinds(d: Definition, error: Callable[[str, str], DefinitionError]) -> None:
-    """A trait an indicator reads is one some kind of organisation has; kinds belong to a case about one."""
-    if d.subject_level_body is not None and d.subject_level_body not in BODIES:
-        raise error("subject_level_body", f"unknown body {d.subject_level_body!r}")
-    if d.organisation_kinds and d.open.subject != "organisation":
-        raise error("organisation_kinds", "only a procedure about an organisation (open.subject) has kinds")
-    traits = {trait for kind in d.organisation_kinds.values() for trait in kind.traits}
-    for ind in d.indicators:
-        named = [ind.applies.only, ind.applies.exclude] if ind.applies else []
-        named += [more.trait for more in ind.measure.extra or []]
-        for trait in filter(None, named):
-            if trait not in traits:
-                raise error(f"criteria.{ind.code}", f"trait {trait!r} belongs to no organisation kind")
-        levels = (ind.applies.levels if ind.applies else None) or []
-        if any(level not in d.levels for level in [*levels, *(ind.levels_vi or {})]):
-            raise error(f"criteria.{ind.code}", f"a level outside {d.levels}")
 
 
 def _check_profile(p: Profile, path: Path) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from workflows.criteria import IndicatorRecord, assess, figures_problems
-from workflows.registry import default_registry
+from workflows.kinds import organisation_kind_problems
+from workflows.registry import BODIES, default_registry
+from workflows.schema import Definition
 
 REGISTRY = default_registry()
 DISTRICT = REGISTRY.current("don_vi_hoc_tap").definition
@@ -126,3 +128,15 @@ def test_only_indicators_of_the_kind_apply_in_the_province_tier() -> None:
     assert codes["dai_hoc_cong_lap"] == ["TC3.1", "TC3.2", "TC3.3", "TC3.5"]
     assert codes["giao_duc_nghe_nghiep_ngoai_cong_lap"] == ["TC3.1", "TC3.2", "TC3.3", "TC3.6"]
     assert "TC1.3" not in [i.code for i in PROVINCE.applicable_indicators("giao_duc_nghe_nghiep_ngoai_cong_lap")]
+
+
+def test_a_trait_no_kind_has_is_refused_when_the_definition_loads() -> None:
+    data = DISTRICT.model_dump(mode="json")
+    data["criteria"][1]["indicators"][3]["applies"] = {"exclude": "economc"}
+    data["subject_level_body"] = "tt24_district.chairman"
+    problems = list(organisation_kind_problems(Definition.model_validate(data), BODIES))
+    assert problems == [
+        ("subject_level_body", "unknown body 'tt24_district.chairman'"),
+        ("criteria.TC2.4", "trait 'economc' belongs to no organisation kind"),
+    ]
+    assert list(organisation_kind_problems(DISTRICT, BODIES)) == []
