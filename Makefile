@@ -2,7 +2,8 @@
 #
 #   make run      quick start #1: build .venv, seed the demo data (prints tokens), serve on $(HOST):$(PORT)
 #   make test     quick start #2: run the test suite (SQLite always; PostgreSQL too when available), listing the
-#                 30 slowest tests
+#                 30 slowest tests; the console's browser tests (tests/console) need Chromium at /usr/bin/chromium
+#                 (Debian: apt-get install chromium; .ci/run installs it)
 #   make lint     ruff
 #   make openapi  regenerate openapi/openapi.json
 #   make clean    remove .venv, var/ and caches

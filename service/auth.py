@@ -104,7 +104,9 @@ def _optional_text(claims: dict[str, Any], name: str) -> str | None:
 CLAIM_LIMITS = {"sub": 200, "name": 200, "unit": 32, "org": 200, "on_behalf_of": 200}
 
 
-def _actor_from_claims(claims: dict[str, Any]) -> Actor:
+def actor_from_claims(claims: dict[str, Any]) -> Actor:
+    """The actor of verified claims, refused (401) as a token with the same claims would be; also the console's
+    session identity (``service.console.session``)."""
     for name in ("sub", "name", "unit"):
         value = claims.get(name)
         if value is None:
@@ -193,7 +195,7 @@ class TokenVerifier:
             claims = self._verify_production(token)
         else:
             claims = self._verify_dev(token)
-        return _actor_from_claims(claims)
+        return actor_from_claims(claims)
 
     def _decode(self, token: str, key: Any, *, issuer: str, audience: str) -> dict[str, Any]:
         try:

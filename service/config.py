@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -101,6 +102,20 @@ class Settings(BaseSettings):
         "extends two_tier (JSON list in the environment: CDHT_PROFILE_DIRS='[\"/etc/cdht/profiles\"]').",
     )
     page_size_default: int = 50
+    console_session_secret: str | None = Field(
+        default=None,
+        description="Key signing the console's session cookie; required in production (else kept in the data dir).",
+    )
+    console_session_hours: float = Field(default=10, gt=0, description="How long a console sign-in lasts.")
+    console_oidc_client_id: str | None = Field(default=None, description="The console's OpenID Connect client id.")
+    console_oidc_client_secret: str | None = Field(default=None, description="Its client secret, if it has one.")
+    console_oidc_discovery_url: str | None = Field(
+        default=None, description="The issuer's /.well-known/openid-configuration (default: from CDHT_AUTH_ISSUER)."
+    )
+    console_oidc_claims: dict[str, str] = Field(
+        default_factory=lambda: {"sub": "sub", "name": "name", "roles": "roles", "unit": "unit", "org": "org"},
+        description="Which claim of the ID token gives each claim of the console's identity (JSON object).",
+    )
 
     # Operators' signals (README "Metrics, logs and traces").
     log_format: Literal["json", "text"] = Field(default="json", description="Log lines as JSON, or as text.")
@@ -181,12 +196,15 @@ class Settings(BaseSettings):
             raise ConfigurationError("dev tokens are refused in production")
         if self.auth_dev_secret:
             return self.auth_dev_secret
-        path = self.data_dir / "dev-secret"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return self._kept_in_data_dir("dev-secret", lambda: secrets.token_urlsafe(48))
+
+    def console_secret(self) -> str:
+        """The key signing console session cookies: CDHT_CONSOLE_SESSION_SECRET, or in dev one in the data dir."""
+        if self.console_session_secret:
+            return self.console_session_secret
+        if self.is_production:
+            raise ConfigurationError("production needs CDHT_CONSOLE_SESSION_SECRET (signs the console's cookies)")
+        return self._kept_in_data_dir("console-secret", lambda: secrets.token_urlsafe(48))
 
     def sealing_key(self) -> str:
         """The Fernet key that seals webhook secrets: CDHT_WEBHOOK_KEY, or in dev one kept in the data dir."""
@@ -194,10 +212,14 @@ class Settings(BaseSettings):
             return self.webhook_key
         if self.is_production:
             raise ConfigurationError("production needs CDHT_WEBHOOK_KEY")
-        path = self.data_dir / "webhook-key"
+        return self._kept_in_data_dir("webhook-key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+
+    def _kept_in_data_dir(self, name: str, make: Callable[[], str]) -> str:
+        """A dev secret kept in the data dir (0600), made on first use: shared by every process of the data dir."""
+        path = self.data_dir / name
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+            path.write_text(make())
             path.chmod(0o600)
         return path.read_text().strip()
 

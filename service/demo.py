@@ -60,6 +60,7 @@ USERS = [
     DemoUser("officer-x01", "Công chức văn hóa - xã hội xã Thái Sơn", "commune_officer", "DEMO-X01"),
     DemoUser("member-x01-hkh", "Chủ tịch Hội Khuyến học xã Thái Sơn", "commune_member", "DEMO-X01", "hoi_khuyen_hoc"),
     DemoUser("leader-x02", "Chủ tịch UBND xã Hòa Lạc", "commune_leader", "DEMO-X02"),
+    DemoUser("officer-x02", "Công chức văn hóa - xã hội xã Hòa Lạc", "commune_officer", "DEMO-X02"),
     DemoUser("leader-x03", "Chủ tịch UBND xã Minh Tiến", "commune_leader", "DEMO-X03"),
     DemoUser("leader-x04", "Chủ tịch UBND xã Yên Vượng", "commune_leader", "DEMO-X04"),
     DemoUser("leader-x05", "Chủ tịch UBND xã Hữu Lũng", "commune_leader", "DEMO-X05"),

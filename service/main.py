@@ -38,6 +38,7 @@ from service.api.errors import install as install_errors
 from service.api.limits import RequestLimits
 from service.auth import TokenVerifier
 from service.config import Settings
+from service.console import web as console
 from service.persistence.db import make_engine, session_factory
 from service.telemetry import context as log_context
 from service.telemetry import logs, tracing
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     trigger_router = transitions.APIRouter(prefix="/v1")
     transitions.add_trigger_routes(trigger_router, registry)
     app.include_router(trigger_router)
+    console.install(app)  # the browser console under /console, and / sending there
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

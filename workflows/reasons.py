@@ -32,6 +32,14 @@ _CODES: tuple[ReasonCode, ...] = (
         "system_role", "Vai trò 'system' chỉ dành cho bộ hẹn giờ của hệ thống", "The 'system' role is the service's own"
     ),
     # --- the request itself ---------------------------------------------------------------------------------
+    # --- the console (service/console) ---------------------------------------------------------------------
+    ReasonCode("csrf_refused", "Biểu mẫu hết hạn hoặc không hợp lệ; hãy tải lại trang", "The form expired; reload it"),
+    ReasonCode(
+        "dev_identity_refused",
+        "Danh tính thử nghiệm bị từ chối trong môi trường vận hành",
+        "Demo identities are refused in production",
+    ),
+    ReasonCode("form_field_unreadable", "Một trường của biểu mẫu không đọc được", "A form field cannot be read"),
     ReasonCode("request_invalid", "Yêu cầu không hợp lệ", "The request is not valid"),
     ReasonCode("internal_error", "Lỗi nội bộ; không có gì bị thay đổi", "Internal error; nothing was changed"),
     ReasonCode("concurrent_change", "Có thay đổi đồng thời; hãy thử lại", "A concurrent change; retry"),

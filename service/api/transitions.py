@@ -182,14 +182,53 @@ async def fire(
     if_match: str | None,
     idempotency_key: str | None,
 ) -> JSONResponse:
-    """The HTTP side of the single write path: one unit of work around ``engine.apply_transition``, which reads
-    the app clock once it holds the case's lock, answered from the case file the write left."""
+    """The HTTP side of the single write path: the body read, then ``fire_payload``."""
     data, comment = await read_body(request)
-    scope = f"POST {request.url.path}"
+    out, status, etag, replayed = await fire_payload(
+        svc,
+        actor=actor,
+        case_id=case_id,
+        trigger=trigger,
+        indicator=indicator,
+        data=data,
+        comment=comment,
+        if_match=if_match,
+        idempotency_key=idempotency_key,
+        scope=f"POST {request.url.path}",
+        request_id=request_id(request),
+    )
+    return json_response(out, status, etag=etag, replayed=replayed)
+
+
+def trigger_path(case_id: str, trigger: str, indicator: str | None) -> str:
+    """The API path of a trigger: the scope of its Idempotency-Key, for the API and the console alike."""
+    if indicator is None:
+        return f"/v1/cases/{case_id}/transitions/{trigger}"
+    return f"/v1/cases/{case_id}/indicators/{indicator}/transitions/{trigger}"
+
+
+async def fire_payload(
+    svc: Services,
+    *,
+    actor: Actor,
+    case_id: str,
+    trigger: str,
+    indicator: str | None,
+    data: dict[str, Any],
+    comment: str | None,
+    if_match: str | None,
+    idempotency_key: str | None,
+    scope: str,
+    request_id: str | None,
+) -> tuple[dict[str, Any], int, str | None, bool]:
+    """One unit of work around ``engine.apply_transition``, which reads the app clock once it holds the case's
+    lock, answered from the case file the write left: (body, status, ETag, replayed). Shared by the API and the
+    console, so both refuse and accept exactly the same."""
     idem = idempotency.idempotency_request(idempotency_key, scope, {"data": data, "comment": comment})
     async with unit_of_work(svc.sessions) as session:
-        if answered := await _answered_before(session, actor, idem, etag=True):
-            return answered
+        stored = await idempotency.find(session, actor, idem) if idem else None
+        if stored is not None:
+            return stored.body, stored.status_code, (stored.body.get("case") or {}).get("etag"), True
         outcome = await engine.apply_transition(
             session,
             registry=svc.registry,
@@ -201,7 +240,7 @@ async def fire(
             indicator=indicator,
             expected_version=expected_version(if_match),
             idempotency_key=idem.key if idem else None,
-            request_id=request_id(request),
+            request_id=request_id,
             comment=comment,
         )
         out = TransitionOut(
@@ -209,7 +248,7 @@ async def fire(
         ).model_dump(mode="json", by_alias=True)
         if idem:
             idempotency.remember(session, actor, idem, status_code=200, body=out, now=outcome.at)
-    return json_response(out, 200, etag=etag_of(outcome.case.row_version))
+    return out, 200, etag_of(outcome.case.row_version), False
 
 
 def request_body_schema(variants: list[tuple[str, Transition]]) -> dict[str, Any]:
