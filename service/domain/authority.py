@@ -85,6 +85,36 @@ class Decision:
     reasons: tuple[str, ...] = ()
 
 
+# Who takes over the office of a district that ceased without a successor (1/7/2025), for the cases it still has
+# open (a cycle-2024 commune dossier not decided by then): the profile setting ``ceased_district_offices`` [config;
+# no text says]. "province" (the default): the matching office of the province above it — the Department for
+# Phòng GDĐT and its head, the provincial People's Committee for the district's, the provincial council and Hội
+# Khuyến học for theirs; "district": the ceased district's own roles keep acting for its open cases.
+PROVINCE_OFFICE_FOR = {
+    "district_officer": "province_officer",
+    "district_head": "province_director",
+    "district_leader": "province_leader",
+    "association_officer": "association_officer",
+    "council_member": "council_member",
+}
+
+
+def _office(body: str, role: str, at: str, unit: str, ctx: AuthorityContext) -> tuple[str, str, str]:
+    """The role and unit that fill ``body`` on the act's day, and a note when another office took it over."""
+    ended = ctx.units.ceased_on.get(unit)
+    if at != "district" or ctx.on is None or ended is None or ctx.on <= ended or ctx.units.successors.get(unit):
+        return role, unit, ""
+    setting = ctx.profile.settings.get("ceased_district_offices")
+    province, successor = ctx.units.at("province"), PROVINCE_OFFICE_FOR.get(role)
+    if setting is None or setting.default != "province" or province is None or successor is None:
+        return role, unit, ""
+    note = (
+        f"district {unit} ceased on {ended:%d/%m/%Y} without a successor; its {role} is taken over by {successor} "
+        f"at {province} (setting ceased_district_offices of profile {ctx.profile.name}): "
+    )
+    return successor, province, note
+
+
 def _check_body(actor: Actor, body: str, ctx: AuthorityContext) -> str | None:
     """None when the actor fills ``body`` for this case; otherwise why not."""
     if body == SYSTEM_BODY:
@@ -95,16 +125,17 @@ def _check_body(actor: Actor, body: str, ctx: AuthorityContext) -> str | None:
     unit = ctx.units.at(rule.at)
     if unit is None:
         return f"{body}: the case's unit {ctx.units.unit} has no {rule.at} under profile {ctx.profile.name}"
-    if not actor.has_role(rule.role):
-        return f"{body}: needs role {rule.role} at unit {unit}; you hold {', '.join(actor.roles) or 'no role'}"
+    role, unit, note = _office(body, rule.role, rule.at, unit, ctx)
+    if not actor.has_role(role):
+        return f"{body}: {note}needs role {role} at unit {unit}; you hold {', '.join(actor.roles) or 'no role'}"
     acting = ctx.units.acting_for(unit, ctx.on)
     if actor.unit not in acting:
         if acting != (unit,):
             return (
-                f"{body}: unit {unit} ceased on {ctx.units.ceased_on[unit]:%d/%m/%Y}; role {rule.role} at "
+                f"{body}: unit {unit} ceased on {ctx.units.ceased_on[unit]:%d/%m/%Y}; role {role} at "
                 f"{' or '.join(acting)}, which continues it, acts for it; your role is at unit {actor.unit}"
             )
-        return f"{body}: needs role {rule.role} at unit {unit}; your role is at unit {actor.unit}"
+        return f"{body}: {note}needs role {role} at unit {unit}; your role is at unit {actor.unit}"
     if rule.match_org and (ctx.indicator_org is None or actor.org != ctx.indicator_org):
         return (
             f"{body}: the indicator is assigned to {ctx.indicator_org or 'no organisation'}; "
@@ -131,7 +162,9 @@ def decide(actor: Actor, bodies: Sequence[str], ctx: AuthorityContext) -> Decisi
         problem = _check_body(actor, body, ctx)
         if problem is None:
             rule = ctx.profile.bodies.get(body)
-            return Decision(True, body, rule.role if rule else SYSTEM_BODY)
+            unit = ctx.units.at(rule.at) if rule else None
+            role = _office(body, rule.role, rule.at, unit, ctx)[0] if rule and unit else SYSTEM_BODY
+            return Decision(True, body, role)
         reasons.append(problem)
     return Decision(False, reasons=tuple(reasons) or ("no body may perform this action",))
 
