@@ -313,6 +313,16 @@ _CODES: tuple[ReasonCode, ...] = (
     ),
     ReasonCode("evidence_missing", "Chỉ tiêu chưa có minh chứng", "An indicator has no evidence"),
     ReasonCode(
+        "cycle_not_followed_up",
+        "Chu kỳ không phải đợt xếp loại được theo dõi khắc phục",
+        "The cycle is not the classification the follow-up is about",
+    ),
+    ReasonCode(
+        "decided_after_repeal",
+        "Văn bản đã bị bãi bỏ; phương án không cho phép quyết định hồ sơ còn mở sau ngày bãi bỏ",
+        "The instrument was repealed; the profile does not let an open case be decided after the repeal",
+    ),
+    ReasonCode(
         "extension_not_allowed",
         "Không có điều khoản cho phép gia hạn và phương án phân cấp không cho phép gia hạn",
         "No article allows moving the date and the profile does not allow extensions",
@@ -382,7 +392,7 @@ _CODES: tuple[ReasonCode, ...] = (
     ReasonCode("evaluated_case_required", "Phải nêu hồ sơ đánh giá được khắc phục", "The evaluated case must be named"),
     ReasonCode("recommendations_invalid", "Kiến nghị không hợp lệ", "The recommendations are not valid"),
     ReasonCode("inspection_missing", "Chưa có kết quả kiểm tra", "No inspection result is on record"),
-    ReasonCode("progress_report_missing", "Chưa có báo cáo tiến độ", "No progress report is on record"),
+    ReasonCode("progress_report_missing", "Chưa có kết quả theo dõi khắc phục", "No follow-up is on record"),
 )
 
 REASONS: dict[str, ReasonCode] = {entry.code: entry for entry in _CODES}

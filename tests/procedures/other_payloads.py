@@ -118,16 +118,16 @@ def dv_refuse(day: str = "2025-02-10", **over: Any) -> dict[str, Any]:
     }
 
 
-# --- khac_phuc (Bắc Kạn directive) ----------------------------------------------------------------------------
+# --- khac_phuc (the Bắc Kạn city letter on Báo cáo 71/BC-SGDĐT, after the 2023 classification) -----------------
 
 
 def kp_recommendations(evaluated_case: str, day: str, **over: Any) -> dict[str, Any]:
     return {
         "evaluated_case": evaluated_case,
-        "letter": docref("40/SGDĐT-GDTX", day),
+        "letter": docref("85/UBND-VX", day),
         "recommendations": [
-            {"criterion": "TC3.2", "finding": "Thư viện xã chưa số hóa tài liệu", "kind": "weak"},
-            {"criterion": "TC5.1", "finding": "Tỷ lệ Công dân học tập sát ngưỡng 60%", "kind": "not_sustainable"},
+            {"criterion": "Thư viện", "finding": "Thư viện xã chưa số hóa tài liệu", "kind": "weak"},
+            {"criterion": "Công dân học tập", "finding": "Tỷ lệ sát ngưỡng", "kind": "not_sustainable"},
         ],
         **over,
     }
@@ -135,33 +135,33 @@ def kp_recommendations(evaluated_case: str, day: str, **over: Any) -> dict[str, 
 
 def kp_plan(day: str, **over: Any) -> dict[str, Any]:
     return {
-        "plan": docref("22/KH-UBND", day),
+        "plan": docref("05/KH-HKH", day),
         "actions": [
             {
-                "criterion": "TC3.2",
+                "criterion": "Thư viện",
                 "action": "Số hóa 500 đầu sách",
                 "responsible": "Văn hóa xã",
-                "due_date": "2026-09-30",
+                "due_date": "2024-09-30",
             },
-            {"criterion": "TC5.1", "action": "Vận động hộ gia đình đăng ký", "due_date": "2026-12-31"},
+            {"criterion": "Công dân học tập", "action": "Vận động hộ gia đình đăng ký", "due_date": "2024-12-31"},
         ],
         **over,
     }
 
 
-def kp_progress(day: str, **over: Any) -> dict[str, Any]:
+def kp_follow_up(day: str, **over: Any) -> dict[str, Any]:
     return {
-        "report": docref("31/BC-UBND", day),
+        "report": docref("31/BC-PGDĐT", day),
         "progress": [
-            {"criterion": "TC3.2", "status": "done"},
-            {"criterion": "TC5.1", "status": "in_progress", "note": "Đạt 64%"},
+            {"criterion": "Thư viện", "status": "done"},
+            {"criterion": "Công dân học tập", "status": "in_progress", "note": "Đạt 64%"},
         ],
         **over,
     }
 
 
 def kp_close(day: str, **over: Any) -> dict[str, Any]:
-    return {"conclusion": docref("55/SGDĐT-GDTX", day), **over}
+    return {"conclusion": docref("55/PGDĐT", day), **over}
 
 
 # --- opening ------------------------------------------------------------------------------------------------

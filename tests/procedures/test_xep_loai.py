@@ -8,10 +8,14 @@ import pytest
 
 from tests.helpers import Api, Who
 from tests.procedures import other_payloads as p
-from workflows.guards.other import class_for_score
+from tests.support.apps import build_api
+from tests.support.definitions import registry_with_settings
+from workflows.guards.other import class_for_score, score_bands
 from workflows.registry import default_registry
 
 PROCEDURE = "xep_loai_cdht_xa"
+# Bands a province states as verified, with their source (none is shipped: TT44's text is not held, §10 q6).
+BANDS = {"bands": {"tot": 90, "kha": 70, "trung_binh": 50}, "source": "TT44/2014 (text checked by the province)"}
 DEFINITION = default_registry().get(PROCEDURE, "tt44-2014").definition
 STEPS = ["issue_plan", "record_self_assessment", "submit_dossier", "receive_dossier", "assign_inspection"]
 STEPS += ["record_inspection", "decide_class"]
@@ -45,12 +49,31 @@ async def walk(api: Api, *, until: str) -> tuple[str, Actors]:
     return case["id"], actors
 
 
-async def test_classification_walked_by_each_body_ends_classified_after_the_repeal(api: Api) -> None:
+@pytest.fixture
+async def after_repeal(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
+    """A deployment whose profiles let an open TT44 case be decided after the repeal and state verified bands."""
+    registry = registry_with_settings(tmp_path, tt44_decide_after_repeal=True, tt44_score_bands=BANDS)
+    async for api in build_api(database_url, tmp_path / "data", registry=registry):
+        yield api
+
+
+async def test_an_open_tt44_case_is_not_decided_after_the_repeal_by_default(api: Api) -> None:
+    case_id, actors = await walk(api, until="record_inspection")
+    api.clock.set("2024-02-19T02:00:00")
+    refused = await api.fire(actors.district_leader, case_id, "decide_class", p.xl_decide())
+    assert refused.status_code == 409, refused.text
+    assert p.codes(refused) == ["decided_after_repeal"]
+    message = refused.json()["reasons"][0]["message"]
+    assert "12/02/2024" in message and "TT25/2023 Điều 25" in message and "tt44_decide_after_repeal" in message
+
+
+async def test_classification_walked_by_each_body_ends_classified_after_the_repeal(after_repeal: Api) -> None:
+    api = after_repeal
     case_id, actors = await walk(api, until="decide_class")
     case = await api.ok(await api.get(actors.district_leader, f"/v1/cases/{case_id}"))
     assert case["state"] == "classified"
     assert (case["procedure"], case["version"], case["profile"]) == (PROCEDURE, "tt44-2014", "three_tier")
-    # Decided on 19/02/2024, after TT25 repealed TT44 (12/02/2024): a case opened before stays on TT44.
+    # Decided on 19/02/2024, after TT25 repealed TT44 (12/02/2024): the profile lets an open case be decided.
     assert case["dossier"]["decide_class"]["classification"] == "kha"
     assert case["dossier"]["record_inspection"]["score"] == 82
     assert case["dossier"]["record_self_assessment"]["score"] == 85
@@ -129,19 +152,33 @@ async def test_step_fired_by_another_office_forbidden(
     assert p.codes(refused) == ["not_authorised"]
 
 
-async def test_class_not_matching_score_bands_refused(api: Api) -> None:
+async def test_class_not_matching_verified_score_bands_refused(after_repeal: Api) -> None:
+    api = after_repeal
     case_id, actors = await walk(api, until="record_inspection")
     api.clock.set("2024-02-19T02:00:00")
     refused = await api.fire(actors.district_leader, case_id, "decide_class", p.xl_decide("tot"))
     assert refused.status_code == 409, refused.text
     assert p.codes(refused) == ["class_not_matching_bands"]
     message = refused.json()["reasons"][0]["message"]
-    assert "82" in message and "'kha'" in message and "tot ≥ 90" in message
+    assert "82" in message and "'kha'" in message and "tot ≥ 90" in message and BANDS["source"] in message
     body = await api.ok(await api.fire(actors.district_leader, case_id, "decide_class", p.xl_decide("kha")))
     assert body["case"]["state"] == "classified"
 
 
-async def test_below_every_band_only_chua_dat_accepted(api: Api) -> None:
+async def test_unverified_bands_do_not_refuse_a_class_decided_before_the_repeal(api: Api) -> None:
+    # 41 points: "chưa đạt" under the bands once shipped, but no band is verified, so the decision stands.
+    case_id, actors = await walk(api, until="assign_inspection")
+    api.clock.set("2024-02-06T02:00:00")
+    await api.ok(await api.fire(actors.district_association, case_id, "record_inspection", p.xl_inspection(41)))
+    api.clock.set("2024-02-08T02:00:00")
+    body = await api.ok(
+        await api.fire(actors.district_leader, case_id, "decide_class", p.xl_decide("trung_binh", "2024-02-08"))
+    )
+    assert body["case"]["dossier"]["decide_class"]["classification"] == "trung_binh"
+
+
+async def test_below_every_verified_band_only_chua_dat_accepted(after_repeal: Api) -> None:
+    api = after_repeal
     case_id, actors = await walk(api, until="assign_inspection")
     api.clock.set("2024-02-06T02:00:00")
     await api.ok(await api.fire(actors.district_association, case_id, "record_inspection", p.xl_inspection(41)))
@@ -159,11 +196,12 @@ async def test_below_every_band_only_chua_dat_accepted(api: Api) -> None:
     [(100, "tot"), (90, "tot"), (89.5, "kha"), (70, "kha"), (50, "trung_binh"), (49.9, "chua_dat"), (0, "chua_dat")],
 )
 def test_score_on_a_band_minimum_falls_in_that_band(score: float, expected: str) -> None:
-    assert class_for_score(score, DEFINITION.default_settings()) == expected
+    assert class_for_score(score, {**DEFINITION.default_settings(), "tt44_score_bands": BANDS}) == expected
 
 
 def test_score_bands_setting_changes_the_class() -> None:
-    settings = {**DEFINITION.default_settings(), "score_bands": {"tot": 85, "kha": 65, "trung_binh": 45}}
+    bands = {"bands": {"tot": 85, "kha": 65, "trung_binh": 45}, "source": "QĐ 1/QĐ-UBND (test)"}
+    settings = {**DEFINITION.default_settings(), "tt44_score_bands": bands}
     assert class_for_score(86, settings) == "tot"
     assert class_for_score(46, settings) == "trung_binh"
 
@@ -230,3 +268,9 @@ async def test_sweeper_flags_the_missed_assignment_and_escalates_to_the_province
     assert [(d["deadline"], d["escalate_to"]) for d in overdue] == [("inspection_assignment", "P1")]
     case = await api.ok(await api.get(actors.district_leader, f"/v1/cases/{case_id}"))
     assert case["state"] == "received"  # flagged, never decided for the office
+
+
+def test_bands_without_a_source_are_not_enforced() -> None:
+    unsourced = {**DEFINITION.default_settings(), "tt44_score_bands": {"bands": BANDS["bands"], "source": " "}}
+    assert score_bands(unsourced) == [] and class_for_score(95, unsourced) == "chua_dat"
+    assert score_bands(DEFINITION.default_settings()) == []

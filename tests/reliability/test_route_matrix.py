@@ -732,6 +732,7 @@ def test_every_route_has_exactly_one_policy_rule_and_every_role_a_seat() -> None
 # The openings of tests/api/test_audit_search.py: one case of every procedure whose triggers the matrix does not fire.
 OTHER_OPENINGS = [  # (procedure, unit, cycle, opener role, opener unit, clock, extra)
     ("xep_loai_cdht_xa", "C1", 2023, "commune_leader", "C1", "2023-12-10T02:00:00", {}),
+    ("khac_phuc", "C2", 2023, "district_leader", "D1", "2024-01-20T02:00:00", {}),
     ("cdht_huyen", "D1", 2024, "district_leader", "D1", "2025-01-05T02:00:00", {}),
     (
         "don_vi_hoc_tap",
@@ -743,7 +744,6 @@ OTHER_OPENINGS = [  # (procedure, unit, cycle, opener role, opener unit, clock, 
         {"subject": "TTGDNN", "subject_kind": "giao_duc_nghe_nghiep_cong_lap"},
     ),
     ("cdht_tinh", "P1", 2025, "province_leader", "P1", "2026-01-10T02:00:00", {}),
-    ("khac_phuc", "C3", 2025, "province_director", "P1", "2026-01-10T02:00:00", {}),
 ]
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from workflows.calendar import local_date
 from workflows.guards.common import (
     is_blank,
     transition_source,
@@ -59,9 +60,22 @@ def _not_before(ctx: GuardContext, day: date | None, floor: date | None, *, what
 # --- TT44/2014: annual classification of commune learning communities (xep_loai_cdht_xa) ----------------------
 
 
+def verified_bands(settings: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The score bands a profile states as verified, with their source (setting ``tt44_score_bands``:
+    ``{bands: {class: minimum}, source: "…"}``), or None: bands nobody has checked are not enforced."""
+    stated = settings.get("tt44_score_bands")
+    if not isinstance(stated, Mapping):
+        return None
+    bands, source = stated.get("bands"), stated.get("source")
+    if not isinstance(bands, Mapping) or not bands or not isinstance(source, str) or not source.strip():
+        return None
+    return dict(bands), source.strip()
+
+
 def score_bands(settings: Mapping[str, Any]) -> list[tuple[str, float]]:
-    """The ``score_bands`` setting as (class, minimum score), highest first."""
-    bands = settings.get("score_bands") or {}
+    """The verified bands as (class, minimum score), highest first; none when no profile states them."""
+    stated = verified_bands(settings)
+    bands = stated[0] if stated else {}
     return sorted(((str(name), float(minimum)) for name, minimum in bands.items()), key=lambda b: -b[1])
 
 
@@ -71,6 +85,22 @@ def class_for_score(score: float, settings: Mapping[str, Any]) -> str:
         if score >= minimum:
             return name
     return str(settings.get("below_bands_class", "chua_dat"))
+
+
+@guard("is_open_under_repealed_instrument")
+def is_open_under_repealed_instrument(ctx: GuardContext) -> Verdict:
+    """An open case of a repealed instrument (TT44/2014, repealed from 12/02/2024 by TT25/2023 Điều 25 k1, which
+    has no transitional clause) is decided after the repeal only where the profile's setting
+    ``tt44_decide_after_repeal`` says so [config]; the refusal says which."""
+    repealed = ctx.definition.repealed_on
+    if repealed is None or local_date(ctx.now) < repealed or ctx.settings.get("tt44_decide_after_repeal") is True:
+        return PASS
+    return fail(
+        "decided_after_repeal",
+        f"{ctx.definition.instrument} was repealed from {repealed:%d/%m/%Y} ({ctx.definition.repealed_by}, which "
+        "has no transitional clause for open cases); this profile does not let an open case be decided after the "
+        "repeal (setting tt44_decide_after_repeal, off by default)",
+    )
 
 
 @guard("is_score_in_range", reads=("score",))
@@ -118,7 +148,12 @@ def is_decided_after_inspection(ctx: GuardContext) -> Verdict:
 
 @guard("is_class_matching_score_bands", reads=("classification",))
 def is_class_matching_score_bands(ctx: GuardContext) -> Verdict:
-    """The class decided is the one the inspected score falls in (setting ``score_bands``, PROCEDURES §10 q6)."""
+    """Where a profile states TT44/2014's score bands as verified, with their source (setting
+    ``tt44_score_bands``), the class decided is the one the inspected score falls in. Bands nobody has checked
+    against the text are not enforced (PROCEDURES §10 q6): the decision stands on the inspection."""
+    stated = verified_bands(ctx.settings)
+    if stated is None:
+        return PASS
     score = _number(_earlier_step(ctx, "record_inspection").get("score"))
     if score is None:
         return fail("inspection_missing", f"no inspected score is on record ({transition_source(ctx)})")
@@ -129,18 +164,31 @@ def is_class_matching_score_bands(ctx: GuardContext) -> Verdict:
         return fail(
             "class_not_matching_bands",
             f"the inspected score {score:g} falls in class {expected!r}, not {declared!r} "
-            f"(setting score_bands: {bands}; below them {ctx.settings.get('below_bands_class', 'chua_dat')}; "
-            f"{transition_source(ctx)})",
+            f"(setting tt44_score_bands: {bands}, source {stated[1]}; below them "
+            f"{ctx.settings.get('below_bands_class', 'chua_dat')}; {transition_source(ctx)})",
         )
     return PASS
 
 
-# --- follow-up remediation after an evaluation (khac_phuc, Bắc Kạn directive [practice]) ------------------------
+# --- follow-up after the 2023 classification (khac_phuc: the Bắc Kạn city letter on Báo cáo 71/BC-SGDĐT) -------
+
+
+@guard("is_classification_cycle")
+def is_classification_cycle(ctx: GuardContext) -> Verdict:
+    """A follow-up is opened for the classification the letter follows up (setting ``classification_cycle``)."""
+    expected = ctx.settings.get("classification_cycle")
+    if expected is not None and ctx.cycle != int(expected):
+        return fail(
+            "cycle_not_followed_up",
+            f"the follow-up is for the {expected} classification, not cycle {ctx.cycle} (setting "
+            f"classification_cycle; {ctx.definition.open.citation.ref})",
+        )
+    return PASS
 
 
 @guard("has_evaluated_case", reads=("evaluated_case",))
 def has_evaluated_case(ctx: GuardContext) -> Verdict:
-    """The recommendations name the evaluation they follow (the case id, kept as a recorded reference)."""
+    """The recommendations name the classification they follow (the case id, kept as a recorded reference)."""
     if is_blank(ctx.payload.get("evaluated_case")):
         return fail(
             "evaluated_case_required", f"name the evaluated case the recommendations follow ({transition_source(ctx)})"
@@ -193,26 +241,26 @@ def has_action_for_every_recommendation(ctx: GuardContext) -> Verdict:
 
 @guard("is_report_after_plan_and_previous", reads=("report",))
 def is_report_after_plan_and_previous(ctx: GuardContext) -> Verdict:
-    """A progress report is dated on or after the plan and the previous report."""
+    """A follow-up record is dated on or after the plan and the previous follow-up."""
     day = _docref_day(ctx.payload.get("report"))
     plan = _docref_day(_earlier_step(ctx, "adopt_plan").get("plan"))
-    previous = _docref_day(_earlier_step(ctx, "report_progress").get("report"))
-    verdict = _not_before(ctx, day, plan, what="the progress report", floor_what="the remediation plan")
+    previous = _docref_day(_earlier_step(ctx, ctx.trigger).get("report"))
+    verdict = _not_before(ctx, day, plan, what="the follow-up", floor_what="the remediation plan")
     if not verdict.ok:
         return verdict
-    return _not_before(ctx, day, previous, what="the progress report", floor_what="the previous progress report")
+    return _not_before(ctx, day, previous, what="the follow-up", floor_what="the previous follow-up")
 
 
 @guard("is_closed_after_last_report", reads=("conclusion",))
 def is_closed_after_last_report(ctx: GuardContext) -> Verdict:
-    """The reviewer closes the follow-up on the commune's latest progress report, so not before it."""
-    last = _docref_day(_earlier_step(ctx, "report_progress").get("report"))
+    """The follow-up is concluded on its latest record, so not before it."""
+    last = _docref_day(_earlier_step(ctx, "follow_up").get("report"))
     if last is None:
-        return fail("progress_report_missing", f"no progress report is on record ({transition_source(ctx)})")
+        return fail("progress_report_missing", f"no follow-up is on record ({transition_source(ctx)})")
     return _not_before(
         ctx,
         _docref_day(ctx.payload.get("conclusion")),
         last,
-        what="the closing letter",
-        floor_what="the latest progress report",
+        what="the conclusion",
+        floor_what="the latest follow-up",
     )
