@@ -213,7 +213,7 @@ async def test_district_case_after_the_reform_is_refused_for_want_of_a_district_
     assert (
         "district.leader: profile two_tier names no one for it (there is no district tier in this profile)" in messages
     )
-    assert any(m.startswith("province_council.secretary: profile two_tier") for m in messages)
+    assert any(m.startswith("district.office: profile two_tier") for m in messages)
     # D1 itself ceased on 30/06/2025: a cycle-2025 case on it is refused before the profile is looked at.
     gone = await api.client.post(
         "/v1/cases", headers=api.who("district_leader", "D1").headers, json={**body, "unit": "D1"}
