@@ -312,26 +312,14 @@ _CODES: tuple[ReasonCode, ...] = (
         "extension_not_later", "Ngày gia hạn phải sau hạn hiện tại", "The extension must be after the current deadline"
     ),
     ReasonCode("evidence_missing", "Chỉ tiêu chưa có minh chứng", "An indicator has no evidence"),
-    ReasonCode(
-        "cycle_not_followed_up",
-        "Chu kỳ không phải đợt xếp loại được theo dõi khắc phục",
-        "The cycle is not the classification the follow-up is about",
-    ),
-    ReasonCode(
-        "decided_after_repeal",
-        "Văn bản đã bị bãi bỏ; phương án không cho phép quyết định hồ sơ còn mở sau ngày bãi bỏ",
-        "The instrument was repealed; the profile does not let an open case be decided after the repeal",
-    ),
+    ReasonCode("cycle_not_followed_up", "Không phải đợt xếp loại được theo dõi", "Not the classification followed up"),
+    ReasonCode("decided_after_repeal", "Không quyết định hồ sơ sau ngày văn bản bị bãi bỏ", "Not decided after repeal"),
     ReasonCode(
         "extension_not_allowed",
         "Không có điều khoản cho phép gia hạn và phương án phân cấp không cho phép gia hạn",
         "No article allows moving the date and the profile does not allow extensions",
     ),
-    ReasonCode(
-        "extension_basis_required",
-        "Phải nêu căn cứ pháp lý của việc gia hạn",
-        "The extension must name its legal basis",
-    ),
+    ReasonCode("extension_basis_required", "Phải nêu căn cứ pháp lý của việc gia hạn", "Name the legal basis"),
     ReasonCode(
         "supplement_not_allowed",
         "Phương án phân cấp không cho phép yêu cầu bổ sung",
