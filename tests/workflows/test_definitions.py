@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflows.registry import ROOT, DefinitionError, load
+from workflows.registry import ROOT, DefinitionError, default_registry, load
 
 SOURCE = ROOT / "definitions" / "cdht_xa" / "tt25-2023.yaml"
 TRANSITIONS = yaml.safe_load(SOURCE.read_text(encoding="utf-8"))["transitions"]
@@ -109,3 +109,50 @@ def test_profile_with_unknown_role_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("cycle", "profile"), [(2024, "three_tier"), (2025, "two_tier"), (2030, "two_tier")])
 def test_profile_is_chosen_by_the_cycle(cycle: int, profile: str) -> None:
     assert load().profile_for_cycle(cycle).name == profile
+
+
+# The labels whose wording differs by level, verbatim per level (TT25/2023 Điều 6–7, 11–12, 16–17): ``vi`` is the
+# level-1 text, ``levels_vi[2]`` the level-2 text.
+ND20 = "theo quy định tại Nghị định số 20/2014/NĐ-CP"
+VERBATIM_BY_LEVEL = {
+    ("cdht_xa", "TC4.2"): (
+        f"Xã đạt chuẩn phổ cập giáo dục tiểu học mức độ 2 {ND20}",
+        f"Xã đạt chuẩn phổ cập giáo dục tiểu học mức độ 3 {ND20}",
+    ),
+    ("cdht_xa", "TC4.3"): (
+        f"Xã đạt chuẩn phổ cập giáo dục trung học cơ sở mức độ 2 {ND20}",
+        f"Xã đạt chuẩn phổ cập giáo dục trung học cơ sở mức độ 3 {ND20}",
+    ),
+    ("cdht_xa", "TC4.4"): (f"Xã đạt chuẩn xóa mù chữ mức độ 1 {ND20}", f"Xã đạt chuẩn xóa mù chữ mức độ 2 {ND20}"),
+    ("cdht_huyen", "TC4.1"): (
+        "Có ít nhất 90% số xã được công nhận đạt “Cộng đồng học tập” cấp xã mức độ 1 theo quy định tại điểm a khoản 1 "
+        "Điều 8 Thông tư này",
+        "Có ít nhất 90% số xã được công nhận đạt “Cộng đồng học tập” cấp xã mức độ 2 theo quy định tại điểm b khoản 2 "
+        "Điều 8 Thông tư này",
+    ),
+    ("cdht_tinh", "TC4.1"): (
+        "Có ít nhất 90% số huyện được công nhận đạt “Cộng đồng học tập” cấp huyện mức độ 1 theo quy định tại điểm a "
+        "khoản 1 Điều 13 Thông tư này",
+        "Có ít nhất 90% số huyện được công nhận đạt “Cộng đồng học tập” cấp huyện mức độ 2 theo quy định tại điểm b "
+        "khoản 2 Điều 13 Thông tư này",
+    ),
+}
+
+
+@pytest.mark.parametrize(("procedure", "code"), sorted(VERBATIM_BY_LEVEL))
+def test_labels_that_differ_by_level_are_verbatim_per_level(procedure: str, code: str) -> None:
+    indicator = default_registry().get(procedure, "tt25-2023").definition.indicator(code)
+    assert (indicator.vi, indicator.levels_vi[2]) == VERBATIM_BY_LEVEL[(procedure, code)]
+
+
+def test_tc5_labels_are_verbatim_per_level() -> None:
+    commune = default_registry().get("cdht_xa", "tt25-2023").definition
+    tc51, tc52 = commune.indicator("TC5.1"), commune.indicator("TC5.2")
+    assert tc51.vi.startswith("Có ít nhất 60% công dân trong xã đạt danh hiệu “Công dân học tập” theo quy định tại")
+    assert tc51.vi.endswith("(sau đây gọi tắt là Quyết định số 324/QĐ-KHVN)")
+    assert tc51.levels_vi[2] == (
+        "Có ít nhất 80% công dân trong xã đạt danh hiệu “Công dân học tập” theo quy định tại Quyết định số 324/QĐ-KHVN"
+    )
+    assert "ít nhất 50% công dân" in tc52.vi and "ít nhất 12% công dân" in tc52.vi and "ít nhất 10%" in tc52.vi
+    assert "ít nhất 60% công dân" in tc52.levels_vi[2] and "ít nhất 15%" in tc52.levels_vi[2]
+    assert "vùng khó khăn có ít nhất 50%" in tc52.levels_vi[2] and "ít nhất 12%" in tc52.levels_vi[2]
