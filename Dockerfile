@@ -9,7 +9,17 @@
 #   docker run -e CDHT_ENV=production -e CDHT_AUTH_ISSUER=... -e CDHT_AUTH_AUDIENCE=... \
 #              -e CDHT_AUTH_JWKS_URL=... -e CDHT_DATABASE_URL=postgresql+asyncpg://... cdht
 # Data (SQLite file, evidence files, dev secret) lives in CDHT_DATA_DIR=/app/var; mount a volume there.
+#
+# PDF export of the annual report (GET /v1/reports/{id}/export?format=pdf) needs LibreOffice and a font with
+# Vietnamese; the image leaves them out (about 300 MB) unless built with --build-arg PDF=1 (otherwise the PDF
+# export answers 503 pdf_renderer_missing and the DOCX is there).
 FROM python:3.11-slim
+
+ARG PDF=0
+RUN if [ "$PDF" = 1 ]; then \
+      apt-get update && apt-get install -y --no-install-recommends libreoffice-writer-nogui fonts-liberation2 \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         description="OTLP/HTTP receiver of traces (e.g. http://otel-collector:4318); unset: no tracing.",
     )
     otel_service_name: str = Field(default="cdht", description="service.name of the traces.")
+    pdf_renderer: str | None = Field(
+        default=None,
+        description="LibreOffice's soffice (a path or a command name) rendering report PDFs; default: soffice on PATH.",
+    )
+    pdf_timeout_seconds: float = Field(default=120, gt=0, description="Longest a PDF rendering may take.")
 
     @field_validator("now")
     @classmethod

@@ -141,6 +141,12 @@ _CODES: tuple[ReasonCode, ...] = (
     ReasonCode("case_not_yet_opened", "Thời điểm trước khi hồ sơ được mở", "The time is before the case was opened"),
     ReasonCode("not_compiled", "Báo cáo chưa được tổng hợp", "The report has not been compiled"),
     ReasonCode("not_approved", "Báo cáo chưa được phê duyệt", "The report has not been approved"),
+    ReasonCode(
+        "pdf_renderer_missing",
+        "Máy chủ chưa cài đặt phần mềm chuyển văn bản sang PDF (LibreOffice)",
+        "No PDF renderer (LibreOffice) is installed on the server",
+    ),
+    ReasonCode("pdf_render_failed", "Không chuyển được văn bản sang PDF", "The document could not be rendered as PDF"),
     ReasonCode("delivery_in_flight", "Lần gửi đang diễn ra", "A delivery attempt is in flight"),
     ReasonCode("subscription_deleted", "Đăng ký webhook đã bị xóa", "The webhook subscription is deleted"),
     ReasonCode("replay_failed", "Không dựng lại được hồ sơ từ nhật ký", "The case cannot be rebuilt from its history"),

@@ -41,6 +41,7 @@ STATUS_VI = {
     422: "Yêu cầu không hợp lệ",
     431: "Phần đầu (header) của yêu cầu quá lớn",
     500: "Lỗi nội bộ",
+    503: "Máy chủ chưa sẵn sàng cho yêu cầu này",
 }
 
 
@@ -241,6 +242,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Body or upload too large",
         415: "Media type refused",
         422: "Malformed payload",
+        503: "The server lacks what the request needs",
     }
     return {
         status: {"description": text.get(status, "Problem"), "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}

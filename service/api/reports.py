@@ -1,9 +1,10 @@
 """Annual results reports: a report is a case of procedure ``bao_cao_ket_qua`` for the reviewing office's unit;
 its steps are the ordinary transition operations (``compile``, ``approve``, ``submit``, ``acknowledge``,
-``return_report``); here it is opened, read and exported as JSON, CSV, XLSX or DOCX."""
+``return_report``); here it is opened, read and exported as JSON, CSV, XLSX, DOCX or PDF."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -18,6 +19,7 @@ from service.domain import reports
 from service.domain.cases.explain import allowed_transitions
 from service.domain.errors import NotFound, Reason
 from service.persistence.tables import AdminUnit
+from service.reports import pdf_report
 from service.reports.csv_report import report_csv
 from service.reports.docx_report import report_docx
 from service.reports.json_report import report_json
@@ -30,6 +32,7 @@ MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
 }
 
 
@@ -90,18 +93,19 @@ async def get_report(report_id: str, actor: ActorDep, svc: ServicesDep, at: NowD
     "/reports/{report_id}/export",
     responses={
         200: {"description": "The report document", "content": {m: {} for m in MEDIA.values()}},
-        **problems(401, 403, 404, 409),
+        **problems(401, 403, 404, 409, 503),
     },
-    summary="The compiled report as JSON or CSV, or once approved as XLSX or DOCX (NĐ 30/2020 layout)",
+    summary="The compiled report as JSON or CSV, or once approved as XLSX, DOCX (NĐ 30/2020 layout) or PDF",
     description="`rebuild=true` computes the snapshot again from the audit log at the position the compile "
-    "recorded instead of reading the stored one; the bytes are the same.",
+    "recorded instead of reading the stored one; the bytes are the same. `format=pdf` is the DOCX rendered by "
+    "LibreOffice where the server has it installed (503 `pdf_renderer_missing` where it has not).",
     response_class=Response,
 )
 async def export_report(
     report_id: str,
     actor: ActorDep,
     svc: ServicesDep,
-    format: Literal["json", "csv", "xlsx", "docx"] = "json",
+    format: Literal["json", "csv", "xlsx", "docx", "pdf"] = "json",
     rebuild: Annotated[bool, Query(description="Recompute from the audit log")] = False,
 ) -> Response:
     async with svc.sessions() as session:
@@ -115,6 +119,12 @@ async def export_report(
     else:
         meta = reports.document_meta(cf, parent.name if parent and parent.level != "national" else None)
         content = (report_xlsx if format == "xlsx" else report_docx)(snapshot, meta)
+        if format == "pdf":
+            renderer = pdf_report.find_renderer(svc.settings.pdf_renderer)
+            if renderer is None:
+                raise pdf_report.missing_renderer(svc.settings.pdf_renderer)
+            timeout = svc.settings.pdf_timeout_seconds
+            content = await asyncio.to_thread(pdf_report.docx_to_pdf, content, renderer, timeout=timeout)
     name = f"bao-cao-ket-qua-{cf.unit.code}-{cf.case.cycle}.{format}"
     return Response(
         content, media_type=MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}

@@ -23,7 +23,8 @@
     │   └── StaleVersion           stale_etag: the case changed since the caller read it
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
-    └── InvalidPayload (422)       malformed payload only
+    ├── InvalidPayload (422)       malformed payload only
+    └── Unavailable (503)          the deployment lacks what the request needs (a PDF renderer)
 
 Each carries ``reasons`` ({code, message}) so that every refusal says why; the API renders them as
 RFC 9457 problem details. ``detail`` is English; ``detail_vi``, when the raiser has something more precise to say
@@ -173,6 +174,10 @@ class UnsupportedMediaType(DomainError):
 
 class InvalidPayload(DomainError):
     status, title, type_slug = 422, "Invalid payload", "invalid-payload"
+
+
+class Unavailable(DomainError):
+    status, title, type_slug = 503, "Service unavailable", "service-unavailable"
 
 
 @dataclass(frozen=True)

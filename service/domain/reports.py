@@ -27,6 +27,7 @@ from service.persistence.tables import AdminUnit, Case
 from workflows.registry import Registry
 
 OUTCOMES = ("refused", "not_submitted", "lapsed", "withdrawn")
+NO_CASE, NO_CASE_LABEL = "no_case", "Không có hồ sơ đề nghị trong năm"  # a commune of the area without a case
 
 
 async def position_now(session: AsyncSession, report: CaseFile) -> dict[str, Any]:
@@ -77,11 +78,15 @@ async def snapshot(
         for result in (read.case.dossier.get("record_appraisal") or {}).get("results", []):
             appraised[result["indicator"]] += 1
             failed[result["indicator"]] += result["result"] != "pass"
-    rows.sort(key=lambda row: (row["unit"], row["case_id"]))
+    with_case = {row["unit"] for row in rows}
+    rows += [_no_case_row(code, name) for code, name in names.items() if code not in with_case]
+    rows.sort(key=lambda row: (row["unit"], row["case_id"] or ""))
     totals: Counter[str] = Counter()
     for row in rows:
         state = row["state"]
-        if state in ("recognized", "expired") and row["level"]:
+        if state == NO_CASE:
+            totals[NO_CASE] += 1
+        elif state in ("recognized", "expired") and row["level"]:
             totals[f"recognized_level_{row['level']}"] += 1
         elif state in OUTCOMES:
             totals[state] += 1
@@ -98,10 +103,10 @@ async def snapshot(
         },
         "totals": {
             "communes": len(names),
-            "cases": len(rows),
+            "cases": len(rows) - totals[NO_CASE],
             **{
                 key: totals[key]
-                for key in ("recognized_level_1", "recognized_level_2", *OUTCOMES, "in_progress", "overdue")
+                for key in ("recognized_level_1", "recognized_level_2", *OUTCOMES, "in_progress", "overdue", NO_CASE)
             },
         },
         "communes": rows,
@@ -110,6 +115,23 @@ async def snapshot(
             for code in sorted(failed, key=lambda c: (-failed[c], c))
             if failed[code]
         ],
+    }
+
+
+def _no_case_row(code: str, name: str) -> dict[str, Any]:
+    """A commune of the area with no case of the cycle: listed all the same, saying so."""
+    return {
+        "unit": code,
+        "name": name,
+        "case_id": None,
+        "kind": None,
+        "state": NO_CASE,
+        "state_label": NO_CASE_LABEL,
+        "requested_level": None,
+        "level": None,
+        "decision": None,
+        "refusal_reasons": [],
+        "overdue": False,
     }
 
 
@@ -155,14 +177,24 @@ async def rebuild(session: AsyncSession, registry: Registry, cf: CaseFile) -> di
 
 
 def document_meta(cf: CaseFile, parent_name: str | None) -> dict[str, Any]:
-    """What the signed document shows (NĐ 30/2020): from the approval."""
+    """What the signed document shows (NĐ 30/2020 Điều 8, Phụ lục I): from the approval, the issuing office and its
+    superior (tên cơ quan ban hành, tên cơ quan chủ quản) from the report's pinned profile
+    (``report_issuing_body``, ``report_superior_body``; ``{unit}`` is the office's unit, ``{parent}`` the unit
+    above it), unless the approval names them."""
     approval = (cf.case.dossier or {}).get("approve")
     if not approval:
         raise Conflict("the report has not been approved", reasons=[Reason("not_approved", "fire approve first")])
     cycle = cf.case.cycle
+    names = {"unit": cf.unit.name, "parent": parent_name or ""}
+    issuing = approval.get("issuing_body") or _filled(cf.settings.get("report_issuing_body"), names)
+    superior = approval.get("superior_body") or _filled(cf.settings.get("report_superior_body"), names)
+    # Running text names the office in full: "Sở Giáo dục và Đào tạo tỉnh Lạng Sơn" (the header's caps cannot be
+    # turned back by rule, so it is built here); an approval that names the office is taken as it is.
+    in_text = approval.get("issuing_body") or (f"{issuing} {_lower_first(cf.unit.name)}" if issuing else cf.unit.name)
     return {
-        "issuing_body": cf.unit.name.upper(),
-        "parent_body": (parent_name or "").upper(),
+        "issuing_body": issuing.upper(),
+        "parent_body": superior.upper(),
+        "issuer": in_text,
         "number": approval["document"]["number"],
         "place": approval["place"],
         "date": approval["document"]["date"],
@@ -171,3 +203,12 @@ def document_meta(cf: CaseFile, parent_name: str | None) -> dict[str, Any]:
         "signer_name": approval["signer_name"],
         "recipients": list(approval["recipients"]),
     }
+
+
+def _filled(template: Any, names: dict[str, str]) -> str:
+    return str(template or "").format(**names).strip()
+
+
+def _lower_first(name: str) -> str:
+    """ "Tỉnh Lạng Sơn" -> "tỉnh Lạng Sơn", as the unit is named inside a sentence."""
+    return name[:1].lower() + name[1:]

@@ -44,6 +44,7 @@ _TOTAL_SENTENCES: dict[str, str] = {
     "withdrawn": "Số xã rút hồ sơ: {n} xã.",
     "in_progress": "Số hồ sơ đang trong quá trình xử lý: {n} hồ sơ.",
     "overdue": "Số hồ sơ quá hạn xử lý: {n} hồ sơ.",
+    "no_case": "Số xã không có hồ sơ đề nghị công nhận trong năm: {n} xã.",
 }
 
 _KIND_NOTES = {"re_recognition": "Công nhận lại", "upgrade": "Đề nghị nâng mức độ"}
@@ -63,8 +64,9 @@ _COMMUNE_TABLE_HEADER = ("STT", "Tên xã", "Mức độ công nhận / Kết qu
 def report_docx(snapshot: dict, meta: dict) -> bytes:
     """The report as a Word document laid out per NĐ 30/2020/NĐ-CP Phụ lục I (see the module docstring).
 
-    ``meta`` comes from the office's approval: issuing_body, parent_body, number, place, date (ISO), title,
-    signer_title, signer_name, recipients. Two builds of the same snapshot and metadata give identical bytes.
+    ``meta`` comes from the office's approval: issuing_body, parent_body (the header's caps), issuer (the office
+    in running text), number, place, date (ISO), title, signer_title, signer_name, recipients. Two builds of the
+    same snapshot and metadata give identical bytes.
     """
     from docx import Document
     from docx.enum.section import WD_ORIENT
@@ -158,9 +160,9 @@ def _title_block(document, title: str) -> None:
 
 def _body(document, snapshot: dict, meta: dict, office: str, cycle: Any) -> None:
     """Nội dung: the basis, the totals one sentence each, the communes table, the indicators most often failed."""
-    # Running text names the office as the snapshot spells it ("Sở Giáo dục và Đào tạo tỉnh Lạng Sơn"); the header's
-    # all-caps issuing body cannot be turned back into that case by rule.
-    issuer = office or str(meta.get("issuing_body") or "")
+    # Running text names the office as the approval's metadata spells it ("Sở Giáo dục và Đào tạo tỉnh Lạng Sơn");
+    # the header's all-caps issuing body cannot be turned back into that case by rule.
+    issuer = str(meta.get("issuer") or office or meta.get("issuing_body") or "")
     # Body paragraphs: justified, first line indented 10 mm, at least 6 pt between paragraphs, 1.15 line spacing
     # (Phụ lục I: lùi đầu dòng 1–1,27 cm; cách nhau tối thiểu 6 pt; dãn dòng từ đơn đến 1,5 lines).
     text = {"align": "justify", "first_line_mm": 10, "after": 6, "line_spacing": 1.15}

@@ -39,6 +39,7 @@ TOTAL_LABELS: dict[str, str] = {
     "withdrawn": "Số xã rút hồ sơ",
     "in_progress": "Số hồ sơ đang xử lý",
     "overdue": "Số hồ sơ quá hạn xử lý",
+    "no_case": "Số xã không có hồ sơ đề nghị",
 }
 
 
@@ -80,6 +81,19 @@ def commune_rows(snapshot: dict) -> list[dict[str, Any]]:
         )
     rows.sort(key=lambda r: (r["unit"], r["case_id"]))
     return rows
+
+
+def communes_total_row(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The communes table's totals: communes listed, those with a case, recognised (by level), refused, overdue."""
+    with_case = [r for r in rows if r["case_id"]]
+    return {
+        "communes": len({r["unit"] for r in rows}),
+        "cases": len(with_case),
+        "recognized": sum(1 for r in with_case if r["state"] in ("recognized", "expired") and r["level"]),
+        "refused": sum(1 for r in with_case if r["state"] == "refused"),
+        "decisions": sum(1 for r in with_case if r["decision_number"]),
+        "overdue": sum(1 for r in with_case if r["overdue"]),
+    }
 
 
 def total_items(snapshot: dict) -> list[tuple[str, str, int]]:

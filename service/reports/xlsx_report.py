@@ -13,6 +13,7 @@ from service.reports.snapshot import (
     COMMUNE_COLUMNS,
     INDICATOR_COLUMNS,
     commune_rows,
+    communes_total_row,
     compile_time,
     indicator_rows,
     normalised_zip,
@@ -58,12 +59,23 @@ def report_xlsx(snapshot: dict, meta: dict) -> bytes:
     bold = Font(bold=True)
     wrap = Alignment(wrap_text=True, vertical="top")
 
-    def fill(sheet, header: Iterable[str], rows: Iterable[list[Any]], formats: dict[int, str] | None = None) -> None:
+    def fill(
+        sheet,
+        header: Iterable[str],
+        rows: Iterable[list[Any]],
+        formats: dict[int, str] | None = None,
+        totals: list[Any] | None = None,
+    ) -> None:
         sheet.append(list(header))
         for cell in sheet[1]:
             cell.font = bold
         for values in rows:
             sheet.append(values)
+        filtered = sheet.dimensions  # the header and the rows; a totals row below stays out of the filter
+        if totals is not None:
+            sheet.append(totals)
+            for cell in sheet[sheet.max_row]:
+                cell.font = bold
         for row in sheet.iter_rows(min_row=2):
             for cell in row:
                 if isinstance(cell.value, str):
@@ -73,17 +85,18 @@ def report_xlsx(snapshot: dict, meta: dict) -> bytes:
                 if formats and cell.column in formats and cell.value is not None:
                     cell.number_format = formats[cell.column]
         sheet.freeze_panes = "A2"
-        sheet.auto_filter.ref = sheet.dimensions
+        sheet.auto_filter.ref = filtered
         _fit_columns(sheet, formats or {})
+        _print_setup(sheet)
         # Printed copies name the office and cycle, since the sheets themselves start with their header row.
         sheet.oddHeader.center.text = f"{office} — năm {cycle}".replace("&", "&&")  # "&" starts a header code
         sheet.oddFooter.center.text = "Trang &P / &N"
-        sheet.print_title_rows = "1:1"
 
     totals_sheet = workbook.active
     totals_sheet.title = "Tổng hợp"
     fill(totals_sheet, ("Nội dung", "Số lượng"), ([label, number] for _, label, number in total_items(snapshot)))
 
+    communes = commune_rows(snapshot)
     communes_sheet = workbook.create_sheet("Danh sách xã")
     fill(
         communes_sheet,
@@ -101,9 +114,10 @@ def report_xlsx(snapshot: dict, meta: dict) -> bytes:
                 r["reasons"] or None,
                 "Có" if r["overdue"] else "Không",
             ]
-            for r in commune_rows(snapshot)
+            for r in communes
         ),
         formats={7: "DD/MM/YYYY"},
+        totals=_communes_totals(communes) if communes else None,
     )
 
     indicators_sheet = workbook.create_sheet("Chỉ tiêu")
@@ -116,6 +130,37 @@ def report_xlsx(snapshot: dict, meta: dict) -> bytes:
     buffer = io.BytesIO()
     ExcelWriter(workbook, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
     return normalised_zip(buffer.getvalue(), compiled_at)
+
+
+def _communes_totals(rows: list[dict[str, Any]]) -> list[Any]:
+    """The last row of the communes sheet, under its columns: how many communes, how many with a case, recognised,
+    with a decision, refused (in the reasons' column) and overdue."""
+    totals = communes_total_row(rows)
+    return [
+        "Tổng cộng",
+        f"{totals['communes']} xã",
+        f"{totals['cases']} hồ sơ",
+        None,
+        f"{totals['recognized']} xã được công nhận",
+        f"{totals['decisions']} quyết định",
+        None,
+        f"{totals['refused']} xã không được công nhận",
+        f"{totals['overdue']} quá hạn",
+    ]
+
+
+def _print_setup(sheet) -> None:
+    """Printed on A4 landscape, every column on one page wide (as many pages tall as it takes), the header row
+    repeated on every page, the page numbered in the footer."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_options.horizontalCentered = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.5
+    sheet.page_margins.top = sheet.page_margins.bottom = 0.75
+    sheet.print_title_rows = "1:1"
 
 
 def _fit_columns(sheet, formats: dict[int, str]) -> None:

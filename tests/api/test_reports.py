@@ -16,14 +16,7 @@ from service import walkthrough as w
 from service.domain.cases import replay
 from service.workers.deadlines import sweep
 from tests.helpers import DEFINITION, Api
-
-APPROVAL = {
-    "document": {"number": "125/BC-SGDĐT", "date": "2026-05-15"},
-    "place": "Tỉnh Một",
-    "signer_title": "GIÁM ĐỐC",
-    "signer_name": "Nguyễn Văn Ánh",
-    "recipients": ["Bộ GDĐT (để b/c)", "UBND tỉnh (để b/c)", "Lưu: VT, GDTX"],
-}
+from tests.support.payloads import REPORT_APPROVAL as APPROVAL
 
 
 async def results_of_2025(api: Api) -> dict[str, str]:
@@ -66,6 +59,7 @@ async def test_report_walks_from_compile_to_acknowledgement_and_exports(api: Api
         "withdrawn": 0,
         "in_progress": 0,
         "overdue": 0,
+        "no_case": 0,
     }
     listed = await api.ok(await api.get(director, "/v1/cases", procedure="cdht_xa", cycle=2025))
     assert sorted(c["state"] for c in listed["items"]) == ["lapsed", "recognized", "refused"]

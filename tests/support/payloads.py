@@ -56,3 +56,13 @@ INDICATOR_PAYLOADS: dict[str, Callable[[str], dict[str, Any]]] = {
     "return": lambda code: {"reason": "Minh chứng chưa có chữ ký, đóng dấu"},
     "reopen": lambda code: {"reason": "Cần cập nhật số liệu cuối năm"},
 }
+
+
+# The annual report's approval the report tests sign with.
+REPORT_APPROVAL = {
+    "document": {"number": "125/BC-SGDĐT", "date": "2026-05-15"},
+    "place": "Tỉnh Một",
+    "signer_title": "GIÁM ĐỐC",
+    "signer_name": "Nguyễn Văn Ánh",
+    "recipients": ["Bộ GDĐT (để b/c)", "UBND tỉnh (để b/c)", "Lưu: VT, GDTX"],
+}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.tools import promtool
 
 
 def value(text: str, name: str, **labels: str) -> float:
@@ -21,18 +20,6 @@ def value(text: str, name: str, **labels: str) -> float:
 
 def has_family(text: str, name: str) -> bool:
     return any(family.name == name for family in text_string_to_metric_families(text))
-
-
-def promtool() -> str:
-    """The promtool binary (Debian package ``prometheus``, which .ci/run installs); missing: a failure in CI, a
-    skip naming the package elsewhere."""
-    found = shutil.which("promtool")
-    if found is None:
-        message = "promtool is not installed (apt-get install prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 def promtool_check(text: str) -> str:
