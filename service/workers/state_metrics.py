@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.config import ConfigurationError
 from service.persistence.tables import AuditCheckpoint, Case, Deadline, OutboxMessage, WebhookDelivery
 from service.persistence.tables import WebhookSubscription as Subscription
 from service.telemetry import metrics as exposition
@@ -146,6 +147,12 @@ def serve_worker_metrics(
     """``cdht worker``'s own metrics endpoint (prometheus_client's HTTP server, in a thread): its counters and the
     state of the database. Returns the server (``server_port`` is the port bound, for port 0) and its thread."""
     sampler = LoopSampler(asyncio.get_running_loop(), sessions, clock)
-    server, thread = start_http_server(port, addr=host, registry=exposition.registry(sampler))
+    try:
+        server, thread = start_http_server(port, addr=host, registry=exposition.registry(sampler))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cdht worker cannot serve its metrics on {host}:{port} ({exc}); set CDHT_WORKER_METRICS_HOST and "
+            "CDHT_WORKER_METRICS_PORT (0: no metrics endpoint)"
+        ) from exc
     log.info("worker metrics on http://%s:%s/metrics", host, server.server_port)
     return server, thread

@@ -6,6 +6,9 @@ and ``cdht worker``'s own metrics endpoint."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -145,3 +148,20 @@ def test_the_worker_serves_its_own_metrics(served: Served) -> None:
     assert value(text, "cdht_deadlines", procedure="cdht_xa", deadline="submission", status="open") == 1
     assert value(text, "cdht_webhook_queue_depth") == 0
     assert promtool_check(text) == ""
+
+
+def test_a_worker_whose_metrics_port_is_taken_stops_naming_the_setting(served: Served) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        environment = dict(served.environment, CDHT_WORKER_METRICS_PORT=str(taken.getsockname()[1]))
+        result = subprocess.run(
+            [sys.executable, "-m", "service.cli", "worker"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "CDHT_WORKER_METRICS_PORT" in result.stderr

@@ -35,6 +35,7 @@ def start_worker(api: Api, tmp_path: Path) -> subprocess.Popen:  # type: ignore[
         CDHT_WEBHOOK_LEASE_SECONDS="2",
         CDHT_WEBHOOK_POLL_SECONDS="0.1",
         CDHT_SWEEP_INTERVAL_SECONDS="3600",
+        CDHT_WORKER_METRICS_PORT="0",  # no metrics endpoint: the restarted worker must not wait for the port
     )
     return subprocess.Popen(
         [sys.executable, "-m", "service.cli", "worker"],
