@@ -39,6 +39,7 @@ _CODES: tuple[ReasonCode, ...] = (
         "Danh tính thử nghiệm bị từ chối trong môi trường vận hành",
         "Demo identities are refused in production",
     ),
+    ReasonCode("oidc_refused", "Đăng nhập OpenID Connect bị từ chối", "The OpenID Connect sign-in was refused"),
     ReasonCode("form_field_unreadable", "Một trường của biểu mẫu không đọc được", "A form field cannot be read"),
     ReasonCode("request_invalid", "Yêu cầu không hợp lệ", "The request is not valid"),
     ReasonCode("internal_error", "Lỗi nội bộ; không có gì bị thay đổi", "Internal error; nothing was changed"),

@@ -22,6 +22,7 @@ from service.console.forms import Field, fields_of
 from service.domain.actor import Actor
 from service.domain.audit.verify import verify
 from service.domain.cases import replay
+from service.domain.cases.casefile import CaseFile
 from service.domain.cases.evidence import check_evidence_allowed
 from service.domain.cases.explain import allowed_transitions, check_trigger, explain
 from service.domain.errors import Conflict, DomainError, Reason
@@ -82,6 +83,33 @@ def step_form(t: Transition, indicator: str | None = None, checked_later: list[s
     )
 
 
+def indicator_steps(cf: CaseFile, actor: Actor, at: datetime) -> list[tuple[str, Transition]]:
+    """The indicator steps this person may take now: the engine's own checks (``check_trigger``) per indicator."""
+    process = cf.procedure.definition.indicator_process
+    if process is None or cf.case.state not in process.case_states:
+        return []
+    return [
+        (code, t)
+        for code, row in sorted(cf.indicator_rows.items())
+        for t in process.transitions
+        if row.state in t.source and check_trigger(cf, t, actor, at, indicator=code).allowed
+    ]
+
+
+def evidence_codes(cf: CaseFile, actor: Actor, at: datetime) -> list[str]:
+    """The indicators this person may add evidence to now (the definition's evidence rule, as the upload checks)."""
+    if cf.procedure.definition.indicator_process is None:
+        return []
+    codes = []
+    for code in sorted(cf.indicator_rows):
+        try:
+            check_evidence_allowed(cf, code, actor, at)
+        except DomainError:  # a refusal only means: this person adds no evidence to this indicator now
+            continue
+        codes.append(code)
+    return codes
+
+
 def diagram(definition: Any, state: str, path: list[str]) -> str:
     """The definition's SVG with the current state and the triggers taken marked for the stylesheet."""
     drawing = svg(definition)
@@ -128,21 +156,10 @@ async def case_view(svc: Services, actor: Actor, case_id: str, at: datetime, as_
                 steps.append(step_form(t, checked_later=check.checked_when_fired))
             elif t.bodies != ["system"]:
                 closed.append(ClosedStep(t.trigger, t.vi, t.en, t.citation.ref, check.reasons))
-        process = definition.indicator_process
-        for code, row in sorted(cf.indicator_rows.items()) if process else []:
-            for t in process.transitions:
-                if row.state in t.source and check_trigger(cf, t, actor, at, indicator=code).allowed:
-                    steps.append(step_form(t, indicator=code))
+        steps += [step_form(t, indicator=code) for code, t in indicator_steps(cf, actor, at)]
     indicators = await list_indicators(case_id, actor, svc) if definition.indicator_process else None
     path = [e.trigger for e in events if e.trigger]
-    upload_codes = []
-    if as_of is None and definition.indicator_process:
-        for code in sorted(cf.indicator_rows):
-            try:
-                check_evidence_allowed(cf, code, actor, at)
-            except DomainError:  # a refusal only means: this person adds no evidence to this indicator now
-                continue
-            upload_codes.append(code)
+    upload_codes = evidence_codes(cf, actor, at) if as_of is None else []
     return CaseView(
         case=out,
         definition=definition,

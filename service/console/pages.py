@@ -5,17 +5,22 @@ authority; none decides who may see or do what."""
 from __future__ import annotations
 
 from datetime import datetime, time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from service.api.cases import list_cases
 from service.api.deadlines import list_deadlines
-from service.console.caseview import case_view
+from service.console.caseview import case_view, evidence_codes, indicator_steps
 from service.console.i18n import LOCAL
 from service.console.render import page
 from service.console.routing import PREFIX, ConsoleRoute, services_and_now, signed_in
+from service.domain.actor import Actor
+from service.domain.case_pages import load_case_files
 from service.domain.errors import InvalidPayload, Reason
+from service.persistence.tables import Case
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 INBOX_SCAN = 500  # cases read for the inbox, newest first
@@ -34,16 +39,34 @@ def _choice(value: str | None) -> bool | None:
     return {"true": True, "false": False}.get(value or "")
 
 
+async def cases_with_indicator_steps(svc: Any, actor: Actor, at: datetime, items: list[Any]) -> list[Any]:
+    """Of these cases, those where the person may take an indicator's step now (the engine's checks decide)."""
+
+    def indicators_run(case: Any) -> bool:  # the definition's indicator sub-process runs in the case's state
+        process = svc.registry.procedures[(case.procedure, case.version)].definition.indicator_process
+        return process is not None and case.state in process.case_states
+
+    candidates = [c for c in items if indicators_run(c)]
+    if not candidates:
+        return []
+    async with svc.sessions() as session:
+        rows = (await session.execute(select(Case).where(Case.id.in_([c.id for c in candidates])))).scalars().all()
+        files = await load_case_files(session, svc.registry, list(rows))
+    acting = {
+        cf.case.id: [f"{code}: {t.trigger}" for code, t in indicator_steps(cf, actor, at)]
+        + [f"{code}: evidence" for code in evidence_codes(cf, actor, at)]
+        for cf in files
+    }
+    return [(c, acting[c.id]) for c in candidates if acting.get(c.id)]
+
+
 @router.get("/")
 async def inbox(request: Request) -> Response:
     actor = signed_in(request)
     svc, at = services_and_now(request)
     listed = await list_cases(actor, svc, at, limit=INBOX_SCAN)
     todo = [c for c in listed.items if c.allowed_transitions]
-    acting_on_indicators = []
-    for item in listed.items:
-        if item.state == "collecting_evidence" and not item.allowed_transitions:
-            acting_on_indicators.append(item)
+    acting_on_indicators = await cases_with_indicator_steps(svc, actor, at, [c for c in listed.items if c not in todo])
     deadlines = await list_deadlines(actor, svc, at, status="open", limit=10)
     return page(
         request,

@@ -32,13 +32,14 @@ class ConsoleSession:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     lang: str = "vi"
     via: str = "dev"  # dev (a demo identity) or oidc
+    pending: dict[str, str] | None = None  # an OpenID Connect sign-in under way: state, nonce, PKCE verifier
 
     @property
     def actor(self) -> Actor | None:
         return actor_from_claims(self.claims) if self.claims else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"claims": self.claims, "csrf": self.csrf, "lang": self.lang, "via": self.via}
+        return {"claims": self.claims, "csrf": self.csrf, "lang": self.lang, "via": self.via, "pending": self.pending}
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -61,6 +62,7 @@ def load(request: Request) -> ConsoleSession:
                 csrf=str(data.get("csrf") or session.csrf),
                 lang=data.get("lang") if data.get("lang") in LANGS else "vi",
                 via=str(data.get("via") or "dev"),
+                pending=data.get("pending") if isinstance(data.get("pending"), dict) else None,
             )
         except (BadSignature, ValueError, TypeError, AttributeError):
             session = ConsoleSession()

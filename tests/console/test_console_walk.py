@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from service.config import Settings
 from tests.helpers import DEFINITION
 from tests.support.browser import (
     SECRET,
+    VIEWPORT,
     Served,
     browser,
     console_server,
@@ -70,6 +72,13 @@ def history(served: Served, case_id: str) -> list[dict[str, Any]]:
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def picture(page: Any, name: str) -> None:
+    """A screenshot for the README, only when $CDHT_SCREENSHOTS_DIR is set (docs/console/)."""
+    if where := os.environ.get("CDHT_SCREENSHOTS_DIR"):
+        Path(where).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(where) / f"{name}.png"))
 
 
 def evidence_files(root: Path) -> dict[str, Path]:
@@ -119,6 +128,7 @@ def test_walk_a_commune_case_in_the_console(served: Served, chromium: Any, tmp_p
     banner = stale_tab.locator(".problem.stale")
     assert banner.count() == 1 and "issue_plan" in banner.inner_text()
     assert "Chủ tịch UBND xã Hòa Lạc" in banner.inner_text()  # who changed it
+    picture(stale_tab, "stale-page")
     assert stale_tab.locator(".stale a.button").get_attribute("href") == f"/console/cases/{case_id}"
     assert [e["trigger"] for e in history(served, case_id)].count("issue_plan") == 1
     stale_tab.close()
@@ -143,6 +153,8 @@ def test_walk_a_commune_case_in_the_console(served: Served, chromium: Any, tmp_p
     for reason in api.json()["reasons"]:
         assert reason["code"] in shown and reason["message"] in shown
     assert "(Điều 24 k2)" in shown  # the legal citation travels in the guard's message
+    problem.scroll_into_view_if_needed()
+    picture(leader, "refused-step")
     assert leader.get_attribute("#case-state", "data-state") == "plan_issued"
     assert [e.get("trigger") for e in history(served, case_id)].count("assign_indicators") == 0
 
@@ -164,6 +176,8 @@ def test_walk_a_commune_case_in_the_console(served: Served, chromium: Any, tmp_p
             upload(officer, code, files[code], f"Minh chứng {code}")
         assert officer.locator(f'tr[data-indicator="{code}"] a', has_text=files[code].name).count() == 1
         take_step(officer, "submit_evidence", w.submit_evidence(DEFINITION, code), indicator=code)
+        if index == 3:
+            picture(officer, "case-steps")
 
     # The leader accepts each, assesses, holds the review meeting and sends the dossier.
     leader.goto(f"/console/cases/{case_id}")
@@ -236,6 +250,7 @@ def auditor_finds_the_recognition(chromium: Any, served: Served, case_id: str) -
         row.locator("a.before").click()
     assert auditor.get_attribute("#case-state", "data-state") == "appraised"
     assert auditor.locator(".asof-note").count() == 1
+    picture(auditor, "as-of")
 
     auditor.goto(f"/console/audit?case={case_id}")
     with auditor.expect_navigation():
@@ -290,3 +305,58 @@ def test_a_report_compiled_approved_and_downloaded(served: Served, chromium: Any
         director.click("a#report-docx")
     text = "\n".join(p.text for p in docx.Document(io.BytesIO(Path(waiting.value.path()).read_bytes())).paragraphs)
     assert f"năm {CYCLE}" in text and "Lạng Sơn" in text
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page (injected by the test only; the console never serves
+    it, and the context bypasses the page's CSP to inject it)."""
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    violations = page.evaluate("async () => (await axe.run(document)).violations")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:5]}"
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_main_pages_pass_axe_and_are_photographed(served: Served, chromium: Any, tmp_path: Path) -> None:
+    """The main pages, signed in as the Department's director (after the walk and the report when they ran
+    first): no serious or critical axe-core violation, at 1366x768 and on a phone; a screenshot of each, written to
+    $CDHT_SCREENSHOTS_DIR when it is set (the README's pictures: docs/console/)."""
+    shots = Path(os.environ.get("CDHT_SCREENSHOTS_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    context = chromium.new_context(viewport=VIEWPORT, base_url=served.url, bypass_csp=True)
+    page = context.new_page()
+    page.goto("/console/sign-in")
+    problems = {"sign-in": serious_violations(page)}
+    page.screenshot(path=str(shots / "sign-in.png"))
+    page.select_option("#sub", "province-director")
+    with page.expect_navigation():
+        page.click("form.signin button[type=submit]")
+    case = httpx.get(
+        f"{served.url}/v1/cases",
+        params={"unit": "DEMO-X02", "procedure": "cdht_xa"},
+        headers=token("auditor", "auditor", "VN"),
+    ).json()["items"][0]["id"]
+    pages = {
+        "inbox": "/console/",
+        "cases": "/console/cases",
+        "case": f"/console/cases/{case}",
+        "deadlines": "/console/deadlines",
+        "audit": f"/console/audit?case={case}",
+        "reports": "/console/reports",
+    }
+    for name, path in pages.items():
+        page.goto(path)
+        problems[name] = serious_violations(page)
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=name not in ("case", "audit"))
+    page.set_viewport_size(PHONE)
+    page.goto(pages["case"])
+    problems["case (phone)"] = serious_violations(page)
+    page.screenshot(path=str(shots / "case-phone.png"))
+    context.close()
+    assert not any(problems.values()), problems
