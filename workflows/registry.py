@@ -61,6 +61,7 @@ BODIES = frozenset(
         "tt24_district.leader",
         "tt24_district_council.secretary",
         "tt24_district_council.member",
+        "tt24_report.recipient",  # who receives Phòng GDĐT's yearly report (Điều 20 k3: the Sở)
     }
 )
 

@@ -1,5 +1,6 @@
-"""Annual results reports: a report is a case of procedure ``bao_cao_ket_qua`` for the reviewing office's unit;
-its steps are the ordinary transition operations (``compile``, ``approve``, ``submit``, ``acknowledge``,
+"""Annual results reports: a report is a case of procedure ``bao_cao_ket_qua`` for the reviewing office's unit
+(TT25/2023 Điều 23 k2), or of ``bao_cao_don_vi_hoc_tap`` for Phòng GDĐT's learning-unit results (TT24/2023 Điều 20
+k3); its steps are the ordinary transition operations (``compile``, ``approve``, ``submit``, ``acknowledge``,
 ``return_report``); here it is opened, read and exported as JSON, CSV, XLSX, DOCX or PDF."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from service.reports.xlsx_report import report_xlsx
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 PROCEDURE = "bao_cao_ket_qua"
+REPORT_PROCEDURES = (PROCEDURE, "bao_cao_don_vi_hoc_tap")
 MEDIA = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
@@ -41,6 +43,11 @@ class ReportIn(BaseModel):
 
     unit: str = Field(description="The reviewing office's unit: the district (three-tier) or province (two-tier)")
     cycle: int = Field(ge=2000, le=2100)
+    procedure: Literal["bao_cao_ket_qua", "bao_cao_don_vi_hoc_tap"] = Field(
+        default=PROCEDURE,
+        description="bao_cao_ket_qua: the communes' results (TT25/2023 Điều 23 k2); bao_cao_don_vi_hoc_tap: the "
+        "district tier's learning units, due to the Sở before 15/03 (TT24/2023 Điều 20 k3)",
+    )
 
 
 class ReportOut(BaseModel):
@@ -50,7 +57,7 @@ class ReportOut(BaseModel):
 
 async def _report(session, svc, report_id: str, actor):  # type: ignore[no-untyped-def]
     cf = await readable_case(session, svc.registry, report_id, actor)
-    if cf.case.procedure != PROCEDURE:
+    if cf.case.procedure not in REPORT_PROCEDURES:
         raise NotFound(f"{report_id} is not a report", reasons=[Reason("not_a_report", f"it is a {cf.case.procedure}")])
     return cf
 
@@ -60,7 +67,7 @@ async def _report(session, svc, report_id: str, actor):  # type: ignore[no-untyp
     status_code=201,
     response_model=CaseOut,
     responses=problems(401, 403, 404, 409, 422),
-    summary="Open the annual results report of a reviewing office for cycle N (TT25/2023 Điều 23 k2)",
+    summary="Open the annual results report of an office for cycle N (TT25/2023 Điều 23 k2; TT24/2023 Điều 20 k3)",
 )
 async def open_report(body: ReportIn, request: Request, actor: ActorDep, svc: ServicesDep, at: NowDep) -> JSONResponse:
     return await open_and_answer(
@@ -68,7 +75,7 @@ async def open_report(body: ReportIn, request: Request, actor: ActorDep, svc: Se
         svc=svc,
         actor=actor,
         at=at,
-        procedure=PROCEDURE,
+        procedure=body.procedure,
         unit=body.unit,
         cycle=body.cycle,
         kind="first",
@@ -125,7 +132,7 @@ async def export_report(
                 raise pdf_report.missing_renderer(svc.settings.pdf_renderer)
             timeout = svc.settings.pdf_timeout_seconds
             content = await asyncio.to_thread(pdf_report.docx_to_pdf, content, renderer, timeout=timeout)
-    name = f"bao-cao-ket-qua-{cf.unit.code}-{cf.case.cycle}.{format}"
+    name = f"{cf.case.procedure.replace('_', '-')}-{cf.unit.code}-{cf.case.cycle}.{format}"
     return Response(
         content, media_type=MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )

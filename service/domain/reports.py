@@ -1,4 +1,6 @@
-"""The annual results report (TT25/2023 Điều 23 k2): its snapshot of cycle N, taken at an audit position.
+"""The annual results reports: TT25/2023 Điều 23 k2 (the communes' recognitions) and TT24/2023 Điều 20 k3 (the
+district tier's learning units, one row per organisation: setting ``report_rows: organisations``). Their snapshot
+of cycle N is taken at an audit position.
 
 ``compile`` records, in its own audit event, the results of every commune case of the cycle in the office's area:
 counts by level and outcome, the commune list with decision numbers and dates, refusals with their reasons,
@@ -22,12 +24,13 @@ from service.domain.cases import deadlines, replay
 from service.domain.cases.casefile import CaseFile
 from service.domain.cases.collectors import collector
 from service.domain.errors import Conflict, Reason
-from service.persistence.queries import unit_subtree
+from service.persistence.queries import subtree_codes, unit_subtree
 from service.persistence.tables import AdminUnit, Case
 from workflows.registry import Registry
 
 OUTCOMES = ("refused", "not_submitted", "lapsed", "withdrawn")
 NO_CASE, NO_CASE_LABEL = "no_case", "Không có hồ sơ đề nghị trong năm"  # a commune of the area without a case
+TT25_TITLE = "Kết quả đánh giá, công nhận “Cộng đồng học tập” cấp xã"
 
 
 async def position_now(session: AsyncSession, report: CaseFile) -> dict[str, Any]:
@@ -35,6 +38,8 @@ async def position_now(session: AsyncSession, report: CaseFile) -> dict[str, Any
     among them, the sequence number of its newest committed event. Recorded with the snapshot, so a rebuild reads
     exactly the same histories, whatever happens to the units or the cases afterwards."""
     procedure_key = report.settings.get("report_procedure", "cdht_xa")
+    if report.settings.get("report_rows") == "organisations":
+        return await _organisations_position(session, report, procedure_key)
     communes = (
         await session.execute(
             select(AdminUnit.code, AdminUnit.name)
@@ -56,6 +61,21 @@ async def position_now(session: AsyncSession, report: CaseFile) -> dict[str, Any
     return {"communes": [[code, name] for code, name in communes], "cases": {cid: seq for cid, seq in cases}}
 
 
+async def _organisations_position(session: AsyncSession, report: CaseFile, procedure_key: str) -> dict[str, Any]:
+    """The cases of the cycle about organisations in the office's area (on its unit or below), and those units."""
+    area = await subtree_codes(session, report.unit.code)
+    cases = (
+        await session.execute(
+            select(Case.id, Case.event_seq, Case.unit_code)
+            .where(Case.procedure == procedure_key, Case.cycle == report.case.cycle, Case.unit_code.in_(area))
+            .order_by(Case.id)
+        )
+    ).all()
+    codes = sorted({row.unit_code for row in cases})
+    units = (await session.execute(select(AdminUnit.code, AdminUnit.name).where(AdminUnit.code.in_(codes)))).all()
+    return {"units": sorted([code, name] for code, name in units), "cases": {row.id: row.event_seq for row in cases}}
+
+
 async def snapshot(
     session: AsyncSession, registry: Registry, report: CaseFile, position: dict[str, Any], at: datetime
 ) -> dict[str, Any]:
@@ -63,7 +83,8 @@ async def snapshot(
     sequence number."""
     office, cycle = report.unit, report.case.cycle
     procedure_key = report.settings.get("report_procedure", "cdht_xa")
-    names = dict(tuple(pair) for pair in position["communes"])
+    organisations = "units" in position
+    names = dict(tuple(pair) for pair in position["units" if organisations else "communes"])
     rows, failed, appraised, labels = [], Counter(), Counter(), {}
     # A case whose newest event is still the recorded position is read from the tables, proven by that event's
     # digest (the same state a replay would rebuild); the others are replayed up to their position.
@@ -73,14 +94,18 @@ async def snapshot(
         if read is None:
             cf, _ = await replay.case_as_of(session, registry, case_id, position=seq)
             read = replay.ProvenState(cf.case, cf.procedure.definition, cf.deadlines)
-        rows.append(_commune_row(read, names[read.case.unit_code], at))
+        row = _commune_row(read, names[read.case.unit_code], at)
+        if organisations:
+            row.update(subject=read.case.subject, subject_kind=(read.case.pinned or {}).get("subject_kind"))
+        rows.append(row)
         labels.update({i.code: i.vi for i in read.definition.indicators})
         for result in (read.case.dossier.get("record_appraisal") or {}).get("results", []):
             appraised[result["indicator"]] += 1
             failed[result["indicator"]] += result["result"] != "pass"
-    with_case = {row["unit"] for row in rows}
-    rows += [_no_case_row(code, name) for code, name in names.items() if code not in with_case]
-    rows.sort(key=lambda row: (row["unit"], row["case_id"] or ""))
+    if not organisations:  # every commune of the area, those without a case too
+        with_case = {row["unit"] for row in rows}
+        rows += [_no_case_row(code, name) for code, name in names.items() if code not in with_case]
+    rows.sort(key=lambda row: (row["unit"], row.get("subject") or "", row["case_id"] or ""))
     totals: Counter[str] = Counter()
     for row in rows:
         state = row["state"]
@@ -100,13 +125,21 @@ async def snapshot(
             "procedure": procedure_key,
             "compiled_at": format_time(at),
             "audit_position": {"cases": len(position["cases"]), "at": format_time(at)},
+            **({"rows": "organisations"} if organisations else {}),
         },
         "totals": {
-            "communes": len(names),
+            **({"organisations": len({row["subject"] for row in rows})} if organisations else {"communes": len(names)}),
             "cases": len(rows) - totals[NO_CASE],
             **{
                 key: totals[key]
-                for key in ("recognized_level_1", "recognized_level_2", *OUTCOMES, "in_progress", "overdue", NO_CASE)
+                for key in (
+                    "recognized_level_1",
+                    "recognized_level_2",
+                    *OUTCOMES,
+                    "in_progress",
+                    "overdue",
+                    *(() if organisations else (NO_CASE,)),
+                )
             },
         },
         "communes": rows,
@@ -198,7 +231,7 @@ def document_meta(cf: CaseFile, parent_name: str | None) -> dict[str, Any]:
         "number": approval["document"]["number"],
         "place": approval["place"],
         "date": approval["document"]["date"],
-        "title": f"Kết quả đánh giá, công nhận “Cộng đồng học tập” cấp xã năm {cycle}",
+        "title": f"{cf.settings.get('report_title', TT25_TITLE)} năm {cycle}",
         "signer_title": approval["signer_title"],
         "signer_name": approval["signer_name"],
         "recipients": list(approval["recipients"]),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from service.reports.snapshot import COMMUNE_COLUMNS, commune_rows
+from service.reports.snapshot import commune_rows, wording
 
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV/formula injection); commune names
 # and refusal reasons are typed by people, so such a text cell gets a leading apostrophe in the CSV, and is forced to
@@ -22,7 +22,7 @@ def report_csv(snapshot: dict) -> bytes:
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COMMUNE_COLUMNS)
+    writer.writerow(wording(snapshot).row_columns)
     for row in commune_rows(snapshot):
         writer.writerow(
             [

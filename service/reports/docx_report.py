@@ -21,7 +21,8 @@ from service.reports.docx_layout import (
     set_cell_width,
 )
 from service.reports.snapshot import (
-    TOTAL_LABELS,
+    COMMUNES,
+    Wording,
     commune_rows,
     compile_time,
     indicator_rows,
@@ -30,6 +31,7 @@ from service.reports.snapshot import (
     parse_date,
     report_cycle,
     total_items,
+    wording,
 )
 
 # One sentence per total for the body of the DOCX report ({n} is the number).
@@ -168,37 +170,40 @@ def _body(document, snapshot: dict, meta: dict, office: str, cycle: Any) -> None
     text = {"align": "justify", "first_line_mm": 10, "after": 6, "line_spacing": 1.15}
     heading = {"align": "left", "bold": True, "first_line_mm": 10, "before": 6, "after": 6, "line_spacing": 1.15}
 
+    words = wording(snapshot)
     add_paragraph(
         document,
-        "Thực hiện Thông tư số 25/2023/TT-BGDĐT của Bộ trưởng Bộ Giáo dục và Đào tạo quy định về đánh giá, "
-        f"công nhận “Cộng đồng học tập” cấp xã, {issuer} báo cáo kết quả đánh giá, công nhận "
-        f"“Cộng đồng học tập” cấp xã năm {cycle} như sau:",
+        f"Thực hiện {words.instrument} của Bộ trưởng Bộ Giáo dục và Đào tạo quy định về đánh giá, "
+        f"công nhận {words.recognition}, {issuer} báo cáo kết quả đánh giá, công nhận "
+        f"{words.recognition} năm {cycle} như sau:",
         **text,
     )
 
     add_paragraph(document, "I. KẾT QUẢ CHUNG", **heading)
-    for key, _, number in total_items(snapshot):
-        sentence = _TOTAL_SENTENCES.get(key, f"{TOTAL_LABELS.get(key, key)}: {{n}}.")
+    sentences = _TOTAL_SENTENCES if words is COMMUNES else {}
+    for key, label, number in total_items(snapshot):
+        sentence = sentences.get(key, f"{label}: {{n}}.")
         add_paragraph(document, "- " + sentence.format(n=number), **text)
 
-    add_paragraph(document, "II. KẾT QUẢ CỤ THỂ CỦA CÁC XÃ", **heading)
+    add_paragraph(document, f"II. KẾT QUẢ CỤ THỂ CỦA CÁC {words.noun.upper()}", **heading)
     rows = commune_rows(snapshot)
     if rows:
-        _communes_table(document, rows)
+        _communes_table(document, rows, words)
     else:
-        add_paragraph(document, "Không có xã nào trong phạm vi báo cáo.", **text)
+        add_paragraph(document, f"Không có {words.noun} nào trong phạm vi báo cáo.", **text)
 
     add_paragraph(document, "III. CÁC CHỈ TIÊU CHƯA ĐẠT NHIỀU NHẤT", **heading)
     failing = [r for r in indicator_rows(snapshot) if r["failed"] > 0]
     if failing:
         parts = [
-            f"chỉ tiêu {r['code']} ({_strip_period(r['label'])}): {r['failed']}/{r['appraised']} xã được thẩm định "
+            f"chỉ tiêu {r['code']} ({_strip_period(r['label'])}): {r['failed']}/{r['appraised']} {words.noun} được "
+            "thẩm định "
             "không đạt"
             for r in failing
         ]
         add_paragraph(
             document,
-            "Qua thẩm định, các chỉ tiêu có nhiều xã không đạt nhất là: " + "; ".join(parts) + ".",
+            f"Qua thẩm định, các chỉ tiêu có nhiều {words.noun} không đạt nhất là: " + "; ".join(parts) + ".",
             **text,
         )
     else:
@@ -207,7 +212,7 @@ def _body(document, snapshot: dict, meta: dict, office: str, cycle: Any) -> None
     # NĐ 30 ends the body of a document with "./.".
     add_paragraph(
         document,
-        f"Trên đây là báo cáo kết quả đánh giá, công nhận “Cộng đồng học tập” cấp xã năm {cycle} của {issuer}./.",
+        f"Trên đây là báo cáo kết quả đánh giá, công nhận {words.recognition} năm {cycle} của {issuer}./.",
         **text,
     )
 
@@ -216,7 +221,7 @@ def _strip_period(text: str) -> str:
     return text.rstrip(" .;")
 
 
-def _communes_table(document, rows: list[dict[str, Any]]) -> None:
+def _communes_table(document, rows: list[dict[str, Any]], words: Wording) -> None:
     from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT
     from docx.oxml.ns import qn
 
@@ -225,7 +230,8 @@ def _communes_table(document, rows: list[dict[str, Any]]) -> None:
     # Repeat the header row at the top of every page the table runs onto.
     tr_pr = header._tr.get_or_add_trPr()
     tr_pr.append(tr_pr.makeelement(qn("w:tblHeader"), {}))
-    for cell, label in zip(header.cells, _COMMUNE_TABLE_HEADER, strict=True):
+    labels = _COMMUNE_TABLE_HEADER if words is COMMUNES else ("STT", "Đơn vị", *_COMMUNE_TABLE_HEADER[2:])
+    for cell, label in zip(header.cells, labels, strict=True):
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         cell_paragraph(cell, label, size=12, bold=True, before=3, after=3)
     for index, row in enumerate(rows, start=1):

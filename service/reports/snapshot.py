@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -57,16 +58,75 @@ COMMUNE_COLUMNS: tuple[str, ...] = (
 
 INDICATOR_COLUMNS: tuple[str, ...] = ("Mã chỉ tiêu", "Nội dung", "Số xã không đạt", "Số xã được thẩm định")
 
+# TT24/2023 Điều 20 k3: the district tier's learning units, one row per organisation (the snapshot's report.rows).
+ORGANISATION_TOTAL_LABELS: dict[str, str] = {
+    "organisations": "Tổng số đơn vị có hồ sơ",
+    "cases": "Tổng số hồ sơ",
+    "recognized_level_1": "Số đơn vị được công nhận đạt Mức độ 1",
+    "recognized_level_2": "Số đơn vị được công nhận đạt Mức độ 2",
+    "refused": "Số đơn vị không đạt (có văn bản trả lời nêu rõ lý do)",
+    "lapsed": "Số đơn vị quá hạn gửi hồ sơ",
+    "in_progress": "Số hồ sơ đang xử lý",
+    "overdue": "Số hồ sơ quá hạn xử lý",
+}
+ORGANISATION_COLUMNS: tuple[str, ...] = ("Mã đơn vị hành chính", "Đơn vị (mã, loại, địa bàn)", *COMMUNE_COLUMNS[2:])
+ORGANISATION_INDICATOR_COLUMNS: tuple[str, ...] = (
+    "Mã chỉ tiêu",
+    "Nội dung",
+    "Số đơn vị không đạt",
+    "Số đơn vị được thẩm định",
+)
+
+
+@dataclass(frozen=True)
+class Wording:
+    """What a report's rows are called: communes (TT25/2023 Điều 23 k2) or organisations (TT24/2023 Điều 20 k3)."""
+
+    total_labels: dict[str, str]
+    row_columns: tuple[str, ...]
+    indicator_columns: tuple[str, ...]
+    rows_sheet: str
+    noun: str  # "xã", "đơn vị"
+    recognition: str  # what is recognised, as the circular names it
+    instrument: str
+
+
+COMMUNES = Wording(
+    TOTAL_LABELS,
+    COMMUNE_COLUMNS,
+    INDICATOR_COLUMNS,
+    "Danh sách xã",
+    "xã",
+    "“Cộng đồng học tập” cấp xã",
+    "Thông tư số 25/2023/TT-BGDĐT",
+)
+ORGANISATIONS = Wording(
+    ORGANISATION_TOTAL_LABELS,
+    ORGANISATION_COLUMNS,
+    ORGANISATION_INDICATOR_COLUMNS,
+    "Danh sách đơn vị",
+    "đơn vị",
+    "“Đơn vị học tập” cấp huyện",
+    "Thông tư số 24/2023/TT-BGDĐT",
+)
+
+
+def wording(snapshot: dict) -> Wording:
+    return ORGANISATIONS if (snapshot.get("report") or {}).get("rows") == "organisations" else COMMUNES
+
 
 def commune_rows(snapshot: dict) -> list[dict[str, Any]]:
     """The communes flattened to the table's fields, sorted by unit code (then case id, for two cases of one unit)."""
     rows = []
     for commune in snapshot.get("communes") or []:
         decision = commune.get("decision") or {}
+        name = str(commune.get("name") or "")
+        if commune.get("subject"):  # an organisation: its code, its kind, and the unit it is in
+            name = f"{commune['subject']} ({commune.get('subject_kind') or '?'}, {name})"
         rows.append(
             {
                 "unit": str(commune.get("unit") or ""),
-                "name": str(commune.get("name") or ""),
+                "name": name,
                 "case_id": str(commune.get("case_id") or ""),
                 "kind": commune.get("kind") or "",
                 "state": commune.get("state") or "",
@@ -79,7 +139,7 @@ def commune_rows(snapshot: dict) -> list[dict[str, Any]]:
                 "overdue": bool(commune.get("overdue")),
             }
         )
-    rows.sort(key=lambda r: (r["unit"], r["case_id"]))
+    rows.sort(key=lambda r: (r["unit"], r["name"], r["case_id"]))
     return rows
 
 
@@ -98,10 +158,10 @@ def communes_total_row(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 def total_items(snapshot: dict) -> list[tuple[str, str, int]]:
     """(key, label, number) for each total: the known ones in reading order, then any others by key."""
-    totals = snapshot.get("totals") or {}
-    known = [k for k in TOTAL_LABELS if k in totals]
-    extra = sorted(k for k in totals if k not in TOTAL_LABELS)
-    return [(k, TOTAL_LABELS.get(k, k), totals[k]) for k in known + extra]
+    totals, labels = snapshot.get("totals") or {}, wording(snapshot).total_labels
+    known = [k for k in labels if k in totals]
+    extra = sorted(k for k in totals if k not in labels)
+    return [(k, labels.get(k, k), totals[k]) for k in known + extra]
 
 
 def indicator_rows(snapshot: dict) -> list[dict[str, Any]]:

@@ -10,8 +10,6 @@ from datetime import date, datetime
 from typing import Any
 
 from service.reports.snapshot import (
-    COMMUNE_COLUMNS,
-    INDICATOR_COLUMNS,
     commune_rows,
     communes_total_row,
     compile_time,
@@ -21,6 +19,7 @@ from service.reports.snapshot import (
     parse_date,
     report_cycle,
     total_items,
+    wording,
 )
 
 _XLSX_WIDTH_CAP = 80
@@ -97,10 +96,11 @@ def report_xlsx(snapshot: dict, meta: dict) -> bytes:
     fill(totals_sheet, ("Nội dung", "Số lượng"), ([label, number] for _, label, number in total_items(snapshot)))
 
     communes = commune_rows(snapshot)
-    communes_sheet = workbook.create_sheet("Danh sách xã")
+    words = wording(snapshot)
+    communes_sheet = workbook.create_sheet(words.rows_sheet)
     fill(
         communes_sheet,
-        COMMUNE_COLUMNS,
+        words.row_columns,
         (
             [
                 r["unit"],
@@ -117,13 +117,13 @@ def report_xlsx(snapshot: dict, meta: dict) -> bytes:
             for r in communes
         ),
         formats={7: "DD/MM/YYYY"},
-        totals=_communes_totals(communes) if communes else None,
+        totals=_communes_totals(communes, words.noun) if communes else None,
     )
 
     indicators_sheet = workbook.create_sheet("Chỉ tiêu")
     fill(
         indicators_sheet,
-        INDICATOR_COLUMNS,
+        words.indicator_columns,
         ([r["code"], r["label"], r["failed"], r["appraised"]] for r in indicator_rows(snapshot)),
     )
 
@@ -132,19 +132,21 @@ def report_xlsx(snapshot: dict, meta: dict) -> bytes:
     return normalised_zip(buffer.getvalue(), compiled_at)
 
 
-def _communes_totals(rows: list[dict[str, Any]]) -> list[Any]:
-    """The last row of the communes sheet, under its columns: how many communes, how many with a case, recognised,
-    with a decision, refused (in the reasons' column) and overdue."""
+def _communes_totals(rows: list[dict[str, Any]], noun: str) -> list[Any]:
+    """The last row of the communes (or organisations') sheet, under its columns: how many communes
+    (organisations), how many with a case, recognised, with a decision, refused (in the reasons' column) and
+    overdue."""
     totals = communes_total_row(rows)
+    listed = totals["communes"] if noun == "xã" else len({r["name"] for r in rows})
     return [
         "Tổng cộng",
-        f"{totals['communes']} xã",
+        f"{listed} {noun}",
         f"{totals['cases']} hồ sơ",
         None,
-        f"{totals['recognized']} xã được công nhận",
+        f"{totals['recognized']} {noun} được công nhận",
         f"{totals['decisions']} quyết định",
         None,
-        f"{totals['refused']} xã không được công nhận",
+        f"{totals['refused']} {noun} không được công nhận",
         f"{totals['overdue']} quá hạn",
     ]
 

@@ -19,6 +19,7 @@ async def test_procedures_list_and_definition_carry_citations_and_schemas(api: A
         ("xep_loai_cdht_xa", "tt44-2014"),
         ("don_vi_hoc_tap", "tt24-2023"),
         ("don_vi_hoc_tap_tinh", "tt24-2023"),
+        ("bao_cao_don_vi_hoc_tap", "tt24-2023"),
         ("khac_phuc", "bac-kan"),
     }
     repealed = next(p for p in listing if p["key"] == "xep_loai_cdht_xa")
