@@ -6,6 +6,7 @@
 #                 (Debian: apt-get install chromium; .ci/run installs it)
 #   make lint     ruff
 #   make openapi  regenerate openapi/openapi.json
+#   make tools    the npm tools the tests use (Spectral) into tools/node_modules, when npm is installed
 #   make clean    remove .venv, var/ and caches
 
 PY          ?= python3
@@ -24,7 +25,7 @@ BIN  := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test lint openapi clean bench
+.PHONY: help run test lint openapi clean bench tools
 
 help:
 	@echo "targets: run (HOST=$(HOST) PORT=$(PORT)), test (PYTEST_ARGS=...), lint, openapi, clean"
@@ -58,7 +59,7 @@ run: $(VENV)
 # server answers at $(TEST_PG_HOST):$(TEST_PG_PORT), use it (database $(TEST_PG_DB), user
 # $(TEST_PG_USER), no password prompt - trust/.pgpass/PGPASSWORD), creating the database if needed.
 # The 30 slowest tests (and fixtures) are listed at the end of every run, in CI too (.ci/run calls `make test`).
-test: $(VENV)
+test: $(VENV) tools
 	@enable_hint="set CDHT_TEST_POSTGRES_URL=postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB to enable them"; \
 	pg_psql() { psql -X -w -h $(TEST_PG_HOST) -p $(TEST_PG_PORT) -U $(TEST_PG_USER) -d postgres "$$@"; }; \
 	pg_has_db() { pg_psql -Atc "select 1 from pg_database where datname='$(TEST_PG_DB)'" 2>/dev/null | grep -q 1; }; \
@@ -85,6 +86,16 @@ lint: $(VENV)
 bench: $(VENV)
 	$(BIN)/pip install -q -e '.[test,bench]'
 	PYTHONPATH=. $(BIN)/python -m bench.run_all $(BENCH_ARGS)
+
+# Spectral (tests/test_openapi_lint.py), pinned by tools/package-lock.json; install scripts are not run (none is
+# needed, and one dependency's would only report the download).
+tools:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory tools/node_modules; \
+	else echo "make tools: npm not found; tests/test_openapi_lint.py is skipped (install nodejs and npm; CI does)"; fi
+
+tools/node_modules: tools/package.json tools/package-lock.json
+	cd tools && SCARF_ANALYTICS=false npm ci --no-audit --no-fund --ignore-scripts
+	touch tools/node_modules
 
 openapi: $(VENV)
 	@mkdir -p openapi

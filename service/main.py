@@ -25,6 +25,7 @@ from service.api import (
     case_migrations,
     cases,
     deadlines,
+    docs,
     health,
     indicators,
     procedures,
@@ -33,9 +34,9 @@ from service.api import (
     webhooks,
 )
 from service.api.deps import Services
-from service.api.errors import document_problems
 from service.api.errors import install as install_errors
 from service.api.limits import RequestLimits
+from service.api.openapi_doc import TAGS, finish, operation_id
 from service.auth import TokenVerifier
 from service.config import Settings
 from service.console import web as console
@@ -139,7 +140,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        openapi_tags=[{"name": "transitions", "description": "One operation per legal step"}],
+        openapi_tags=[{"name": name, "description": text} for name, text in TAGS],
+        generate_unique_id_function=operation_id,
+        docs_url=None,  # served from the package's own assets (service.api.docs), never a CDN
+        redoc_url=None,
     )
     engine = make_engine(settings.resolved_database_url)
     app.state.services = Services(
@@ -154,6 +158,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     if tracer_provider is not None:
         tracing.instrument_app(app, tracer_provider)
         tracing.instrument_engine(engine, tracer_provider)
+    docs.install(app)
 
     app.add_middleware(RequestContext)
     app.add_middleware(
@@ -187,14 +192,16 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(
+            app.openapi_schema = finish(
                 get_openapi(
                     title=app.title,
                     version=app.version,
                     description=app.description,
                     routes=app.routes,
                     tags=app.openapi_tags,
-                )
+                ),
+                app,
+                registry,
             )
         return app.openapi_schema
 

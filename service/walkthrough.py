@@ -1,13 +1,17 @@
 """Well-formed payloads for every step of the commune procedure, with keyword overrides.
 
-Used by ``cdht seed-demo`` to walk demo cases through the engine and by the tests as factories, so that both
-speak the definition's payloads the same way.
+Each is the definition's own example of the transition (``example:`` in ``workflows/definitions/cdht_xa``, moved
+to the cycle by ``workflows.examples``), the same one the OpenAPI document shows; used by ``cdht seed-demo`` to
+walk demo cases through the engine and by the tests as factories, so that all of them speak the definition's
+payloads the same way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from workflows.examples import example
+from workflows.registry import default_registry
 from workflows.schema import Definition
 
 ORGS = {
@@ -23,6 +27,11 @@ MINIMAL_PDF = (
 )
 
 
+def commune() -> Definition:
+    """The commune procedure whose examples these are (cdht_xa as shipped)."""
+    return default_registry().current("cdht_xa").definition
+
+
 def docref(number: str, date: str, **extra: Any) -> dict[str, Any]:
     return {"number": number, "date": date, **extra}
 
@@ -32,7 +41,7 @@ def org_for(indicator: str) -> str:
 
 
 def issue_plan(cycle: int, **over: Any) -> dict[str, Any]:
-    return {"plan": docref("15/KH-UBND", f"{cycle}-01-15", title=f"Kế hoạch xây dựng CĐHT năm {cycle}"), **over}
+    return {**example(commune(), "issue_plan", cycle), **over}
 
 
 def assign_indicators(definition: Definition, **over: Any) -> dict[str, Any]:
@@ -56,7 +65,8 @@ def figures_for(
 def submit_evidence(
     definition: Definition, code: str, *, level: int = 1, rating: str = "pass", **over: Any
 ) -> dict[str, Any]:
-    payload: dict[str, Any] = {"rating": rating, "note": f"Minh chứng cho chỉ tiêu {code}"}
+    payload: dict[str, Any] = {**example(commune(), "submit_evidence", indicator=True), "rating": rating}
+    payload["note"] = f"Minh chứng cho chỉ tiêu {code}"
     figures = figures_for(definition, code, level=level)
     if figures is not None:
         payload["figures"] = figures
@@ -65,74 +75,42 @@ def submit_evidence(
 
 
 def complete_self_assessment(cycle: int, **over: Any) -> dict[str, Any]:
-    return {"report": docref("03/BC-UBND", f"{cycle + 1}-01-10", title="Báo cáo tự đánh giá CĐHT"), **over}
+    return {**example(commune(), "complete_self_assessment", cycle), **over}
 
 
 def record_review_meeting(cycle: int, **over: Any) -> dict[str, Any]:
-    return {
-        "held_on": f"{cycle + 1}-01-20",
-        "chair": {"name": "Nguyễn Văn An", "position": "chu_tich"},
-        "participants": [
-            {"name": "Trần Thị Bình", "org_type": "hoi_khuyen_hoc"},
-            {"name": "Lê Văn Cường", "org_type": "mat_tran"},
-            {"name": "Phạm Thị Dung", "org_type": "chinh_tri_xa_hoi"},
-        ],
-        "minutes": docref("05/BB-UBND", f"{cycle + 1}-01-20"),
-        **over,
-    }
+    return {**example(commune(), "record_review_meeting", cycle), **over}
 
 
 def submit_dossier(cycle: int, level: int = 1, **over: Any) -> dict[str, Any]:
-    return {
-        "requested_level": level,
-        "channel": "online",
-        "submission_letter": docref("07/TTr-UBND", f"{cycle + 1}-02-01"),
-        **over,
-    }
+    return {**example(commune(), "submit_dossier", cycle), "requested_level": level, **over}
 
 
 def form_council(cycle: int, *, secretary_sub: str, **over: Any) -> dict[str, Any]:
-    return {
-        "decision": docref("21/QĐ-SGDĐT", f"{cycle + 1}-03-01"),
-        "members": [
-            {"name": "Hoàng Văn Em", "position": "chair", "org": "Sở GDĐT", "org_type": "co_quan_chuyen_mon"},
-            {
-                "sub": secretary_sub,
-                "name": "Vũ Thị Gấm",
-                "position": "secretary",
-                "org": "Sở GDĐT",
-                "org_type": "co_quan_chuyen_mon",
-            },
-            {"name": "Đỗ Văn Hùng", "position": "member", "org": "Hội Khuyến học tỉnh", "org_type": "hoi_khuyen_hoc"},
-            {"name": "Bùi Thị Lan", "position": "member", "org": "Ủy ban MTTQ tỉnh", "org_type": "mat_tran"},
-            {"name": "Ngô Văn Minh", "position": "member", "org": "Tỉnh đoàn", "org_type": "chinh_tri_xa_hoi"},
-        ],
-        **over,
-    }
+    payload = example(commune(), "form_council", cycle)
+    for seat in payload["members"]:
+        if seat["position"] == "secretary":
+            seat["sub"] = secretary_sub
+    return {**payload, **over}
 
 
 def record_appraisal(
     definition: Definition, cycle: int, *, level: int = 1, failed: tuple[str, ...] = (), **over: Any
 ) -> dict[str, Any]:
     return {
-        "method": "meeting",
+        **example(commune(), "record_appraisal", cycle),
         "level": level,
         "results": [
             {"indicator": i.code, "result": "fail" if i.code in failed else "pass"} for i in definition.indicators
         ],
         "conclusion": "not_eligible" if failed else "eligible",
-        "report": docref("02/BC-HĐĐG", f"{cycle + 1}-03-10"),
         **over,
     }
 
 
 def recognize(cycle: int, **over: Any) -> dict[str, Any]:
-    return {"decision": docref("35/QĐ-SGDĐT", f"{cycle + 1}-03-20"), **over}
+    return {**example(commune(), "recognize", cycle), **over}
 
 
 def refuse(cycle: int, **over: Any) -> dict[str, Any]:
-    return {
-        "reasons": ["Chỉ tiêu 5.1 chưa đạt: tỷ lệ Công dân học tập dưới 60%"],
-        "reply_letter": docref("36/SGDĐT-GDTX", f"{cycle + 1}-03-20"),
-        **over,
-    }
+    return {**example(commune(), "refuse", cycle), **over}

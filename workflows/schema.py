@@ -170,6 +170,9 @@ class Transition(Strict):
     en: str
     collector: str | None = None  # the service gathers these payload fields before firing (e.g. a report snapshot)
     webhook_event: str | None = None  # the outbox event type instead of case.transitioned (e.g. report.submitted)
+    # A well-formed payload, written for the definition's ``example_cycle``: the OpenAPI examples, the demo's walk
+    # and the tests' payloads are taken from it (``workflows.examples``).
+    example: dict[str, Any] | None = None
 
 
 class EvidenceRule(Strict):
@@ -251,6 +254,8 @@ class Definition(Strict):
     # How the commune procedure's clauses, which shared guards cite, read in this procedure: e.g. the district
     # procedure repeats Điều 9 clause for clause as Điều 14, so {"Điều 9": "Điều 14"}.
     clauses: dict[str, str] = Field(default_factory=dict)
+    # The evaluation year the transitions' examples are written for; ``workflows.examples`` moves their years.
+    example_cycle: int | None = None
     # The kind of unit a case is about; "reviewing_office" is the unit whose office reviews communes under the
     # case's profile (the district in three_tier, the province in two_tier), e.g. for the annual report.
     subject_level: Literal["commune", "district", "province", "reviewing_office"]

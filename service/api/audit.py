@@ -158,7 +158,7 @@ async def search_events(
     "(a national auditor or admin). With `deep=true` every evidence file on disk (or the case's) is hashed and "
     "compared with its recorded SHA-256 and size; `files` lists each record whose file is missing or changed.",
 )
-async def verify(
+async def verify_audit(
     actor: ActorDep,
     svc: ServicesDep,
     case: str | None = None,

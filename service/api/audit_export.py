@@ -149,7 +149,7 @@ def _safe(text: str) -> str:
     "auditor or admin without `case`/`unit` also gets the chains without a case (`admin`, `webhooks`). "
     "`since`/`until` cut chains (verify with `--partial`). Each export is logged.",
 )
-async def export(
+async def export_audit(
     actor: ActorDep,
     svc: ServicesDep,
     export_format: Annotated[Literal["jsonl", "csv"], Query(alias="format")] = "jsonl",
@@ -352,7 +352,7 @@ async def create_checkpoint(actor: ActorDep, svc: ServicesDep, now: NowDep, resp
     },
     summary="The public key the checkpoints are signed with, for operators to keep outside the database",
 )
-async def public_key(actor: ActorDep, svc: ServicesDep) -> PlainTextResponse:
+async def get_checkpoint_public_key(actor: ActorDep, svc: ServicesDep) -> PlainTextResponse:
     authority.require(actor, authority.READ_CHECKPOINT_KEY)
     return PlainTextResponse(keys.public_key_pem(svc.settings), media_type="application/x-pem-file")
 

@@ -125,7 +125,9 @@ async def _view(svc: Services, migration_id: str) -> dict[str, Any]:
     "cases in batches ordered by case id, each batch one transaction; each moved case gets one `case_migrated` "
     "audit event and a `case.transitioned` webhook (trigger `migrate_version`) (201). A national admin only.",
 )
-async def migrate(body: MigrationIn, request: Request, actor: AdminDep, svc: ServicesDep, at: NowDep) -> JSONResponse:
+async def migrate_cases(
+    body: MigrationIn, request: Request, actor: AdminDep, svc: ServicesDep, at: NowDep
+) -> JSONResponse:
     spec = body.spec()
     if body.dry_run:
         async with svc.sessions() as session:
@@ -154,7 +156,7 @@ async def migrate(body: MigrationIn, request: Request, actor: AdminDep, svc: Ser
     description="Runs the batches a stopped or interrupted migration has left, exactly as its recorded request "
     "asked; on a completed migration it changes nothing. A national admin only.",
 )
-async def resume(
+async def resume_migration(
     migration_id: str,
     request: Request,
     actor: AdminDep,

@@ -215,6 +215,9 @@ PROBLEM_SCHEMA = {
 }
 
 
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}  # the component is PROBLEM_SCHEMA (service.api.openapi_doc)
+
+
 def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI document with the errors every operation can give as the app gives them: 422 (a malformed
     request, a NUL in the URL) as problem+json instead of FastAPI's ``HTTPValidationError``, and 413 wherever a
@@ -243,8 +246,9 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: "Media type refused",
         422: "Malformed payload",
         503: "The server lacks what the request needs",
+        500: "Unexpected error: nothing was changed; the problem names the request id",
     }
     return {
-        status: {"description": text.get(status, "Problem"), "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
+        status: {"description": text.get(status, "Problem"), "content": {PROBLEM: {"schema": PROBLEM_REF}}}
         for status in statuses
     }

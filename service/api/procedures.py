@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from service.api import openapi_doc
 from service.api.cases import ActorDep, ServicesDep
 from service.api.errors import problems
 from service.domain.errors import NotFound, Reason, UnknownProcedure
 from workflows.diagram.mermaid import mermaid
 from workflows.diagram.svg import svg
+from workflows.published import published_schema
 from workflows.registry import Procedure, Registry
-from workflows.schema import payload_json_schema
 
 router = APIRouter(prefix="/v1", tags=["procedures"])
 
@@ -55,15 +56,29 @@ async def get_procedure(key: str, version: str, actor: ActorDep, svc: ServicesDe
     procedure = _find(svc.registry, key, version)
     d = procedure.definition
     body = d.model_dump(mode="json")
+    # payload_schema: what the console builds its forms from (workflows.published: the guards' rules that JSON
+    # Schema can say, what only the guards check in its description); example: a well-formed payload.
     for transition, dumped in zip(d.transitions, body["transitions"], strict=True):
-        dumped["payload_schema"] = payload_json_schema(transition.payload)
+        dumped["payload_schema"] = published_schema(d, transition)
     if d.indicator_process:
         process = body["indicator_process"]
         for transition, dumped in zip(d.indicator_process.transitions, process["transitions"], strict=True):
-            dumped["payload_schema"] = payload_json_schema(transition.payload)
+            dumped["payload_schema"] = published_schema(d, transition)
     body["triggers_by_state"] = procedure.triggers_by_state
     body["profiles"] = {name: p.model_dump(mode="json") for name, p in svc.registry.profiles.items()}
     return {**summary(procedure, svc.registry), "definition": body}
+
+
+@router.get(
+    "/procedures/{key}/{version}/openapi.json",
+    responses=problems(404),
+    summary="The OpenAPI document for integrators of one procedure",
+    description="The service's OpenAPI document with the trigger operations of this procedure and version only, "
+    "each with the procedure's own body schema (e.g. `CdhtXaTt252023SubmitDossier`), example, summary and legal "
+    "citation: generate a client from it to get one typed model per step. Needs no token, like /openapi.json.",
+)
+async def get_procedure_openapi(key: str, version: str, request: Request, svc: ServicesDep) -> dict[str, Any]:
+    return openapi_doc.for_procedure(request.app.openapi(), svc.registry, key, version)
 
 
 @router.get(

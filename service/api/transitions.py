@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.api import trigger_docs
 from service.api.cases import ActorDep, IdempotencyKey, IfMatch, NowDep, ServicesDep, json_response
 from service.api.deps import Services, request_id
 from service.api.errors import problems
@@ -22,7 +23,6 @@ from service.domain.cases.idempotency import IdempotencyRequest
 from service.domain.errors import InvalidPayload, PreconditionFailed, Reason
 from service.persistence.db import unit_of_work
 from workflows.registry import Registry
-from workflows.schema import SYSTEM_BODY, Transition, payload_json_schema
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -251,52 +251,6 @@ async def fire_payload(
     return out, 200, etag_of(outcome.case.row_version), False
 
 
-def request_body_schema(variants: list[tuple[str, Transition]]) -> dict[str, Any]:
-    schemas = [payload_json_schema(t.payload) for _, t in variants]
-    # anyOf, not oneOf: two procedures may share a trigger with the same payload, and a body valid for both is valid.
-    data = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
-    return {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"data": data, "comment": {"type": "string"}},
-                    "required": ["data"] if any(s.get("required") for s in schemas) else [],
-                    "additionalProperties": False,
-                }
-            }
-        },
-    }
-
-
-def describe(variants: list[tuple[str, Transition]]) -> str:
-    lines = []
-    for procedure, t in variants:
-        lines.append(
-            f"**{procedure}** — {t.vi} / {t.en}. From {', '.join(t.source)} to "
-            f"{'the same state' if t.dest == '=' else t.dest}. Bodies: {', '.join(t.bodies)}. "
-            f"Guards: {', '.join(t.guards) or 'none'}. Source: {t.citation.ref} [{t.citation.basis}]."
-        )
-    return "\n\n".join(lines)
-
-
-def human_triggers(registry: Registry, *, indicator: bool) -> dict[str, list[tuple[str, Transition]]]:
-    """Triggers people fire, by name; system-only ones (lapse, expire) are fired by the deadline worker."""
-    found: dict[str, list[tuple[str, Transition]]] = {}
-    for (key, version), procedure in sorted(registry.procedures.items()):
-        definition = procedure.definition
-        transitions = (
-            (definition.indicator_process.transitions if definition.indicator_process else [])
-            if indicator
-            else definition.transitions
-        )
-        for t in transitions:
-            if t.bodies != [SYSTEM_BODY]:
-                found.setdefault(t.trigger, []).append((f"{key}/{version}", t))
-    return found
-
-
 def _case_route(trigger: str):  # noqa: ANN202 - a route function, typed by its signature
     async def fire_case(
         case_id: str,
@@ -350,16 +304,16 @@ def add_trigger_routes(router: APIRouter, registry: Registry) -> None:
         (False, "/cases/{case_id}/transitions/", _case_route, "transition_", "transitions"),
         (True, "/cases/{case_id}/indicators/{code}/transitions/", _indicator_route, "indicator_", "indicators"),
     ):
-        for trigger, variants in human_triggers(registry, indicator=indicator).items():
+        for trigger, variants in trigger_docs.human_triggers(registry, indicator=indicator).items():
             router.add_api_route(
                 path + trigger,
                 make(trigger),
                 methods=["POST"],
                 response_model=TransitionOut,
                 operation_id=prefix + trigger,
-                summary=f"{trigger}: {variants[0][1].en}",
+                summary=trigger_docs.summary(trigger, variants),
                 tags=[tag],
-                description=describe(variants),
-                openapi_extra={"requestBody": request_body_schema(variants)},
+                description=trigger_docs.describe(variants, indicator=indicator),
+                openapi_extra={"requestBody": trigger_docs.request_body(variants, indicator=indicator)},
                 responses=problems(401, 403, 404, 409, 412, 422),
             )

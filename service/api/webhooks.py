@@ -308,7 +308,7 @@ async def get_delivery(subscription_id: str, delivery_id: str, actor: ActorDep, 
     responses=problems(401, 403, 404, 409),
     summary="Queue one delivery again (same webhook-id)",
 )
-async def redeliver(
+async def redeliver_delivery(
     subscription_id: str, delivery_id: str, actor: ActorDep, svc: ServicesDep, at: NowDep
 ) -> JSONResponse:
     async with unit_of_work(svc.sessions) as session:
@@ -326,7 +326,9 @@ async def redeliver(
     responses=problems(401, 403, 404, 409, 422),
     summary="Deliver again every matching event since a time",
 )
-async def replay(subscription_id: str, body: ReplayIn, actor: ActorDep, svc: ServicesDep, at: NowDep) -> JSONResponse:
+async def replay_deliveries(
+    subscription_id: str, body: ReplayIn, actor: ActorDep, svc: ServicesDep, at: NowDep
+) -> JSONResponse:
     async with unit_of_work(svc.sessions) as session:
         subscription = await subscriptions.get_owned(session, actor, subscription_id)
         subscriptions.require_live(subscription)

@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from service.api.audit import search_events, verify
-from service.api.audit_export import export
+from service.api.audit import search_events, verify_audit
+from service.api.audit_export import export_audit
 from service.console.render import page
 from service.console.routing import PREFIX, ConsoleRoute, services_and_now, signed_in
 from service.domain.errors import InvalidPayload, Reason
@@ -81,7 +81,7 @@ async def audit_verify(request: Request) -> Response:
     actor = signed_in(request)
     svc, _ = services_and_now(request)
     case = request.query_params.get("case") or None
-    report = await verify(actor, svc, case=case, deep=request.query_params.get("deep") == "true")
+    report = await verify_audit(actor, svc, case=case, deep=request.query_params.get("deep") == "true")
     return page(request, "audit_verify.html", report=report, case=case)
 
 
@@ -91,7 +91,7 @@ async def audit_export(request: Request) -> Response:
     svc, _ = services_and_now(request)
     q = request.query_params
     chosen = "csv" if q.get("format") == "csv" else "jsonl"
-    response = await export(
+    response = await export_audit(
         actor,
         svc,
         export_format=chosen,

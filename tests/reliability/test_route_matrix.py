@@ -14,7 +14,7 @@ Nothing below lists statuses per route. ``POLICY`` has one rule per kind of rout
 * writes: the definition's bodies under the case's pinned profile (transitions, evidence, opening a case or a
   report); administrative units and webhooks: role ``admin`` whose unit covers the unit or the subscription's
   owner; audit checkpoints: the auditor or admin role, at ``VN`` to sign, verify or read one;
-* health and metrics answer anyone; everything else is 401 without a token.
+* health, metrics and the per-procedure OpenAPI documents answer anyone; everything else is 401 without a token.
 
 A rule's answer for a seat is either a refusal — which must be a 403 ``application/problem+json`` carrying the
 rule's reason code, and must change nothing (every table is digested before and after all refusals and reads) —
@@ -61,7 +61,7 @@ CASE_SCENARIO = Scenario(PROFILES["two_tier"], 2025, "C1")  # C1 < D1 < P1 < VN;
 REPORT_SCENARIO = Scenario(PROFILES["two_tier"], 2025, "P1")  # the province's annual report
 NATIONAL = "VN"
 INDICATOR = "TC1.1"
-PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics"}
+PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/v1/procedures/{key}/{version}/openapi.json"}
 DOC_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 NOT_AUTHORISED, OUTSIDE = "not_authorised", "outside_jurisdiction"
 CAMPAIGN_UNIT = "P1"  # a campaign covers a province or a district; the matrix's runs cover C1's province
@@ -290,13 +290,13 @@ def _is(method: str, *templates: str) -> Callable[[Probe], bool]:
 
 
 POLICY = [
-    Rule("health and metrics: anyone", lambda p: p.template in PUBLIC_PATHS, public),
+    Rule("health, metrics, OpenAPI documents: anyone", lambda p: p.template in PUBLIC_PATHS, public),
     Rule(
         "catalogue reads: any token",
         lambda p: (
             p.method == "GET"
             and p.template.startswith(("/v1/procedures", "/v1/admin-units"))
-            and not p.template.endswith("/recognitions")
+            and not p.template.endswith(("/recognitions", "/openapi.json"))
         ),
         any_token,
     ),

@@ -1,5 +1,6 @@
 """Well-formed payloads for every human trigger of the commune procedure, and the council they name (one sub
-per position), for tests that fire any trigger from any state."""
+per position), for tests that fire any trigger from any state: the definition's examples (``workflows.examples``)
+through ``service.walkthrough``, a few fitted to the case (a later deadline, every indicator)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from service import walkthrough as w
 from tests.helpers import DEFINITION
+from workflows.examples import example
 
 # The subs the tests' appraisal council names, one per position (see ``council_payload``).
 COUNCIL_SUBS = {"chair": "council-chair", "secretary": "council-secretary", "member": "council-member"}
@@ -34,17 +36,16 @@ CASE_PAYLOADS: dict[str, CasePayload] = {
     "assign_indicators": lambda cycle, case: w.assign_indicators(DEFINITION),
     "complete_self_assessment": lambda cycle, case: w.complete_self_assessment(cycle),
     "record_review_meeting": lambda cycle, case: w.record_review_meeting(cycle),
-    "decline_submission": lambda cycle, case: {"reason": "Chưa đạt tiêu chí 5; tiếp tục xây dựng"},
+    "decline_submission": lambda cycle, case: example(DEFINITION, "decline_submission", cycle),
     "submit_dossier": lambda cycle, case: w.submit_dossier(cycle, 1),
     "grant_extension": lambda cycle, case: {
+        **example(DEFINITION, "grant_extension", cycle),
         "until": (submission_due(case) + timedelta(days=30)).isoformat(),
-        "reason": "Thiên tai ảnh hưởng việc hoàn thiện hồ sơ",
-        "legal_basis": "Quyết định 45/QĐ-UBND ngày 20/02 của UBND tỉnh",
     },
-    "withdraw": lambda cycle, case: {"reason": "Xã rút hồ sơ để hoàn thiện thêm"},
-    "receive_dossier": lambda cycle, case: {"received_on": f"{cycle + 1}-02-12"},
-    "request_supplement": lambda cycle, case: {"missing": ["Biên bản họp xem xét kết quả tự đánh giá"]},
-    "resubmit": lambda cycle, case: {"note": "Đã bổ sung biên bản họp"},
+    "withdraw": lambda cycle, case: example(DEFINITION, "withdraw", cycle),
+    "receive_dossier": lambda cycle, case: example(DEFINITION, "receive_dossier", cycle),
+    "request_supplement": lambda cycle, case: example(DEFINITION, "request_supplement", cycle),
+    "resubmit": lambda cycle, case: example(DEFINITION, "resubmit", cycle),
     "form_council": lambda cycle, case: council_payload(cycle),
     "record_appraisal": lambda cycle, case: w.record_appraisal(DEFINITION, cycle),
     "recognize": lambda cycle, case: w.recognize(cycle),
@@ -52,9 +53,9 @@ CASE_PAYLOADS: dict[str, CasePayload] = {
 }
 INDICATOR_PAYLOADS: dict[str, Callable[[str], dict[str, Any]]] = {
     "submit_evidence": lambda code: w.submit_evidence(DEFINITION, code),
-    "accept": lambda code: {},
-    "return": lambda code: {"reason": "Minh chứng chưa có chữ ký, đóng dấu"},
-    "reopen": lambda code: {"reason": "Cần cập nhật số liệu cuối năm"},
+    "accept": lambda code: example(DEFINITION, "accept", indicator=True),
+    "return": lambda code: example(DEFINITION, "return", indicator=True),
+    "reopen": lambda code: example(DEFINITION, "reopen", indicator=True),
 }
 
 
