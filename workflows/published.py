@@ -14,8 +14,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from workflows.guards.registry import GUARDS
 from workflows.guards.decision import COUNCIL_SEATS
+from workflows.guards.registry import GUARDS
 from workflows.guards.tiers import MEETING_PARTICIPANTS
 from workflows.schema import DOCREF_SCHEMA, Definition, Indicator, Transition, payload_json_schema
 
