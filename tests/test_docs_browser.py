@@ -14,7 +14,7 @@ import pytest
 
 from tests.reliability.procs import ProcessGroup, fernet_key, service_environment, write_signing_key
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = os.environ.get("CDHT_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
