@@ -26,6 +26,7 @@ from service.domain.errors import Conflict, Reason
 from service.domain.units.paths import unit_path
 from service.persistence.queries import overdue_clause, unit_subtree
 from service.persistence.tables import AuditEvent, Case, Deadline
+from service.telemetry import context as log_context
 from workflows.registry import Registry
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -48,6 +49,7 @@ async def readable(session: AsyncSession, case_id: str, actor: Actor) -> Case:
 
 
 async def readable_case(session: AsyncSession, registry: Registry, case_id: str, actor: Actor) -> CaseFile:
+    log_context.bind(case=case_id)
     cf = await load_case_file(session, registry, case_id, lock=False)
     authority.require_read(actor, cf.units, cf.case.subject or None)
     note_auditor_read(actor, case_id)

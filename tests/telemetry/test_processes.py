@@ -110,6 +110,8 @@ def test_log_lines_are_json_with_request_actor_case_and_trigger(served: Served) 
     assert request["actor"] == "leader-c1" and request["unit"] == "C1"
     assert request["case"] == served.case_id and request["trigger"] == "issue_plan"
     assert request["status"] == 200 and request["route"] == "/v1/cases/{case_id}/transitions/issue_plan"
+    (opening,) = [r for r in records if r["logger"] == "cdht.http" and r.get("route") == "/v1/cases"]
+    assert opening["case"] == served.case_id and opening["trigger"] == "open" and opening["status"] == 201
     assert not [r for r in records if r["logger"].startswith("transitions")]
 
 

@@ -24,6 +24,7 @@ from service.domain.errors import CaseExists, DomainError, GuardFailed, Reason
 from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions_of
 from service.persistence.tables import AdminUnit
+from service.telemetry import context as log_context
 from workflows.registry import Registry
 from workflows.schema import Transition
 
@@ -187,6 +188,8 @@ async def _open_one_by_one(
     engine's reasons, or found to exist already (a concurrent opening)."""
     for code in codes:
         opened = False
+        # Each unit's lines name its case; the campaign's request line names none.
+        scope = log_context.new_scope(**log_context.current())
         try:
             async with session.begin_nested():
                 outcome = await _open(session, registry, request, actor, code, now=now, request_id=request_id)
@@ -215,6 +218,8 @@ async def _open_one_by_one(
             _count_refusal(tally, code, exc)
         else:
             tally.opened += 1
+        finally:
+            log_context.reset(scope)
 
 
 def _forget_rolled_back(session: AsyncSession) -> None:

@@ -36,6 +36,7 @@ from service.domain.errors import (
 from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case
+from service.telemetry import context as log_context
 from workflows.calendar import local_date
 from workflows.guards.registry import GuardContext, PriorRecognition, reads_history, run_guards
 from workflows.registry import Procedure, Registry
@@ -312,6 +313,7 @@ async def open_case(
         actor.sub,
     )
     case = opened_case(str(uuid.uuid4()), change)
+    log_context.bind(case=case.id, trigger="open")
     session.add(case)
     cf = CaseFile(case, loaded, profile, unit, units, {}, [], {}, prior)
     event = record(
