@@ -19,10 +19,16 @@ tar -xzf "$work/redoc-$REDOC.tgz" -C "$work" package/bundles/redoc.standalone.js
 mkdir -p "$TARGET"
 cp "$work/swagger/swagger-ui-bundle.js" "$work/swagger/swagger-ui.css" "$work/swagger/favicon-32x32.png" "$TARGET/"
 cp "$work/swagger/LICENSE" "$TARGET/LICENSE.swagger-ui"
-cp "$work/package/bundles/redoc.standalone.js" "$TARGET/"
+# ReDoc's footer link ("API docs by Redocly") loads its logo from cdn.redoc.ly: point it at a local blank image,
+# so that the page asks nothing of another host (tests/test_docs_browser.py records any request that would).
+sed 's#https://cdn.redoc.ly/redoc/logo-mini.svg#/docs-assets/redoc-logo.svg#' \
+  "$work/package/bundles/redoc.standalone.js" >"$TARGET/redoc.standalone.js"
+grep -q 'cdn.redoc.ly/redoc/logo-mini.svg' "$TARGET/redoc.standalone.js" && { echo "the ReDoc logo URL is still there" >&2; exit 1; }
+printf '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>\n' >"$TARGET/redoc-logo.svg"
 cp "$work/package/LICENSE" "$TARGET/LICENSE.redoc"
 {
   echo "swagger-ui-dist $SWAGGER_UI (npm), redoc $REDOC (npm), vendored by tools/vendor-docs.sh"
-  (cd "$TARGET" && sha256sum swagger-ui-bundle.js swagger-ui.css favicon-32x32.png redoc.standalone.js)
+  echo "redoc.standalone.js: the footer logo's URL replaced by /docs-assets/redoc-logo.svg (a blank image)"
+  (cd "$TARGET" && sha256sum swagger-ui-bundle.js swagger-ui.css favicon-32x32.png redoc.standalone.js redoc-logo.svg)
 } >"$TARGET/VERSIONS"
 echo "vendored into $TARGET:"; ls -la "$TARGET"

@@ -79,11 +79,11 @@ def chromium_path() -> str:
 
 
 @contextmanager
-def browser() -> Iterator[Any]:
+def browser(args: list[str] | None = None) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=args or ["--no-sandbox"])
         try:
             yield chromium
         finally:
