@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any, Literal
 
 from opentelemetry import trace
@@ -47,14 +48,20 @@ class TextFormatter(logging.Formatter):
 
 
 def formatter(fmt: Literal["json", "text"]) -> logging.Formatter:
+    """JSON or text lines, each stamped in UTC as ISO 8601 with milliseconds (2026-05-15T03:00:00.123Z)."""
+    chosen: logging.Formatter
     if fmt == "text":
-        return TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return JsonFormatter(
-        JSON_FIELDS,
-        rename_fields=RENAMED,
-        reserved_attrs=[*RESERVED_ATTRS, "taskName", "color_message", "cdht_fields"],
-        json_ensure_ascii=False,
-    )
+        chosen = TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    else:
+        chosen = JsonFormatter(
+            JSON_FIELDS,
+            rename_fields=RENAMED,
+            reserved_attrs=[*RESERVED_ATTRS, "taskName", "color_message", "cdht_fields"],
+            json_ensure_ascii=False,
+        )
+    chosen.converter = time.gmtime
+    chosen.default_time_format, chosen.default_msec_format = "%Y-%m-%dT%H:%M:%S", "%s.%03dZ"
+    return chosen
 
 
 def configure(fmt: Literal["json", "text"] = "json", level: str = "INFO") -> None:

@@ -6,6 +6,7 @@ and ``cdht worker``'s own metrics endpoint."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -106,6 +107,7 @@ def test_log_lines_are_json_with_request_actor_case_and_trigger(served: Served) 
     lines = [line for line in served.server.log_text().splitlines() if line and not line.startswith("=====")]
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert {"time", "level", "logger", "message"} <= set(records[0])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", records[0]["time"]), records[0]
     (request,) = [r for r in records if r.get("request_id") == REQUEST_ID and r["logger"] == "cdht.http"]
     assert request["actor"] == "leader-c1" and request["unit"] == "C1"
     assert request["case"] == served.case_id and request["trigger"] == "issue_plan"
