@@ -18,7 +18,7 @@ from service.domain.cases.casefile import CaseFile, pinned
 from service.domain.units.paths import unit_paths
 from service.domain.units.recognitions import inheritance, valid_until
 from service.domain.units.successions import walk_many
-from service.persistence.queries import one_of
+from service.persistence.queries import one_of, subtree_codes
 from service.persistence.tables import Case, CaseIndicator, Deadline, Evidence
 from workflows.guards.registry import PriorRecognition, reads_history
 from workflows.registry import Procedure, Registry
@@ -90,10 +90,15 @@ async def _prior_recognitions(session: AsyncSession, cases: Sequence[Case]) -> d
         else:
             walked = await walk_many(session, units, backwards=True, sole=policy == "sole_predecessor")
         lines.update({(policy, unit): set(line) for unit, line in walked.items()})
+    # A case about an organisation finds its recognitions anywhere below its line too (recognitions.py).
+    areas = {
+        key: lines[key] | set(await subtree_codes(session, *lines[key]))
+        for key in sorted({(policies[case.id], case.unit_code) for case in cases if case.subject})
+    }
     query = select(
         Case.id, Case.level, Case.decided_on, Case.unit_code, Case.pinned, Case.procedure, Case.subject
     ).where(
-        Case.unit_code.in_(sorted(set().union(*lines.values()))),
+        Case.unit_code.in_(sorted(set().union(*lines.values(), *areas.values()))),
         Case.procedure.in_(sorted({case.procedure for case in cases})),
         Case.level.is_not(None),
         Case.decided_on.is_not(None),
@@ -106,7 +111,7 @@ async def _prior_recognitions(session: AsyncSession, cases: Sequence[Case]) -> d
             if r.procedure == case.procedure
             and r.subject == case.subject
             and r.id != case.id
-            and r.unit_code in lines[(policies[case.id], case.unit_code)]
+            and r.unit_code in (areas if case.subject else lines)[(policies[case.id], case.unit_code)]
         )
         for case in cases
     }

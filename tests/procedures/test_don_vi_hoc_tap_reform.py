@@ -10,7 +10,7 @@ from tests.helpers import Api
 from tests.procedures import other_payloads as p
 from tests.procedures.other_payloads import ORG
 from tests.support.apps import build_api
-from tests.support.walks import LEARNING_UNIT, walk_learning_unit
+from tests.support.walks import LEARNING_UNIT, LearningUnitActors, collect_learning_unit, walk_learning_unit
 from workflows.registry import ROOT, load
 
 
@@ -68,3 +68,31 @@ async def test_a_provinces_own_profile_names_who_recognises(database_url: str, t
         assert by_chairman.status_code == 403, by_chairman.text
         body = await api.ok(await api.fire(actors.office_head, case_id, "recognize", p.dv_recognize("2026-02-14")))
         assert (body["case"]["state"], body["case"]["profile"]) == ("recognized", "two_tier.p1")
+
+
+async def test_an_organisations_recognition_follows_it_across_the_reform(api: Api) -> None:
+    # Level 1 for cycle 2024, decided by the district chairman on 14/02/2025, on the district D1.
+    await walk_learning_unit(api, until="recognize")
+    api.clock.set("2025-10-01T02:00:00")
+    head = api.who("learning_unit_head", "P1", org=ORG)
+    first = await p.open_case(api, head, LEARNING_UNIT, "P1", 2025, subject=ORG, subject_kind="co_quan_nha_nuoc")
+    assert first.status_code == 409 and p.codes(first) == ["already_recognised"]
+    opened = await p.open_case(
+        api, head, LEARNING_UNIT, "P1", 2025, subject=ORG, subject_kind="co_quan_nha_nuoc", kind="upgrade"
+    )
+    case = await api.ok(opened, 201)
+    assert (case["unit"], case["kind"], case["target_level"], case["profile"]) == ("P1", "upgrade", 2, "two_tier")
+    listed = await api.ok(await api.get(head, "/v1/cases", procedure=LEARNING_UNIT, cycle=2025))
+    assert [c["allowed_transitions"] for c in listed["items"]] == [case["allowed_transitions"]]
+    # Điều 5 k3: 12 months after the level-1 decision of 14/02/2025, so not with the dossier of 10/01/2026.
+    actors = LearningUnitActors(api, procedure=LEARNING_UNIT, cycle=2025)
+    await api.ok(await api.fire(actors.head, case["id"], "form_assessment_team", p.dv_team(2025)))
+    await collect_learning_unit(api, actors, case["id"], "co_quan_nha_nuoc", level=2)
+    api.clock.set("2026-01-05T02:00:00")
+    await api.ok(await api.fire(actors.head, case["id"], "complete_self_assessment", p.dv_self_assessment(2025)))
+    api.clock.set("2026-01-10T02:00:00")
+    early = await api.fire(actors.head, case["id"], "submit_dossier", p.dv_submit(2, "2026-01-10"))
+    assert p.codes(early) == ["upgrade_too_early"]
+    assert (
+        "the level-1 decision of 14/02/2025 allows an upgrade from 14/02/2026" in early.json()["reasons"][0]["message"]
+    )

@@ -4,7 +4,9 @@ A recognition is a case that reached a level (``cases.level`` and ``decided_on``
 renamed hand their history on through ``unit_succession`` (predecessor → successor), so a commune formed on
 1 July 2025 carries the recognitions of the communes it continues (PROCEDURES.md §7: "the service keeps each
 commune's recognition history across cases"). Validity runs to 31/12 of the decision year plus the case's pinned
-``validity_years_after_decision_year`` (TT25/2023 Điều 5 k4, Điều 10 k4, Điều 15 k4).
+``validity_years_after_decision_year`` (TT25/2023 Điều 5 k4, Điều 10 k4, Điều 15 k4). A case about an
+organisation (TT24/2023: ``subject``) finds the organisation's recognitions on the unit or anywhere below it (and
+below the units it continues), since after the reform the district tier's cases open on the province.
 
 The successions themselves are walked by service.domain.units.successions; a unit's own view of its history (the
 ``GET /v1/admin-units/{code}`` answer) is service.domain.units.history.
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.units.successions import lineage, walk_many
+from service.persistence.queries import subtree_codes
 from service.persistence.tables import AdminUnit, Case
 from workflows.guards.registry import PriorRecognition
 
@@ -83,7 +86,10 @@ async def prior_recognitions_of(
         lines = await walk_many(session, codes, backwards=True, sole=policy == "sole_predecessor")
     carried_by: dict[str, list[str]] = {}
     for origin, line in lines.items():
-        for code in line:
+        # An organisation's recognitions (TT24: subject) follow the organisation, wherever in the unit's area its
+        # earlier cases were opened: the district before the reform, the province that the profile seats after it.
+        area = await subtree_codes(session, *line) if subject else line
+        for code in dict.fromkeys([*line, *area]):
             carried_by.setdefault(code, []).append(origin)
     query = select(Case.id, Case.level, Case.decided_on, Case.unit_code, Case.pinned).where(
         Case.unit_code.in_(sorted(carried_by)),
