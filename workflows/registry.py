@@ -282,9 +282,11 @@ def _check_citation_settings(d: Definition, path: Path, profiles: dict[str, Prof
                 )
 
 
-# The bodies a report is addressed to, and the offices that write it (bao_cao_ket_qua).
-REPORT_RECIPIENTS = ("report.recipient", "report.co_recipient")
+# The bodies a report is addressed to, and the offices that write it: bao_cao_ket_qua, and TT24's report of
+# Phòng GDĐT to the Sở (bao_cao_don_vi_hoc_tap, Điều 20 k3).
+REPORT_RECIPIENTS = ("report.recipient", "report.co_recipient", "tt24_report.recipient")
 REPORT_AUTHORS = ("report.officer", "report.head")
+AUTHORS_OF = {"tt24_report.recipient": ("tt24_district.office", "tt24_district.head")}
 
 
 def _check_report_recipients(profile: Profile, path: Path) -> None:
@@ -292,7 +294,7 @@ def _check_report_recipients(profile: Profile, path: Path) -> None:
     the role and place of the author's is refused (TT25/2023 Điều 23 k2, Điều 21: a report goes to another body)."""
     for recipient in REPORT_RECIPIENTS:
         rule = profile.bodies.get(recipient)
-        for author in REPORT_AUTHORS:
+        for author in AUTHORS_OF.get(recipient, REPORT_AUTHORS):
             other = profile.bodies.get(author)
             if rule is not None and other is not None and (rule.role, rule.at) == (other.role, other.at):
                 raise DefinitionError(

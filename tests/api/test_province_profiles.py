@@ -87,6 +87,10 @@ async def test_other_provinces_and_earlier_cycles_keep_the_base_profiles(provinc
             {"reviewer.head: {role: province_leader": "report.recipient: {role: province_director"},
             "bodies.report.recipient: province_director at province also fills report.head, the report's author",
         ),
+        (
+            {"reviewer.head: {role: province_leader": "tt24_report.recipient: {role: province_officer"},
+            "bodies.tt24_report.recipient: province_officer at province also fills tt24_district.office, the report's",
+        ),
     ],
 )
 def test_a_bad_province_profile_is_refused_at_loading_with_its_file_and_key(
