@@ -121,7 +121,7 @@ async def take_step(request: Request, case_id: str, trigger: str) -> Response:
         return page(
             request,
             "case.html",
-            status=error.status,
+            status_code=error.status,
             view=view,
             failed={"trigger": trigger, "indicator": indicator, "problem": refusal(error, lang), "form_values": form},
             stale=stale,
@@ -141,9 +141,11 @@ async def upload(request: Request, case_id: str, code: str) -> Response:
     try:
         answer = await upload_evidence(case_id, code, request, actor, svc, at)
     except DomainError as error:
-        return page(request, "_upload_result.html", status=error.status, problem=refusal(error, load(request).lang))
+        return page(
+            request, "_upload_result.html", status_code=error.status, problem=refusal(error, load(request).lang)
+        )
     stored = json.loads(answer.body)
-    return page(request, "_upload_result.html", status=201, stored=stored, code=code)
+    return page(request, "_upload_result.html", status_code=201, stored=stored, code=code)
 
 
 @router.get("/cases/{case_id}/indicators/{code}/evidence/{evidence_id}")

@@ -75,11 +75,11 @@ def context(request: Request, **values: Any) -> dict[str, Any]:
     }
 
 
-def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+def page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
     html = ENV.get_template(template).render(context(request, **values))
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status_code)
 
 
 def error_page(request: Request, error: DomainError) -> HTMLResponse:
     lang = load(request).lang
-    return page(request, "error.html", status=error.status, problem=refusal(error, lang))
+    return page(request, "error.html", status_code=error.status, problem=refusal(error, lang))

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.console import actions, audit_pages, oidc, pages, reports_pages, signin
+from service.console import actions, admin_pages, audit_pages, oidc, pages, reports_pages, signin
 from service.console.render import HERE
 from service.console.routing import PREFIX
 
@@ -53,7 +53,7 @@ class ConsoleHeaders:
 
 
 def install(app: FastAPI) -> None:
-    for module in (signin, oidc, pages, actions, audit_pages, reports_pages):
+    for module in (signin, oidc, pages, actions, audit_pages, reports_pages, admin_pages):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
 

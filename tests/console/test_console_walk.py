@@ -360,3 +360,59 @@ def test_main_pages_pass_axe_and_are_photographed(served: Served, chromium: Any,
     page.screenshot(path=str(shots / "case-phone.png"))
     context.close()
     assert not any(problems.values()), problems
+
+
+def test_admin_pages_units_campaign_webhooks_checkpoints(served: Served, chromium: Any) -> None:
+    """The service pages, each the API's own answer: a unit added under the province and shown with its parent; a
+    campaign's dry run (its table) and then its run, refused first to an admin whom no rule lets open cases, then
+    run by the Department's director; a webhook subscription (its secret shown once), a replay and the delivery
+    log; a checkpoint signed and every signature checked."""
+    admin = signed_in(chromium, served.url, "admin")
+    admin.goto("/console/units?parent=DEMO-LS")
+    admin.fill("#unit-code", "DEMO-X09")
+    admin.fill("#unit-name", "Xã Thử Nghiệm (demo)")
+    admin.fill("#unit-source", "Nghị quyết thử nghiệm")
+    with admin.expect_navigation():
+        admin.click("form.add-unit button[type=submit]")
+    assert admin.locator("table td", has_text="DEMO-X09").count() == 1
+
+    admin.goto("/console/campaigns")
+    admin.fill("#c-unit", "DEMO-LS")
+    admin.fill("#c-cycle", "2027")
+    with admin.expect_navigation():
+        admin.click("form.campaign button[value=false]")
+    assert "not_authorised" in admin.inner_text("main")  # the engine's authority, as the API says it
+
+    director = signed_in(chromium, served.url, "province-director")
+    director.goto("/console/campaigns")
+    director.fill("#c-unit", "DEMO-LS")
+    director.fill("#c-cycle", "2027")
+    with director.expect_navigation():
+        director.click("form.campaign button[value=false]")
+    assert director.get_attribute("#campaign-result", "data-dry-run") == "true"
+    would_open = int(director.inner_text('td[data-count="would_open"]'))
+    assert would_open >= 1
+    with director.expect_navigation():
+        director.click("#campaign-run")
+    assert director.get_attribute("#campaign-result", "data-dry-run") == "false"
+    assert int(director.inner_text('td[data-count="opened"]')) == would_open
+
+    admin.goto("/console/webhooks")
+    admin.fill("#w-url", "http://127.0.0.1:9/hook")
+    admin.check("input[value='case.opened']")
+    with admin.expect_navigation():
+        admin.click("form.subscribe button[type=submit]")
+    assert admin.locator("#webhook-created code").inner_text().startswith("whsec_")
+    with admin.expect_navigation():
+        admin.locator("table a", has_text="127.0.0.1:9").click()
+    admin.fill("#replay-since", "2024-01-01T00:00:00+07:00")
+    with admin.expect_navigation():
+        admin.click("form.replay button[type=submit]")
+    assert admin.locator("#webhook-done").count() == 1
+
+    admin.goto("/console/audit/checkpoints")
+    with admin.expect_navigation():
+        admin.click("form.inline button[type=submit] >> text=/Ký điểm/")
+    with admin.expect_navigation():
+        admin.click("#verify-checkpoints")
+    assert admin.get_attribute("#checkpoints-result", "data-ok") == "true"
