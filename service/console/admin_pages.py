@@ -136,7 +136,7 @@ async def redeliver(request: Request, subscription_id: str, delivery_id: str) ->
     actor = signed_in(request)
     svc, at = services_and_now(request)
     await checked_form(request)
-    answer = await webhooks.redeliver(subscription_id, delivery_id, actor, svc, at)
+    answer = await webhooks.redeliver_delivery(subscription_id, delivery_id, actor, svc, at)
     return await _subscription_page(request, subscription_id, done=json.loads(answer.body))
 
 
@@ -146,7 +146,7 @@ async def replay(request: Request, subscription_id: str) -> Response:
     svc, at = services_and_now(request)
     form = await checked_form(request)
     body = model(webhooks.ReplayIn, {"since": form.get("since")})
-    answer = await webhooks.replay(subscription_id, body, actor, svc, at)
+    answer = await webhooks.replay_deliveries(subscription_id, body, actor, svc, at)
     return await _subscription_page(request, subscription_id, done=json.loads(answer.body))
 
 

@@ -408,7 +408,7 @@ def test_admin_pages_units_campaign_webhooks_checkpoints(served: Served, chromiu
     admin.fill("#replay-since", "2024-01-01T00:00:00+07:00")
     with admin.expect_navigation():
         admin.click("form.replay button[type=submit]")
-    assert admin.locator("#webhook-done").count() == 1
+    assert admin.locator("#webhook-done").count() == 1, admin.inner_text("main")[:2000]
 
     admin.goto("/console/audit/checkpoints")
     with admin.expect_navigation():
