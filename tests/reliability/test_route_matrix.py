@@ -583,7 +583,10 @@ def all_probes(api: Api, seeded: Seeded, case: Target, report: Target) -> list[P
     # Every route the app serves is in the document, so no route escapes the matrix (or, for the other
     # procedures' triggers, test_other_procedures_trigger_routes_refuse_a_national_auditor).
     served = {
-        (m, p) for p, methods in flat_routes(api.app) for m in methods - {"HEAD", "OPTIONS"} if p not in DOC_PATHS
+        (m, p)
+        for p, methods in flat_routes(api.app)
+        for m in methods - {"HEAD", "OPTIONS"}
+        if p not in DOC_PATHS and p != "/" and not p.startswith("/console/")  # the console's pages: tests/console
     }
     others = {(m, p) for m, p in served if other_procedure_trigger(m, p)}
     assert served == {(p.method, p.template) for p in probes} | others
