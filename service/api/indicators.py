@@ -46,6 +46,7 @@ async def list_indicators(case_id: str, actor: ActorDep, svc: ServicesDep) -> In
         )
     definition = cf.procedure.definition
     assessment = assess(definition, cf.indicators, disadvantaged=cf.disadvantaged, subject_kind=cf.subject_kind)
+    applying = {i.code for i in definition.applicable_indicators(cf.subject_kind)}
     items = []
     for criterion in definition.criteria:
         for indicator in criterion.indicators:
@@ -56,6 +57,8 @@ async def list_indicators(case_id: str, actor: ActorDep, svc: ServicesDep) -> In
                     code=indicator.code,
                     criterion=criterion.code,
                     label=Label(vi=indicator.vi, en=indicator.en),
+                    labels_vi_by_level={str(level): text for level, text in (indicator.levels_vi or {}).items()},
+                    applies=indicator.code in applying,
                     measure=indicator.measure.kind,
                     assignee_org=row.assignee_org if row else None,
                     state=row.state if row else None,

@@ -165,6 +165,11 @@ class IndicatorOut(Out):
     code: str
     criterion: str
     label: Label
+    labels_vi_by_level: dict[str, str] = Field(
+        default_factory=dict,
+        description="The verbatim wording where a level words the indicator differently from label.vi (level 1)",
+    )
+    applies: bool = Field(default=True, description="Whether the indicator applies to what the case is about")
     measure: str
     assignee_org: str | None
     state: str | None

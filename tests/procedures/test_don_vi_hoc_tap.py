@@ -60,6 +60,10 @@ async def test_indicators_that_apply_go_to_the_assessment_team(api: Api) -> None
     assert {i["assignee_org"] for i in body["indicators"] if i["state"]} == {ORG}
     not_applying = {i["code"]: i["explanation"] for i in body["indicators"] if i["state"] is None}
     assert set(not_applying) == {"TC3.4", "TC3.5"}
+    assert {i["code"] for i in body["indicators"] if not i["applies"]} == {"TC3.4", "TC3.5"}
+    tc24 = next(i for i in body["indicators"] if i["code"] == "TC2.4")
+    assert tc24["label"]["vi"].startswith("Chỉ tiêu 4: Tối thiểu 50% Thành viên trong đơn vị có chứng nhận")
+    assert tc24["labels_vi_by_level"]["2"].startswith("Chỉ tiêu 4: Tối thiểu 70% Thành viên trong đơn vị có trình độ")
     assert all("does not apply" in text for text in not_applying.values())
 
 
