@@ -145,8 +145,13 @@ class Indicator(Strict):
     en: str
     measure: Measure
     applies: Applicability | None = None
-    # The label per level where the text words a level differently (TT24/2023 Điều 6 and 7), verbatim.
+    # The label per level where the text words a level differently (TT24/2023 Điều 6 and 7; TT25/2023 Điều 6–7,
+    # 11–12, 16–17), verbatim; ``vi`` is the level-1 text.
     levels_vi: dict[int, str] | None = None
+
+    def label_vi(self, level: int | None) -> str:
+        """The Vietnamese label at ``level`` (the level-1 text when the level has no wording of its own)."""
+        return (self.levels_vi or {}).get(level or 1, self.vi)
 
 
 class Criterion(Strict):

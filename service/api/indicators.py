@@ -48,6 +48,7 @@ async def list_indicators(case_id: str, actor: ActorDep, svc: ServicesDep) -> In
     assessment = assess(definition, cf.indicators, disadvantaged=cf.disadvantaged, subject_kind=cf.subject_kind)
     applying = {i.code for i in definition.applicable_indicators(cf.subject_kind)}
     items = []
+    sought = cf.case.requested_level or cf.case.target_level  # the label is in the wording of the level sought
     for criterion in definition.criteria:
         for indicator in criterion.indicators:
             row = cf.indicator_rows.get(indicator.code)
@@ -56,7 +57,7 @@ async def list_indicators(case_id: str, actor: ActorDep, svc: ServicesDep) -> In
                 IndicatorOut(
                     code=indicator.code,
                     criterion=criterion.code,
-                    label=Label(vi=indicator.vi, en=indicator.en),
+                    label=Label(vi=indicator.label_vi(sought), en=indicator.en),
                     labels_vi_by_level={str(level): text for level, text in (indicator.levels_vi or {}).items()},
                     applies=indicator.code in applying,
                     measure=indicator.measure.kind,

@@ -167,7 +167,10 @@ class IndicatorOut(Out):
     label: Label
     labels_vi_by_level: dict[str, str] = Field(
         default_factory=dict,
-        description="The verbatim wording where a level words the indicator differently from label.vi (level 1)",
+        description=(
+            "The verbatim wording of each level that words the indicator differently from level 1; label.vi is "
+            "in the wording of the level the case seeks"
+        ),
     )
     applies: bool = Field(default=True, description="Whether the indicator applies to what the case is about")
     measure: str
