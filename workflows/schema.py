@@ -145,12 +145,10 @@ class Indicator(Strict):
     en: str
     measure: Measure
     applies: Applicability | None = None
-    # The label per level where the text words a level differently (TT24/2023 Điều 6 and 7; TT25/2023 Điều 6–7,
-    # 11–12, 16–17), verbatim; ``vi`` is the level-1 text.
+    # The label per level where the text words a level differently (TT24 Điều 6–7, TT25 Điều 6–7), verbatim.
     levels_vi: dict[int, str] | None = None
 
-    def label_vi(self, level: int | None) -> str:
-        """The Vietnamese label at ``level`` (the level-1 text when the level has no wording of its own)."""
+    def label_vi(self, level: int | None) -> str:  # at ``level``; ``vi`` (the level-1 text) when it has none
         return (self.levels_vi or {}).get(level or 1, self.vi)
 
 
