@@ -96,3 +96,19 @@ async def test_an_organisations_recognition_follows_it_across_the_reform(api: Ap
     assert (
         "the level-1 decision of 14/02/2025 allows an upgrade from 14/02/2026" in early.json()["reasons"][0]["message"]
     )
+
+
+async def test_re_recognition_once_the_three_years_after_the_year_recognised_end(api: Api) -> None:
+    # Decided 14/02/2025: held through 31/12/2028 (Điều 5 k4); re-recognition is the next assessment (Điều 2 k10).
+    await walk_learning_unit(api, until="recognize")
+    api.clock.set("2028-10-01T02:00:00")
+    head = api.who("learning_unit_head", "P1", org=ORG)
+    early = await p.open_case(
+        api, head, LEARNING_UNIT, "P1", 2027, subject=ORG, subject_kind="co_quan_nha_nuoc", kind="re_recognition"
+    )
+    assert p.codes(early) == ["recognition_still_valid"]
+    assert "valid until 31/12/2028" in early.json()["reasons"][0]["message"]
+    opened = await p.open_case(
+        api, head, LEARNING_UNIT, "P1", 2028, subject=ORG, subject_kind="co_quan_nha_nuoc", kind="re_recognition"
+    )
+    assert (await api.ok(opened, 201))["kind"] == "re_recognition"
