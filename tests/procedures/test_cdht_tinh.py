@@ -248,18 +248,15 @@ async def test_ministry_council_has_no_minimum_by_default_but_admits_only_minist
     assert body["case"]["state"] == "council_formed"
 
 
+def _context(trigger: str, state: str, day: date, payload: dict[str, Any], **over: Any) -> GuardContext:
+    """A guard context of a cycle-2025 province case, at 09:00 on ``day``, with the default settings and ``over``'s."""
+    settings = {**T.definition.default_settings(), **over.pop("settings", {})}
+    now = datetime(day.year, day.month, day.day, 2, tzinfo=timezone.utc)
+    return GuardContext(T.definition, trigger, state, "first", 2025, now, payload, settings, **over)
+
+
 def _ministry_verdicts(members: list[dict[str, Any]], **settings: Any) -> list[str]:
-    definition = T.definition
-    ctx = GuardContext(
-        definition=definition,
-        trigger="form_council",
-        state="under_review",
-        kind="first",
-        cycle=2025,
-        now=datetime(2026, 4, 28, 2, tzinfo=timezone.utc),
-        payload={"members": members},
-        settings={**definition.default_settings(), **settings},
-    )
+    ctx = _context("form_council", "under_review", date(2026, 4, 28), {"members": members}, settings=settings)
     return [v.message for v in run_guards(["is_valid_ministry_council"], ctx)]
 
 
@@ -287,19 +284,9 @@ def test_ministry_council_size_and_officers_are_settings() -> None:
 
 
 def test_review_meeting_guards_name_the_provincial_department_and_clause() -> None:
-    definition = T.definition
     meeting = t.record_review_meeting("2026-04-03", chair_position="truong_phong")
     meeting["participants"] = [p for p in meeting["participants"] if p["org_type"] != "hoi_khuyen_hoc"]
-    ctx = GuardContext(
-        definition=definition,
-        trigger="record_review_meeting",
-        state="self_assessed",
-        kind="first",
-        cycle=2025,
-        now=datetime(2026, 4, 3, 2, tzinfo=timezone.utc),
-        payload=meeting,
-        settings=definition.default_settings(),
-    )
+    ctx = _context("record_review_meeting", "self_assessed", date(2026, 4, 3), meeting)
     failures = run_guards(["is_chaired_by_education_office_leader", "has_required_tier_meeting_participants"], ctx)
     assert [v.code for v in failures] == ["chair_not_office_leader", "meeting_participants_missing"]
     assert "Sở Giáo dục và Đào tạo" in failures[0].message and "giam_doc, pho_giam_doc" in failures[0].message
@@ -316,17 +303,10 @@ def test_a_province_extension_is_capped_so_the_ministers_20_working_days_end_wit
     submission = DeadlineView("submission", due.at, "open", due.explanation)
 
     def verdict(until: str, **settings: Any) -> list[str]:
-        ctx = GuardContext(
-            definition=definition,
-            trigger="grant_extension",
-            state="planning",
-            kind="first",
-            cycle=2025,
-            now=datetime(2026, 7, 20, 2, tzinfo=timezone.utc),
-            payload={"until": until, "reason": "Bão lũ", "legal_basis": "QĐ 45/QĐ-BGDĐT"},
-            settings={**definition.default_settings(), **settings},
-            deadlines={"submission": submission},
-        )
+        payload = {"until": until, "reason": "Bão lũ", "legal_basis": "QĐ 45/QĐ-BGDĐT"}
+        deadlines = {"submission": submission}
+        day = date(2026, 7, 20)
+        ctx = _context("grant_extension", "planning", day, payload, settings=settings, deadlines=deadlines)
         guards = definition.transition("grant_extension").guards
         return [v.code for v in run_guards(guards, ctx)]
 
