@@ -92,7 +92,16 @@ async def cases(request: Request) -> Response:
     }
     listed = await list_cases(actor, svc, at, cursor=q.get("cursor") or None, limit=50, **filters)
     keys = sorted({key for key, _ in svc.registry.procedures})
-    return page(request, "cases.html", items=listed.items, next_cursor=listed.next_cursor, filters=filters, keys=keys)
+    query = {k: v for k, v in q.items() if k != "cursor"}
+    return page(
+        request,
+        "cases.html",
+        items=listed.items,
+        next_cursor=listed.next_cursor,
+        filters=filters,
+        keys=keys,
+        query=query,
+    )
 
 
 @router.get("/deadlines")

@@ -184,7 +184,14 @@ def test_walk_a_commune_case_in_the_console(served: Served, chromium: Any, tmp_p
     for indicator in DEFINITION.indicators:
         take_step(leader, "accept", {}, indicator=indicator.code)
     take_step(leader, "complete_self_assessment", w.complete_self_assessment(CYCLE))
-    take_step(leader, "record_review_meeting", w.record_review_meeting(CYCLE))
+    # A double click: the same form sent twice acts once (its Idempotency-Key), and both answers say done.
+    form = fill_step(leader, "record_review_meeting", w.record_review_meeting(CYCLE))
+    sent = form.evaluate("f => Object.fromEntries(new FormData(f))")
+    action = f"{served.url}/console/cases/{case_id}/steps/record_review_meeting"
+    answers = [leader.request.post(action, form=sent, max_redirects=0) for _ in range(2)]
+    assert [a.status for a in answers] == [303, 303], [a.text()[:500] for a in answers]
+    assert [e.get("trigger") for e in history(served, case_id)].count("record_review_meeting") == 1
+    leader.goto(f"/console/cases/{case_id}")
     take_step(leader, "submit_dossier", w.submit_dossier(CYCLE, 1))
 
     # The Department (two-tier after 1/7/2025) receives it, its director forms the council, the secretary appraises.
