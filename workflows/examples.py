@@ -10,7 +10,7 @@ from typing import Any
 
 from workflows.schema import Definition, Transition
 
-_YEAR = re.compile(r"(?<!\d)(19|20)(\d\d)(?!\d)")
+_YEAR = re.compile(r"(?<![0-9A-Za-z])(19|20)[0-9]{2}(?![0-9A-Za-z])")  # a year standing alone, not inside an id
 
 
 def _moved(value: Any, years: int) -> Any:

@@ -103,8 +103,14 @@ def _every_indicator(field: str) -> Callable[[Schema, Definition], None]:
             return
         codes = [i.code for i in definition.indicators]
         code["enum"] = codes
-        entries["minItems"] = entries["maxItems"] = len(codes)
-        entries["description"] = "One entry for each indicator of the procedure, each once"
+        entries["maxItems"] = len(codes)
+        if any(i.applies is not None for i in definition.indicators):
+            # TT24: which indicators apply depends on the kind of organisation, which the guard knows.
+            entries["description"] = "One entry for each indicator that applies to the case's kind of organisation, "
+            entries["description"] += "each once (which apply is checked when fired)"
+        else:
+            entries["minItems"] = len(codes)
+            entries["description"] = "One entry for each indicator of the procedure, each once"
 
     return rule
 
@@ -237,6 +243,16 @@ def _docrefs_referred(schema: Any) -> tuple[Any, bool]:
 
 def published_schema(definition: Definition, transition: Transition) -> Schema:
     """The transition's payload schema with its guards' rules; what only a guard checks is in the description."""
+    if transition.collector is not None:
+        # The service gathers the whole payload (a report's snapshot) and refuses any of it sent by the caller.
+        return {
+            "type": "object",
+            "properties": {},
+            "additionalProperties": False,
+            "description": f"{transition.en} ({transition.vi}). {transition.citation.ref} "
+            f"[{transition.citation.basis}]. Send an empty object: the service computes "
+            f"{', '.join(transition.payload)} ({transition.collector}) and refuses them when sent.",
+        }
     schema = copy.deepcopy(payload_json_schema(transition.payload))
     for name in transition.guards:
         if rule := RULES.get(name):
