@@ -103,19 +103,26 @@ async def list_cases(
     if overdue is not None:
         late = exists().where(Deadline.case_id == Case.id, overdue_clause(at))
         query = query.where(late if overdue else ~late)
-    if cursor:
-        created_at, case_id = decode_cursor(cursor, (aware_datetime, strict_str))
-        query = query.where(or_(Case.created_at < created_at, and_(Case.created_at == created_at, Case.id < case_id)))
-    query = query.order_by(Case.created_at.desc(), Case.id.desc()).limit(size + 1)
+    query = newest_first(query, cursor, size)
     async with svc.sessions() as session:
         scope = await authority.jurisdiction(session, actor)
         rows = (await session.execute(query.where(authority.readable_cases(scope)))).scalars().all()
         files = await load_case_files(session, svc.registry, rows[:size])
     items = [case_out(cf, allowed=allowed_transitions(cf, actor, at), now=at) for cf in files]
-    next_cursor = (
-        encode_cursor([rows[size - 1].created_at.isoformat(), rows[size - 1].id]) if len(rows) > size else None
-    )
-    return CasePage(items=items, next_cursor=next_cursor)
+    return CasePage(items=items, next_cursor=cursor_after(rows, size))
+
+
+def newest_first(query: Any, cursor: str | None, size: int) -> Any:
+    """The cases of ``query`` newest first, after ``cursor``: a page and one more (to know whether one follows)."""
+    if cursor:
+        created_at, case_id = decode_cursor(cursor, (aware_datetime, strict_str))
+        query = query.where(or_(Case.created_at < created_at, and_(Case.created_at == created_at, Case.id < case_id)))
+    return query.order_by(Case.created_at.desc(), Case.id.desc()).limit(size + 1)
+
+
+def cursor_after(rows: Any, size: int) -> str | None:
+    """The cursor of the next page when ``rows`` (read by ``newest_first``) hold more than a page."""
+    return encode_cursor([rows[size - 1].created_at.isoformat(), rows[size - 1].id]) if len(rows) > size else None
 
 
 @router.get(

@@ -40,7 +40,7 @@ async def open_from_form(request: Request, procedure: str | None = None) -> Resp
         level = int(form["target_level"]) if form.get("target_level") else None
     except ValueError:
         raise InvalidPayload("cycle must be a year", reasons=[Reason("form_field_unreadable", "cycle")]) from None
-    fields = ("procedure", "unit", "cycle", "kind", "target_level", "subject")
+    fields = ("procedure", "unit", "cycle", "kind", "target_level", "subject", "subject_kind")
     answer = await open_and_answer(
         request,
         svc=svc,
@@ -52,6 +52,7 @@ async def open_from_form(request: Request, procedure: str | None = None) -> Resp
         kind=form.get("kind") or "first",
         target_level=level,
         subject=form.get("subject") or None,
+        subject_kind=form.get("subject_kind") or None,
         idempotency_key=form.get("idempotency_key") or None,
         idempotency_body={name: form.get(name) for name in fields},
     )

@@ -50,6 +50,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "filter": ("Lọc", "Filter"),
     "next_page": ("Trang sau", "Next page"),
     "open_case": ("Mở hồ sơ mới", "Open a case"),
+    "subject_legend": (
+        "Hồ sơ về một tổ chức (đơn vị học tập, TT24/2023 Điều 2)",
+        "A case about an organisation (learning unit, TT24/2023 Điều 2)",
+    ),
+    "subject": ("Tên tổ chức", "The organisation"),
+    "subject_kind": ("Loại tổ chức", "Kind of organisation"),
     "open": ("Mở", "Open"),
     "due": ("Hạn", "Due"),
     "status": ("Tình trạng", "Status"),

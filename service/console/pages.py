@@ -11,19 +11,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from service.api.cases import list_cases
+from service.api.cases import cursor_after, list_cases, newest_first
 from service.api.deadlines import list_deadlines
+from service.api.schemas import case_out
 from service.console.caseview import case_view, evidence_codes, indicator_steps
 from service.console.i18n import LOCAL
 from service.console.render import page
 from service.console.routing import PREFIX, ConsoleRoute, services_and_now, signed_in
+from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.case_pages import load_case_files
+from service.domain.cases.explain import allowed_transitions
 from service.domain.errors import InvalidPayload, Reason
 from service.persistence.tables import Case
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
-INBOX_SCAN = 500  # cases read for the inbox, newest first
+INBOX_PAGE = 50  # candidate cases the inbox checks per page, newest first
 
 
 def _int(value: str | None, name: str) -> int | None:
@@ -39,40 +42,40 @@ def _choice(value: str | None) -> bool | None:
     return {"true": True, "false": False}.get(value or "")
 
 
-async def cases_with_indicator_steps(svc: Any, actor: Actor, at: datetime, items: list[Any]) -> list[Any]:
-    """Of these cases, those where the person may take an indicator's step now (the engine's checks decide)."""
-
-    def indicators_run(case: Any) -> bool:  # the definition's indicator sub-process runs in the case's state
-        process = svc.registry.procedures[(case.procedure, case.version)].definition.indicator_process
-        return process is not None and case.state in process.case_states
-
-    candidates = [c for c in items if indicators_run(c)]
-    if not candidates:
-        return []
+async def inbox_page(svc: Any, actor: Actor, at: datetime, cursor: str | None) -> tuple[list[Any], list[Any], Any]:
+    """A page of the inbox: the readable cases whose state opens a step one of the person's roles can take
+    (``authority.acting_states``, from the definitions and profiles), newest first; on those alone the engine's own
+    checks decide what the person may do now — a case step (explain), an indicator's step or its evidence."""
+    query = newest_first(select(Case).where(authority.acting_states(actor, svc.registry)), cursor, INBOX_PAGE)
     async with svc.sessions() as session:
-        rows = (await session.execute(select(Case).where(Case.id.in_([c.id for c in candidates])))).scalars().all()
-        files = await load_case_files(session, svc.registry, list(rows))
-    acting = {
-        cf.case.id: [f"{code}: {t.trigger}" for code, t in indicator_steps(cf, actor, at)]
-        + [f"{code}: evidence" for code in evidence_codes(cf, actor, at)]
-        for cf in files
-    }
-    return [(c, acting[c.id]) for c in candidates if acting.get(c.id)]
+        scope = await authority.jurisdiction(session, actor)
+        rows = (await session.execute(query.where(authority.readable_cases(scope)))).scalars().all()
+        files = await load_case_files(session, svc.registry, rows[:INBOX_PAGE])
+    todo, on_indicators = [], []
+    for cf in files:
+        allowed = allowed_transitions(cf, actor, at)
+        if allowed:
+            todo.append(case_out(cf, allowed=allowed, now=at))
+            continue
+        acting = [f"{code}: {t.trigger}" for code, t in indicator_steps(cf, actor, at)]
+        acting += [f"{code}: evidence" for code in evidence_codes(cf, actor, at)]
+        if acting:
+            on_indicators.append((case_out(cf, allowed=[], now=at), acting))
+    return todo, on_indicators, cursor_after(rows, INBOX_PAGE)
 
 
 @router.get("/")
 async def inbox(request: Request) -> Response:
     actor = signed_in(request)
     svc, at = services_and_now(request)
-    listed = await list_cases(actor, svc, at, limit=INBOX_SCAN)
-    todo = [c for c in listed.items if c.allowed_transitions]
-    acting_on_indicators = await cases_with_indicator_steps(svc, actor, at, [c for c in listed.items if c not in todo])
+    todo, acting_on_indicators, next_cursor = await inbox_page(svc, actor, at, request.query_params.get("cursor"))
     deadlines = await list_deadlines(actor, svc, at, status="open", limit=10)
     return page(
         request,
         "inbox.html",
         todo=todo,
         indicator_cases=acting_on_indicators,
+        next_cursor=next_cursor,
         deadlines=deadlines.items,
         procedures=svc.registry,
     )
@@ -92,6 +95,9 @@ async def cases(request: Request) -> Response:
     }
     listed = await list_cases(actor, svc, at, cursor=q.get("cursor") or None, limit=50, **filters)
     keys = sorted({key for key, _ in svc.registry.procedures})
+    # The kinds of organisation each procedure about an organisation names (its definition, as the opening checks).
+    current = [p.definition for p in (svc.registry.current(key, at.date()) for key in keys) if p is not None]
+    kinds = [(d.key, d.organisation_kinds) for d in current if d.organisation_kinds]
     query = {k: v for k, v in q.items() if k != "cursor"}
     return page(
         request,
@@ -100,6 +106,7 @@ async def cases(request: Request) -> Response:
         next_cursor=listed.next_cursor,
         filters=filters,
         keys=keys,
+        organisation_kinds=kinds,
         query=query,
     )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -30,6 +30,7 @@ from service.domain.actor import NATIONAL_ROOT, Actor
 from service.domain.errors import NotAuthorised, OutsideJurisdiction
 from service.persistence.queries import continued_units, unit_subtree
 from service.persistence.tables import AuditEvent, Case
+from workflows.registry import Registry
 from workflows.schema import SYSTEM_BODY, Profile
 
 
@@ -268,6 +269,57 @@ def readable_events(scope: Jurisdiction) -> ColumnElement[bool]:
     """The audit events of what the actor may read: a case's events carry the case's unit, so they are listed
     exactly when the case is; an event of no case (units, campaigns, webhooks) when its unit is inside."""
     return and_(within(AuditEvent.unit_code, scope), own_subject_events(scope))
+
+
+# --- who may act next: the states where one of the actor's roles fills a body -----------------------------------
+
+
+def roles_filling(profile: Profile, body: str) -> frozenset[str]:
+    """Every role that can fill ``body`` under ``profile`` on some day: the body's own role, and the office that
+    takes over a ceased district's (``_office``). A necessary condition of ``decide``, never a sufficient one."""
+    rule = profile.bodies.get(body)
+    if rule is None:
+        return frozenset()
+    heir = PROVINCE_OFFICE_FOR.get(rule.role) if rule.at == "district" else None
+    return frozenset({rule.role} | ({heir} if heir else set()))
+
+
+def may_fill_any(actor: Actor, profile: Profile, bodies: Sequence[str]) -> bool:
+    """Whether the actor holds a role that fills one of ``bodies`` under ``profile`` somewhere (units, organisation
+    and council seat are left to ``decide``)."""
+    if actor.is_system:
+        return True
+    return any(actor.has_role(role) for body in bodies if body != SYSTEM_BODY for role in roles_filling(profile, body))
+
+
+def acting_states(actor: Actor, registry: Registry) -> ColumnElement[bool]:
+    """The cases whose state opens a step (a transition, an indicator's step or its evidence) that one of the
+    actor's roles can take under the case's pinned definition and profile: the lists' first narrowing of "what may
+    this person do now", before ``decide`` and the guards run on each case. False when there is none."""
+    clauses = []
+    for (key, version), procedure in registry.procedures.items():
+        definition = procedure.definition
+        process = definition.indicator_process
+        by_states: dict[frozenset[str], list[str]] = {}
+        for name, profile in registry.profiles.items():
+            states = {s for t in definition.transitions if may_fill_any(actor, profile, t.bodies) for s in t.source}
+            if process is not None and (
+                may_fill_any(actor, profile, process.evidence.bodies)
+                or any(may_fill_any(actor, profile, t.bodies) for t in process.transitions)
+            ):
+                states |= set(process.case_states)
+            if states:
+                by_states.setdefault(frozenset(states), []).append(name)
+        clauses += [
+            and_(
+                Case.procedure == key,
+                Case.version == version,
+                Case.profile.in_(sorted(names)),
+                Case.state.in_(sorted(states)),
+            )
+            for states, names in by_states.items()
+        ]
+    return or_(*clauses) if clauses else false()
 
 
 # --- acts on the service itself --------------------------------------------------------------------------------

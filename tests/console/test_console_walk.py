@@ -43,6 +43,7 @@ from tests.support.browser import (
 T1 = "2027-02-20T09:00:00+07:00"  # the commune's work, the dossier received, the council formed and its appraisal
 T2 = "2027-02-25T09:00:00+07:00"  # the Department's decision, days later
 CYCLE = 2026
+TT24 = Settings(env="test").registry().current("don_vi_hoc_tap").definition
 
 
 @pytest.fixture(scope="module")
@@ -423,3 +424,34 @@ def test_admin_pages_units_campaign_webhooks_checkpoints(served: Served, chromiu
     with admin.expect_navigation():
         admin.click("#verify-checkpoints")
     assert admin.get_attribute("#checkpoints-result", "data-ok") == "true"
+
+
+def test_a_learning_unit_case_opened_with_its_kind_of_organisation(served: Served, chromium: Any) -> None:
+    """TT24/2023: the open-case form offers the kinds of organisation the definition names (Điều 2); without one
+    the opening is refused with the API's reason, with one the case opens about that organisation and kind."""
+    director = signed_in(chromium, served.url, "province-director")
+    director.goto("/console/cases")
+    offered = director.locator('#open-subject-kind option[data-procedure="don_vi_hoc_tap"]')
+    assert offered.count() == len(TT24.organisation_kinds)
+    assert "Ủy ban nhân dân cấp xã" in director.locator("#open-subject-kind").inner_text()
+
+    def open_form(kind: str) -> None:
+        director.goto("/console/cases")
+        director.select_option("#open-procedure", "don_vi_hoc_tap")
+        director.fill("#open-unit", "DEMO-LS")
+        director.fill("#open-cycle", str(CYCLE))
+        director.fill("#open-subject", "Trường Chính trị tỉnh Lạng Sơn")
+        director.select_option("#open-subject-kind", kind)
+        with director.expect_navigation():
+            director.click("form.stack button[type=submit]")
+
+    open_form("")
+    assert "subject_kind_required" in director.content()
+    open_form("co_quan_nha_nuoc")
+    case_id = case_id_of(director)
+    case = httpx.get(f"{served.url}/v1/cases/{case_id}", headers=token("auditor", "auditor", "VN"), timeout=30).json()
+    assert (case["procedure"], case["subject"], case["subject_kind"]) == (
+        "don_vi_hoc_tap",
+        "Trường Chính trị tỉnh Lạng Sơn",
+        "co_quan_nha_nuoc",
+    )

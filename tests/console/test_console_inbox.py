@@ -1,0 +1,54 @@
+"""The inbox reads only the cases whose state opens a step one of the person's roles can take
+(``authority.acting_states``), page by page, and runs the engine's checks on those alone: for every demo identity,
+over the demo data (cases in every state of the commune and district procedures, indicators, evidence), the inbox's
+pages list exactly the cases where the engine lets the person act now — a case step (the explain read), an
+indicator's step or its evidence — that is, what checking every readable case would list. Both databases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from service.console import pages
+from service.console.caseview import evidence_codes, indicator_steps
+from service.demo import USERS, seed
+from service.domain import authority
+from service.domain.case_pages import load_case_files
+from service.domain.cases.explain import allowed_transitions
+from service.persistence.tables import Case
+from tests.helpers import Api
+
+
+async def every_acting_case(svc: Any, actor: Any, at: Any) -> set[str]:
+    """Every readable case where the engine lets ``actor`` act now, each case checked."""
+    async with svc.sessions() as session:
+        scope = await authority.jurisdiction(session, actor)
+        rows = (await session.execute(select(Case).where(authority.readable_cases(scope)))).scalars().all()
+        files = await load_case_files(session, svc.registry, list(rows))
+    return {
+        cf.case.id
+        for cf in files
+        if allowed_transitions(cf, actor, at) or indicator_steps(cf, actor, at) or evidence_codes(cf, actor, at)
+    }
+
+
+async def test_inbox_lists_exactly_where_the_engine_lets_the_person_act(api: Api, monkeypatch: Any) -> None:
+    await seed(api.settings, migrate_first=False)
+    svc = api.app.state.services
+    at = svc.settings.clock()
+    monkeypatch.setattr(pages, "INBOX_PAGE", 2)  # several pages from the demo's cases
+    acting_somewhere = 0
+    for user in USERS:
+        listed: list[str] = []
+        cursor, seen_pages = None, 0
+        while True:
+            todo, on_indicators, cursor = await pages.inbox_page(svc, user.actor, at, cursor)
+            listed += [c.id for c in todo] + [c.id for c, _ in on_indicators]
+            seen_pages += 1
+            if cursor is None:
+                break
+        expected = await every_acting_case(svc, user.actor, at)
+        assert sorted(listed) == sorted(expected), user.sub
+        acting_somewhere += bool(expected)
+    assert acting_somewhere >= 3  # the comparison is not between empty lists
