@@ -5,19 +5,24 @@ person, so the console shows exactly what the API would answer them."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from service.api.audit import search_events, verify_audit
 from service.api.audit_export import export_audit
-from service.console.render import page
+from service.console.render import ENV, context, page
 from service.console.routing import PREFIX, ConsoleRoute, services_and_now, signed_in
+from service.domain import authority
+from service.domain.audit.verify import merge_parts
 from service.domain.errors import InvalidPayload, Reason
+from service.workers.verify_processes import verify_with_progress
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+PROGRESS_RANGES = 8  # the full verify is shown in this many ranges of chains
 FILTERS = ("case", "procedure", "actor", "role", "unit", "trigger", "kind", "citation", "since", "until")
 
 
@@ -81,8 +86,28 @@ async def audit_verify(request: Request) -> Response:
     actor = signed_in(request)
     svc, _ = services_and_now(request)
     case = request.query_params.get("case") or None
-    report = await verify_audit(actor, svc, case=case, deep=request.query_params.get("deep") == "true")
+    deep = request.query_params.get("deep") == "true"
+    if case is None and not deep:
+        authority.require(actor, authority.VERIFY_EVERY_CHAIN)  # refused here, before the page starts
+        return StreamingResponse(_verify_every_chain(request, svc), media_type="text/html; charset=utf-8")
+    report = await verify_audit(actor, svc, case=case, deep=deep)
     return page(request, "audit_verify.html", report=report, case=case)
+
+
+async def _verify_every_chain(request: Request, svc: Any) -> AsyncIterator[str]:
+    """The page of the full verify, sent as it goes: its head, one line per range of chains as it is verified
+    (``verify_with_progress``), then the merged result explained, as the API's full verify reports it."""
+    values = context(request)
+    head, rest = ENV.get_template("audit_verify_all.html").render(values).split("<!--steps-->")
+    between, tail = rest.split("<!--result-->")
+    yield head
+    parts: dict[int, Any] = {}
+    async with svc.sessions() as session:
+        async for step in verify_with_progress(session, svc.settings, PROGRESS_RANGES):
+            parts[step.index] = step.part
+            yield ENV.get_template("_verify_step.html").render(values, step=step)
+    report = merge_parts(parts[index] for index in sorted(parts))
+    yield between + ENV.get_template("_verify_result.html").render(values, report=report) + tail
 
 
 @router.get("/audit/export")

@@ -168,6 +168,24 @@ WORDS: dict[str, tuple[str, str]] = {
         "Every hash, link and sequence number holds; the case matches the digest its newest event recorded.",
     ),
     "events_checked": ("Số sự kiện đã kiểm tra", "Events checked"),
+    "verify_all": ("Kiểm tra toàn bộ các chuỗi", "Verify every chain"),
+    "verify_all_detail": (
+        "Các chuỗi được chia thành từng khoảng theo tên chuỗi; mỗi khoảng hiện ra khi đã kiểm tra xong.",
+        "The chains are cut into ranges by chain name; each range appears here once it is verified.",
+    ),
+    "verify_bad_detail": (
+        "Sự kiện đầu tiên không khớp (mã băm, liên kết, số thứ tự hoặc bản tóm tắt hồ sơ): từ đây chuỗi không còn "
+        "chứng minh được lịch sử của hồ sơ.",
+        "The first event that does not hold (hash, link, sequence or the case's digest): from here on the chain no "
+        "longer proves the case's history.",
+    ),
+    "verify_every": ("Kiểm tra toàn bộ", "Verify everything"),
+    "chain": ("Chuỗi", "Chain"),
+    "case": ("Hồ sơ", "Case"),
+    "problem": ("Vấn đề", "Problem"),
+    "range": ("Khoảng", "Range"),
+    "n_chains": ("chuỗi", "chains"),
+    "n_events": ("sự kiện", "events"),
     "chains_checked": ("Số chuỗi đã kiểm tra", "Chains checked"),
 }
 

@@ -7,6 +7,7 @@ of its own, and the parts are merged by ``merge_parts`` into exactly the report 
 The workers are spawned (not forked) so that nothing of the API process (its event loop, its pooled connections)
 is inherited.
 SQLite and small databases stay in the calling process: starting the workers costs about a second.
+``verify_with_progress`` is the same verify reported range by range (the console's "verify everything").
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -41,11 +44,16 @@ async def chain_ranges(session: AsyncSession, count: int) -> list[ChainRange]:
     in the database's own order, which is the order ``verify_part`` reads and compares them in."""
     if count < 2:
         return [EVERY_CHAIN]
-    fractions = [index / count for index in range(1, count)]
-    query = text(
-        "SELECT percentile_disc(CAST(:fractions AS float8[])) WITHIN GROUP (ORDER BY 'case:' || id) FROM cases"
-    ).bindparams(fractions=fractions)
-    cuts = (await session.execute(query)).scalar_one() or []
+    if session.bind.dialect.name == "sqlite":  # no percentile_disc: the names at the cut positions, one by one
+        cases = (await session.execute(text("SELECT count(*) FROM cases"))).scalar_one()
+        at = text("SELECT 'case:' || id FROM cases ORDER BY 1 LIMIT 1 OFFSET :n")
+        cuts = [(await session.execute(at.bindparams(n=cases * i // count))).scalar() for i in range(1, count)]
+    else:
+        fractions = [index / count for index in range(1, count)]
+        query = text(
+            "SELECT percentile_disc(CAST(:fractions AS float8[])) WITHIN GROUP (ORDER BY 'case:' || id) FROM cases"
+        ).bindparams(fractions=fractions)
+        cuts = (await session.execute(query)).scalar_one() or []
     bounds = [None, *dict.fromkeys(cut for cut in cuts if cut is not None), None]
     return list(zip(bounds, bounds[1:], strict=False))
 
@@ -66,11 +74,15 @@ async def _verify_range_async(url: str, chains: ChainRange, batch: int) -> PartR
         await engine.dispose()
 
 
+def _pool(processes: int, ranges: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=min(processes, ranges), mp_context=multiprocessing.get_context("spawn"))
+
+
 async def verify_in_processes(session: AsyncSession, url: str, *, processes: int, batch: int = 5000) -> VerifyReport:
     """Every chain, over ``processes`` spawned workers; ``session`` only cuts the ranges."""
     ranges = await chain_ranges(session, processes * RANGES_PER_PROCESS)
     loop = asyncio.get_running_loop()
-    pool = ProcessPoolExecutor(max_workers=min(processes, len(ranges)), mp_context=multiprocessing.get_context("spawn"))
+    pool = _pool(processes, len(ranges))
     try:
         parts = await asyncio.gather(
             *(loop.run_in_executor(pool, _verify_range, url, chains, batch) for chains in ranges)
@@ -79,6 +91,55 @@ async def verify_in_processes(session: AsyncSession, url: str, *, processes: int
         # Never block the event loop on the workers: on success they are done; on failure the rest is dropped.
         pool.shutdown(wait=False, cancel_futures=True)
     return merge_parts(parts)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One range of chains verified: its place in the database's chain order, how many ranges are done of how many,
+    and what its verification found."""
+
+    index: int
+    done: int
+    total: int
+    chains: ChainRange
+    part: PartReport
+
+
+async def verify_with_progress(session: AsyncSession, settings: Settings, ranges: int) -> AsyncIterator[Progress]:
+    """The full verify cut into about ``ranges`` ranges of chains, each reported as it is done: in worker
+    processes where ``verify_every_chain`` would use them (in the order they finish), else one after the other in
+    this process. ``merge_parts`` of the parts in ``index`` order is the report of ``verify_every_chain``; the walk
+    stops after a range that found a bad event (the first in chain order is the one reported)."""
+    cut = await chain_ranges(session, ranges)
+    url, processes = settings.resolved_database_url, settings.verify_processes or default_processes()
+    if await _in_processes(session, url, processes, settings):
+        loop = asyncio.get_running_loop()
+        pool = _pool(processes, len(cut))
+
+        async def one(index: int, chains: ChainRange) -> tuple[int, PartReport]:
+            return index, await loop.run_in_executor(pool, _verify_range, url, chains, 5000)
+
+        try:
+            for done, finished in enumerate(asyncio.as_completed([one(i, c) for i, c in enumerate(cut)]), 1):
+                index, part = await finished
+                yield Progress(index, done, len(cut), cut[index], part)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return
+    for index, chains in enumerate(cut):
+        part = await verify_part(session, chains=chains)
+        yield Progress(index, index + 1, len(cut), chains, part)
+        if part.event_problem is not None:
+            return
+
+
+async def _in_processes(session: AsyncSession, url: str, processes: int, settings: Settings) -> bool:
+    return not (
+        processes < 2
+        or is_sqlite(url)
+        or multiprocessing.current_process().daemon  # a daemonic process may not start workers
+        or not await _has_at_least(session, settings.verify_parallel_min_events)
+    )
 
 
 async def _has_at_least(session: AsyncSession, events: int) -> bool:
@@ -93,11 +154,6 @@ async def verify_every_chain(session: AsyncSession, settings: Settings) -> Verif
     ``verify_parallel_min_events``), else in this process on ``session``."""
     url = settings.resolved_database_url
     processes = settings.verify_processes or default_processes()
-    if (
-        processes < 2
-        or is_sqlite(url)
-        or multiprocessing.current_process().daemon  # a daemonic process may not start workers
-        or not await _has_at_least(session, settings.verify_parallel_min_events)
-    ):
+    if not await _in_processes(session, url, processes, settings):
         return await verify(session)
     return await verify_in_processes(session, url, processes=processes)

@@ -14,6 +14,7 @@ import base64
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,21 @@ def auditor_finds_the_recognition(chromium: Any, served: Served, case_id: str) -
         auditor.click("form.verify button[type=submit]")
     result = auditor.locator("#verify-result")
     assert result.get_attribute("data-ok") == "true", result.inner_text()
+
+    # Everything: the page shows each range of chains as it is verified, then the result, as the API reports it.
+    auditor.goto("/console/audit")
+    with auditor.expect_navigation():
+        auditor.click("form.verify button[type=submit]")
+    result = auditor.locator("#verify-result")
+    assert result.get_attribute("data-ok") == "true", result.inner_text()
+    steps = auditor.locator("#verify-progress li.verify-step.done")
+    assert 2 <= steps.count() <= 8, auditor.inner_text("main")
+    api = httpx.get(f"{served.url}/v1/audit/verify", headers=token("auditor", "auditor", "VN"), timeout=60).json()
+    assert f": {api['events_checked']} ·" in result.inner_text() and api["ok"] is True
+    counted = sum(
+        int(re.search(r"(\d+) (?:sự kiện|events)", steps.nth(i).inner_text())[1]) for i in range(steps.count())
+    )
+    assert counted == api["events_checked"]
 
     auditor.goto(f"/console/audit?case={case_id}")
     with auditor.expect_download() as waiting:

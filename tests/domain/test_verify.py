@@ -14,7 +14,7 @@ from service.domain.actor import Actor
 from service.domain.audit import canonical, event_reader, writer
 from service.domain.audit import verify as verifier
 from service.persistence.tables import AuditEvent
-from service.workers.verify_processes import chain_ranges, verify_in_processes
+from service.workers.verify_processes import chain_ranges, verify_in_processes, verify_with_progress
 from tests.helpers import Api
 
 ODD_ACTOR = Actor(
@@ -221,3 +221,21 @@ async def test_the_route_verifies_in_workers_on_postgres(pg_api: Api) -> None:
     in_workers = await api.ok(await api.get(auditor, "/v1/audit/verify"))
     assert in_workers == in_process
     assert in_workers["first_bad_event"]["case_id"] == ids[1]
+
+
+async def test_the_verify_with_progress_gives_the_full_report(api: Api) -> None:
+    """The console's "verify everything" (range by range, in worker processes on PostgreSQL): its parts merged in
+    chain order are the full verify's report, sound (the ranges really split the chains) and after each tampering."""
+    ids = await _cases(api)
+    api.settings.verify_parallel_min_events, api.settings.verify_processes = 0, 2
+    for sql, params in [("SELECT 1", {}), *_tamperings(ids)]:
+        await _execute(api, sql, **params)
+        async with api.app.state.services.sessions() as session:
+            expected = await verifier.verify(session)
+            steps = [step async for step in verify_with_progress(session, api.settings, 4)]
+        assert len({step.index for step in steps}) == len(steps)
+        assert len(steps) > 1 or not expected.ok  # sound: every range; else it may stop after the bad event's range
+        assert [step.done for step in steps] == list(range(1, len(steps) + 1))
+        by_index = {step.index: step.part for step in steps}
+        assert verifier.merge_parts(by_index[i] for i in sorted(by_index)) == expected
+    assert expected.first_bad_event is not None
