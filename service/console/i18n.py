@@ -37,6 +37,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "language": ("Ngôn ngữ", "Language"),
     "other_language": ("English", "Tiếng Việt"),
     "nothing_to_do": ("Không có việc nào bạn có thể làm lúc này.", "Nothing you may do right now."),
+    "nothing_on_page": (
+        "Không có việc nào trong các hồ sơ của trang này; xem trang sau.",
+        "Nothing to do in this page's cases; see the next page.",
+    ),
     "may_do": ("Bạn có thể", "You may"),
     "procedure": ("Thủ tục", "Procedure"),
     "unit": ("Đơn vị", "Unit"),

@@ -6,6 +6,7 @@ indicator's step or its evidence — that is, what checking every readable case 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -52,3 +53,26 @@ async def test_inbox_lists_exactly_where_the_engine_lets_the_person_act(api: Api
         assert sorted(listed) == sorted(expected), user.sub
         acting_somewhere += bool(expected)
     assert acting_somewhere >= 3  # the comparison is not between empty lists
+
+
+async def test_the_inbox_pages_through_http(api: Api, monkeypatch: Any) -> None:
+    """The page as the browser gets it: the next page's link walks the candidates; a page whose candidates give the
+    person nothing to do says so and points on; together the pages list what the engine lets the person do."""
+    await seed(api.settings, migrate_first=False)
+    svc = api.app.state.services
+    monkeypatch.setattr(pages, "INBOX_PAGE", 1)
+    client = api.client
+    token = re.search(r'name="csrf" value="([^"]+)"', (await client.get("/console/sign-in")).text)[1]
+    user = next(u for u in USERS if u.sub == "province-director")
+    assert (await client.post("/console/sign-in", data={"sub": user.sub, "csrf": token})).status_code == 303
+    listed, texts, path = set(), [], "/console/"
+    while path:
+        html = (await client.get(path)).text
+        texts.append(html)
+        listed |= set(re.findall(r'href="/console/cases/([0-9a-f-]{36})"', html.split("<h2>", 1)[0]))
+        listed |= set(re.findall(r'class="indicator-todo">.*?href="/console/cases/([0-9a-f-]{36})"', html, re.S))
+        found = re.search(r'href="\?cursor=([^"]+)">', html)
+        path = f"/console/?cursor={found[1]}" if found else ""
+    expected = await every_acting_case(svc, user.actor, svc.settings.clock())
+    assert expected and listed == expected and len(texts) > len(expected)  # pages with nothing to do walked too
+    assert any("Không có việc nào trong các hồ sơ của trang này" in text for text in texts)
