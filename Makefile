@@ -7,6 +7,7 @@
 #   make lint     ruff
 #   make openapi  regenerate openapi/openapi.json
 #   make tools    the npm tools the tests use (Spectral) into tools/node_modules, when npm is installed
+#   make readme   rewrite the README's list of reason codes from workflows/reasons.py
 #   make clean    remove .venv, var/ and caches
 
 PY          ?= python3
@@ -25,7 +26,7 @@ BIN  := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test lint openapi clean bench tools
+.PHONY: help run test lint openapi readme clean bench tools
 
 help:
 	@echo "targets: run (HOST=$(HOST) PORT=$(PORT)), test (PYTEST_ARGS=...), lint, openapi, clean"
@@ -101,6 +102,10 @@ openapi: $(VENV)
 	@mkdir -p openapi
 	$(BIN)/python -m service.openapi_dump > openapi/openapi.json.tmp || { rm -f openapi/openapi.json.tmp; exit 1; }
 	mv openapi/openapi.json.tmp openapi/openapi.json
+
+# The README's registry of reason codes, written from workflows/reasons.py (a test fails when it is stale).
+readme: $(VENV)
+	$(BIN)/python -m workflows.reasons_readme README.md
 
 clean:
 	rm -rf $(VENV) var build .pytest_cache .ruff_cache .hypothesis .mypy_cache .coverage htmlcov *.egg-info

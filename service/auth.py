@@ -24,6 +24,7 @@ dependency.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,8 +54,16 @@ _SYSTEM_SUBJECT_PREFIX = "system:"
 _JWKS_TIMEOUT_SECONDS = 5.0
 
 
-def _refused(code: str, message: str) -> Unauthenticated:
-    return Unauthenticated(f"the bearer token was refused: {message}", reasons=[Reason(code, message)])
+def _refused(code: str, message: str, vi: str | None = None) -> Unauthenticated:
+    return Unauthenticated(
+        f"the bearer token was refused: {message}",
+        reasons=[Reason(code, message, vi)],
+        detail_vi=f"mã truy cập bị từ chối: {vi}" if vi else None,
+    )
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,19}")  # an auth-scheme name (RFC 9110 §11.1), short enough to quote
+_SEND = "send 'Authorization: Bearer <token>'"
 
 
 def not_the_expected_token(message: str) -> Unauthenticated:
@@ -63,16 +72,38 @@ def not_the_expected_token(message: str) -> Unauthenticated:
 
 
 def bearer_token(authorization_header: str | None) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header (the scheme is case-insensitive)."""
+    """The token of an ``Authorization: Bearer <token>`` header (the scheme is case-insensitive). A refusal never
+    quotes what the header carried but a scheme's name: a token sent without "Bearer " is a secret."""
     parts = (authorization_header or "").split()
     if not parts:
-        raise _refused("missing_token", "no Authorization header; send 'Authorization: Bearer <token>'")
+        raise _refused(
+            "missing_token", f"no Authorization header; {_SEND}", "thiếu header Authorization; gửi 'Bearer <mã>'"
+        )
     if parts[0].lower() != "bearer":
-        raise _refused("bad_scheme", f"the Authorization scheme must be Bearer, not {parts[0]!r}")
+        if len(parts) == 1 and not _SCHEME.fullmatch(parts[0]):
+            raise _refused(
+                "bad_scheme",
+                f"the header holds a token without the Bearer scheme; {_SEND}",
+                "header có mã truy cập nhưng thiếu 'Bearer ' phía trước; gửi 'Authorization: Bearer <mã>'",
+            )
+        scheme = parts[0] if _SCHEME.fullmatch(parts[0]) else "another scheme"
+        raise _refused(
+            "bad_scheme",
+            f"the Authorization scheme must be Bearer, not {scheme}; {_SEND}",
+            "phương thức xác thực phải là Bearer; gửi 'Authorization: Bearer <mã>'",
+        )
     if len(parts) == 1:
-        raise _refused("missing_token", "the Authorization header names the Bearer scheme but no token")
+        raise _refused(
+            "missing_token",
+            "the Authorization header names the Bearer scheme but no token",
+            "header Authorization ghi 'Bearer' nhưng không có mã truy cập",
+        )
     if len(parts) > 2:
-        raise _refused("bad_scheme", "expected 'Authorization: Bearer <token>' with a single token")
+        raise _refused(
+            "bad_scheme",
+            "expected 'Authorization: Bearer <token>' with a single token",
+            "header Authorization phải có đúng một mã truy cập sau 'Bearer '",
+        )
     return parts[1]
 
 
@@ -137,7 +168,7 @@ def actor_from_claims(claims: dict[str, Any]) -> Actor:
 def _decode_refusal(error: jwt.PyJWTError) -> Unauthenticated:
     # Subclasses before their bases: InvalidSignatureError is a DecodeError, all are InvalidTokenError.
     if isinstance(error, jwt.ExpiredSignatureError):
-        return _refused("expired", "the token has expired")
+        return _refused("expired", "the token has expired", "mã truy cập đã hết hạn")
     if isinstance(error, jwt.ImmatureSignatureError):
         return _refused("not_yet_valid", "the token is not valid yet")
     if isinstance(error, jwt.InvalidSignatureError):

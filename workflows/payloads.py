@@ -46,7 +46,19 @@ def _validator(transition: Transition) -> Draft202012Validator:
     return cached[1]
 
 
+FORMAT_HINTS = {
+    "date": "write the date as YYYY-MM-DD, e.g. 2026-01-15",
+    "date-time": "write the time in ISO 8601 with its offset, e.g. 2026-01-15T09:00:00+07:00",
+}
+
+
+def _message(error: Any) -> str:
+    hint = FORMAT_HINTS.get(error.validator_value) if error.validator == "format" else None
+    return f"{error.message}; {hint}" if hint else error.message
+
+
 def payload_errors(transition: Transition, payload: Any) -> list[tuple[str, str]]:
-    """(path, message) for every way the payload breaks the schema; empty when it is valid."""
+    """(path, message) for every way the payload breaks the schema, a malformed date with the format it needs;
+    empty when it is valid."""
     errors = sorted(_validator(transition).iter_errors(payload), key=lambda e: list(e.absolute_path))
-    return [("/".join(str(p) for p in error.absolute_path) or "(payload)", error.message) for error in errors]
+    return [("/".join(str(p) for p in error.absolute_path) or "(payload)", _message(error)) for error in errors]

@@ -4,9 +4,12 @@ Domain errors carry their status and reasons; request validation becomes 422 wit
 unknown routes and methods keep their 404/405; a client that went away mid-request is logged, not a server fault;
 anything unexpected is a 500 that leaks nothing but a request id.
 
-Each problem says what is wrong in English (``detail``, the reasons' messages) and in Vietnamese (``detail_vi``):
-the raiser's own Vietnamese when it gave one, else the meanings of its reason codes as ``workflows/reasons.py``
-declares them, else the Vietnamese name of the status.
+Each problem says what is wrong in Vietnamese and in English, both in the body (for logs): ``detail_vi`` and
+``detail_en``, and in each reason ``message_vi`` and ``message_en``. The Vietnamese is the raiser's own when it gave
+one, else the meanings of the reason codes as ``workflows/reasons.py`` declares them (with the raiser's English
+particulars), else the Vietnamese name of the status. ``detail`` and each reason's ``message`` are in the language
+the request asked for (``Accept-Language``, ``service.domain.language.negotiate``; Vietnamese by default), named in
+the ``Content-Language`` header.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from service.domain.errors import DomainError
+from service.domain.language import DEFAULT_LANGUAGE, Language, bilingual, negotiate
 from workflows.reasons import describe
 
 PROBLEM = "application/problem+json"
@@ -51,6 +55,17 @@ def vietnamese_detail(status: int, reasons: list[dict[str, str]]) -> str:
     return "; ".join(dict.fromkeys(meanings)) or STATUS_VI.get(status, "Yêu cầu bị từ chối")
 
 
+def language_of(request: Request) -> Language:
+    """The language a request asked for (``Accept-Language``), Vietnamese by default."""
+    return negotiate(request.headers.get("accept-language"))
+
+
+def _reason(reason: dict[str, str], lang: Language) -> dict[str, str]:
+    texts = bilingual(reason.get("code", ""), reason.get("message", ""), reason.get("message_vi"))
+    code = reason.get("code", "")
+    return {"code": code, "message": texts[lang], "message_vi": texts["vi"], "message_en": texts["en"]}
+
+
 def problem_body(
     status: int,
     title: str,
@@ -61,15 +76,20 @@ def problem_body(
     detail_vi: str | None = None,
     allowed_transitions: list[str] | None = None,
     extra: dict[str, Any] | None = None,
+    lang: Language = DEFAULT_LANGUAGE,
 ) -> dict[str, Any]:
-    """The problem details document: also for refusals sent before the app runs (``service.serving``)."""
+    """The problem details document (``detail``: English; ``reasons``: {code, message in English, message_vi?}),
+    rendered in ``lang`` with both languages beside it; also for refusals sent before the app runs
+    (``service.serving``)."""
+    vietnamese = detail_vi or vietnamese_detail(status, reasons or [])
     body: dict[str, Any] = {
         "type": TYPE_BASE + slug,
         "title": title,
         "status": status,
-        "detail": detail,
-        "detail_vi": detail_vi or vietnamese_detail(status, reasons or []),
-        "reasons": reasons or [],
+        "detail": vietnamese if lang == "vi" else detail,
+        "detail_vi": vietnamese,
+        "detail_en": detail,
+        "reasons": [_reason(reason, lang) for reason in reasons or []],
     }
     if allowed_transitions is not None:
         body["allowed_transitions"] = allowed_transitions
@@ -80,10 +100,10 @@ def problem_body(
 def problem_response(
     status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **fields: Any
 ) -> JSONResponse:
-    """``problem_body`` (``fields``: its keyword arguments) as a response."""
-    return JSONResponse(
-        problem_body(status, title, detail, **fields), status_code=status, media_type=PROBLEM, headers=headers
-    )
+    """``problem_body`` (``fields``: its keyword arguments) as a response, naming its language."""
+    body = problem_body(status, title, detail, **fields)
+    language = {"Content-Language": fields.get("lang", DEFAULT_LANGUAGE), "Vary": "Accept-Language"}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers={**language, **(headers or {})})
 
 
 async def _domain(request: Request, exc: DomainError) -> JSONResponse:
@@ -98,20 +118,31 @@ async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         allowed_transitions=exc.allowed_transitions,
         extra=exc.extra,
         headers=headers,
+        lang=language_of(request),
     )
 
 
+DATE_HINT = "write it in ISO 8601: a date as 2026-01-15, a time as 2026-01-15T09:00:00+07:00 (no offset: UTC)"
+DATE_HINT_VI = "viết theo ISO 8601: ngày dạng 2026-01-15, thời điểm dạng 2026-01-15T09:00:00+07:00 (không múi giờ: UTC)"
+
+
+def _validation_reason(error: dict[str, Any]) -> dict[str, str]:
+    where = "/".join(str(p) for p in error["loc"])
+    message = f"{where}: {error['msg']}"
+    if error["type"] == "time_out_of_range":  # an ``Instant`` outside its range (service.api.params)
+        return {"code": "time_out_of_range", "message": message, "message_vi": f"{where}: {error['ctx']['vi']}"}
+    if error["type"].startswith(("date", "datetime", "time")):  # a date or time that does not parse
+        return {
+            "code": "date_malformed",
+            "message": f"{message}; {DATE_HINT}",
+            "message_vi": f"{where}: không đọc được ngày, giờ; {DATE_HINT_VI}",
+        }
+    return {"code": "request_invalid", "message": message}
+
+
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-    reasons, vietnamese = [], []
-    for error in exc.errors():
-        where = "/".join(str(p) for p in error["loc"])
-        message = f"{where}: {error['msg']}"
-        if error["type"] == "time_out_of_range":  # an ``Instant`` outside its range (service.api.params)
-            reasons.append({"code": "time_out_of_range", "message": message})
-        else:
-            reasons.append({"code": "request_invalid", "message": message})
-        if vi := (error.get("ctx") or {}).get("vi"):
-            vietnamese.append(f"{where}: {vi}")
+    reasons = [_validation_reason(error) for error in exc.errors()]
+    vietnamese = [r["message_vi"] for r in reasons if "message_vi" in r]
     return problem_response(
         422,
         "Invalid request",
@@ -119,6 +150,7 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
         slug="invalid-payload",
         reasons=reasons,
         detail_vi="; ".join(vietnamese) or None,
+        lang=language_of(request),
     )
 
 
@@ -132,7 +164,29 @@ async def _client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
         "the request ended before its body was read; nothing was changed",
         slug="client-disconnected",
         reasons=[{"code": "client_disconnected", "message": "the connection closed before the body was read"}],
+        lang=language_of(request),
     )
+
+
+# Statuses the framework itself answers (no route matched, a method the route lacks): their reason codes.
+HTTP_REASONS = {
+    404: (
+        "not-found",
+        {
+            "code": "route_unknown",
+            "message": "no operation has this path; see /openapi.json",
+            "message_vi": "không có thao tác nào ở đường dẫn này; xem /openapi.json",
+        },
+    ),
+    405: (
+        "method-not-allowed",
+        {
+            "code": "method_not_allowed",
+            "message": "the path does not take this method",
+            "message_vi": "đường dẫn này không nhận phương thức HTTP này",
+        },
+    ),
+}
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -144,16 +198,18 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
             "the body is not acceptable JSON; nothing was changed",
             slug="invalid-payload",
             reasons=[{"code": "body_not_json", "message": str(exc.__cause__)}],
+            lang=language_of(request),
         )
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+    slug, reason = HTTP_REASONS.get(exc.status_code, ("http-error", {"code": "request_invalid", "message": detail}))
     return problem_response(
         exc.status_code,
         detail,
-        detail,
+        f"{detail}: {request.method} {request.url.path}",
         slug=slug,
-        reasons=[{"code": slug.replace("-", "_"), "message": detail}],
+        reasons=[reason],
         headers=getattr(exc, "headers", None),
+        lang=language_of(request),
     )
 
 
@@ -169,6 +225,7 @@ async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
         reasons=[
             {"code": "concurrent_change", "message": "retry; with the same Idempotency-Key the first answer returns"}
         ],
+        lang=language_of(request),
     )
 
 
@@ -181,6 +238,8 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         f"an unexpected error occurred; request id {request_id}",
         slug="internal-error",
         reasons=[{"code": "internal_error", "message": "nothing was changed"}],
+        detail_vi=f"lỗi ngoài dự kiến; mã yêu cầu {request_id}; không có gì bị thay đổi",
+        lang=language_of(request),
     )
 
 
@@ -199,19 +258,30 @@ PROBLEM_SCHEMA = {
         "type": {"type": "string"},
         "title": {"type": "string"},
         "status": {"type": "integer"},
-        "detail": {"type": "string"},
+        "detail": {"type": "string", "description": "What is wrong, in the language asked for (Accept-Language)"},
         "detail_vi": {"type": "string", "description": "What is wrong, in Vietnamese"},
+        "detail_en": {"type": "string", "description": "What is wrong, in English"},
         "reasons": {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "description": "A reason code of the registry (README)"},
+                    "message": {"type": "string", "description": "In the language asked for (Accept-Language)"},
+                    "message_vi": {"type": "string"},
+                    "message_en": {"type": "string"},
+                },
+                "required": ["code", "message", "message_vi", "message_en"],
             },
         },
         "allowed_transitions": {"type": "array", "items": {"type": "string"}},
+        "triggers": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "With trigger_unknown: the triggers a caller may fire in the case's procedure",
+        },
     },
-    "required": ["type", "title", "status", "detail", "detail_vi", "reasons"],
+    "required": ["type", "title", "status", "detail", "detail_vi", "detail_en", "reasons"],
 }
 
 

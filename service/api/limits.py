@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import PROBLEM, problem_body, problem_response
+from service.domain.language import DEFAULT_LANGUAGE, Language, negotiate
 
 MULTIPART_OVERHEAD = 1024 * 1024  # boundaries, headers and the title field around an evidence file
 JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**63 - 1
@@ -91,19 +92,22 @@ class RequestLimits:
             await refusal(scope, receive, send)
             return
         headers = dict(scope["headers"])  # names are lower case in ASGI
+        lang = negotiate(headers.get(b"accept-language", b"").decode("latin-1"))
         content_type = headers.get(b"content-type", b"").lower()
         multipart = content_type.startswith(b"multipart/")
         limit = self.max_upload_bytes if multipart else self.max_body_bytes
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
-            await too_large(f"the request body is {int(length)} bytes; the limit is {limit}")(scope, receive, send)
+            await too_large(f"the request body is {int(length)} bytes; the limit is {limit}", lang)(
+                scope, receive, send
+            )
             return
         if not length and b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)  # no body
         elif multipart or content_type.startswith(b"application/x-www-form-urlencoded"):
-            await self._stream(scope, receive, send, limit)
+            await self._stream(scope, receive, send, limit, lang)
         else:
-            await self._buffered(scope, receive, send, limit)
+            await self._buffered(scope, receive, send, limit, lang)
 
     def _refusal_of_head(self, scope: Scope) -> Any:
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
@@ -123,7 +127,7 @@ class RequestLimits:
             return JSONResponse(headers_too_large(self.max_header_bytes), 431, media_type=PROBLEM)
         return None
 
-    async def _buffered(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _buffered(self, scope: Scope, receive: Receive, send: Send, limit: int, lang: Language) -> None:
         """Read the whole (JSON) body within ``limit``, check its numbers, and hand it on as one message."""
         chunks, size = [], 0
         while True:
@@ -133,7 +137,7 @@ class RequestLimits:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await too_large(f"the request body exceeds the limit of {limit} bytes")(scope, receive, send)
+                await too_large(f"the request body exceeds the limit of {limit} bytes", lang)(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -147,6 +151,7 @@ class RequestLimits:
                 slug="invalid-payload",
                 reasons=[{"code": "number_out_of_range", "message": problem}],
                 detail_vi=f"nội dung có số không hợp lệ ({problem}): số phải hữu hạn, số nguyên trong khoảng 64 bit",
+                lang=lang,
             )(scope, receive, send)
             return
         delivered = False
@@ -160,7 +165,7 @@ class RequestLimits:
 
         await self.app(scope, replay, send)
 
-    async def _stream(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, limit: int, lang: Language) -> None:
         """Hand the body on as it arrives; past ``limit``, answer 413 and tell the app the client went away."""
         seen, refused, started = 0, False, False
 
@@ -174,7 +179,9 @@ class RequestLimits:
                 if seen > limit:
                     refused = True
                     if not started:
-                        await too_large(f"the request body exceeds the limit of {limit} bytes")(scope, receive, send)
+                        await too_large(f"the request body exceeds the limit of {limit} bytes", lang)(
+                            scope, receive, send
+                        )
                     return {"type": "http.disconnect"}
             return message
 
@@ -188,13 +195,14 @@ class RequestLimits:
         await self.app(scope, counted, guarded)
 
 
-def too_large(detail: str) -> Any:
+def too_large(detail: str, lang: Language = DEFAULT_LANGUAGE) -> Any:
     return problem_response(
         413,
         "Payload too large",
         detail,
         slug="payload-too-large",
         reasons=[{"code": "body_too_large", "message": detail}],
+        lang=lang,
     )
 
 

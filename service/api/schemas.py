@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from service.domain.cases.casefile import CaseFile
 from service.domain.cases.deadlines import is_overdue
 from service.persistence.tables import AdminUnit, AuditEvent, Deadline, Evidence
+from workflows.calendar import LOCAL_TZ
 from workflows.criteria import assess
 
 
 class Out(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
+
+
+def local_time(moment: datetime) -> datetime:
+    """``moment`` in Asia/Ho_Chi_Minh (UTC+7), where the law's dates are (a naive time from the database is UTC)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(LOCAL_TZ)
 
 
 class Label(Out):
@@ -35,6 +41,11 @@ class DeadlineOut(Out):
     inputs: dict[str, Any]
     breached_at: datetime | None = None
     closed_at: datetime | None = None
+
+    @computed_field(description="due_at in local time (Asia/Ho_Chi_Minh, +07:00): the day the law names")
+    @property
+    def due_local(self) -> datetime:
+        return local_time(self.due_at)
 
 
 class CaseOut(Out):
@@ -96,6 +107,11 @@ class EventOut(Out):
     idempotency_key: str | None
     prev_hash: str
     hash: str
+
+    @computed_field(description="occurred_at in local time (Asia/Ho_Chi_Minh, +07:00)")
+    @property
+    def occurred_at_local(self) -> datetime:
+        return local_time(self.occurred_at)
 
 
 class TransitionOut(Out):

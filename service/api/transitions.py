@@ -13,12 +13,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api import trigger_docs
-from service.api.cases import ActorDep, IdempotencyKey, IfMatch, NowDep, ServicesDep, json_response
+from service.api.cases import ActorDep, IdempotencyKey, IfMatch, NowDep, ServicesDep, json_response, readable_case
 from service.api.deps import Services, request_id
 from service.api.errors import problems
 from service.api.schemas import CaseOut, OpenCaseIn, TransitionOut, case_out, etag_of, event_out
 from service.domain.actor import Actor
 from service.domain.cases import engine, idempotency, opening
+from service.domain.cases.checks import unknown_trigger
 from service.domain.cases.idempotency import IdempotencyRequest
 from service.domain.errors import InvalidPayload, PreconditionFailed, Reason
 from service.persistence.db import unit_of_work
@@ -298,6 +299,12 @@ def _indicator_route(trigger: str):  # noqa: ANN202
     return fire_indicator
 
 
+async def _unknown_trigger(case_id: str, trigger: str, request: Request, actor: ActorDep, svc: ServicesDep) -> None:
+    async with svc.sessions() as session:
+        cf = await readable_case(session, svc.registry, case_id, actor)
+    raise unknown_trigger(cf.procedure.definition, trigger, indicator="code" in request.path_params)
+
+
 def add_trigger_routes(router: APIRouter, registry: Registry) -> None:
     """One OpenAPI operation per trigger, with its payload schema, bodies, guards and legal source."""
     for indicator, path, make, prefix, tag in (
@@ -317,3 +324,6 @@ def add_trigger_routes(router: APIRouter, registry: Registry) -> None:
                 openapi_extra={"requestBody": trigger_docs.request_body(variants, indicator=indicator)},
                 responses=problems(401, 403, 404, 409, 412, 422),
             )
+        # Any other trigger (a typo, or the system's lapse and expire): 404 trigger_unknown naming the triggers of
+        # the case's procedure, once the case is known to be readable, instead of the router's bare "Not Found".
+        router.add_api_route(path + "{trigger}", _unknown_trigger, methods=["POST"], include_in_schema=False)

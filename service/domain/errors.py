@@ -26,9 +26,10 @@
     ├── InvalidPayload (422)       malformed payload only
     └── Unavailable (503)          the deployment lacks what the request needs (a PDF renderer)
 
-Each carries ``reasons`` ({code, message}) so that every refusal says why; the API renders them as
-RFC 9457 problem details. ``detail`` is English; ``detail_vi``, when the raiser has something more precise to say
-than the Vietnamese meanings of its reason codes (``workflows/reasons.py``), says it in Vietnamese.
+Each carries ``reasons`` ({code, message, message_vi?}) so that every refusal says why; the API renders them as
+RFC 9457 problem details in the language asked for, with both beside it (``service.api.errors``). ``detail`` and
+``message`` are English; ``detail_vi`` and ``message_vi``, when the raiser has something more precise to say than
+the Vietnamese meanings of its reason codes (``workflows/reasons.py``), say it in Vietnamese.
 
 The named errors (indented above) say what the HTTP name hides: each is its status
 class (same status, title and type, so the API renders it exactly as that class) with one reason code of
@@ -46,9 +47,12 @@ from typing import Any, ClassVar
 @dataclass(frozen=True)
 class Reason:
     code: str
-    message: str
+    message: str  # English: the particulars of this refusal
+    message_vi: str | None = None  # the same in Vietnamese, when the raiser wrote it (else the code's meaning leads)
 
     def as_dict(self) -> dict[str, str]:
+        if self.message_vi:
+            return {"code": self.code, "message": self.message, "message_vi": self.message_vi}
         return {"code": self.code, "message": self.message}
 
 

@@ -59,4 +59,5 @@ async def test_explain_gives_the_reasons_the_write_refuses_with(api: Api) -> Non
     refused = await api.fire(officer, case_id, "issue_plan", w.issue_plan(2025))
     assert refused.status_code == 403
     assert issue_plan["allowed"] is False
-    assert issue_plan["reasons"] == refused.json()["reasons"]
+    refusal = [{"code": r["code"], "message": r["message_en"]} for r in refused.json()["reasons"]]
+    assert issue_plan["reasons"] == refusal

@@ -53,7 +53,7 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> None:
     assert response.headers["content-type"] == PROBLEM
     body = response.json()
     assert [r["code"] for r in body["reasons"]] == [code], body
-    assert body["detail_vi"] and body["detail_vi"] != body["detail"]
+    assert body["detail_vi"] and body["detail_vi"] != body["detail_en"]
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ async def test_opening_a_three_tier_case_for_a_commune_without_district_is_refus
     response = await api.open(director, "C3", 2024)  # C3 sits directly under P1: no district tier
     assert response.status_code == 409
     district_bodies = ["council.secretary", "reviewer.head", "reviewer.officer"]
-    assert response.json()["reasons"] == [
+    assert [{"code": r["code"], "message": r["message"]} for r in response.json()["reasons"]] == [
         {"code": "no_tier", "message": f"{body}: C3 has no district above it in the unit tree"}
         for body in district_bodies
     ]

@@ -7,9 +7,10 @@ import ast
 from pathlib import Path
 
 from workflows.reasons import REASONS
+from workflows.reasons_readme import in_step
 
 ROOT = Path(__file__).resolve().parents[2]
-REFUSAL_CALLS = {"Reason": 0, "fail": 0, "Verdict": 1}  # callable name -> position of the code argument
+REFUSAL_CALLS = {"Reason": 0, "fail": 0, "Verdict": 1, "_refused": 0, "_refuse": 0}  # name -> position of the code
 NAMED_ERROR_CODE = "reason_code"  # a named error's code (service/domain/errors.py): ``reason_code = "..."``
 
 
@@ -70,3 +71,10 @@ def test_every_code_has_both_languages() -> None:
     for entry in REASONS.values():
         assert entry.vi.strip() and entry.en.strip(), entry.code
         assert entry.vi != entry.en, f"{entry.code}: the Vietnamese text is a copy of the English"
+
+
+def test_the_readme_lists_the_registry() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme == in_step(readme), "the README's reason codes are stale: run `make readme` and commit it"
+    for entry in REASONS.values():
+        assert f"| `{entry.code}` |" in readme, entry.code

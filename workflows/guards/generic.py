@@ -43,9 +43,10 @@ def has_evidence_file(ctx: GuardContext) -> Verdict:
     return PASS
 
 
-@guard("has_figures_for_measure", reads=("figures",))
+@guard("has_figures_for_measure", reads=("figures",), shape=True)
 def has_figures_for_measure(ctx: GuardContext) -> Verdict:
-    """TC4 and TC5 need their figures; the result is computed from them (Điều 6 k4–5, Điều 7 k4–5)."""
+    """TC4 and TC5 need their figures, in the indicator's shape; the result is computed from them (Điều 6 k4–5,
+    Điều 7 k4–5). Malformed or missing figures are a malformed payload (422), not a refusal under the law."""
     if ctx.indicator is None:
         return fail("indicator_missing", "no indicator in context")
     indicator = ctx.definition.indicator(ctx.indicator.code)

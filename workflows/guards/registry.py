@@ -25,14 +25,15 @@ from workflows.schema import Definition, Indicator
 class Verdict:
     ok: bool
     code: str = ""
-    message: str = ""
+    message: str = ""  # English
+    message_vi: str | None = None  # Vietnamese, when the guard wrote it (else the code's registered meaning leads)
 
 
 PASS = Verdict(True)
 
 
-def fail(code: str, message: str) -> Verdict:
-    return Verdict(False, code, message)
+def fail(code: str, message: str, vi: str | None = None) -> Verdict:
+    return Verdict(False, code, message, vi)
 
 
 @dataclass(frozen=True)
@@ -94,19 +95,24 @@ class Guard:
     reads: tuple[str, ...]
     doc: str
     history: bool = False  # reads ctx.prior_recognitions: the case file must be read with the unit's recognitions
+    shape: bool = False  # judges the payload's shape (what JSON Schema of one transition cannot say): a 422
 
 
 GUARDS: dict[str, Guard] = {}
 
 
 def guard(
-    name: str, *, reads: tuple[str, ...] = (), history: bool = False
+    name: str, *, reads: tuple[str, ...] = (), history: bool = False, shape: bool = False
 ) -> Callable[[Callable[[GuardContext], Verdict]], Callable]:
+    """Register a guard. ``shape``: it judges whether the payload is well-formed (e.g. an indicator's figures,
+    whose shape depends on the indicator), so its refusal is a malformed payload (422) judged with the payload's
+    schema, before the guards that judge the case against the law (409)."""
+
     def register(fn: Callable[[GuardContext], Verdict]) -> Callable[[GuardContext], Verdict]:
         known = GUARDS.get(name)
         if known and (known.check.__module__, known.check.__qualname__) != (fn.__module__, fn.__qualname__):
             raise ValueError(f"guard {name!r} registered twice ({GUARDS[name].check.__module__}, {fn.__module__})")
-        GUARDS[name] = Guard(name, fn, reads, (fn.__doc__ or "").strip(), history)
+        GUARDS[name] = Guard(name, fn, reads, (fn.__doc__ or "").strip(), history, shape)
         return fn
 
     return register
@@ -115,6 +121,10 @@ def guard(
 def reads_history(names: Iterable[str]) -> bool:
     """Whether any of these guards reads the unit's recognitions on record (``ctx.prior_recognitions``)."""
     return any(GUARDS[name].history for name in names if name in GUARDS)
+
+
+def is_shape_guard(name: str) -> bool:
+    return name in GUARDS and GUARDS[name].shape
 
 
 def run_guards(names: list[str], ctx: GuardContext) -> list[Verdict]:

@@ -47,12 +47,34 @@ class CaseFile:
     def indicator_row(self, code: str) -> CaseIndicator:
         """The case's record of an indicator; 404 when the indicator is not assigned in this case."""
         row = self.indicator_rows.get(code)
-        if row is None:
+        if row is not None:
+            return row
+        definition = self.procedure.definition
+        if definition.indicator(code) is None:
+            where = f"{definition.key}/{definition.version}"
+            known = ", ".join(i.code for i in definition.indicators) or "none"
             raise NotFound(
-                f"indicator {code} is not assigned in case {self.case.id}",
-                reasons=[Reason("indicator_unknown", f"{code} has no record in this case")],
+                f"{code} is not an indicator of {where}",
+                reasons=[
+                    Reason(
+                        "indicator_unknown",
+                        f"{where} has no indicator {code}; its indicators: {known}",
+                        f"quy trình {where} không có chỉ tiêu {code}; các chỉ tiêu: {known}",
+                    )
+                ],
+                detail_vi=f"quy trình {where} không có chỉ tiêu {code}",
             )
-        return row
+        raise NotFound(
+            f"indicator {code} is not assigned in case {self.case.id}",
+            reasons=[
+                Reason(
+                    "indicator_unknown",
+                    f"{code} has no record in this case (indicators are assigned by assign_indicators)",
+                    f"chỉ tiêu {code} chưa được phân công trong hồ sơ này (bước assign_indicators)",
+                )
+            ],
+            detail_vi=f"chỉ tiêu {code} chưa được phân công trong hồ sơ này",
+        )
 
     def state_digest(self) -> str:
         return case_state_digest(self.case, self.indicator_rows.values(), self.deadlines.values(), self.evidence)

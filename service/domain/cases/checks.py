@@ -44,10 +44,10 @@ from service.domain.errors import (
 )
 from service.telemetry import tracing
 from workflows.calendar import local_date
-from workflows.guards.registry import GUARDS, GuardContext, run_guards
+from workflows.guards.registry import GUARDS, GuardContext, is_shape_guard, run_guards
 from workflows.machine import StateMachine
 from workflows.payloads import payload_errors
-from workflows.schema import Transition
+from workflows.schema import SYSTEM_BODY, Definition, Transition
 
 log = logging.getLogger("cdht.engine")
 REFUSALS = Counter("cdht_refusals_total", "Refused writes, by trigger and reason", ["trigger", "code"])
@@ -174,20 +174,34 @@ class ExpectedVersion(Check):
         )
 
 
+def unknown_trigger(definition: Definition, trigger: str, *, indicator: bool) -> NotFound:
+    """The 404 of a trigger the case's procedure does not have, naming the triggers a caller may fire (the
+    system's own, lapse and expire, are the deadline worker's)."""
+    kind = "indicator trigger" if indicator else "trigger"
+    process = definition.indicator_process if indicator else definition
+    known = sorted({t.trigger for t in (process.transitions if process else []) if t.bodies != [SYSTEM_BODY]})
+    where, listed = f"{definition.key}/{definition.version}", ", ".join(known) or "none"
+    return NotFound(
+        f"{trigger} is not a{'n' if indicator else ''} {kind} of {where}",
+        reasons=[
+            Reason(
+                "trigger_unknown",
+                f"{where} has no {kind} {trigger}; its {kind}s: {listed}",
+                f"quy trình {where} không có bước {trigger}; các bước: {listed}",
+            )
+        ],
+        detail_vi=f"quy trình {where} không có bước {trigger}",
+        extra={"triggers": known},
+    )
+
+
 class KnownTrigger(Check):
     name = "trigger"
 
     def __call__(self, attempt: Attempt) -> Refusal | None:
         definition, trigger = attempt.cf.procedure.definition, attempt.trigger
         if attempt.transition is None:
-            which = "an indicator trigger" if attempt.indicator else "a trigger"
-            kind = "indicator trigger" if attempt.indicator else "trigger"
-            return Refusal(
-                NotFound(
-                    f"{trigger} is not {which} of {definition.key}/{definition.version}",
-                    reasons=[Reason("trigger_unknown", f"{definition.key} has no {kind} {trigger}")],
-                )
-            )
+            return Refusal(unknown_trigger(definition, trigger, indicator=attempt.indicator is not None))
         return _refusal(lambda: attempt.state)  # an indicator the case has no record of: 404
 
 
@@ -241,19 +255,21 @@ class PayloadValid(Check):
         if attempt.payload is None:
             return None
         errors = payload_errors(attempt.transition, attempt.payload)
-        if not errors:
+        if errors:
+            reasons = [Reason("payload_invalid", f"{path}: {message}") for path, message in errors]
+        else:  # the shape the schema cannot say (an indicator's figures): the shape guards
+            shapes = [g for g in attempt.transition.guards if is_shape_guard(g)]
+            reasons = [Reason(v.code, v.message, v.message_vi) for v in run_guards(shapes, attempt.context)]
+        if not reasons:
             return None
-        return Refusal(
-            InvalidPayload(
-                f"the payload of {attempt.trigger} is malformed",
-                reasons=[Reason("payload_invalid", f"{path}: {message}") for path, message in errors],
-            )
-        )
+        return Refusal(InvalidPayload(f"the payload of {attempt.trigger} is malformed", reasons=reasons))
 
 
 def guards_judged(transition: Transition, payload: dict[str, Any] | None) -> list[str]:
-    """The guards that can be judged now: all of them with a payload, else those that do not read it."""
-    return list(transition.guards) if payload is not None else [g for g in transition.guards if not GUARDS[g].reads]
+    """The guards that can be judged now, but for the shape guards (judged with the payload): all of them with a
+    payload, else those that do not read it."""
+    judged = [g for g in transition.guards if not is_shape_guard(g)]
+    return judged if payload is not None else [g for g in judged if not GUARDS[g].reads]
 
 
 class GuardsPass(Check):
@@ -264,7 +280,7 @@ class GuardsPass(Check):
         failures = run_guards(guards_judged(attempt.transition, attempt.payload), attempt.context)
         if not failures:
             return None
-        reasons = [Reason(v.code, v.message) for v in failures]
+        reasons = [Reason(v.code, v.message, v.message_vi) for v in failures]
         return Refusal(
             GuardFailed(f"{attempt.trigger} refused: " + "; ".join(r.message for r in reasons), reasons=reasons),
             tells_allowed=attempt.indicator is None,

@@ -24,8 +24,9 @@ from workflows.registry import Registry
 
 
 def check_evidence_allowed(cf: CaseFile, indicator: str, actor: Actor, now: datetime | None = None) -> Decision:
-    """Who may add evidence to an indicator, and when (the definition's evidence rule). Authority is decided
-    first, so a caller who may never add evidence is told so whatever the indicator's state."""
+    """Who may add evidence to an indicator, and when (the definition's evidence rule). An indicator the procedure
+    does not have is a 404; then authority is decided, so a caller who may never add evidence is told so whatever
+    the indicator's state."""
     ensure_readable(cf, actor)
     process = cf.procedure.definition.indicator_process
     if process is None:
@@ -34,6 +35,8 @@ def check_evidence_allowed(cf: CaseFile, indicator: str, actor: Actor, now: date
             reasons=[Reason("indicator_unknown", "this procedure has no indicators")],
         )
     rule = process.evidence
+    if cf.procedure.definition.indicator(indicator) is None:
+        cf.indicator_row(indicator)  # 404 naming the procedure's indicators (not a 403 "assigned to no organisation")
     decision = decide(actor, rule.bodies, cf.authority_context(indicator, local_date(now) if now else None))
     if not decision.allowed:
         raise NotAuthorised(f"you may not add evidence to {indicator}", why=decision.reasons)

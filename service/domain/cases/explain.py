@@ -11,6 +11,7 @@ from service.domain.actor import Actor
 from service.domain.cases.casefile import CaseFile
 from service.domain.cases.checks import EXPLAINED, Attempt, every_reason, guards_judged
 from service.domain.errors import Reason
+from workflows.guards.registry import is_shape_guard
 from workflows.schema import Transition
 
 
@@ -38,6 +39,8 @@ def check_trigger(
     attempt = Attempt(cf, actor, transition.trigger, transition, now, indicator=indicator, payload=payload)
     reasons = every_reason(EXPLAINED, attempt)
     judged = set(guards_judged(transition, payload))
+    if payload is not None:  # the shape guards were judged with the payload
+        judged |= {guard for guard in transition.guards if is_shape_guard(guard)}
     later = [guard for guard in transition.guards if guard not in judged]
     source = transition.citation.source(cf.settings)
     return TriggerCheck(transition.trigger, not reasons, reasons, transition.bodies, source, later)

@@ -63,10 +63,29 @@ async def find(session: AsyncSession, actor: Actor, request: IdempotencyRequest)
     record = await session.get(IdempotencyRecord, (actor.sub, request.key), populate_existing=True)
     if record is None:
         return None
+    if record.scope != request.scope:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used on another endpoint",
+            reasons=[
+                Reason(
+                    "idempotency_key_reused",
+                    f"the key was first used for {record.scope}, not {request.scope}; use a new key per request",
+                    f"khóa đã dùng cho {record.scope}, không phải {request.scope}; mỗi yêu cầu dùng một khóa mới",
+                )
+            ],
+            detail_vi="Idempotency-Key này đã được dùng cho một thao tác khác",
+        )
     if record.request_hash != request.request_hash:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used with another request",
-            why=f"key {request.key!r} was first used for {record.scope} with a different body",
+            reasons=[
+                Reason(
+                    "idempotency_key_reused",
+                    f"the key was first used for {record.scope} with a different body; use a new key per request",
+                    f"khóa đã dùng cho {record.scope} với nội dung khác; mỗi yêu cầu dùng một khóa mới",
+                )
+            ],
+            detail_vi="Idempotency-Key này đã được dùng cho một yêu cầu có nội dung khác",
         )
     return StoredResponse(record.status_code, json.loads(record.response_body))
 
