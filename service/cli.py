@@ -1,4 +1,5 @@
-"""The ``cdht`` command: serve, migrate, token, units, seed-demo, audit (its commands in ``service.cli_audit``)."""
+"""The ``cdht`` command: serve, migrate, token, units, seed-demo, audit (its commands in ``service.cli_audit``),
+clock and demo-tokens (``service.cli_dev``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from service.cli_audit import add_audit_commands
+from service.cli_dev import add_dev_commands, aware_time
 from service.config import ConfigurationError, Settings
 from service.telemetry import logs, metrics, tracing
 
@@ -261,13 +262,6 @@ def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _aware_time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError("give a time with its offset, e.g. 2026-03-01T00:00:00+07:00")
-    return moment
-
-
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cdht", description="Learning-community (CĐHT) workflow service")
     sub = root.add_subparsers(dest="command", required=True)
@@ -291,9 +285,7 @@ def parser() -> argparse.ArgumentParser:
         run=_worker
     )
     sweep = sub.add_parser("sweep", help="one deadline sweep, then exit")
-    sweep.add_argument(
-        "--now", type=_aware_time, help="sweep as of this time (ISO 8601 with offset; not in production)"
-    )
+    sweep.add_argument("--now", type=aware_time, help="sweep as of this time (ISO 8601 with offset; not in production)")
     sweep.set_defaults(run=_sweep)
 
     token = sub.add_parser("token", help="print a dev bearer token (refused in production)")
@@ -340,6 +332,7 @@ def parser() -> argparse.ArgumentParser:
     build.set_defaults(run=_units_build_historical)
 
     add_audit_commands(sub)
+    add_dev_commands(sub)
 
     demo = sub.add_parser("seed-demo", help="create demo units, cases in several states, and print tokens")
     demo.add_argument("--no-migrate", action="store_true")

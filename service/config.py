@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.persistence import dev_clock
 from workflows.registry import Registry, registry_with_profiles
 
 
@@ -115,6 +116,12 @@ class Settings(BaseSettings):
     console_oidc_claims: dict[str, str] = Field(
         default_factory=lambda: {"sub": "sub", "name": "name", "roles": "roles", "unit": "unit", "org": "org"},
         description="Which claim of the ID token gives each claim of the console's identity (JSON object).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins a browser front-end may call the API from (JSON list, e.g. "
+        "CDHT_CORS_ORIGINS='[\"https://cdht.example.gov.vn\"]'); empty (the default): no CORS. '*' allows any "
+        "origin (tokens travel in a header, never in cookies).",
     )
 
     # Operators' signals (README "Metrics, logs and traces").
@@ -240,8 +247,15 @@ class Settings(BaseSettings):
         """Loopback and private webhook targets are for dev and test; production refuses them (SSRF)."""
         return not self.is_production
 
-    def clock(self) -> datetime:
-        """The app clock: CDHT_NOW when set (never in production), else the real time in UTC."""
+    def real_clock(self) -> datetime:
+        """CDHT_NOW when set (never in production), else the real time in UTC: the clock without the dev clock."""
         if self.now is not None:
             return self.now.astimezone(timezone.utc)
         return datetime.now(timezone.utc)
+
+    def clock(self) -> datetime:
+        """The app clock: ``real_clock``, moved by the dev clock of the data directory outside production
+        (``POST /v1/dev/clock``, ``cdht clock``; ``service/persistence/dev_clock.py``)."""
+        if self.is_production:
+            return self.real_clock()
+        return self.real_clock() + dev_clock.offset(self.data_dir)

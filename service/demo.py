@@ -7,8 +7,9 @@ prints the tokens again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -55,15 +56,26 @@ class DemoUser:
         return Actor(self.sub, self.name, (self.role,), self.unit, self.org)
 
 
+def _commune_users() -> list[DemoUser]:
+    """Every commune role of every demo commune: its leader, its culture and society officer, and a member speaking
+    for its Hội Khuyến học (the organisation TC2 and TC5 are assigned to)."""
+    users = []
+    for code, name, level, *_ in UNITS:
+        if level != "commune":
+            continue
+        short, commune = code[-3:].lower(), name.removeprefix("Xã ").removesuffix(" (demo)")
+        users += [
+            DemoUser(f"leader-{short}", f"Chủ tịch UBND xã {commune}", "commune_leader", code),
+            DemoUser(f"officer-{short}", f"Công chức văn hóa - xã hội xã {commune}", "commune_officer", code),
+            DemoUser(
+                f"member-{short}-hkh", f"Chủ tịch Hội Khuyến học xã {commune}", "commune_member", code, "hoi_khuyen_hoc"
+            ),
+        ]
+    return users
+
+
 USERS = [
-    DemoUser("leader-x01", "Chủ tịch UBND xã Thái Sơn", "commune_leader", "DEMO-X01"),
-    DemoUser("officer-x01", "Công chức văn hóa - xã hội xã Thái Sơn", "commune_officer", "DEMO-X01"),
-    DemoUser("member-x01-hkh", "Chủ tịch Hội Khuyến học xã Thái Sơn", "commune_member", "DEMO-X01", "hoi_khuyen_hoc"),
-    DemoUser("leader-x02", "Chủ tịch UBND xã Hòa Lạc", "commune_leader", "DEMO-X02"),
-    DemoUser("officer-x02", "Công chức văn hóa - xã hội xã Hòa Lạc", "commune_officer", "DEMO-X02"),
-    DemoUser("leader-x03", "Chủ tịch UBND xã Minh Tiến", "commune_leader", "DEMO-X03"),
-    DemoUser("leader-x04", "Chủ tịch UBND xã Yên Vượng", "commune_leader", "DEMO-X04"),
-    DemoUser("leader-x05", "Chủ tịch UBND xã Hữu Lũng", "commune_leader", "DEMO-X05"),
+    *_commune_users(),
     DemoUser("district-officer", "Chuyên viên Phòng GDĐT Hữu Lũng", "district_officer", DISTRICT),
     DemoUser("district-head", "Trưởng phòng GDĐT Hữu Lũng", "district_head", DISTRICT),
     DemoUser("council-secretary-district", "Thư ký Hội đồng cấp huyện", "council_member", DISTRICT),
@@ -216,17 +228,52 @@ async def seed(settings: Settings, *, migrate_first: bool = True) -> None:
     finally:
         await db.dispose()
     print("\nDemo users (dev tokens, valid 30 days). Use as: Authorization: Bearer <token>\n")
-    for user in USERS:
-        token = issue_dev_token(
-            settings,
-            sub=user.sub,
-            roles=[user.role],
-            unit=user.unit,
-            org=user.org,
-            name=user.name,
-            ttl_seconds=30 * 24 * 3600,
+    print_tokens(settings, "text")
+
+
+def env_name(user: DemoUser) -> str:
+    """The shell variable of a user's token in ``cdht demo-tokens --format env``: TOKEN_LEADER_X01, …"""
+    return "TOKEN_" + user.sub.upper().replace("-", "_")
+
+
+def tokens(settings: Settings) -> list[tuple[DemoUser, str]]:
+    """A dev token (valid 30 days) for every demo user: every role of every demo commune, the reviewing offices
+    of both tiers, the councils' secretaries, a national auditor and a national admin."""
+    return [
+        (
+            user,
+            issue_dev_token(
+                settings,
+                sub=user.sub,
+                roles=[user.role],
+                unit=user.unit,
+                org=user.org,
+                name=user.name,
+                ttl_seconds=30 * 24 * 3600,
+            ),
         )
-        print(f"# {user.sub}: {user.role} at {user.unit}{f' (org {user.org})' if user.org else ''}\n{token}\n")
+        for user in USERS
+    ]
+
+
+def print_tokens(settings: Settings, form: str) -> None:
+    """The demo tokens as text (a comment line per user, then the token), shell assignments (``env``) or JSON."""
+    issued = tokens(settings)
+    if form == "json":
+        print(
+            json.dumps(
+                [{**asdict(user), "env": env_name(user), "token": token} for user, token in issued],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    for user, token in issued:
+        org = f" (org {user.org})" if user.org else ""
+        if form == "env":
+            print(f"{env_name(user)}={token}  # {user.role} at {user.unit}{org}")
+        else:
+            print(f"# {user.sub}: {user.role} at {user.unit}{org}\n{token}\n")
 
 
 async def _create(sessions: async_sessionmaker[AsyncSession], registry: Registry, settings: Settings) -> None:

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
@@ -25,6 +26,7 @@ from service.api import (
     case_migrations,
     cases,
     deadlines,
+    dev,
     docs,
     health,
     indicators,
@@ -51,6 +53,26 @@ from workflows.registry import Registry
 log = logging.getLogger("cdht")
 access_log = logging.getLogger("cdht.http")
 
+# CORS (CDHT_CORS_ORIGINS): what a browser on an allowed origin may send, and which answer headers it may read.
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Accept-Language",
+    "If-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = [
+    "ETag",
+    "Idempotent-Replayed",
+    "Location",
+    "Retry-After",
+    "X-Request-ID",
+    "Content-Language",
+    "Content-Disposition",
+    "WWW-Authenticate",
+]
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUESTS = Counter("cdht_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("cdht_http_request_seconds", "HTTP request latency", ["method", "route"])
@@ -161,13 +183,22 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     docs.install(app)
 
     app.add_middleware(RequestContext)
-    app.add_middleware(
+    app.add_middleware(  # the first to see a request but for CORS
         RequestLimits,
         max_body_bytes=settings.request_max_bytes,
         max_upload_bytes=settings.evidence_max_bytes,
         max_header_bytes=settings.request_max_header_bytes,
         max_headers=settings.request_max_headers,
-    )  # added last: the outermost, the first to see a request
+    )
+    if settings.cors_origins:  # added last: the outermost, so its headers are on every answer, refusals too
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
 
     for module in (
         health,
@@ -183,6 +214,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         deadlines,
         webhooks,
         reports,
+        dev,
     ):
         app.include_router(module.router)
     trigger_router = transitions.APIRouter(prefix="/v1")

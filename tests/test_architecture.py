@@ -1,7 +1,8 @@
 """The architecture, enforced on the import graph (grimp) and the source files.
 
 - No import cycle in ``service`` and ``workflows``: neither between modules nor between sibling packages.
-- Layers, from high to low: service.main/service.cli/service.cli_audit -> (service.api, service.console) ->
+- Layers, from high to low: service.main/service.cli/service.cli_audit/service.cli_dev ->
+  (service.api, service.console) ->
   service.workers -> (service.webhooks, service.reports) -> service.domain -> service.persistence -> workflows. A
   module imports only from its own layer or lower ones, directly or through modules outside the layers; workflows
   imports nothing from service.
@@ -34,7 +35,7 @@ MAX_LINES = 400
 
 # High to low; the modules of one tuple are one layer (they may import each other).
 LAYERS: list[tuple[str, ...]] = [
-    ("service.main", "service.cli", "service.cli_audit", "service.serving"),
+    ("service.main", "service.cli", "service.cli_audit", "service.cli_dev", "service.serving"),
     ("service.api", "service.console"),
     ("service.workers",),
     ("service.webhooks", "service.reports"),

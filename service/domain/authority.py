@@ -361,6 +361,7 @@ ADD_UNIT = AdminAct("adding administrative units", (ADMIN,), system=True)  # und
 ADD_TOP_LEVEL_UNIT = AdminAct("adding a top-level unit", (ADMIN,), national=True, system=True)
 MANAGE_WEBHOOKS = AdminAct("managing webhook subscriptions", (ADMIN,))  # those of units it covers
 SUBSCRIBE_EVERY_UNIT = AdminAct("a subscription to every unit", (ADMIN,), national=True)
+MOVE_DEV_CLOCK = AdminAct("moving the clock of a dev or demo deployment", (ADMIN,), national=True, system=True)
 
 
 def may(actor: Actor, act: AdminAct) -> Decision:

@@ -312,6 +312,8 @@ POLICY = [
         _is("POST", "/v1/cases/migrations", "/v1/cases/migrations/{migration_id}/resume"),
         national_admin,
     ),
+    Rule("the dev clock read: any token", _is("GET", "/v1/dev/clock"), any_token),
+    Rule("the dev clock moved: national admin (dev and test only)", _is("POST", "/v1/dev/clock"), national_admin),
     Rule(
         "case migration progress: national auditor or admin",
         _is("GET", "/v1/cases/migrations/{migration_id}"),
@@ -559,6 +561,8 @@ def probes_for(
         probe.target = Target(CAMPAIGN_UNIT, CASE_SCENARIO, DEFINITION, related=campaign_communes())
     elif template == "/v1/campaigns/{campaign_id}":
         probe.target = Target(CAMPAIGN_UNIT)
+    elif (method, template) == ("POST", "/v1/dev/clock"):
+        probe.json, probe.target, probe.admitted = {}, Target(NATIONAL), 422  # neither to, days nor reset: no change
     elif template.startswith("/v1/cases/migrations"):
         probe.target = Target(NATIONAL)
         probe.admitted = 404  # the migration id is unknown

@@ -63,12 +63,15 @@ async def add_communes(api: Api, parent: str, codes: list[str], **fields: object
             session.add(AdminUnit(code=code, name=f"Xã {code}", level="commune", parent_code=parent, **fields))
 
 
-async def build_api(url: str, data_dir: Path, registry: Registry | None = None) -> AsyncIterator[Api]:
-    """An app on ``url`` with the unit tree, and an ``Api`` talking to it in process; disposed after."""
-    settings = make_settings(url, data_dir)
+async def build_api(url: str, data_dir: Path, registry: Registry | None = None, **overrides: Any) -> AsyncIterator[Api]:
+    """An app on ``url`` with the unit tree (``overrides``: settings), and an ``Api`` talking to it in process;
+    disposed after."""
+    settings = make_settings(url, data_dir).model_copy(update=overrides)
     app = create_app(settings, registry=registry)
     await add_units(app)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cdht.test") as client:
+    # The tests read the English particulars of refusals; tests/api/test_languages.py checks the default (vi).
+    english = {"Accept-Language": "en"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://cdht.test", headers=english) as client:
         yield Api(app, client, settings, Clock(settings))
     await app.state.services.engine.dispose()
