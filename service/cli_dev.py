@@ -10,10 +10,10 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from service import clock_file as stored
 from service.config import Settings
 from service.domain import dev_clock
 from service.domain.errors import DomainError
-from service.persistence import dev_clock as stored
 from workflows.calendar import LOCAL_TZ
 
 

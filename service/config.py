@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.persistence import dev_clock
+from service import clock_file as dev_clock
 from workflows.registry import Registry, registry_with_profiles
 
 
@@ -255,7 +255,7 @@ class Settings(BaseSettings):
 
     def clock(self) -> datetime:
         """The app clock: ``real_clock``, moved by the dev clock of the data directory outside production
-        (``POST /v1/dev/clock``, ``cdht clock``; ``service/persistence/dev_clock.py``)."""
+        (``POST /v1/dev/clock``, ``cdht clock``; ``service/clock_file.py``)."""
         if self.is_production:
             return self.real_clock()
         return self.real_clock() + dev_clock.offset(self.data_dir)

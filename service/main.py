@@ -82,7 +82,10 @@ Workflow service for the assessment and recognition of learning communities ("C�
 Thông tư 25/2023/TT-BGDĐT. Every legal step is its own operation; each is checked for authority (role and
 administrative unit), guards and deadlines, and recorded in a hash-chained audit log.
 
-Errors are `application/problem+json` (RFC 9457) with `reasons` and, on refusals, `allowed_transitions`.
+Errors are `application/problem+json` (RFC 9457) with `reasons` and, on refusals, `allowed_transitions`: `detail`
+and each reason's `message` in the language of `Accept-Language` (Vietnamese by default, or English), with both
+languages always beside them (`detail_vi`, `detail_en`, `message_vi`, `message_en`). A client branches on the
+reason `code`.
 """
 
 

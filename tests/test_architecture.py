@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, ...]] = [
 OUTSIDE_THE_LAYERS = {
     "service.auth": "tokens to actors, used by the API and the CLI",
     "service.config": "settings, read by every layer",
+    "service.clock_file": "the dev clock's file in the data directory, read by Settings.clock",
     "service.demo": "the demo data of `cdht seed-demo`",
     "service.openapi_dump": "writes openapi/openapi.json",
     "service.telemetry": "log context, JSON logs, metrics and tracing, used by every layer; imports only itself",

@@ -10,13 +10,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from service import clock_file as stored
 from service.api.deps import Services, current_actor, services
 from service.api.errors import problems
 from service.api.params import Instant
 from service.api.schemas import local_time
 from service.domain import authority, dev_clock
 from service.domain.actor import Actor
-from service.persistence import dev_clock as stored
 
 router = APIRouter(prefix="/v1/dev", tags=["dev"])
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -29,6 +29,15 @@ def dev_only(svc: ServicesDep) -> None:
 
 
 DevOnly = Annotated[None, Depends(dev_only)]
+
+
+def clock_mover(_: DevOnly, actor: ActorDep) -> Actor:
+    """The caller, when it may move the clock (a national admin); 403 otherwise, before the body is read."""
+    authority.require(actor, authority.MOVE_DEV_CLOCK)
+    return actor
+
+
+ClockMover = Annotated[Actor, Depends(clock_mover)]
 
 
 class ClockIn(BaseModel):
@@ -83,8 +92,7 @@ async def read_clock(actor: ActorDep, svc: ServicesDep) -> ClockOut:
     "self-assessment opens (TT25/2023 Điều 9 k1 a), or a deadline, which the sweeper then fires. Time runs on "
     "from the new point. Refused 403 `dev_only` in production.",
 )
-async def move_clock(_: DevOnly, body: ClockIn, actor: ActorDep, svc: ServicesDep) -> ClockOut:
-    authority.require(actor, authority.MOVE_DEV_CLOCK)
+async def move_clock(actor: ClockMover, body: ClockIn, svc: ServicesDep) -> ClockOut:
     dev_clock.change(
         svc.settings.data_dir,
         real_now=svc.settings.real_clock(),

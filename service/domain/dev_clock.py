@@ -2,7 +2,7 @@
 so that a demo can reach the days the law waits for (a self-assessment opens on 01/01 of N+1, a submission deadline
 passes, a recognition expires). Refused in production, where the clock is the real time.
 
-The change is kept in the data directory (``service.persistence.dev_clock``) as an offset from the real clock
+The change is kept in the data directory (``service.clock_file``) as an offset from the real clock
 (``CDHT_NOW`` when that freezes it), so time goes on running from the new point, and every process of the
 deployment reads the same time. Moving it back is allowed: a case changed after the new time refuses writes
 (``time_out_of_order``) until the clock passes its last change again, so no history is rewritten.
@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from service import clock_file as dev_clock
+from service.clock_file import DevClock
 from service.domain.errors import Forbidden, InvalidPayload, Reason
-from service.persistence import dev_clock
-from service.persistence.dev_clock import DevClock
 
 MAX_OFFSET = timedelta(days=100 * 366)  # a century either way: far enough for any demo, nowhere near overflow
 
