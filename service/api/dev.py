@@ -46,7 +46,9 @@ class ClockIn(BaseModel):
     to: Instant | None = Field(
         default=None, description="The time to set (ISO 8601; no offset: UTC)", examples=["2027-01-02T09:00:00+07:00"]
     )
-    days: float | None = Field(default=None, description="Days to move the clock by (negative: back)", examples=[30])
+    days: float | None = Field(
+        default=None, ge=-36600, le=36600, description="Days to move the clock by (negative: back)", examples=[30]
+    )
     reset: bool = Field(default=False, description="Back to the real clock (CDHT_NOW when that freezes it)")
 
 

@@ -50,6 +50,11 @@ def change(
     if reset:
         dev_clock.clear(data_dir)
         return dev_clock.NONE
+    if days is not None and not abs(days) <= MAX_OFFSET.days:  # also NaN; before timedelta could overflow
+        raise InvalidPayload(
+            "the dev clock moves at most a century from the real time",
+            reasons=[Reason("clock_change_invalid", f"days must lie within ±{MAX_OFFSET.days}")],
+        )
     if to is not None:
         target = to if to.tzinfo else to.replace(tzinfo=UTC)
         moved = target - real_now

@@ -25,9 +25,12 @@ async def test_an_admin_moves_the_clock_and_the_self_assessment_opens(api: Api) 
     for who in (leader, api.who("admin", "P1")):
         response = await api.client.post("/v1/dev/clock", headers=who.headers, json={"days": 3})
         assert response.status_code == 403 and response.json()["reasons"][0]["code"] == "not_authorised"
-    for body in ({}, {"days": 1, "reset": True}):
+    for body in ({}, {"days": 1, "reset": True}, {"to": "2026-01-01T00:00:00Z", "days": 1}):
         response = await api.client.post("/v1/dev/clock", headers=admin.headers, json=body)
         assert response.status_code == 422 and response.json()["reasons"][0]["code"] == "clock_change_invalid"
+    for body in ({"days": 1e12}, {"to": "9999-01-01T00:00:00Z"}, {"days": "soon"}):
+        response = await api.client.post("/v1/dev/clock", headers=admin.headers, json=body)
+        assert response.status_code == 422, response.text
 
     moved = await api.ok(await api.client.post("/v1/dev/clock", headers=admin.headers, json={"days": 3}))
     assert moved["now"] == "2026-01-02T02:00:00Z" and moved["now_local"] == "2026-01-02T09:00:00+07:00"
