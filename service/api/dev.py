@@ -79,7 +79,14 @@ def clock_out(svc: Services) -> ClockOut:
     )
 
 
-@router.get("/clock", response_model=ClockOut, responses=problems(401), summary="The service's clock")
+@router.get(
+    "/clock",
+    response_model=ClockOut,
+    responses=problems(401),
+    summary="The service's clock",
+    description="The time the service acts at (UTC and local), the real time, and how far the dev clock moves it; "
+    "`adjustable` says whether POST /v1/dev/clock may move it (not in production).",
+)
 async def read_clock(actor: ActorDep, svc: ServicesDep) -> ClockOut:
     return clock_out(svc)
 

@@ -38,6 +38,7 @@ TAGS = [
     ("webhooks", "Subscriptions to events (Standard Webhooks), the delivery log, replays and secret rotation"),
     ("reports", "The annual results report (TT25/2023 Điều 23 k2) and its exports"),
     ("health", "Liveness, readiness and Prometheus metrics"),
+    ("dev", "Dev and demo deployments: the dev clock that lets a demo reach the days the law waits for"),
 ]
 BEARER = {
     "type": "http",
