@@ -1,6 +1,7 @@
 """The README's examples run as written: every ``sh`` block of README.md that calls ``curl`` is run with bash, in
 order, against a real ``cdht serve`` of the demo (``cdht seed-demo``), as someone who ran ``make run`` would run
-it. ``.venv/bin/cdht`` is this interpreter's ``cdht``, ``http://127.0.0.1:8000`` the test server's address; the
+it. ``.venv/bin/cdht`` is this interpreter's ``cdht`` (``.venv/bin/`` its bin directory), ``http://127.0.0.1:8000``
+the test server's address, and the repository's ``openapi/`` and ``tools/`` are linked where the blocks run; the
 server allows the origin of the README's CORS example. A block fails on any HTTP error (its ``curl -f``) or failed
 command (``set -euo pipefail``)."""
 
@@ -37,11 +38,16 @@ def test_the_readme_examples_run_as_written(tmp_path: Path) -> None:
         cors_origins=f'["{CORS_ORIGIN}"]',
     )
     run_cli(environment, "seed-demo")
-    cdht = f"{sys.executable} -m service.cli"
+    python = Path(sys.executable).absolute()  # not resolved: the venv's own bin directory
+    cdht, bin_dir = f"{python} -m service.cli", python.parent
+    for shared in ("openapi", "tools"):  # the repository's files the examples name, read where the examples run
+        (tmp_path / shared).symlink_to(REPO / shared)
     with ProcessGroup(tmp_path / "logs") as group:
         server = group.serve(environment, "readme", workers=True)
         for number, block in enumerate(blocks, 1):
-            script = block.replace(".venv/bin/cdht", cdht).replace("http://127.0.0.1:8000", server.url)
+            script = re.sub(r"(?<![\w/])\.venv/bin/cdht\b", cdht, block)
+            script = re.sub(r"(?<![\w/])\.venv/bin/", f"{bin_dir}/", script)
+            script = script.replace("http://127.0.0.1:8000", server.url)
             result = subprocess.run(
                 ["bash", "-euo", "pipefail", "-c", script],
                 env=environment,

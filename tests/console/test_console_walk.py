@@ -153,7 +153,7 @@ def test_walk_a_commune_case_in_the_console(served: Served, chromium: Any, tmp_p
     assert api.status_code == 409
     assert api.json()["reasons"], api.text
     for reason in api.json()["reasons"]:
-        assert reason["code"] in shown and reason["message"] in shown
+        assert reason["code"] in shown and reason["message_en"] in shown  # the particulars, as raised
     assert "(Điều 24 k2)" in shown  # the legal citation travels in the guard's message
     problem.scroll_into_view_if_needed()
     picture(leader, "refused-step")

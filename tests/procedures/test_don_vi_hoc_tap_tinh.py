@@ -50,7 +50,7 @@ async def test_school_needs_95_percent_of_its_learners_as_learning_citizens(api:
     # The members' share alone is not enough for a school: its learners' share is required (Điều 12 k3 a).
     members_only = {"rating": "pass", "figures": {"members_share": 96.0}}
     refused = await api.fire_indicator(actors.head, case_id, "TC3.1", "submit_evidence", members_only)
-    assert refused.status_code == 409 and p.codes(refused) == ["figures_invalid"]
+    assert refused.status_code == 422 and p.codes(refused) == ["figures_invalid"]  # missing figures: malformed
     assert "figures.learners_share must be a percentage" in refused.json()["reasons"][0]["message"]
     short = {"rating": "pass", "figures": {"members_share": 96.0, "learners_share": 94.9}}
     await api.ok(await api.fire_indicator(actors.head, case_id, "TC3.1", "submit_evidence", short))
