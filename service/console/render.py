@@ -11,9 +11,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from service.api.errors import vietnamese_detail
 from service.console import i18n
 from service.console.session import load
 from service.domain.errors import DomainError
+from service.domain.language import Language, bilingual
 
 HERE = Path(__file__).resolve().parent
 ENV = Environment(
@@ -26,20 +28,27 @@ ENV.filters["ddmmyyyy"] = i18n.local_date
 ENV.filters["local_time"] = i18n.local_datetime
 ENV.filters["tojson_pretty"] = lambda value: json.dumps(value, ensure_ascii=False, indent=1)
 
-STATUS_VI = {401: "Chưa đăng nhập", 403: "Không có thẩm quyền", 404: "Không tìm thấy", 409: "Xung đột"}
-
 
 def refusal(error: DomainError, lang: str) -> dict[str, Any]:
-    """A domain refusal as the template shows it: the status, what it means in the chosen language, and each
-    reason with its code, its message (where the law is the reason, the message carries the citation) and the
-    registered meaning of its code."""
+    """A domain refusal as the template shows it, in the chosen language by the API's own texts
+    (``language.bilingual``, ``errors.vietnamese_detail``): the status, what it means, and each reason with its
+    code, its message (where the law is the reason, the message carries the citation) and the registered meaning
+    of its code."""
+    chosen: Language = "en" if lang == "en" else "vi"
     reasons = [
-        {"code": r.code, "message": r.message, "meaning": i18n.reason_meaning(lang, r.code)} for r in error.reasons
+        {
+            "code": r.code,
+            "message": bilingual(r.code, r.message, r.message_vi)[chosen],
+            "meaning": i18n.reason_meaning(lang, r.code),
+        }
+        for r in error.reasons
     ]
+    for reason in reasons:  # the Vietnamese message already leads with the code's meaning
+        if reason["meaning"] and reason["message"].startswith(reason["meaning"]):
+            reason["meaning"] = None
     detail = error.detail
-    if lang == "vi":
-        meanings = [r["meaning"] for r in reasons if r["meaning"]]
-        detail = error.detail_vi or "; ".join(dict.fromkeys(meanings)) or STATUS_VI.get(error.status, error.detail)
+    if chosen == "vi":
+        detail = error.detail_vi or vietnamese_detail(error.status, [r.as_dict() for r in error.reasons])
     return {
         "status": error.status,
         "title": error.title,

@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from service.auth import actor_from_claims
 from service.config import Settings
 from service.domain.actor import Actor
+from service.domain.language import negotiate
 
 COOKIE = "cdht_console"
 LANGS = ("vi", "en")
@@ -52,7 +53,9 @@ def load(request: Request) -> ConsoleSession:
     if cached is not None:
         return cached
     settings: Settings = request.app.state.services.settings
-    session = ConsoleSession()
+    # No language chosen yet: the one the browser asks for, as the API chooses it (``language.negotiate``).
+    asked = negotiate(request.headers.get("accept-language"))
+    session = ConsoleSession(lang=asked)
     raw = request.cookies.get(COOKIE)
     if raw:
         try:
@@ -60,12 +63,12 @@ def load(request: Request) -> ConsoleSession:
             session = ConsoleSession(
                 claims=data.get("claims"),
                 csrf=str(data.get("csrf") or session.csrf),
-                lang=data.get("lang") if data.get("lang") in LANGS else "vi",
+                lang=data.get("lang") if data.get("lang") in LANGS else asked,
                 via=str(data.get("via") or "dev"),
                 pending=data.get("pending") if isinstance(data.get("pending"), dict) else None,
             )
         except (BadSignature, ValueError, TypeError, AttributeError):
-            session = ConsoleSession()
+            session = ConsoleSession(lang=asked)
     if request.query_params.get("lang") in LANGS:
         session.lang = request.query_params["lang"]
     request.state.console_session = session

@@ -25,6 +25,7 @@ def csrf_of(html: str) -> str:
 
 async def test_console_pages_sign_in_and_out(api: Api) -> None:
     client = api.client
+    client.headers["accept-language"] = "vi-VN,vi;q=0.9"  # a Vietnamese office's browser
     root = await client.get("/")
     assert root.status_code == 307 and root.headers["location"] == "/console/"
     anonymous = await client.get("/console/")
@@ -90,3 +91,17 @@ def csrf_of_cookie_page(html: str) -> str:
     found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
     assert found
     return found.group(1)
+
+
+async def test_the_first_page_speaks_the_browsers_language_until_one_is_chosen(api: Api) -> None:
+    """No language chosen yet: the browser's Accept-Language decides, as the API decides (``language.negotiate``);
+    the switch then holds whatever the header says."""
+    client = api.client
+    english = await client.get("/console/sign-in", headers={"accept-language": "en-GB,en;q=0.9,vi;q=0.5"})
+    assert '<html lang="en">' in english.text and "Sign in" in english.text
+    client.cookies.clear()
+    vietnamese = await client.get("/console/sign-in", headers={"accept-language": "vi-VN,en;q=0.5"})
+    assert '<html lang="vi">' in vietnamese.text
+    switched = await client.get("/console/language/en", headers={"accept-language": "vi"})
+    assert switched.status_code == 303
+    assert '<html lang="en">' in (await client.get("/console/sign-in", headers={"accept-language": "vi"})).text

@@ -62,6 +62,7 @@ async def test_the_inbox_pages_through_http(api: Api, monkeypatch: Any) -> None:
     svc = api.app.state.services
     monkeypatch.setattr(pages, "INBOX_PAGE", 1)
     client = api.client
+    client.headers["accept-language"] = "vi"
     token = re.search(r'name="csrf" value="([^"]+)"', (await client.get("/console/sign-in")).text)[1]
     user = next(u for u in USERS if u.sub == "province-director")
     assert (await client.post("/console/sign-in", data={"sub": user.sub, "csrf": token})).status_code == 303

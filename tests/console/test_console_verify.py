@@ -1,9 +1,11 @@
 """The console's "verify everything" over HTTP, in process (both databases): a national auditor gets the page with a
 line per range of chains and the result, as the API's full verify reports it; a provincial director is refused
-before anything is verified, with the API's reason (``VERIFY_EVERY_CHAIN``)."""
+before anything is verified, with the API's reason (``VERIFY_EVERY_CHAIN``) in the language chosen, as the API words
+it."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from service.demo import seed
@@ -28,3 +30,12 @@ async def test_verify_everything_shows_each_range_then_the_result(api: Api) -> N
     await signed_in_as(api, "province-director")
     refused = await api.client.get("/console/audit/verify")
     assert refused.status_code == 403 and "not_authorised" in refused.text and "verify-step" not in refused.text
+    # The reason in the language chosen, as the API words it for that language (``language.bilingual``).
+    director = api.who("province_director", "DEMO-LS")
+    for lang in ("vi", "en"):
+        await api.client.get(f"/console/language/{lang}")
+        shown = html.unescape((await api.client.get("/console/audit/verify")).text)
+        answer = await api.client.get("/v1/audit/verify", headers={**director.headers, "accept-language": lang})
+        (reason,) = answer.json()["reasons"]
+        assert reason["message"] == reason[f"message_{lang}"] and reason["message"] in shown
+        assert answer.json()["detail"] in shown

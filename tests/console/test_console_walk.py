@@ -353,7 +353,7 @@ def test_main_pages_pass_axe_and_are_photographed(served: Served, chromium: Any,
     $CDHT_SCREENSHOTS_DIR when it is set (the README's pictures: docs/console/)."""
     shots = Path(os.environ.get("CDHT_SCREENSHOTS_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    context = chromium.new_context(viewport=VIEWPORT, base_url=served.url, bypass_csp=True)
+    context = chromium.new_context(viewport=VIEWPORT, base_url=served.url, bypass_csp=True, locale="vi-VN")
     page = context.new_page()
     page.goto("/console/sign-in")
     problems = {"sign-in": serious_violations(page)}

@@ -92,7 +92,7 @@ def browser(args: list[str] | None = None) -> Iterator[Any]:
 
 def signed_in(chromium: Any, base: str, sub: str, *, lang: str | None = None) -> Any:
     """A page of a browser context of its own, signed in as the demo identity ``sub``."""
-    context = chromium.new_context(viewport=VIEWPORT, base_url=base, accept_downloads=True)
+    context = chromium.new_context(viewport=VIEWPORT, base_url=base, accept_downloads=True, locale="vi-VN")
     page = context.new_page()
     page.goto("/console/sign-in")
     page.select_option("#sub", sub)
