@@ -13,7 +13,7 @@ import pytest
 
 from service.auth import issue_dev_token
 from service.config import Settings
-from tests.reliability.procs import ProcessGroup, fernet_key, service_environment, write_signing_key
+from tests.reliability.procs import ProcessGroup, sqlite_environment
 from tests.support.browser import browser
 
 SECRET = "docs-browser-" + "x" * 32
@@ -23,13 +23,7 @@ CLOSED = ["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("docs-browser")
-    environment = service_environment(
-        database_url=f"sqlite+aiosqlite:///{root / 'cdht.sqlite3'}",
-        data_dir=root / "data",
-        dev_secret=SECRET,
-        webhook_key=fernet_key(),
-        signing_key_file=write_signing_key(root / "signing.pem"),
-    )
+    environment = sqlite_environment(root, dev_secret=SECRET)
     with ProcessGroup(root / "logs") as group:
         yield group.serve(environment, "api", migrate=True).url
 

@@ -13,7 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.reliability.procs import REPO, ProcessGroup, fernet_key, run_cli, service_environment, write_signing_key
+from tests.reliability.procs import (
+    REPO,
+    ProcessGroup,
+    run_cli,
+    sqlite_environment,
+)
 
 README = REPO / "README.md"
 BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
@@ -29,13 +34,8 @@ def test_the_readme_examples_run_as_written(tmp_path: Path) -> None:
     assert shutil.which("bash"), "bash is not installed"
     blocks = curl_blocks(README.read_text(encoding="utf-8"))
     assert len(blocks) >= 3, "the README's quick start, walk and CORS examples"
-    environment = service_environment(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'cdht.sqlite3'}",
-        data_dir=tmp_path / "var",
-        dev_secret="readme-examples-" + "x" * 32,
-        webhook_key=fernet_key(),
-        signing_key_file=write_signing_key(tmp_path / "signing.pem"),
-        cors_origins=f'["{CORS_ORIGIN}"]',
+    environment = sqlite_environment(
+        tmp_path, dev_secret="readme-examples-" + "x" * 32, data_dir=tmp_path / "var", cors_origins=f'["{CORS_ORIGIN}"]'
     )
     run_cli(environment, "seed-demo")
     python = Path(sys.executable).absolute()  # not resolved: the venv's own bin directory

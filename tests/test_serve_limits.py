@@ -26,7 +26,11 @@ from service import walkthrough as w
 from service.auth import issue_dev_token
 from service.config import Settings
 from tests.helpers import DEFINITION
-from tests.reliability.procs import ProcessGroup, ServiceProcess, fernet_key, service_environment, write_signing_key
+from tests.reliability.procs import (
+    ProcessGroup,
+    ServiceProcess,
+    sqlite_environment,
+)
 
 HEADER_BYTES = 32 * 1024 * 1024
 SECRET = "serve-limits-secret-" + "x" * 32
@@ -56,14 +60,7 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """``cdht serve`` on a SQLite file with a province, a commune and a case collecting evidence."""
     root = tmp_path_factory.mktemp("serve-limits")
-    environment = service_environment(
-        database_url=f"sqlite+aiosqlite:///{root / 'cdht.sqlite3'}",
-        data_dir=root / "data",
-        dev_secret=SECRET,
-        webhook_key=fernet_key(),
-        signing_key_file=write_signing_key(root / "signing.pem"),
-        now="2025-01-20T09:00:00+07:00",
-    )
+    environment = sqlite_environment(root, dev_secret=SECRET, now="2025-01-20T09:00:00+07:00")
     settings = Settings(env="test", data_dir=root / "data", auth_dev_secret=SECRET)
     roles = {"admin": "VN", "commune_leader": "C1", "commune_officer": "C1"}
     tokens = {role: issue_dev_token(settings, sub=role, roles=[role], unit=unit) for role, unit in roles.items()}

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.procs import ProcessGroup, fernet_key, service_environment, write_signing_key
+from tests.reliability.procs import ProcessGroup, sqlite_environment
 from tests.support.browser import VIEWPORT, browser
 from tests.support.oidc_provider import OidcProvider
 
@@ -21,13 +21,7 @@ USER = {"sub": "thanh-tra-01", "name": "Nguyễn Thị Thanh Tra", "roles": ["au
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, OidcProvider]]:
     root = tmp_path_factory.mktemp("console-oidc")
     with OidcProvider(client_id=CLIENT_ID, user=USER) as provider:
-        environment = service_environment(
-            database_url=f"sqlite+aiosqlite:///{root / 'cdht.sqlite3'}",
-            data_dir=root / "data",
-            dev_secret="",
-            webhook_key=fernet_key(),
-            signing_key_file=write_signing_key(root / "signing.pem"),
-        )
+        environment = sqlite_environment(root, dev_secret="")
         del environment["CDHT_AUTH_DEV_SECRET"]
         environment.update(
             CDHT_ENV="production",

@@ -95,6 +95,22 @@ def service_environment(
     return environment
 
 
+def sqlite_environment(
+    root: Path, *, dev_secret: str, data_dir: Path | None = None, now: str | None = None, **settings: object
+) -> dict[str, str]:
+    """``service_environment`` of a process on its own SQLite file under ``root`` (``cdht.sqlite3``), with its
+    data in ``root/data`` (or ``data_dir``), a fresh webhook key and a signing key written to ``root``."""
+    return service_environment(
+        database_url=f"sqlite+aiosqlite:///{root / 'cdht.sqlite3'}",
+        data_dir=data_dir if data_dir is not None else root / "data",
+        dev_secret=dev_secret,
+        webhook_key=fernet_key(),
+        signing_key_file=write_signing_key(root / "signing.pem"),
+        now=now,
+        **settings,
+    )
+
+
 def run_cli(environment: Mapping[str, str], *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """``cdht ARGS`` to completion (e.g. ``migrate``); raises with its output when it fails."""
     result = subprocess.run(

@@ -23,10 +23,8 @@ import pytest
 from tests.reliability.procs import (
     ProcessGroup,
     ServiceProcess,
-    fernet_key,
     run_cli,
-    service_environment,
-    write_signing_key,
+    sqlite_environment,
 )
 
 CHROMIUM = os.environ.get("CDHT_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -55,16 +53,7 @@ class Served:
 @contextmanager
 def console_server(root: Path, *, now: str, **settings: object) -> Iterator[Served]:
     """``cdht seed-demo`` on a fresh SQLite file, then ``cdht serve`` (workers off: the clock is frozen)."""
-    environment = service_environment(
-        database_url=f"sqlite+aiosqlite:///{root / 'cdht.sqlite3'}",
-        data_dir=root / "data",
-        dev_secret=SECRET,
-        webhook_key=fernet_key(),
-        signing_key_file=write_signing_key(root / "signing.pem"),
-        now=now,
-        workers_in_process="false",
-        **settings,
-    )
+    environment = sqlite_environment(root, dev_secret=SECRET, now=now, workers_in_process="false", **settings)
     run_cli(environment, "seed-demo", timeout=300)
     with ProcessGroup(root / "logs") as group:
         process = group.serve(environment, "api", migrate=False)

@@ -24,10 +24,8 @@ from service.config import Settings
 from tests.reliability.procs import (
     ProcessGroup,
     ServiceProcess,
-    fernet_key,
     free_port,
-    service_environment,
-    write_signing_key,
+    sqlite_environment,
 )
 from tests.telemetry.otlp_receiver import OtlpReceiver
 from tests.telemetry.prom import promtool_check, value
@@ -49,14 +47,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("telemetry")
-    environment = service_environment(
-        database_url=f"sqlite+aiosqlite:///{root / 'cdht.sqlite3'}",
-        data_dir=root / "data",
-        dev_secret=SECRET,
-        webhook_key=fernet_key(),
-        signing_key_file=write_signing_key(root / "signing.pem"),
-        now="2025-01-20T09:00:00+07:00",
-    )
+    environment = sqlite_environment(root, dev_secret=SECRET, now="2025-01-20T09:00:00+07:00")
     settings = Settings(env="test", data_dir=root / "data", auth_dev_secret=SECRET)
     admin = {"Authorization": "Bearer " + issue_dev_token(settings, sub="admin", roles=["admin"], unit="VN")}
     token = issue_dev_token(settings, sub="leader-c1", roles=["commune_leader"], unit="C1")
