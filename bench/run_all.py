@@ -3,7 +3,7 @@ the run — the machine, the load on it, each benchmark's figures, goals met or 
 misses — to bench/RESULTS.md, newest first. ``make bench`` runs this; ``make bench BENCH_ARGS=--quick`` is the quick
 look.
 
-    python -m bench.run_all [--quick] [--only transitions audit campaign webhooks] [--audit-events N]
+    python -m bench.run_all [--quick] [--only transitions campaign webhooks console audit] [--audit-events N]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ BENCHMARKS = {  # the longest (the audit load) last
     "transitions": "bench.bench_transitions",
     "campaign": "bench.bench_campaign",
     "webhooks": "bench.bench_webhooks",
+    "console": "bench.bench_console",
     "audit": "bench.bench_audit",
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")
