@@ -21,6 +21,7 @@ class _Token:
 class StateMachine:
     def __init__(self, name: str, states: list[str], initial: str, transitions: list[Transition]) -> None:
         self.name = name
+        self._fired: dict[tuple[str, str], str] = {}
         self._machine = Machine(
             model=None,
             states=states,
@@ -38,7 +39,15 @@ class StateMachine:
         return list(self._machine.get_triggers(state))
 
     def fire(self, state: str, trigger: str) -> str:
-        """The state after ``trigger`` fires from ``state``; MachineError when it may not fire there."""
+        """The state after ``trigger`` fires from ``state``; MachineError when it may not fire there. The machine
+        has no conditions nor callbacks and never changes once built, so where a trigger leads from a state is
+        asked of the library once and remembered (a write, or a batch of thousands, asks again and again)."""
+        found = self._fired.get((state, trigger))
+        if found is None:
+            found = self._fired[(state, trigger)] = self._fire(state, trigger)
+        return found
+
+    def _fire(self, state: str, trigger: str) -> str:
         token = _Token()
         self._machine.add_model(token, initial=state)
         try:

@@ -2,9 +2,9 @@
 the HTTP requests (FastAPI instrumentation), the SQL statements (SQLAlchemy instrumentation) and the engine's steps
 (``span``: a write, each named check, the gathering of computed figures, the write tail; a swept case).
 
-Without the setting nothing is set up: ``span`` then costs a no-op span. The tracer provider is the process's
-global one, set once; the exporter sends batches in the background (``OTEL_BSP_*`` tune it) and is flushed when
-the app or the worker stops."""
+Without the setting nothing is set up: ``span`` then yields the non-recording span at once. The tracer provider is
+the process's global one, set once; the exporter sends batches in the background (``OTEL_BSP_*`` tune it) and is
+flushed when the app or the worker stops."""
 
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ _provider: Any = None  # the process's TracerProvider once set up
 
 @contextmanager
 def span(name: str, **attributes: Any) -> Iterator[trace.Span]:
-    """A span named ``name`` around the block; ``attributes`` (those not None) as ``cdht.<name>``."""
+    """A span named ``name`` around the block; ``attributes`` (those not None) as ``cdht.<name>``. Until ``setup``
+    has set a provider, the non-recording span and nothing else (a batch of thousands of writes opens tens of
+    thousands of spans)."""
+    if _provider is None:
+        yield trace.INVALID_SPAN
+        return
     attrs = {f"cdht.{k}": v for k, v in attributes.items() if v is not None}
     with TRACER.start_as_current_span(name, attributes=attrs) as current:
         yield current

@@ -1,55 +1,45 @@
 """The deadline sweeper: the law's deadlines hold even when nobody calls the API (PROCEDURES.md §6).
 
-Each sweep finds open deadlines that are past due or inside a reminder window, and for each case in turn claims
-the case row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so a second sweeper or a request holding the case is
-passed over and the case is taken up by the next sweep) and acts through the engine as ``system:deadlines``:
-fires ``lapse``/``expire``, flags and escalates an overdue decision, sends each reminder once. Everything it does
-is checked again under the lock, so a crash or a concurrent sweeper never fires anything twice and, because an
-unfinished case stays due, never skips anything.
+Each sweep finds open deadlines that are past due or inside a reminder window and sweeps their cases in batches,
+each batch one transaction (service/workers/sweep_batches.py): it claims the case rows (``FOR UPDATE SKIP LOCKED``
+on PostgreSQL, so a second sweeper or a request holding a case is passed over and the case is taken up by the next
+sweep) and acts through the engine as ``system:deadlines``: fires ``lapse``/``expire``, flags and escalates an
+overdue decision, sends each reminder once. A case a batch cannot sweep (its change needs the unit's recognitions
+or a gathered payload), or every case of a batch that failed, is swept here one by one, in a transaction of its
+own, by the same ``act_on_case``. Everything is checked again under the lock, so a crash or a concurrent sweeper
+never fires anything twice and, because an unfinished case stays due, never skips anything.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.domain.actor import system_actor
-from service.domain.cases import engine, timers
-from service.domain.errors import DomainError
+from service.domain.cases import timers
+from service.domain.cases.batch_files import claim
+from service.domain.cases.casefile import case_file_of, pinned
 from service.persistence.db import unit_of_work
-from service.persistence.tables import Case, Deadline
+from service.persistence.tables import Deadline
 from service.telemetry import context as log_context
 from service.telemetry import metrics, tracing
+from service.workers.sweep_batches import (
+    RETRY_AFTER,
+    SWEEPER,
+    SweepReport,
+    act_on_case,
+    due_rows,
+    sweep_batch,
+)
 from workflows.registry import Registry
 
 log = logging.getLogger("cdht.sweeper")
-SWEEPER = system_actor("deadlines")
-
-
-@dataclass
-class SweepReport:
-    fired: list[tuple[str, str]] = field(default_factory=list)  # (case id, trigger)
-    flagged: list[tuple[str, str]] = field(default_factory=list)  # (case id, deadline)
-    reminded: list[tuple[str, str, int]] = field(default_factory=list)  # (case id, deadline, days before)
-    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (case id, trigger, reasons)
-    skipped: list[str] = field(default_factory=list)  # cases held by someone else; taken up by the next sweep
-
-    def summary(self) -> str:
-        return (
-            f"fired {len(self.fired)}, flagged {len(self.flagged)}, reminded {len(self.reminded)}, "
-            f"refused {len(self.refused)}, skipped {len(self.skipped)}"
-        )
-
-
-RETRY_AFTER = timedelta(hours=1)  # a fire the engine refused is looked at again after this, not every sweep
+__all__ = ["RETRY_AFTER", "SWEEPER", "SweepReport", "run_sweeper", "sweep"]
 
 
 async def _due_cases(session: AsyncSession, now: datetime) -> list[str]:
@@ -65,66 +55,35 @@ async def _due_cases(session: AsyncSession, now: datetime) -> list[str]:
 async def _sweep_case(
     session: AsyncSession, registry: Registry, case_id: str, now: datetime, report: SweepReport
 ) -> None:
-    claimed = (
-        await session.execute(select(Case).where(Case.id == case_id).with_for_update(skip_locked=True))
-    ).scalar_one_or_none()
-    if claimed is None:
+    """One case in its own transaction: claimed, its whole file read (the unit's recognitions too), acted on."""
+    claimed = await claim(session, [case_id])
+    if not claimed:
         report.skipped.append(case_id)
         return
-    procedure = registry.get(claimed.procedure, claimed.version)
-    rows = (
-        (
-            await session.execute(
-                select(Deadline)
-                .where(
-                    Deadline.case_id == case_id,
-                    Deadline.status == "open",
-                    Deadline.closed_at.is_(None),
-                    Deadline.next_action_at <= now,
-                )
-                .order_by(Deadline.due_at)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    for row in rows:
-        rule = procedure.definition.deadlines.get(row.key) if procedure else None
-        if rule is None:
-            # The pinned definition no longer has this deadline: nothing can act on it; say so, once.
-            log.error("case %s: deadline %s is not in %s/%s", case_id, row.key, claimed.procedure, claimed.version)
-            row.next_action_at = None
-            continue
-        if row.due_at >= now:
-            event = await timers.send_reminder(
-                session, registry=registry, case_id=case_id, key=row.key, actor=SWEEPER, now=now
-            )
-            if event is not None:
-                report.reminded.append((case_id, row.key, json.loads(event.payload)["days_before"]))
-                metrics.DEADLINE_REMINDERS.labels(claimed.procedure, row.key).inc()
-            continue
-        if rule.on_breach == "flag":
-            if await timers.flag_breach(
-                session, registry=registry, case_id=case_id, key=row.key, actor=SWEEPER, now=now
-            ):
-                report.flagged.append((case_id, row.key))
-                metrics.DEADLINE_BREACHES.labels(claimed.procedure, row.key, "flag").inc()
-            continue
-        try:
-            await engine.apply_transition(
-                session, registry=registry, case_id=case_id, trigger=rule.fires, actor=SWEEPER, payload={}, now=now
-            )
-            report.fired.append((case_id, rule.fires))
-            metrics.DEADLINE_BREACHES.labels(claimed.procedure, row.key, "fire").inc()
-        except DomainError as exc:
-            # Nothing was written by the engine; the deadline stays due and is looked at again later.
-            reasons = "; ".join(r.message for r in exc.reasons) or exc.detail
-            report.refused.append((case_id, rule.fires, reasons))
-            row.next_action_at = now + RETRY_AFTER
-            log.warning("sweeper could not fire %s on case %s: %s", rule.fires, case_id, reasons)
+    case = claimed[0]
+    if registry.get(case.procedure, case.version) is None:
+        # The pinned definition is gone: nothing can act on its deadlines; say so, once.
+        for row in (await session.execute(select(Deadline).where(Deadline.case_id == case_id))).scalars():
+            if row.status == "open" and row.closed_at is None and row.next_action_at and row.next_action_at <= now:
+                log.error("case %s: deadline %s is not in %s/%s", case_id, row.key, case.procedure, case.version)
+                row.next_action_at = None
+        return
+    procedure, profile = pinned(registry, case)
+    cf = await case_file_of(session, case, procedure, profile, with_history=True)
+    due = due_rows(cf, now)
+    sent = await timers.reminders_sent(session, [row for row in due if row.due_at >= now])
+    await act_on_case(session, session, registry, cf, due, sent, now, report)
+    await session.flush()
 
 
-SWEEP_CONCURRENCY = 8  # cases swept at once, each in its own transaction (its row claimed FOR UPDATE SKIP LOCKED)
+SWEEP_CONCURRENCY = 8  # cases swept at once one by one, each in its own transaction (its row claimed SKIP LOCKED)
+BATCH_SIZE = 250  # cases per batch transaction [config: the service's; a crash loses at most one batch's work]
+BATCH_CONCURRENCY = 2  # batches at once on PostgreSQL (one decides in Python while the other waits on the database)
+
+
+def _merge(into: SweepReport, done: SweepReport) -> None:
+    for outcome in ("fired", "flagged", "reminded", "refused", "skipped"):
+        getattr(into, outcome).extend(getattr(done, outcome))
 
 
 async def sweep(
@@ -134,16 +93,44 @@ async def sweep(
     now: datetime,
     stop: asyncio.Event | None = None,
     concurrency: int | None = None,
+    batch_size: int | None = None,
 ) -> SweepReport:
-    """One pass over every due case, one transaction per case, ``concurrency`` cases at a time (soonest first);
-    stops between cases when ``stop`` is set."""
+    """One pass over every due case, soonest first: in batches of ``batch_size`` cases, each one transaction
+    (service/workers/sweep_batches.py), ``BATCH_CONCURRENCY`` batches at once on PostgreSQL; a case a batch hands
+    back, or every case of a batch that failed, one by one in a transaction each (``concurrency`` at once).
+    ``batch_size`` 1 sweeps every case one by one. Stops between batches when ``stop`` is set."""
     report = SweepReport()
     started = time.perf_counter()
     async with sessions() as session:
         case_ids = await _due_cases(session, now)
-        if concurrency is None:
-            # SQLite has one writer at a time (BEGIN IMMEDIATE): more cases at once would only queue on its lock.
-            concurrency = 1 if session.get_bind().dialect.name == "sqlite" else SWEEP_CONCURRENCY
+        sqlite = session.get_bind().dialect.name == "sqlite"
+    if concurrency is None:
+        # SQLite has one writer at a time (BEGIN IMMEDIATE): more cases at once would only queue on its lock.
+        concurrency = 1 if sqlite else SWEEP_CONCURRENCY
+    size = BATCH_SIZE if batch_size is None else batch_size
+    one_by_one: list[str] = []
+    if size > 1:
+        batch_gate = asyncio.Semaphore(1 if sqlite else BATCH_CONCURRENCY)
+
+        async def batch(ids: list[str]) -> None:
+            async with batch_gate:
+                if stop is not None and stop.is_set():
+                    return
+                done = SweepReport()
+                try:
+                    with tracing.span("sweep.batch", cases=len(ids)):
+                        async with unit_of_work(sessions) as session:
+                            left = await sweep_batch(session, registry, ids, now, done)
+                except Exception:  # the batch wrote nothing: its cases are swept one by one
+                    log.exception("sweeping a batch of %s cases failed; sweeping them one by one", len(ids))
+                    one_by_one.extend(ids)
+                    return
+                _merge(report, done)
+                one_by_one.extend(left)
+
+        await asyncio.gather(*(batch(case_ids[i : i + size]) for i in range(0, len(case_ids), size)))
+    else:
+        one_by_one = case_ids
     gate = asyncio.Semaphore(concurrency)
 
     async def one(case_id: str) -> None:
@@ -151,17 +138,19 @@ async def sweep(
             if stop is not None and stop.is_set():
                 return
             scope = log_context.new_scope(case=case_id, actor=SWEEPER.sub)
+            done = SweepReport()
             try:
                 with tracing.span("sweep.case", case=case_id):
                     async with unit_of_work(sessions) as session:
-                        await _sweep_case(session, registry, case_id, now, report)
+                        await _sweep_case(session, registry, case_id, now, done)
             except Exception:  # one case's failure must not stop the others; it stays due for the next sweep
                 log.exception("sweeping case %s failed", case_id)
-                report.skipped.append(case_id)
+                done = SweepReport(skipped=[case_id])
             finally:
                 log_context.reset(scope)
+            _merge(report, done)
 
-    await asyncio.gather(*(one(case_id) for case_id in case_ids))
+    await asyncio.gather(*(one(case_id) for case_id in one_by_one))
     metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
     for outcome in ("fired", "flagged", "reminded", "refused", "skipped"):
         if done := len(getattr(report, outcome)):

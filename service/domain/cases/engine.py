@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.actor import Actor
 from service.domain.audit.writer import EventFacts
 from service.domain.cases.appliers import Change
+from service.domain.cases.batch_tail import Writer
 from service.domain.cases.casefile import CaseFile, case_file_of, case_row, pinned, reads_recognitions, transition_of
 from service.domain.cases.checks import (
     AFTER_GATHERING,
@@ -41,6 +42,7 @@ from service.persistence.tables import AuditEvent, Case
 from service.telemetry import context as log_context
 from service.telemetry import tracing
 from workflows.registry import Registry
+from workflows.schema import Transition
 
 APPLIED = Counter("cdht_transitions_total", "Accepted transitions, by procedure and trigger", ["procedure", "trigger"])
 
@@ -107,10 +109,52 @@ async def apply_transition(
         cf = await case_file_of(
             session, case, procedure, profile, with_history=reads_recognitions(definition, transition, indicator)
         )
+        outcome = await fire_on_file(
+            session,
+            cf,
+            registry=registry,
+            trigger=trigger,
+            transition=transition,
+            actor=actor,
+            payload=payload,
+            at=at,
+            indicator=indicator,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            request_id=request_id,
+            comment=comment,
+        )
+        await session.flush()
+        return outcome
+
+
+async def fire_on_file(
+    session: AsyncSession,
+    cf: CaseFile,
+    *,
+    registry: Registry,
+    trigger: str,
+    transition: Transition | None,
+    actor: Actor,
+    payload: dict[str, Any],
+    at: datetime,
+    indicator: str | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+    request_id: str | None = None,
+    comment: str | None = None,
+    rows: Writer | None = None,
+) -> Outcome:
+    """The engine's decision and record on a case file already read under the case row's lock: the checks, what
+    the service gathers, the machine fired and the change recorded through the one write tail. Nothing is flushed:
+    the rows the tail creates go to ``rows`` (the session unless given; a batch writer gathers them to insert many
+    at once, service/domain/cases/batch_tail.py), the changes to rows read through the session stay in it."""
+    with tracing.span("engine.decide", case=cf.case.id, trigger=trigger):
         attempt = Attempt(
             cf, actor, trigger, transition, at, indicator=indicator, expected_version=expected_version, writing=True
         )
         enforce(BEFORE_GATHERING, attempt)
+        assert transition is not None  # the trigger check refused an unknown trigger
         with tracing.span("engine.gather", trigger=trigger):
             attempt.payload = await gather(session, registry, cf, transition, payload, indicator=indicator, now=at)
         enforce(AFTER_GATHERING, attempt)
@@ -130,7 +174,7 @@ async def apply_transition(
         )
         with tracing.span("engine.record", trigger=trigger):
             event = record(
-                session,
+                session if rows is None else rows,
                 cf,
                 Change(facts, at, actor.sub, transition=transition, context=attempt.context),
                 registry=registry,
@@ -142,6 +186,5 @@ async def apply_transition(
                 idempotency_key=idempotency_key,
                 extra={"indicator": indicator} if indicator else None,
             )
-            await session.flush()
-        APPLIED.labels(case.procedure, trigger).inc()
+        APPLIED.labels(cf.case.procedure, trigger).inc()
         return Outcome(cf, event, actor, at)
