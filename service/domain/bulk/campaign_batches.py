@@ -1,7 +1,7 @@
 """Opening a campaign's cases, a batch at a time, each through the engine's one opening path as the campaign's actor:
-openings without follow-ups flushed together in one savepoint from what the survey read, else one by one in a
-savepoint each (opened and planned, or refused with the engine's reasons, or found to exist); the tally counts
-each."""
+openings without follow-ups together in one savepoint from what the survey read (their rows inserted a table at a
+time, service/domain/cases/batch_tail.py), else one by one in a savepoint each (opened and planned, or refused with
+the engine's reasons, or found to exist); the tally counts each."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from service.domain.actor import Actor
 from service.domain.authority import UnitPath
 from service.domain.bulk.campaign_checks import CampaignRequest, path_in
 from service.domain.cases import engine
+from service.domain.cases.batch_tail import RowBatch
 from service.domain.cases.casefile import load_case_file
 from service.domain.cases.explain import check_trigger
 from service.domain.cases.opening import Surveyed, open_case, procedure_in_force
@@ -107,17 +108,20 @@ async def _open_surveyed(
             by_policy.setdefault(policy, []).append(code)
         for policy, group in by_policy.items():
             prior.update(await prior_recognitions_of(session, group, procedure=definition.key, policy=policy))
-    opened, refused = 0, []
+    opened, refused, rows = 0, [], RowBatch()
     try:
         async with session.begin_nested():
             for code in codes:
                 try:
                     surveyed = Surveyed(*places[code], prior[code])
-                    await _open(session, registry, request, actor, code, now=now, request_id=rid, surveyed=surveyed)
+                    await _open(
+                        session, registry, request, actor, code, now=now, request_id=rid, surveyed=surveyed, rows=rows
+                    )
                     opened += 1
                 except DomainError as exc:  # refused before the engine added anything
                     refused.append((code, exc))
             await session.flush()
+            await rows.insert(session)
     except IntegrityError:
         _forget_rolled_back(session)
         return False
@@ -137,8 +141,10 @@ async def _open(
     now: datetime,
     request_id: str | None,
     surveyed: Surveyed | None = None,
+    rows: RowBatch | None = None,
 ) -> engine.Outcome:
-    """The campaign's case for one unit, through the engine's one opening path."""
+    """The campaign's case for one unit, through the engine's one opening path (its new rows into ``rows`` when
+    given)."""
     return await open_case(
         session,
         registry=registry,
@@ -151,6 +157,7 @@ async def _open(
         now=now,
         request_id=request_id,
         surveyed=surveyed,
+        rows=rows,
     )
 
 

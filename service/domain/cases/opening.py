@@ -20,6 +20,7 @@ from service.domain.actor import Actor
 from service.domain.audit.writer import EventFacts
 from service.domain.authority import AuthorityContext, UnitPath, decide
 from service.domain.cases.appliers import Change, opened_case
+from service.domain.cases.batch_tail import Writer
 from service.domain.cases.casefile import CaseFile
 from service.domain.cases.checks import log_refusal
 from service.domain.cases.engine import Outcome
@@ -219,10 +220,13 @@ async def open_case(
     request_id: str | None = None,
     idempotency_key: str | None = None,
     surveyed: Surveyed | None = None,
+    rows: Writer | None = None,
 ) -> Outcome:
     """Open a case (TT25/2023 Điều 24 k1: the commune's People's Committee, or the body the definition names).
     With ``surveyed`` (a campaign), the unit's place and recognitions come from the caller, who has also checked
-    that the case does not exist yet, and who flushes: the unique constraint still refuses a concurrent opening."""
+    that the case does not exist yet, and who flushes: the unique constraint still refuses a concurrent opening.
+    ``rows`` (with ``surveyed``): where the new rows go instead of the session, a batch the caller inserts
+    (service/domain/cases/batch_tail.py)."""
     loaded = procedure_in_force(registry, procedure, now)
     definition = loaded.definition
     subject = (subject or "").strip()
@@ -314,10 +318,11 @@ async def open_case(
     )
     case = opened_case(str(uuid.uuid4()), change)
     log_context.bind(case=case.id, trigger="open")
-    session.add(case)
+    writer: Writer = session if rows is None or surveyed is None else rows
+    writer.add(case)
     cf = CaseFile(case, loaded, profile, unit, units, {}, [], {}, prior)
     event = record(
-        session,
+        writer,  # type: ignore[arg-type]
         cf,
         change,
         registry=registry,
