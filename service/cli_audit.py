@@ -30,20 +30,28 @@ def _verify_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _verify_database(args: argparse.Namespace, settings: Settings) -> int:
-    """Verify the chains in the database, as ``GET /v1/audit/verify`` does; with ``--deep`` also every evidence
-    file on disk against its recorded SHA-256. Exit 0 when everything holds, 1 naming what does not."""
+    """Verify the chains in the database, as ``GET /v1/audit/verify`` does (``--incremental``: only what came after
+    a signed checkpoint, as ``mode=incremental``); with ``--deep`` also every evidence file on disk against its
+    recorded SHA-256. Exit 0 when everything holds, 1 naming what does not, 2 for bad usage or no checkpoint."""
     from service.domain.audit.evidence_files import verify_evidence_files
+    from service.domain.audit.incremental import NoCheckpoint, verify_since_checkpoint
     from service.domain.audit.verify import verify
     from service.persistence.db import make_engine, session_factory
     from service.workers.verify_processes import verify_every_chain
 
     settings.check()
 
-    async def run() -> tuple[Any, Any]:
+    async def run() -> tuple[Any, Any, Any]:
         engine = make_engine(settings.resolved_database_url)
+        since = None
         try:
             async with session_factory(engine)() as session:
-                if args.case is not None:
+                if args.incremental:
+                    since = await verify_since_checkpoint(
+                        session, settings, checkpoint_id=args.checkpoint, case_id=args.case
+                    )
+                    chains = since.report
+                elif args.case is not None:
                     chains = await verify(session, case_id=args.case)
                 else:
                     chains = await verify_every_chain(session, settings)
@@ -53,9 +61,25 @@ def _verify_database(args: argparse.Namespace, settings: Settings) -> int:
                     files = await verify_evidence_files(session, settings.data_dir, case_id=args.case)
         finally:
             await engine.dispose()
-        return chains, files
+        return chains, files, since
 
-    chains, files = asyncio.run(run())
+    if args.checkpoint and not args.incremental:
+        print("cdht audit verify-db: --checkpoint goes with --incremental", file=sys.stderr)
+        return 2
+    try:
+        chains, files, since = asyncio.run(run())
+    except NoCheckpoint as missing:
+        print(f"cdht audit verify-db --incremental: {missing}; sign one (cdht audit checkpoint)", file=sys.stderr)
+        return 2
+    if since is None:
+        print("full verify: every event re-hashed")
+    else:
+        signed = since.checkpoint
+        print(
+            f"incremental verify from checkpoint {signed['id']} (signed {signed['created_at']}, key "
+            f"{signed['key_id']}): {since.events_trusted} events up to its heads taken on its signature, only the "
+            "events after them re-hashed (a full verify re-hashes them all)"
+        )
     if chains.ok:
         print(f"chains OK: {chains.events_checked} events in {chains.chains_checked} chains")
     else:
@@ -104,7 +128,8 @@ def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_audit_commands(sub: Any) -> None:
-    """``cdht audit verify FILE``, ``cdht audit verify-db [--deep] [--case ID]``, ``cdht audit checkpoint``."""
+    """``cdht audit verify FILE``, ``cdht audit verify-db [--deep] [--case ID] [--incremental [--checkpoint ID]]``,
+    ``cdht audit checkpoint``."""
     audit = sub.add_parser("audit", help="the audit log: verification, signed checkpoints")
     commands = audit.add_subparsers(dest="audit_command", required=True)
     verify_export = commands.add_parser(
@@ -126,6 +151,13 @@ def add_audit_commands(sub: Any) -> None:
     verify_db.add_argument(
         "--deep", action="store_true", help="also hash every evidence file on disk and compare it with its record"
     )
+    verify_db.add_argument(
+        "--incremental",
+        action="store_true",
+        help="re-hash only the events after the newest signed checkpoint's heads, trusting its signature for the "
+        "rest after cheap checks (the default is the full verify)",
+    )
+    verify_db.add_argument("--checkpoint", help="with --incremental: start from this checkpoint, not the newest")
     verify_db.set_defaults(run=_verify_database)
     checkpoint = commands.add_parser("checkpoint", help="sign the heads of every chain now")
     checkpoint.add_argument("--output", type=Path, help="write the checkpoint document here, not stdout")

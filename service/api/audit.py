@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, select
@@ -13,10 +13,12 @@ from sqlalchemy import ColumnElement, select
 from service.api.cases import ActorDep, ServicesDep, readable_case
 from service.api.errors import problems
 from service.api.params import Instant, decode_cursor, encode_cursor, strict_int
-from service.api.schemas import EventPage, FilesVerifyOut, VerifyOut, event_out
+from service.api.schemas import EventPage, FilesVerifyOut, VerifiedFrom, VerifyOut, event_out
 from service.domain import authority
 from service.domain.audit.evidence_files import verify_evidence_files
+from service.domain.audit.incremental import NoCheckpoint, verify_since_checkpoint
 from service.domain.audit.verify import verify as verify_chains
+from service.domain.errors import NotFound, Reason
 from service.persistence.queries import (
     first_ids_of_each,
     one_of,
@@ -151,34 +153,61 @@ async def search_events(
 @router.get(
     "/audit/verify",
     response_model=VerifyOut,
-    response_model_exclude_unset=True,  # ``files`` only when deep
+    response_model_exclude_unset=True,  # ``files`` only when deep, ``checkpoint`` only when incremental
     responses=problems(401, 403, 404),
     summary="Recompute the hash chains and name the first bad event; `deep=true` also checks the evidence files",
     description="With `case`, that case's chain (anyone who may read the case); without it, every chain "
-    "(a national auditor or admin). With `deep=true` every evidence file on disk (or the case's) is hashed and "
-    "compared with its recorded SHA-256 and size; `files` lists each record whose file is missing or changed.",
+    "(a national auditor or admin). `mode=full` (the default) re-hashes every event. `mode=incremental` starts "
+    "from a signed checkpoint (the newest, or `checkpoint=<id>`; 404 `checkpoint_unknown` when there is none): it "
+    "checks the checkpoint's signature with the service's key, that every event the checkpoint signed still carries "
+    "the signed hash and that every chain is still numbered without a gap, then re-hashes only the events after the "
+    "signed heads and compares every chain's head and case row; the answer names the checkpoint (`checkpoint`) and "
+    "the events taken on its word (`events_trusted`). An event before the checkpoint changed with its stored hash "
+    "left as it was is found by the full verify only. With `deep=true` every evidence file on disk (or the "
+    "case's) is hashed and compared with its recorded SHA-256 and size; `files` lists each record whose file is "
+    "missing or changed.",
 )
 async def verify_audit(
     actor: ActorDep,
     svc: ServicesDep,
     case: str | None = None,
     deep: Annotated[bool, Query(description="Also hash every evidence file on disk")] = False,
+    mode: Annotated[
+        Literal["full", "incremental"],
+        Query(description="full: every event re-hashed; incremental: only what came after a signed checkpoint"),
+    ] = "full",
+    checkpoint: Annotated[
+        str | None, Query(description="With mode=incremental: the checkpoint to start from (default the newest)")
+    ] = None,
 ) -> VerifyOut:
     async with svc.sessions() as session:
         if case is not None:
             await readable_case(session, svc.registry, case, actor)
         else:
             authority.require(actor, authority.VERIFY_EVERY_CHAIN)
-        if case is not None:
+        since = None
+        if mode == "incremental":
+            try:
+                since = await verify_since_checkpoint(session, svc.settings, checkpoint_id=checkpoint, case_id=case)
+            except NoCheckpoint as missing:
+                raise NotFound(
+                    str(missing), reasons=[Reason("checkpoint_unknown", "sign a checkpoint first")]
+                ) from None
+            report = since.report
+        elif case is not None:
             report = await verify_chains(session, case_id=case)
         else:
             report = await verify_every_chain(session, svc.settings)
     out = VerifyOut(
         ok=report.ok,
+        mode=mode,
         events_checked=report.events_checked,
         chains_checked=report.chains_checked,
         first_bad_event=report.first_bad_event,
     )
+    if since is not None:
+        out.checkpoint = VerifiedFrom(**since.checkpoint)
+        out.events_trusted = since.events_trusted
     if deep:
         async with svc.sessions() as session:
             checked = await verify_evidence_files(session, svc.settings.data_dir, case_id=case)

@@ -242,11 +242,29 @@ class FilesVerifyOut(Out):
     problems: list[dict[str, Any]]
 
 
+class VerifiedFrom(Out):
+    """The signed checkpoint an incremental verify started from: every event up to its heads was taken on its word."""
+
+    id: str
+    created_at: str
+    key_id: str
+    events_total: int
+    chains_total: int
+
+
 class VerifyOut(Out):
+    """``mode`` says what was verified: ``full`` re-hashed every event (``events_checked`` of them);
+    ``incremental`` re-hashed only the events after the heads of the signed checkpoint ``checkpoint``
+    (``events_checked``), took the ``events_trusted`` up to them on its signature after cheap checks that they still
+    hold, and compared every chain (``chains_checked``) with it."""
+
     ok: bool
+    mode: Literal["full", "incremental"] = "full"
     events_checked: int
     chains_checked: int
     first_bad_event: dict[str, Any] | None
+    checkpoint: VerifiedFrom | None = None  # incremental only
+    events_trusted: int | None = None  # incremental only
     files: FilesVerifyOut | None = None  # with deep=true only
 
 

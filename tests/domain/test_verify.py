@@ -239,3 +239,14 @@ async def test_the_verify_with_progress_gives_the_full_report(api: Api) -> None:
         by_index = {step.index: step.part for step in steps}
         assert verifier.merge_parts(by_index[i] for i in sorted(by_index)) == expected
     assert expected.first_bad_event is not None
+
+
+def test_times_in_digests_are_written_as_format_time_writes_them() -> None:
+    """``encode_default`` takes ``format_stored_time``'s quicker path for UTC times; every time reads the same."""
+    for moment in (
+        datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=timezone.utc),
+        datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=7))),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc),
+        datetime(2025, 12, 31, 23, 59, 59, 999999),
+    ):
+        assert canonical.encode_default(moment) == canonical.format_time(moment)

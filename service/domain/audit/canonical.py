@@ -50,7 +50,7 @@ _TIME = EVENT_COLUMNS.index("occurred_at")
 def encode_default(value: Any) -> Any:
     """How the canonical encoding writes what JSON has no type for: times as ``format_time``, dates in ISO form."""
     if isinstance(value, datetime):
-        return format_time(value)
+        return format_stored_time(value)  # format_time's text, without strftime for the UTC times rows hold
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"cannot encode {type(value).__name__} in an audit payload")

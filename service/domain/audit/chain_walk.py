@@ -54,6 +54,12 @@ class ChainWalk:
             return CHANGED
         return None
 
+    def resume(self, chain: str, seq: int, stored_hash: str) -> None:
+        """Walk ``chain`` on from its event ``seq`` whose hash is taken as given (an incremental verify, from a
+        signed checkpoint's head): the next event must be ``seq + 1`` linking to ``stored_hash``."""
+        self.end_chain()
+        self.chain, self.last_seq, self.prev, self.accepted_in_chain = chain, seq, stored_hash, 0
+
     def accept(self, stored_hash: str) -> None:
         """The event ``check`` just passed (or whose hash a slower encoder confirmed) is sound."""
         self.last_seq += 1

@@ -110,7 +110,7 @@ def merge_parts(parts: Iterable[PartReport]) -> VerifyReport:
     return VerifyReport(True, checked, chains, None)
 
 
-def _problem(row: Any, problem: str, chain: str | None = None) -> dict[str, Any]:
+def problem_at(row: Any, problem: str, chain: str | None = None) -> dict[str, Any]:
     return {
         "id": row[ID] if row else None,
         "uid": row[UID] if row else None,
@@ -122,24 +122,26 @@ def _problem(row: Any, problem: str, chain: str | None = None) -> dict[str, Any]
 
 
 @dataclass
-class _Finished:
+class Finished:
     """A chain whose events all held, awaiting its head check."""
 
     chain: str
     tail: Any  # its newest event's row
     terms: tuple[dict[str, Any], str] | None  # (pinned, subject) as its events recorded them, for a case's chain
-    uploads: dict[str, tuple[Any, ...]]  # evidence id -> what its upload event recorded (_UPLOAD_FACTS)
+    # evidence id -> what its upload event recorded (_UPLOAD_FACTS); None when its events were not read (a chain
+    # an incremental verify did not walk: its evidence rows are covered by the case digest alone)
+    uploads: dict[str, tuple[Any, ...]] | None
     tree: Any = None  # the newest event of a chain without a case that recorded the unit tree's digest
 
 
-class _CaseChainWalker:
+class CaseChainWalker:
     """The shared ``ChainWalk`` over event rows, keeping for each chain what its head check needs: its newest event
     and what a case's events recorded (the terms it was opened under, its uploads)."""
 
     def __init__(self, part: PartReport) -> None:
         self.part = part
         self.walk = ChainWalk()
-        self.finished: list[_Finished] = []
+        self.finished: list[Finished] = []
         self.tail: Any = None
         self.terms: dict[str, Any] | None = None
         self.recorded: tuple[dict[str, Any], str] | None = None
@@ -148,7 +150,7 @@ class _CaseChainWalker:
 
     def close_chain(self) -> None:
         if self.tail is not None:
-            self.finished.append(_Finished(self.tail[CHAIN], self.tail, self.recorded, self.uploads, self.tree))
+            self.finished.append(Finished(self.tail[CHAIN], self.tail, self.recorded, self.uploads, self.tree))
         self.tail = None
         self.walk.end_chain()
 
@@ -186,7 +188,19 @@ class _CaseChainWalker:
             # The values are replaced, never changed in place, so this pair keeps what they were here.
             self.recorded = (self.terms["pinned"], self.terms["subject"])
 
-    def take_finished(self) -> list[_Finished]:
+    def resume(self, chain: str, start: Any) -> None:
+        """Walk ``chain`` on after ``start``, its event at a signed checkpoint's head (taken as sound): what its
+        earlier events recorded (opening terms, uploads) is then given to ``follow`` alone."""
+        self.close_chain()
+        self.terms, self.recorded, self.uploads, self.tree = None, None, {}, None
+        self.walk.resume(chain, start[SEQ], start[HASH])
+        self.tail = start
+
+    def follow(self, row: Any) -> None:
+        """An event before the chain's checkpointed head: not checked, only read for what it recorded."""
+        self._follow(row)
+
+    def take_finished(self) -> list[Finished]:
         finished, self.finished = self.finished, []
         return finished
 
@@ -207,7 +221,7 @@ def _evidence_problem(case_id: str, rows: list[Any], uploads: dict[str, tuple[An
     return None
 
 
-async def _check_heads(session: AsyncSession, finished: list[_Finished], part: PartReport) -> None:
+async def check_heads(session: AsyncSession, finished: list[Finished], part: PartReport) -> None:
     """Each finished chain against its head (case row or chain_head) and each case row against its events: a few
     queries for all of them, not three per case."""
     if not finished:
@@ -242,12 +256,12 @@ async def _check_heads(session: AsyncSession, finished: list[_Finished], part: P
             )
             tail = chain.tree
         if problem is not None:
-            part.note_head_problem(chain.chain, _problem(tail, problem))
+            part.note_head_problem(chain.chain, problem_at(tail, problem))
 
 
 def _case_problem(
     case: Any,
-    chain: _Finished,
+    chain: Finished,
     indicators: dict[str, list[Any]],
     deadlines: dict[str, list[Any]],
     evidence: dict[str, list[Any]],
@@ -268,6 +282,8 @@ def _case_problem(
         evidence.get(case_id, []),
     ):
         return f"case {case_id} differs from the state its newest event recorded: it was changed outside the engine"
+    if chain.uploads is None:
+        return None
     return _evidence_problem(case_id, evidence.get(case_id, []), chain.uploads)
 
 
@@ -290,7 +306,7 @@ async def _check_heads_without_events(
     heads.update({row.chain: row.seq for row in (await session.execute(orphan_heads)).all()})
     for chain, seq in heads.items():
         problem = f"chain {chain} ends at seq 0 but its head records seq {seq}: events are missing"
-        part.note_head_problem(chain, _problem(None, problem, chain))
+        part.note_head_problem(chain, problem_at(None, problem, chain))
 
 
 async def verify_part(
@@ -304,8 +320,18 @@ async def verify_part(
     """Verify the chains of one range (or one case's chain): every event in order, then each chain's head and
     case row, ``heads_batch`` chains at a time as they are read."""
     part = PartReport()
-    walker = _CaseChainWalker(part)
-    events = await event_reader(session, chains, case_id)
+    walker = CaseChainWalker(part)
+    if not await _walk(session, walker, await event_reader(session, chains, case_id), batch, heads_batch):
+        return part
+    walker.close_chain()
+    await check_heads(session, walker.take_finished(), part)
+    await _check_heads_without_events(session, case_id, chains, part)
+    return part
+
+
+async def _walk(session: AsyncSession, walker: CaseChainWalker, events: Any, batch: int, heads_batch: int) -> bool:
+    """Every event of the reader through the walk, in pages; False when one did not hold (the part says which)."""
+    part = walker.part
     after: tuple[str, int] | None = None
     while rows := await events.page(after, batch):
         for row in rows:
@@ -313,18 +339,15 @@ async def verify_part(
             if problem == CHANGED and await events.hash_here(row) == row[HASH]:
                 problem = None  # the reference encoder agrees with the stored hash
             if problem is not None:
-                part.event_problem = _problem(row, problem)
-                return part
+                part.event_problem = problem_at(row, problem)
+                return False
             walker.accept(row)
         if len(walker.finished) >= heads_batch:
-            await _check_heads(session, walker.take_finished(), part)
+            await check_heads(session, walker.take_finished(), part)
         if len(rows) < batch:
             break
         after = (rows[-1][CHAIN], rows[-1][SEQ])
-    walker.close_chain()
-    await _check_heads(session, walker.take_finished(), part)
-    await _check_heads_without_events(session, case_id, chains, part)
-    return part
+    return True
 
 
 async def verify(session: AsyncSession, *, case_id: str | None = None, batch: int = 2000) -> VerifyReport:

@@ -1,0 +1,137 @@
+"""The hashing limit of a verify: what building each event's canonical text and hashing it costs alone.
+
+A full verify must, for every event, build the canonical JSON its hash covers and hash it with SHA-256; nothing
+else it does (reading pages, comparing, the cases' digests) is irreducible. This measures that work alone, on the
+events of an existing database (a kept ``bench_audit`` database, ``--keep``), so that the verify's throughput can
+be read against it:
+
+- Python: the rows already in memory; building the canonical text (``canonical.row_hash``'s dict and encoder), then
+  SHA-256 of those bytes, then both (``row_hash``), per event and per core;
+- PostgreSQL: over the same events, reading them alone (``count`` of a column), building the text
+  (``row_to_json`` of the hashed fields, as the online verify has the server do), and building and hashing it
+  (``sha256``), each in one backend (one core); the differences are what the text and the hash cost.
+
+    python -m bench.verify_limit DATABASE [--events N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import time
+
+import asyncpg
+
+from bench.common import dsn
+from service.domain.audit.canonical import EVENT_COLUMNS, SORTED_FIELDS, canonical_json, format_stored_time, row_hash
+
+_TIME = EVENT_COLUMNS.index("occurred_at")
+
+
+def _best(function, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+    """The fastest of a few runs (the machine is shared: the others are the load, not the work)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        function()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+async def python_limit(connection: asyncpg.Connection, events: int) -> dict[str, float]:
+    quoted = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
+    rows = await connection.fetch(f"SELECT {quoted} FROM audit_event ORDER BY chain, seq LIMIT {events}")
+    texts = []
+
+    def build() -> None:
+        texts.clear()
+        for row in rows:
+            fields = dict(zip(SORTED_FIELDS, row, strict=False))
+            fields["occurred_at"] = format_stored_time(row[_TIME])
+            texts.append(canonical_json(fields).encode("utf-8"))
+
+    def digest() -> None:
+        for data in texts:
+            hashlib.sha256(data).hexdigest()
+
+    def both() -> None:
+        for row in rows:
+            row_hash(row)
+
+    n = len(rows)
+    built = _best(build)
+    hashed = _best(digest)
+    whole = _best(both)
+    return {
+        "events": n,
+        "mean canonical text bytes": sum(len(t) for t in texts) / n,
+        "text µs": built / n * 1e6,
+        "sha256 µs": hashed / n * 1e6,
+        "row_hash µs": whole / n * 1e6,
+    }
+
+
+_HASHED = ", ".join(
+    "to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS occurred_at"
+    if name == "occurred_at"
+    else f'e."{name}"'
+    for name in SORTED_FIELDS
+)
+
+
+async def postgres_limit(connection: asyncpg.Connection, events: int) -> dict[str, float]:
+    source = f"(SELECT * FROM audit_event ORDER BY chain, seq LIMIT {events}) AS e"
+    lateral = f"CROSS JOIN LATERAL (SELECT {_HASHED}) AS h"
+    queries = {
+        "read": f"SELECT count(e.hash) FROM {source}",
+        "read + text": f"SELECT sum(length(row_to_json(h)::text)) FROM {source} {lateral}",
+        "read + text + sha256": (
+            f"SELECT count(sha256(convert_to(row_to_json(h)::text, 'UTF8'))) FROM {source} {lateral}"
+        ),
+        "read + text + sha256 + hex": (
+            f"SELECT count(encode(sha256(convert_to(row_to_json(h)::text, 'UTF8')), 'hex')) FROM {source} {lateral}"
+        ),
+    }
+    out: dict[str, float] = {}
+    for name, sql in queries.items():
+        await connection.fetchval(sql)  # warm the cache
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            await connection.fetchval(sql)
+            best = min(best, time.perf_counter() - t0)
+        out[name] = best / events * 1e6
+    out["text µs"] = out["read + text"] - out["read"]
+    out["sha256 + hex µs"] = out["read + text + sha256 + hex"] - out["read + text"]
+    return out
+
+
+async def main_async(database: str, events: int) -> None:
+    connection = await asyncpg.connect(dsn(database))
+    try:
+        print(f"load average before: {os.getloadavg()}")
+        py = await python_limit(connection, events)
+        print("Python (one core, CPU time, best of 3):")
+        for key, value in py.items():
+            print(f"  {key}: {value:,.2f}")
+        pg = await postgres_limit(connection, events)
+        print("PostgreSQL (one backend, wall time, best of 3, µs per event):")
+        for key, value in pg.items():
+            print(f"  {key}: {value:,.2f}")
+        print(f"load average after: {os.getloadavg()}")
+    finally:
+        await connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("database", help="a database holding audit events (e.g. a kept bench_audit database)")
+    parser.add_argument("--events", type=int, default=200_000, help="events to measure over (default 200,000)")
+    args = parser.parse_args()
+    asyncio.run(main_async(args.database, args.events))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""The incremental verify: what changed since a signed checkpoint re-checked in full, what came before it taken on
+the checkpoint's word after cheap checks that it still holds.
+
+A full verify re-hashes every event of the country (``verify``); its cost grows with the whole log. A checkpoint
+(``checkpoints``) signs every chain's head — ``{chain: [seq, hash]}`` — with an Ed25519 key kept outside the
+database. Since each event's hash covers the hash before it, the signed head hash of a chain commits to every
+event up to it. The incremental verify trusts that commitment and re-checks:
+
+1. the checkpoint's signature, with the service's key (a checkpoint that does not verify is reported, and nothing
+   is taken from it);
+2. for every chain the checkpoint signed, cheaply, that nothing before its head changed in a way the heads show:
+   the event at the signed position is still there with the signed hash (an event rewritten before it with the
+   hashes after it recomputed, an event removed and the rest renumbered, a chain removed: all change it), and the
+   chain's events are still numbered 1..n without a gap or an extra (an event removed or added without
+   renumbering);
+3. every event after a chain's signed head, and every event of a chain the checkpoint did not know, exactly as the
+   full verify does (sequence, link from the signed hash, hash recomputed), then each chain's head and case row as
+   the full verify checks them; a chain with nothing after the checkpoint has its head and case row (the digest
+   of its tables) compared with its signed newest event.
+
+What it does not re-check, and the full verify does: the contents of each event up to its chain's signed head.
+An event before the checkpoint whose contents were changed in the database with its stored hash left as it was
+keeps its position, its hash and the links around it, so only recomputing its hash shows it; so does any change
+made before the checkpoint was signed (the checkpoint then signed the changed heads). Nor does it compare, for a
+chain with nothing after the checkpoint, the case's pinned settings, subject and evidence rows with what its
+opening and upload events recorded (the case digest still covers the evidence rows), nor the unit tree with the
+digest an older event recorded. A full verify stays the default and is what proves the log; the incremental one is
+for checking often, between full verifies, that nothing since the last signed checkpoint went wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.config import Settings
+from service.domain.audit.canonical import EVENT_COLUMNS, case_chain, format_time, row_hash
+from service.domain.audit.checkpoints import current_heads, document_of, signature_problem
+from service.domain.audit.event_reader import CHAIN, CHECK_COLUMNS, HASH, KIND, PAYLOAD_KINDS, SEQ, columns
+from service.domain.audit.verify import (
+    CaseChainWalker,
+    Finished,
+    PartReport,
+    VerifyReport,
+    check_heads,
+    merge_parts,
+    problem_at,
+)
+from service.persistence.keys import key_id, signing_key
+from service.persistence.tables import AuditCheckpoint, AuditEvent
+
+LOOKUP_BATCH = 500  # checkpointed positions looked up per query
+WALK_BATCH = 200  # chains whose events after the checkpoint are read per query
+_PICKED = [EVENT_COLUMNS.index(name) for name in CHECK_COLUMNS]
+
+
+class NoCheckpoint(LookupError):
+    """There is no checkpoint to start from (none signed yet, or no checkpoint with the id asked for)."""
+
+
+@dataclass
+class IncrementalReport:
+    """The verify's report (``events_checked``: the events re-hashed after the checkpoint; ``chains_checked``: every
+    chain compared with it) and the checkpoint it started from."""
+
+    report: VerifyReport
+    checkpoint: dict[str, Any]  # id, created_at, key_id, events_total, chains_total
+    events_trusted: int  # the events up to the signed heads, taken on the checkpoint's word
+
+
+def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def _checkpoint(session: AsyncSession, checkpoint_id: str | None) -> AuditCheckpoint:
+    if checkpoint_id is not None:
+        found = await session.get(AuditCheckpoint, checkpoint_id)
+    else:
+        # At one instant (a frozen clock) the one covering more events is the later: chains only grow.
+        newest = select(AuditCheckpoint).order_by(
+            AuditCheckpoint.created_at.desc(), AuditCheckpoint.events_total.desc(), AuditCheckpoint.id.desc()
+        )
+        found = (await session.execute(newest.limit(1))).scalars().first()
+    if found is None:
+        raise NoCheckpoint(f"no checkpoint {checkpoint_id}" if checkpoint_id else "no checkpoint has been signed yet")
+    return found
+
+
+async def _rows_at(session: AsyncSession, positions: list[tuple[str, int]]) -> dict[str, Any]:
+    """The event at each (chain, seq), as the chain walk reads events (``CHECK_COLUMNS``), by chain."""
+    events = AuditEvent.__table__
+    found: dict[str, Any] = {}
+    for batch in _batches(positions, LOOKUP_BATCH):
+        query = select(*columns(events, CHECK_COLUMNS)).where(tuple_(events.c.chain, events.c.seq).in_(batch))
+        found.update({row[CHAIN]: row for row in (await session.execute(query)).all()})
+    return found
+
+
+async def _numbering(session: AsyncSession, chain: str | None) -> dict[str, tuple[int, int, int]]:
+    """Each chain's (count, lowest seq, highest seq): one pass over the (chain, seq) index."""
+    events = AuditEvent.__table__
+    query = select(events.c.chain, func.count(), func.min(events.c.seq), func.max(events.c.seq)).group_by(
+        events.c.chain
+    )
+    if chain is not None:
+        query = query.where(events.c.chain == chain)
+    return {row[0]: (row[1], row[2], row[3]) for row in (await session.execute(query)).all()}
+
+
+async def _events_of(session: AsyncSession, chains: list[str]) -> dict[str, list[Any]]:
+    """The events of some chains in (chain, seq) order, as ``EVENT_COLUMNS`` rows, by chain."""
+    events = AuditEvent.__table__
+    query = (
+        select(*columns(events, EVENT_COLUMNS)).where(events.c.chain.in_(chains)).order_by(events.c.chain, events.c.seq)
+    )
+    grouped: dict[str, list[Any]] = {}
+    chain_at = EVENT_COLUMNS.index("chain")
+    for row in (await session.execute(query)).all():
+        grouped.setdefault(row[chain_at], []).append(row)
+    return grouped
+
+
+def _walk_chain(walker: CaseChainWalker, chain: str, start: Any | None, rows: Iterable[Any]) -> dict[str, Any] | None:
+    """One chain's events after ``start`` (its signed head's event; None: from the genesis), the events before it
+    only read for what they recorded. The first bad event's problem, or None."""
+    after = start[SEQ] if start is not None else 0
+    if start is not None:
+        walker.resume(chain, start)
+    for full in rows:
+        row = tuple(full[index] for index in _PICKED)
+        if row[SEQ] <= after:
+            if row[KIND] in PAYLOAD_KINDS:
+                walker.follow(row)
+            continue
+        row = (*row, row_hash(full))
+        problem = walker.check(row)
+        if problem is not None:
+            return problem_at(row, problem)
+        walker.accept(row)
+    return None
+
+
+async def verify_since_checkpoint(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    checkpoint_id: str | None = None,
+    case_id: str | None = None,
+) -> IncrementalReport:
+    """Verify what changed since a checkpoint (the newest, or ``checkpoint_id``), every chain or one case's."""
+    checkpoint = await _checkpoint(session, checkpoint_id)
+    public = signing_key(settings).public_key()
+    only = case_chain(case_id) if case_id is not None else None
+    signed: dict[str, list[Any]] = {
+        chain: head for chain, head in checkpoint.heads.items() if only is None or chain == only
+    }
+    info = {
+        "id": checkpoint.id,
+        "created_at": format_time(checkpoint.created_at),
+        "key_id": checkpoint.key_id,
+        "events_total": checkpoint.events_total,
+        "chains_total": checkpoint.chains_total,
+    }
+    part = PartReport()
+    refused = signature_problem(document_of(checkpoint), public)
+    if refused is not None:
+        problem = f"checkpoint {checkpoint.id} {refused} (key {key_id(public)}): nothing can be taken from it"
+        part.event_problem = problem_at(None, problem)
+        return IncrementalReport(merge_parts([part]), info, 0)
+
+    current = {chain: head for chain, head in (await current_heads(session)).items() if only is None or chain == only}
+    numbering = await _numbering(session, only)
+    starts = await _rows_at(session, [(chain, seq) for chain, (seq, _) in signed.items()])
+    walked: list[str] = []
+    unchanged: list[Finished] = []
+    for chain, (seq, signed_hash) in sorted(signed.items()):
+        start = starts.get(chain)
+        if start is None or start[HASH] != signed_hash:
+            what = "chain removed" if chain not in numbering else "event changed" if start else f"seq {seq} removed"
+            problem = f"{what} after checkpoint {checkpoint.id}: the event it signed at seq {seq} is not there"
+            part.note_head_problem(chain, problem_at(start, problem, chain))
+            continue
+        count, low, high = numbering[chain]
+        if low != 1 or count != high:
+            problem = (
+                f"chain {chain} holds {count} events numbered {low} to {high}: an event was removed or added "
+                f"outside the engine (checkpoint {checkpoint.id} signed seq {seq})"
+            )
+            part.note_head_problem(chain, problem_at(start, problem, chain))
+            continue
+        if chain in current and current[chain][0] > seq or high > seq:
+            walked.append(chain)
+        else:
+            unchanged.append(Finished(chain, start, None, None))
+    new = sorted((set(current) | set(numbering)) - set(signed))
+    for chain in new:
+        if chain not in numbering:
+            problem = f"chain {chain} ends at seq 0 but its head records seq {current[chain][0]}: events are missing"
+            part.note_head_problem(chain, problem_at(None, problem, chain))
+        else:
+            walked.append(chain)
+
+    walker = CaseChainWalker(part)
+    for group in _batches(sorted(walked), WALK_BATCH):
+        rows = await _events_of(session, group)
+        for chain in group:
+            found = _walk_chain(walker, chain, starts.get(chain) if chain in signed else None, rows.get(chain, ()))
+            if found is not None:
+                part.event_problem = found
+                break
+        walker.close_chain()
+        await check_heads(session, walker.take_finished(), part)
+        if part.event_problem is not None:
+            break
+    for batch in _batches(unchanged, LOOKUP_BATCH):
+        await check_heads(session, batch, part)
+    part.events_checked = walker.walk.events
+    part.chains_checked = len(signed) + len(new)
+    trusted = sum(seq for seq, _ in signed.values())
+    return IncrementalReport(merge_parts([part]), info, trusted)
