@@ -12,6 +12,10 @@ built after the load. Then, against the service (uvicorn, one worker), one clien
   an actor, a week, a trigger since a date nationally, a citation prefix), random values;
 - as_of p99: ``GET /v1/cases/{id}?as_of=`` at a time in the middle of the case's history (a replay);
 - full verify throughput: ``GET /v1/audit/verify`` as a national auditor (every chain, every case's tables);
+- incremental verify: a checkpoint signed (``POST /v1/audit/checkpoints``), then
+  ``GET /v1/audit/verify?mode=incremental`` from it: its fixed cost with nothing new since;
+- the hashing limit: the canonical text and SHA-256 of each event alone, in Python and in PostgreSQL
+  (``bench/verify_limit.py``), the most any full verify can reach on the machine;
 - export throughput: ``GET /v1/audit/export?format=jsonl`` as a national auditor, streamed and counted.
 
 Goals: history p99 < 10 ms, search p99 < 50 ms, verify ≥ 200,000 events/s.
@@ -299,6 +303,10 @@ def main() -> None:
             log(f"[audit] verify: {verified} in {verify_seconds:.1f} s")
             report.notes.append(f"measured as they came: verify {verified} in {verify_seconds:.1f} s")
             report.dump(args.json)
+            incremental = asyncio.run(verify_incremental(http, bearer(national)))
+            log(f"[audit] incremental verify: {incremental}")
+            limit = asyncio.run(hashing_limit(db))
+            log(f"[audit] hashing limit per event: {limit}")
             log("[audit] export ...")
             lines, size, export_seconds, export_status = asyncio.run(
                 stream_count(port, "/v1/audit/export?format=jsonl", bearer(national))
@@ -349,6 +357,26 @@ def main() -> None:
             )
             report.figures.append(
                 [
+                    "verify incremental (nothing new since a checkpoint signed just before)",
+                    f"{incremental['events_trusted']:,} events trusted, {incremental['events_checked']:,} re-hashed",
+                    f"{incremental['seconds']:,.1f} s",
+                    f"signing the checkpoint {incremental['sign_seconds']:,.1f} s",
+                    f"ok={incremental['ok']}",
+                    "",
+                ]
+            )
+            report.figures.append(
+                [
+                    "hashing limit per event, one core (canonical text + SHA-256)",
+                    f"{limit['events']:,} events",
+                    f"Python {limit['python_text']:.2f} + {limit['python_sha256']:.2f} µs",
+                    f"PostgreSQL {limit['pg_text']:.2f} + {limit['pg_sha256']:.2f} µs",
+                    f"≤ {limit['ceiling']:,.0f} events/s on 2 cores",
+                    "",
+                ]
+            )
+            report.figures.append(
+                [
                     "export (jsonl)",
                     f"{max(lines - 1, 0):,} events",
                     f"{export_seconds:,.1f} s",
@@ -393,6 +421,60 @@ def main() -> None:
             server.stop()
     report.seconds = time.monotonic() - started
     report.save(args.json)
+
+
+async def verify_incremental(http: Http, headers: dict[str, str]) -> dict[str, Any]:
+    """Sign a checkpoint, then the incremental verify from it: its fixed cost (the signature, the signed heads looked
+    up, every chain's numbering, every case row against its newest event) with nothing new to re-hash."""
+    import json
+
+    t0 = time.perf_counter()
+    status, body = await http.request("POST", "/v1/audit/checkpoints", headers=headers)
+    signed = time.perf_counter() - t0
+    if status != 201:
+        return {
+            "ok": False,
+            "error": body[:300],
+            "events_trusted": 0,
+            "events_checked": 0,
+            "seconds": 0.0,
+            "sign_seconds": signed,
+        }
+    t0 = time.perf_counter()
+    status, body = await http.request("GET", "/v1/audit/verify?mode=incremental", headers=headers)
+    seconds = time.perf_counter() - t0
+    answer = json.loads(body) if status == 200 else {"ok": False, "error": body[:300]}
+    return {
+        "ok": answer.get("ok"),
+        "events_trusted": answer.get("events_trusted") or 0,
+        "events_checked": answer.get("events_checked") or 0,
+        "seconds": seconds,
+        "sign_seconds": signed,
+        **({"first_bad_event": answer["first_bad_event"]} if answer.get("first_bad_event") else {}),
+    }
+
+
+async def hashing_limit(db: str, events: int = 100_000) -> dict[str, float]:
+    """What building each event's canonical text and hashing it costs alone, per event on one core
+    (``bench.verify_limit``), and the throughput two cores doing nothing else would reach with the cheaper side."""
+    from bench.verify_limit import postgres_limit, python_limit
+
+    connection = await asyncpg.connect(dsn(db))
+    try:
+        py = await python_limit(connection, events)
+        pg = await postgres_limit(connection, events)
+    finally:
+        await connection.close()
+    per_event = min(py["text µs"] + py["sha256 µs"], pg["text µs"] + pg["sha256 + hex µs"])
+    return {
+        "events": py["events"],
+        "python_text": py["text µs"],
+        "python_sha256": py["sha256 µs"],
+        "pg_read": pg["read"],
+        "pg_text": pg["text µs"],
+        "pg_sha256": pg["sha256 + hex µs"],
+        "ceiling": 2 / (per_event / 1e6) if per_event > 0 else 0.0,
+    }
 
 
 async def _once(http: Http, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
