@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import attributes
+from sqlalchemy.orm.base import NO_VALUE
 from sqlmodel import SQLModel
 from sqlmodel._compat import finish_init
 
@@ -59,6 +60,7 @@ def _constructor(cls: type[SQLModel], sqlmodel_init: Callable[..., None]) -> Cal
     manager = cls._sa_class_manager  # type: ignore[attr-defined]
     instrumented = {name: manager[name] for name, *_ in fields if name in manager}
     impls: dict[str, Any] = {}  # each column's attribute implementation, once the mappers are configured
+    watched = [True]  # whether a listener watches a column (then every value goes through SQLAlchemy's set)
     if cls.__pydantic_post_init__ or cls.model_config.get("extra") == "allow" or cls.__sqlmodel_relationships__:
         return sqlmodel_init  # what this constructor leaves out matters to such a class: SQLModel's own
 
@@ -71,8 +73,18 @@ def _constructor(cls: type[SQLModel], sqlmodel_init: Callable[..., None]) -> Cal
                 sqlmodel_init(self, **data)
                 return
             impls.update(found)
+            quiet = all(
+                impl.send_modified_events and not impl.dispatch.set and not impl.dispatch._active_history
+                for impl in found.values()
+            )
+            watched[:] = [not quiet]
+        quiet = not watched[0]
         state = attributes.instance_state(self)
         dict_ = self.__dict__
+        committed = state.committed_state
+        # The first column through SQLAlchemy (the state marked modified); the others the same way without the call
+        # when no listener watches them: the value stored, its previous value (none) kept as the committed one.
+        direct = quiet and state._last_known_values is None and state.modified
         given = set()
         for name, default, factory, required in fields:
             value = data.get(name, _MISSING)
@@ -83,10 +95,15 @@ def _constructor(cls: type[SQLModel], sqlmodel_init: Callable[..., None]) -> Cal
             else:
                 given.add(name)
             impl = impls.get(name)
-            if impl is not None:
-                impl.set(state, dict_, value, None)
-            else:
+            if impl is None:
                 dict_[name] = value
+            elif direct:
+                if name not in committed:
+                    committed[name] = dict_.get(name, NO_VALUE)
+                dict_[name] = value
+            else:
+                impl.set(state, dict_, value, None)
+                direct = quiet and state._last_known_values is None and state.modified
         object.__setattr__(self, "__pydantic_fields_set__", given)
         object.__setattr__(self, "__pydantic_extra__", None)
         object.__setattr__(self, "__pydantic_private__", None)
