@@ -3,8 +3,11 @@
 Loads ``--events`` audit events (default 10 million: 10,600-odd communes × 10 cycles × 94 events) as whole,
 valid case chains: ten template cases (one per cycle 2025–2034, each walked through the API to ``recognized``:
 15 indicators with evidence, 13 returned once and resubmitted, 94 events) cloned onto every commune with new ids,
-units and times, hashes and digests recomputed (bench/datagen.py), COPY-loaded, the audit table's secondary indexes
-built after the load. Then, against the service (uvicorn, one worker), one client at a time:
+units and times, hashes and digests recomputed (bench/datagen.py), COPY-loaded in time order across every case (as
+real years write them: the events of all provinces interleave in id order), the audit table's secondary indexes
+built after the load and the table vacuumed. ``--keep`` keeps the database; ``--reuse NAME`` measures a kept one
+again without loading (upgrade it first when the migrations changed). Then, against the service (uvicorn, one
+worker), one client at a time:
 
 - case history p99: ``GET /v1/cases/{id}/history`` of random cases, as the province's officer (and the query
   behind it alone, over asyncpg, for comparison);
@@ -26,9 +29,11 @@ Goals: history p99 < 10 ms, search p99 < 50 ms, verify ≥ 200,000 events/s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -76,7 +81,7 @@ async def build(db: str, data: Path, events: int, cycles: int, log: Any) -> dict
             if len(clones) < cases:
                 clones.append(datagen.Clone(len(clones), commune, province, c))
     t0 = time.monotonic()
-    ids = await datagen.load(db, templates, clones, rebuild_indexes=events > 300_000, progress=log)
+    ids = await datagen.load(db, templates, clones, rebuild_indexes=events > 300_000, interleave=True, progress=log)
     load_seconds = time.monotonic() - t0
     sample = random.Random(7).sample(range(len(ids)), 3)
     await datagen.check_clones(db, [ids[i] for i in sample])
@@ -95,6 +100,57 @@ async def build(db: str, data: Path, events: int, cycles: int, log: Any) -> dict
         "db_size": db_size,
         "communes": communes,
     }
+
+
+@contextlib.contextmanager
+def reuse_or_create(name: str | None, *, keep: bool) -> Iterator[str]:
+    """The kept database ``name`` as it is (never dropped here), or a new one (``bench.common.database``)."""
+    if name:
+        yield name
+        return
+    with database("audit", keep=keep) as db:
+        yield db
+
+
+async def reused(db: str) -> dict[str, Any]:
+    """What ``build`` returns, read from a kept database (``--reuse``)."""
+    connection = await asyncpg.connect(dsn(db))
+    try:
+        rows = await connection.fetch(
+            "SELECT c.id, c.unit_code, u.parent_code FROM cases AS c JOIN admin_unit AS u ON u.code = c.unit_code "
+            f"WHERE u.parent_code <> '{datagen.TPL_PROVINCE}' ORDER BY c.created_at, c.id"
+        )
+        total = await connection.fetchval("SELECT count(*) FROM audit_event")
+        size = await connection.fetchval("SELECT pg_size_pretty(pg_total_relation_size('audit_event'))")
+        db_size = await connection.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
+    finally:
+        await connection.close()
+    clones = [datagen.Clone(i, row["unit_code"], row["parent_code"], 0) for i, row in enumerate(rows)]
+    return {
+        "case_ids": [row["id"] for row in rows],
+        "clones": clones,
+        "events": total,
+        "load_seconds": float("nan"),
+        "table_size": size,
+        "db_size": db_size,
+        "communes": len({clone.commune for clone in clones}),
+    }
+
+
+async def middle_times(db: str, case_ids: list[str]) -> list[datetime]:
+    """The time of the event in the middle of each case's history (where an as_of replay stops)."""
+    connection = await asyncpg.connect(dsn(db))
+    try:
+        return [
+            await connection.fetchval(
+                "SELECT occurred_at FROM audit_event WHERE case_id = $1 ORDER BY seq "
+                "OFFSET (SELECT count(*) / 2 FROM audit_event WHERE case_id = $1) LIMIT 1",
+                case_id,
+            )
+            for case_id in case_ids
+        ]
+    finally:
+        await connection.close()
 
 
 async def timed_gets(port: int, requests: list[tuple[str, dict[str, str]]]) -> tuple[list[float], list[str]]:
@@ -210,6 +266,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, help="audit events to load; default 10,000,000 (quick 200,000)")
     parser.add_argument("--cycles", type=int, help="cycles (one template each); default 10 (quick 2)")
     parser.add_argument("--requests", type=int, help="requests per latency figure; default 1,000 (quick 300)")
+    parser.add_argument("--reuse", metavar="DATABASE", help="measure a database kept by --keep, without loading")
     args = parser.parse_args()
     events = args.events or (200_000 if args.quick else 10_000_000)
     cycles = args.cycles or (2 if args.quick else 10)
@@ -218,8 +275,8 @@ def main() -> None:
     report = Report("audit", "2. Audit at national scale")
     log = lambda message: print(message, flush=True)  # noqa: E731
     started = time.monotonic()
-    with database("audit", keep=args.keep) as db:
-        built = asyncio.run(build(db, out / "data", events, cycles, log))
+    with reuse_or_create(args.reuse, keep=args.keep) as db:
+        built = asyncio.run(reused(db) if args.reuse else build(db, out / "data", events, cycles, log))
         case_ids, clones = built["case_ids"], built["clones"]
         report.size = (
             f"{built['events']:,} events in {len(case_ids):,} cases "
@@ -239,7 +296,6 @@ def main() -> None:
         province_tokens = {p: token(f"chuyen-vien.{p}", "province_officer", p) for p in provinces}
         national = token("kiem-toan.VN", "auditor", NATIONAL)
         rng = random.Random(2024)
-        templates = built["templates"]
 
         def pick_case() -> tuple[str, datagen.Clone]:
             i = rng.randrange(len(case_ids))
@@ -282,10 +338,8 @@ def main() -> None:
                 report.notes.append(f"measured as they came: search '{kind}' p50 {k['p50']:.1f}, p99 {k['p99']:.1f} ms")
                 report.dump(args.json)
             as_of = []
-            for _ in range(max(n // 2, 50)):
-                cid, clone = pick_case()
-                template = templates[clone.template]
-                middle = template.times[len(template.times) // 2] + timedelta(seconds=datagen.shift_of(clone.serial))
+            picked = [pick_case() for _ in range(max(n // 2, 50))]
+            for (cid, clone), middle in zip(picked, asyncio.run(middle_times(db, [c for c, _ in picked])), strict=True):
                 moment = quote((middle + timedelta(seconds=1)).isoformat())
                 as_of.append((f"/v1/cases/{cid}?as_of={moment}", bearer(province_tokens[clone.province])))
             as_of_ms, more = asyncio.run(timed_gets(port, as_of))

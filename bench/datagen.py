@@ -15,16 +15,24 @@ differently), then recomputes each event's digest and hash in chain order. The r
 (``GET /v1/audit/verify``) and replays (``GET /v1/cases/{id}?as_of=``) like a case the engine wrote; ``check_clones``
 proves it on samples. Rows are loaded with COPY; for a large audit table its secondary indexes are dropped first
 and built again after (``load``).
+
+With ``interleave`` (the audit benchmark) the audit events are loaded as real years write them: in time order across
+every case, so the events of all provinces interleave in id order (a clone's events are spread over the year, not
+one block of ids per case or per province). The rendered events are spooled to a file per UTC day and each day is
+loaded sorted by time once no clone still to render can have an event on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import multiprocessing
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -452,11 +460,13 @@ def _times(index: int, template: Template, shift_ms: int) -> tuple[list[str], li
     return found
 
 
-def render_clones(clones: Sequence[Clone]) -> tuple[dict[str, bytes], list[str]]:
-    """COPY text per table for the clones, and their case ids."""
+def render_clones(clones: Sequence[Clone], keyed: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """COPY text per table for the clones, and their case ids. With ``keyed`` the audit events come apart, as
+    ``{UTC day: lines}`` with each line led by its time (fixed width, so the lines sort by time) and a tab."""
     from service.domain.audit.digest import digest_of_text
 
     out: dict[str, list[str]] = {table: [] for table in TABLES}
+    days: dict[str, list[str]] = {}
     case_ids = []
     urandom, sha256 = os.urandom, hashlib.sha256
     for clone in clones:
@@ -477,12 +487,19 @@ def render_clones(clones: Sequence[Clone]) -> tuple[dict[str, bytes], list[str]]
             values[f"D{k}"] = digest_of_text(template.digests[k - 1].render(values))
             values[f"H{k}"] = sha256(template.hashed[k - 1].render(values).encode()).hexdigest()
         for table in TABLES:
+            if keyed and table == "audit_event":
+                for k, row in enumerate(template.rows[table]):
+                    days.setdefault(iso[k][:10], []).append(iso[k] + "\t" + row.render(values))
+                continue
             rows = out[table]
             for row in template.rows[table]:
                 rows.append(row.render(values))
-    return {
+    data: dict[str, Any] = {
         table: ("\n".join(lines) + "\n").encode("utf-8") if lines else b"" for table, lines in out.items()
-    }, case_ids
+    }
+    if keyed:
+        data["audit_event"] = {day: ("\n".join(lines) + "\n").encode("utf-8") for day, lines in days.items()}
+    return data, case_ids
 
 
 def _chunks(clones: Sequence[Clone], size: int) -> Iterator[Sequence[Clone]]:
@@ -509,6 +526,52 @@ async def _audit_indexes(connection: asyncpg.Connection) -> tuple[list[tuple[str
     return constraints, indexes
 
 
+class DaySpool:
+    """Audit events held back per UTC day in files, each day COPY-loaded sorted by time once it is complete."""
+
+    KEY = len("2025-01-20T02:01:00.000001Z\t")
+
+    def __init__(self, columns: list[str]) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="cdht-datagen-days-"))
+        self.columns, self.days, self.events = columns, set[str](), 0
+
+    def add(self, days: dict[str, bytes]) -> None:
+        for day, lines in days.items():
+            with (self.directory / day).open("ab") as file:
+                file.write(lines)
+            self.days.add(day)
+
+    async def flush(self, connection: asyncpg.Connection, before: str | None) -> None:
+        """COPY every spooled day earlier than ``before`` (all of them with None), in time order."""
+        for day in sorted(d for d in self.days if before is None or d < before):
+            path = self.directory / day
+            lines = path.read_bytes().split(b"\n")[:-1]
+            lines.sort()
+            body = b"\n".join(line[self.KEY :] for line in lines) + b"\n"
+            await connection.copy_to_table("audit_event", source=io.BytesIO(body), columns=self.columns, format="text")
+            self.events += len(lines)
+            path.unlink()
+            self.days.discard(day)
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def first_days_ahead(templates: list[Template], clones: Sequence[Clone]) -> list[str]:
+    """For each position in ``clones``, the earliest UTC day an event of that clone or a later one can fall on
+    (a clone's times are its template's plus less than ``MAX_SHIFT_SECONDS``, never past the day)."""
+    first = [format_day(t.times[0]) for t in templates]
+    ahead, low = [""] * len(clones), "9999-12-31"
+    for i in range(len(clones) - 1, -1, -1):
+        low = min(low, first[clones[i].template])
+        ahead[i] = low
+    return ahead
+
+
+def format_day(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
 async def load(
     database: str,
     templates: list[Template],
@@ -517,10 +580,12 @@ async def load(
     processes: int = 2,
     chunk: int = 200,
     rebuild_indexes: bool = False,
+    interleave: bool = False,
     progress: Callable[[str], None] = print,
 ) -> list[str]:
     """Render the clones in ``processes`` processes and COPY them in; returns the new case ids in clone order.
-    With ``rebuild_indexes`` the audit table's secondary indexes are dropped first and built again after."""
+    With ``rebuild_indexes`` the audit table's secondary indexes are dropped first and built again after; with
+    ``interleave`` the audit events are loaded in time order across all cases (``DaySpool``)."""
     connection = await asyncpg.connect(dsn(database))
     await connection.execute("SET maintenance_work_mem = '1GB'")
     constraints: list[tuple[str, str]] = []
@@ -537,24 +602,35 @@ async def load(
     columns = templates[0].columns
     loop = asyncio.get_running_loop()
     context = multiprocessing.get_context("fork")
-    with context.Pool(processes, initializer=_init, initargs=(templates,)) as pool:
-        results = pool.imap(render_clones, _chunks(clones, chunk))
-        while True:
-            item = await loop.run_in_executor(None, next, results, None)
-            if item is None:
-                break
-            data, ids = item
-            for table in TABLES:
-                if data[table]:
-                    await connection.copy_to_table(
-                        table, source=io.BytesIO(data[table]), columns=columns[table], format="text"
-                    )
-            case_ids.extend(ids)
-            done += len(ids)
-            events += data["audit_event"].count(b"\n")
-            if done % (chunk * 50) < chunk or done == len(clones):
-                rate = events / max(time.monotonic() - started, 1e-9)
-                progress(f"[datagen] {done:,}/{len(clones):,} cases, {events:,} events ({rate:,.0f} events/s)")
+    spool = DaySpool(columns["audit_event"]) if interleave else None
+    ahead = first_days_ahead(templates, clones) if interleave else []
+    try:
+        with context.Pool(processes, initializer=_init, initargs=(templates,)) as pool:
+            render = functools.partial(render_clones, keyed=interleave)
+            results = pool.imap(render, _chunks(clones, chunk))
+            while True:
+                item = await loop.run_in_executor(None, next, results, None)
+                if item is None:
+                    break
+                data, ids = item
+                for table in TABLES:
+                    if spool is not None and table == "audit_event":
+                        spool.add(data[table])
+                        events += sum(lines.count(b"\n") for lines in data[table].values())
+                    elif data[table]:
+                        await connection.copy_to_table(
+                            table, source=io.BytesIO(data[table]), columns=columns[table], format="text"
+                        )
+                if spool is None:
+                    events += data["audit_event"].count(b"\n")
+                case_ids.extend(ids)
+                done += len(ids)
+                if spool is not None:
+                    await spool.flush(connection, ahead[done] if done < len(clones) else None)
+                _progress(progress, done, len(clones), chunk, events, started)
+    finally:
+        if spool is not None:
+            spool.close()
     if rebuild_indexes:
         t0 = time.monotonic()
         for definition in indexes:
@@ -562,9 +638,17 @@ async def load(
         for name, definition in constraints:
             await connection.execute(f"ALTER TABLE audit_event ADD CONSTRAINT {name} {definition}")
         progress(f"[datagen] audit indexes rebuilt in {time.monotonic() - t0:,.0f} s")
+    if interleave:  # as autovacuum leaves a table written over years: its visibility map set (index-only scans)
+        await connection.execute("VACUUM (ANALYZE) audit_event")
     await connection.execute("ANALYZE")
     await connection.close()
     return case_ids
+
+
+def _progress(progress: Callable[[str], None], done: int, total: int, chunk: int, events: int, started: float) -> None:
+    if done % (chunk * 50) < chunk or done == total:
+        rate = events / max(time.monotonic() - started, 1e-9)
+        progress(f"[datagen] {done:,}/{total:,} cases, {events:,} events rendered ({rate:,.0f} events/s)")
 
 
 async def check_clones(database: str, case_ids: Sequence[str], at_seq: int | None = None) -> None:
