@@ -434,7 +434,10 @@ class Clone:
 
 
 def shift_of(serial: int) -> float:
-    return (serial * 7.919) % MAX_SHIFT_SECONDS
+    """Seconds a clone's times are moved by: spread over ``MAX_SHIFT_SECONDS`` in a scrambled order (a
+    multiplicative hash of the serial), so that the communes acting on one day interleave across provinces, not in
+    runs of neighbouring communes."""
+    return (serial * 2654435761 % 2**32) / 2**32 * MAX_SHIFT_SECONDS
 
 
 _TEMPLATES: list[Template] = []
