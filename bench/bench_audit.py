@@ -267,6 +267,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, help="cycles (one template each); default 10 (quick 2)")
     parser.add_argument("--requests", type=int, help="requests per latency figure; default 1,000 (quick 300)")
     parser.add_argument("--reuse", metavar="DATABASE", help="measure a database kept by --keep, without loading")
+    parser.add_argument("--load-only", action="store_true", help="load (with --keep) and measure nothing")
     args = parser.parse_args()
     events = args.events or (200_000 if args.quick else 10_000_000)
     cycles = args.cycles or (2 if args.quick else 10)
@@ -287,6 +288,9 @@ def main() -> None:
             f"generated and loaded in {built['load_seconds']:.0f} s "
             f"({built['events'] / max(built['load_seconds'], 1e-9):,.0f} events/s, indexes built after the load)"
         )
+        if args.load_only:
+            log(f"[audit] loaded: {report.size}; {report.notes[-1]}")
+            return
         now = datetime(FIRST_CYCLE + cycles + 1, 6, 1, tzinfo=UTC)
         port = free_port()
         server = Server(

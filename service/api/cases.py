@@ -142,8 +142,11 @@ async def get_case(
     as_of: Annotated[Instant | None, Query(description="ISO 8601; without an offset it is read as UTC")] = None,
 ) -> JSONResponse:
     async with svc.sessions() as session:
-        cf = await readable_case(session, svc.registry, case_id, actor)
         if as_of is not None:
+            # Who may read it is decided on the case as it is today (its row and unit path: ``readable``); the
+            # case file of today is not needed, the replay builds the one of then.
+            log_context.bind(case=case_id)
+            await readable(session, case_id, actor)
             moment = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of
             access_log.info("as_of case=%s at=%s by=%s unit=%s", case_id, moment.isoformat(), actor.sub, actor.unit)
             cf, last = await replay.case_as_of(session, svc.registry, case_id, moment)
@@ -154,6 +157,7 @@ async def get_case(
                 )
             out = case_out(cf, allowed=allowed_transitions(cf, actor, moment), now=moment)
             return json_response(out.model_dump(mode="json"), 200)
+        cf = await readable_case(session, svc.registry, case_id, actor)
         out = case_out(cf, allowed=allowed_transitions(cf, actor, at), now=at)
     return json_response(out.model_dump(mode="json"), 200, etag=out.etag)
 

@@ -11,8 +11,9 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Row, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.audit.canonical import case_chain
@@ -29,8 +30,8 @@ from workflows.registry import Registry
 from workflows.schema import Definition
 
 
-def change_of(event: AuditEvent) -> Change:
-    """An audit event as the appliers read it."""
+def change_of(event: AuditEvent | Row[Any]) -> Change:
+    """An audit event (an entity or a row) as the appliers read it."""
     facts = EventFacts(
         kind=event.kind,
         trigger=event.trigger,
@@ -45,10 +46,11 @@ def change_of(event: AuditEvent) -> Change:
 
 async def case_as_of(
     session: AsyncSession, registry: Registry, case_id: str, at: datetime | None = None, *, position: int | None = None
-) -> tuple[CaseFile, AuditEvent]:
+) -> tuple[CaseFile, Row[Any]]:
     """The case after the last of its events at or before ``at`` (or up to its sequence number ``position``),
-    and that event."""
-    query = select(AuditEvent).where(AuditEvent.chain == case_chain(case_id)).order_by(AuditEvent.seq)
+    and that event (a row of the audit table)."""
+    # Plain rows, not ORM entities: nothing here is written, and the appliers read the events' attributes only.
+    query = select(AuditEvent.__table__).where(AuditEvent.chain == case_chain(case_id)).order_by(AuditEvent.seq)
     if at is not None:
         # Cut by sequence: every event up to the last one at or before ``at`` (times never run backwards in a
         # chain — the engine refuses it — but the cut must not depend on that).
@@ -60,7 +62,7 @@ async def case_as_of(
         query = query.where(AuditEvent.seq <= last)
     if position is not None:
         query = query.where(AuditEvent.seq <= position)
-    events = (await session.execute(query)).scalars().all()
+    events = (await session.execute(query)).all()
     if not events:
         when = at.isoformat() if at is not None else f"audit position {position}"
         raise NotFound(
@@ -75,7 +77,7 @@ async def case_as_of(
     return cf, events[-1]
 
 
-async def _opened(session: AsyncSession, registry: Registry, case_id: str, event: AuditEvent) -> CaseFile:
+async def _opened(session: AsyncSession, registry: Registry, case_id: str, event: AuditEvent | Row[Any]) -> CaseFile:
     """The case file the opening event created, with the unit's place and its recognitions decided by that day."""
     change = change_of(event)
     case = opened_case(case_id, change)
