@@ -68,16 +68,24 @@ def _time(moment: datetime) -> str:
 
 def event_json(row: Sequence[Any]) -> str:
     """One event (a row of ``OUT_COLUMNS``) as ``EventOut`` serialises it, its payload the stored text."""
-    t = _text
-    at = row[16]
+    uid, seq, chain, case_id, procedure, unit, kind, trigger, indicator, from_state, to_state = row[:11]
+    sub, name, role, actor_unit, on_behalf_of, at, payload = row[11:18]
+    citation, request_id, idempotency_key, prev_hash, hash_ = row[18:23]
+    e = encode_basestring  # the columns that may be null are tested inline (a call per value costs as much)
     return (
-        f'{{"id":{t(row[0])},"seq":{int(row[1])},"chain":{t(row[2])},"case_id":{t(row[3])},'
-        f'"procedure":{t(row[4])},"unit":{t(row[5])},"kind":{t(row[6])},"trigger":{t(row[7])},'
-        f'"indicator":{t(row[8])},"from":{t(row[9])},"to":{t(row[10])},'
-        f'"actor":{{"sub":{t(row[11])},"name":{t(row[12])},"role":{t(row[13])},"unit":{t(row[14])},'
-        f'"on_behalf_of":{t(row[15])}}},"occurred_at":"{_time(at)}","payload":{row[17]},'
-        f'"citation":{t(row[18])},"request_id":{t(row[19])},"idempotency_key":{t(row[20])},'
-        f'"prev_hash":{t(row[21])},"hash":{t(row[22])},"occurred_at_local":"{local_time(at).isoformat()}"}}'
+        f'{{"id":{e(uid)},"seq":{int(seq)},"chain":{e(chain)},'
+        f'"case_id":{"null" if case_id is None else e(case_id)},'
+        f'"procedure":{"null" if procedure is None else e(procedure)},"unit":{"null" if unit is None else e(unit)},'
+        f'"kind":{e(kind)},"trigger":{"null" if trigger is None else e(trigger)},'
+        f'"indicator":{"null" if indicator is None else e(indicator)},'
+        f'"from":{"null" if from_state is None else e(from_state)},"to":{"null" if to_state is None else e(to_state)},'
+        f'"actor":{{"sub":{e(sub)},"name":{e(name)},"role":{"null" if role is None else e(role)},'
+        f'"unit":{"null" if actor_unit is None else e(actor_unit)},'
+        f'"on_behalf_of":{"null" if on_behalf_of is None else e(on_behalf_of)}}},'
+        f'"occurred_at":"{_time(at)}","payload":{payload},"citation":{"null" if citation is None else e(citation)},'
+        f'"request_id":{"null" if request_id is None else e(request_id)},'
+        f'"idempotency_key":{"null" if idempotency_key is None else e(idempotency_key)},'
+        f'"prev_hash":{e(prev_hash)},"hash":{e(hash_)},"occurred_at_local":"{local_time(at).isoformat()}"}}'
     )
 
 
