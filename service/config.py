@@ -69,9 +69,15 @@ class Settings(BaseSettings):
     )
     webhook_lease_seconds: float = Field(default=60, gt=0, description="A claimed delivery is retried after this.")
     webhook_concurrency: int = Field(
+        default=64,
+        ge=1,
+        description="Deliveries a dispatcher holds in flight (claimed and not yet recorded); claimed, posted and "
+        "recorded in overlapping batches.",
+    )
+    webhook_subscription_concurrency: int = Field(
         default=32,
         ge=1,
-        description="Deliveries a dispatcher claims and posts at once; each round is recorded in one transaction.",
+        description="Of those, the most for one subscription, so a slow subscriber cannot hold the others.",
     )
     audit_signing_key_file: Path | None = Field(
         default=None,

@@ -5,7 +5,8 @@ Delivering claims due deliveries with ``FOR UPDATE SKIP LOCKED`` and leases them
 posts them (each attempt bounded as a whole, below the lease); and records each outcome in a second transaction.
 A dispatcher killed between the two leaves leased deliveries that become due again when the lease ends: every
 event is delivered at least once, and a duplicate carries the same ``webhook-id``. The deliveries come from the
-outbox through ``service.webhooks.fanout``, which each dispatch pass runs first.
+outbox through ``service.webhooks.fanout``; ``service.webhooks.pipeline`` keeps a bounded number of them in
+flight, claiming, posting and recording in overlapping batches.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
@@ -28,9 +30,7 @@ from service.domain.actor import system_actor
 from service.domain.errors import DomainError
 from service.persistence.db import unit_of_work
 from service.persistence.tables import OutboxMessage, WebhookAttempt, WebhookDelivery, WebhookSubscription
-from service.telemetry import metrics
 from service.webhooks import subscriptions
-from service.webhooks.fanout import fan_out
 from service.webhooks.safety import post_pinned
 from service.webhooks.signing import webhook_headers
 
@@ -40,9 +40,9 @@ EXCERPT = 300
 SUCCESS_RESOLUTION = timedelta(seconds=5)  # how stale a subscription's last_success_at may be
 
 
-def body_bytes(message: OutboxMessage) -> bytes:
+def canonical(body: dict[str, Any]) -> bytes:
     """The exact bytes sent: canonical JSON of the outbox body, the same on every retry."""
-    return json.dumps(message.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -53,45 +53,106 @@ class Claimed:
     msg_id: str
     body: bytes
     secrets: tuple[str, ...] = field(repr=False)
+    subscription_id: str = ""
+    retries: int = 0  # the attempt's place in its cycle (``next_wait``)
 
 
 async def claim(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, now: datetime, batch: int = 10
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    now: datetime,
+    batch: int = 10,
+    room: Callable[[str], int] | None = None,
+    skip: Collection[str] = (),
 ) -> list[Claimed]:
     """Lease the due deliveries of active subscriptions; committed before anything is posted. Take no more than
-    can be posted at once, so a lease never runs out while its delivery waits its turn."""
+    can be posted at once, so a lease never runs out while its delivery waits its turn: ``batch`` in all, none of
+    the subscriptions in ``skip``, and at most ``room(subscription_id)`` of each (the rows beyond it are left as
+    they were, unleased, for a later claim)."""
     sealer = subscriptions.Sealer(settings.sealing_key())
+    conditions = [
+        WebhookDelivery.status == "pending",
+        WebhookDelivery.next_attempt_at <= now,
+        or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until <= now),
+        WebhookSubscription.status == "active",
+    ]
+    if skip:
+        conditions.append(WebhookDelivery.subscription_id.not_in(sorted(skip)))
+    lease = now + timedelta(seconds=settings.webhook_lease_seconds)
     async with unit_of_work(sessions) as session:
+        # Plain rows, not objects: only what the post needs, then one UPDATE leasing the rows taken.
         rows = (
             await session.execute(
-                select(WebhookDelivery, WebhookSubscription, OutboxMessage)
+                select(
+                    WebhookDelivery.id,
+                    WebhookDelivery.attempts,
+                    WebhookDelivery.retries,
+                    WebhookDelivery.msg_id,
+                    WebhookDelivery.subscription_id,
+                    OutboxMessage.body,
+                )
                 .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
                 .join(OutboxMessage, OutboxMessage.id == WebhookDelivery.outbox_id)
-                .where(
-                    WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_attempt_at <= now,
-                    or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until <= now),
-                    WebhookSubscription.status == "active",
-                )
+                .where(*conditions)
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
                 .limit(batch)
                 .with_for_update(of=WebhookDelivery, skip_locked=True)
             )
         ).all()
-        claimed = []
-        for delivery, subscription, message in rows:
-            try:
-                secrets = tuple(subscriptions.signing_secrets(subscription, sealer, now))
-            except RuntimeError as exc:  # one unreadable secret must not hold up every other subscriber
-                delivery.next_attempt_at, delivery.last_error = now + timedelta(hours=1), str(exc)
-                log.error("delivery %s: %s", delivery.id, exc)
+        if not rows:
+            return []
+        wanted = sorted({row.subscription_id for row in rows})
+        targets: dict[str, tuple[str, tuple[str, ...] | RuntimeError]] = {}
+        for subscription in (
+            await session.execute(select(WebhookSubscription).where(WebhookSubscription.id.in_(wanted)))
+        ).scalars():
+            try:  # each subscription's secrets unsealed once per claim
+                targets[subscription.id] = (
+                    subscription.url,
+                    tuple(subscriptions.signing_secrets(subscription, sealer, now)),
+                )
+            except RuntimeError as exc:
+                targets[subscription.id] = (subscription.url, exc)
+        claimed: list[Claimed] = []
+        taken: dict[str, int] = {}
+        for row in rows:
+            if room is not None and taken.get(row.subscription_id, 0) >= room(row.subscription_id):
                 continue
-            delivery.attempts += 1
-            delivery.retries += 1
-            delivery.cycle_started_at = delivery.cycle_started_at or now
-            delivery.leased_until = now + timedelta(seconds=settings.webhook_lease_seconds)
+            url, secrets = targets[row.subscription_id]
+            if isinstance(secrets, RuntimeError):  # one unreadable secret must not hold up every other subscriber
+                log.error("delivery %s: %s", row.id, secrets)
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == row.id)
+                    .values(next_attempt_at=now + timedelta(hours=1), last_error=str(secrets))
+                    .execution_options(synchronize_session=False)
+                )
+                continue
+            taken[row.subscription_id] = taken.get(row.subscription_id, 0) + 1
             claimed.append(
-                Claimed(delivery.id, delivery.attempts, subscription.url, delivery.msg_id, body_bytes(message), secrets)
+                Claimed(
+                    row.id,
+                    row.attempts + 1,
+                    url,
+                    row.msg_id,
+                    canonical(row.body),
+                    secrets,
+                    row.subscription_id,
+                    row.retries + 1,
+                )
+            )
+        if claimed:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_([item.delivery_id for item in claimed]))
+                .values(
+                    attempts=WebhookDelivery.attempts + 1,
+                    retries=WebhookDelivery.retries + 1,
+                    cycle_started_at=func.coalesce(WebhookDelivery.cycle_started_at, now),
+                    leased_until=lease,
+                )
+                .execution_options(synchronize_session=False)
             )
     return claimed
 
@@ -141,6 +202,13 @@ def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
+def ends_cycle(settings: Settings, item: Claimed, outcome: Outcome) -> bool:
+    """Whether this outcome ends its delivery's cycle as failed (``_record_one`` may then disable the subscription)."""
+    if outcome.delivered:
+        return False
+    return outcome.status_code == 410 or item.retries > len(settings.webhook_retry_schedule_seconds)
+
+
 def next_wait(settings: Settings, retries: int) -> timedelta | None:
     """The wait after the ``retries``-th attempt of a cycle (the schedule with ±10% jitter), or None when spent."""
     schedule = settings.webhook_retry_schedule_seconds
@@ -157,21 +225,59 @@ async def record(
     now: datetime,
 ) -> list[str]:
     """Record a round of attempts in one transaction (their deliveries locked in id order, so two dispatchers never
-    wait on each other in a cycle) and decide what follows each: see ``_record_one``."""
+    wait on each other in a cycle) and decide what follows each failure: see ``_record_failure``."""
     async with unit_of_work(sessions) as session:
         ids = sorted(item.delivery_id for item, _ in attempts)
         locked = await session.execute(
-            select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).order_by(WebhookDelivery.id).with_for_update()
+            select(
+                WebhookDelivery.id, WebhookDelivery.status, WebhookDelivery.attempts, WebhookDelivery.subscription_id
+            )
+            .where(WebhookDelivery.id.in_(ids))
+            .order_by(WebhookDelivery.id)
+            .with_for_update()
         )
-        deliveries = {delivery.id: delivery for delivery in locked.scalars()}
-        # Successes first: a failure recorded after them in the same round sees that the subscriber was reached.
-        recorded = {
-            item.delivery_id: await _record_one(session, settings, deliveries[item.delivery_id], item, outcome, now=now)
-            for item, outcome in sorted(attempts, key=lambda attempt: not attempt[1].delivered)
-        }
+        state = {row.id: row for row in locked}
+        await session.execute(
+            insert(WebhookAttempt),
+            [
+                {
+                    "delivery_id": item.delivery_id,
+                    "number": item.number,
+                    "started_at": now,
+                    "status_code": outcome.status_code,
+                    "latency_ms": outcome.latency_ms,
+                    "error": outcome.error,
+                    "response_excerpt": outcome.excerpt,
+                }
+                for item, outcome in attempts
+            ],
+        )
+        recorded: dict[str, str] = {}
+        answered, delivered, failures = [], [], []
+        for item, outcome in attempts:
+            row = state[item.delivery_id]
+            answer = {"id": item.delivery_id, "last_status_code": outcome.status_code, "last_error": outcome.error}
+            if row.status != "pending" or row.attempts != item.number:
+                recorded[item.delivery_id] = row.status  # redelivered or taken over meanwhile; only logged
+                answered.append(answer)
+            elif outcome.delivered:
+                recorded[item.delivery_id] = "delivered"
+                delivered.append({**answer, "status": "delivered", "delivered_at": now, "leased_until": None})
+            else:
+                failures.append((item, outcome))
+        # Successes first (one UPDATE by primary key for all): a failure recorded after them in the same round
+        # sees that the subscriber was reached.
+        for changes in (answered, delivered):
+            if changes:
+                await session.execute(update(WebhookDelivery), changes)
+        for item, outcome in failures:
+            delivery = await session.get(WebhookDelivery, item.delivery_id)  # locked above
+            assert delivery is not None
+            delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
+            recorded[item.delivery_id] = await _record_failure(session, settings, delivery, outcome, now=now)
         results = [recorded[item.delivery_id] for item, _ in attempts]
         reached = {
-            deliveries[item.delivery_id].subscription_id
+            state[item.delivery_id].subscription_id
             for (item, _), result in zip(attempts, results, strict=True)
             if result == "delivered"
         }
@@ -188,40 +294,24 @@ async def record(
                     ),
                 )
                 .values(last_success_at=now)
+                .execution_options(synchronize_session=False)
             )
         return results
 
 
-async def _record_one(
+async def _record_failure(
     session: AsyncSession,
     settings: Settings,
     delivery: WebhookDelivery,
-    item: Claimed,
     outcome: Outcome,
     *,
     now: datetime,
 ) -> str:
-    """Record the attempt and decide what follows: delivered, retry later, or failed. A failed delivery disables
-    its subscription on 410 Gone, or when nothing at all reached the subscriber since this delivery's cycle began
-    (the endpoint has been down for the whole retry window); one event the receiver keeps refusing does not."""
-    session.add(
-        WebhookAttempt(
-            delivery_id=delivery.id,
-            number=item.number,
-            started_at=now,
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            error=outcome.error,
-            response_excerpt=outcome.excerpt,
-        )
-    )
-    delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
-    if delivery.status != "pending" or delivery.attempts != item.number:
-        return delivery.status  # redelivered or taken over meanwhile; this attempt is only logged
+    """Decide what follows a failed attempt of a delivery still in its cycle: retry later, or failed. A failed
+    delivery disables its subscription on 410 Gone, or when nothing at all reached the subscriber since this
+    delivery's cycle began (the endpoint has been down for the whole retry window); one event the receiver keeps
+    refusing does not."""
     delivery.leased_until = None
-    if outcome.delivered:
-        delivery.status, delivery.delivered_at = "delivered", now
-        return "delivered"  # the subscription's last_success_at is written once per round (``record``)
     subscription = await session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
     wait = None if outcome.status_code == 410 else next_wait(settings, delivery.retries)
     if wait is not None:
@@ -258,36 +348,3 @@ async def _delivered_since(session: AsyncSession, subscription_id: str, since: d
         .limit(1)
     )
     return found.first() is not None
-
-
-@dataclass
-class DispatchReport:
-    dispatched: int = 0
-    delivered: int = 0
-    retrying: int = 0
-    failed: int = 0
-
-
-async def dispatch(
-    sessions: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    client: httpx.AsyncClient,
-    *,
-    now: datetime,
-    rounds: int = 5,
-) -> DispatchReport:
-    """One pass: fan out, then up to ``rounds`` rounds of ``webhook_concurrency`` deliveries posted at once, each
-    round recorded in one transaction."""
-    report = DispatchReport(dispatched=await fan_out(sessions, now=now))
-    for _ in range(rounds):
-        claimed = await claim(sessions, settings, now=now, batch=settings.webhook_concurrency)
-        if not claimed:
-            break
-        outcomes = await asyncio.gather(*(post(client, settings, item) for item in claimed))
-        results = await record(sessions, settings, list(zip(claimed, outcomes, strict=True)), now=now)
-        for outcome, result in zip(outcomes, results, strict=True):
-            metrics.WEBHOOK_ATTEMPTS.labels(result, metrics.status_class(outcome.status_code)).inc()
-            metrics.WEBHOOK_SECONDS.observe(outcome.latency_ms / 1000)
-            if result in ("delivered", "retrying", "failed"):
-                setattr(report, result, getattr(report, result) + 1)
-    return report

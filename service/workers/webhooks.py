@@ -1,10 +1,12 @@
 """The webhook dispatcher loop: fan out the outbox and deliver, until stopped (inside `cdht serve` or
-`cdht worker`)."""
+`cdht worker`). One ``Pipeline`` runs across passes, so deliveries stay in flight while the next are claimed and
+the last recorded."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -12,15 +14,22 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
-from service.webhooks.delivery import dispatch
+from service.webhooks.fanout import fan_out
+from service.webhooks.pipeline import Pipeline
 
 log = logging.getLogger("cdht.webhooks")
+FAN_OUT_EVERY = 0.25  # seconds between fan-outs while the last found nothing and deliveries are in flight
 
 
-def http_client() -> httpx.AsyncClient:
-    # No redirects (a 3xx is a failed attempt), no proxies from the environment, a bounded pool.
+def http_client(settings: Settings | None = None) -> httpx.AsyncClient:
+    """One client for the dispatcher's life: connections kept alive between deliveries (pooled per address, as
+    ``safety.post_pinned`` connects to the address it checked), as many as may be in flight. No redirects (a 3xx
+    is a failed attempt), no proxies from the environment."""
+    size = settings.webhook_concurrency if settings is not None else 50
     return httpx.AsyncClient(
-        follow_redirects=False, trust_env=False, limits=httpx.Limits(max_connections=50, max_keepalive_connections=20)
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
     )
 
 
@@ -31,17 +40,32 @@ async def run_dispatcher(
     *,
     stop: asyncio.Event,
 ) -> None:
-    """Dispatch while there is work; otherwise wait ``webhook_poll_seconds``."""
-    async with http_client() as client:
+    """Fan out and keep the pipeline full while there is work; otherwise wait ``webhook_poll_seconds``. On stop,
+    the attempts in flight are waited for and recorded."""
+    async with http_client(settings) as client:
+        pipeline = Pipeline(sessions, settings, client, clock)
+        fanned, last_fan_out = 0, float("-inf")
         while not stop.is_set():
-            busy = False
             try:
-                report = await dispatch(sessions, settings, client, now=clock())
-                busy = bool(report.dispatched or report.delivered or report.retrying or report.failed)
+                if fanned or not pipeline.busy or time.monotonic() - last_fan_out >= FAN_OUT_EVERY:
+                    fanned, last_fan_out = await fan_out(sessions, now=clock()), time.monotonic()
+                claimed = 0
+                if not pipeline.busy or pipeline.room() * 4 >= pipeline.limit:
+                    claimed = await pipeline.fill()
+                if pipeline.busy:
+                    await pipeline.settle(timeout=FAN_OUT_EVERY)
+                    continue
+                busy = bool(fanned or claimed)
             except Exception:
                 log.exception("webhook dispatch failed; retrying")
+                busy = False
             if not busy:
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=settings.webhook_poll_seconds)
                 except TimeoutError:
                     pass
+        try:
+            while pipeline.busy:
+                await pipeline.settle()
+        except Exception:
+            log.exception("recording the last webhook attempts failed; their leases will bring them back")

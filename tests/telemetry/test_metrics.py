@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from service.domain.actor import system_actor
 from service.domain.audit.checkpoints import create_checkpoint
 from service.persistence.db import unit_of_work
-from service.webhooks.delivery import dispatch
+from service.webhooks.pipeline import dispatch
 from service.workers.deadlines import sweep
 from tests.helpers import Api
 from tests.telemetry.prom import has_family, promtool_check, value

@@ -14,7 +14,7 @@ from service import walkthrough as w
 from service.config import Settings
 from service.domain.actor import Actor
 from service.webhooks import subscriptions
-from service.webhooks.delivery import DispatchReport, dispatch
+from service.webhooks.pipeline import DispatchReport, dispatch
 from service.webhooks.safety import UnsafeTarget
 from tests.helpers import Api, Who
 from tests.webhooks.receiver import Receiver
