@@ -28,8 +28,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 # the rest of the service reads it.
 from service.domain.actor import NATIONAL_ROOT, Actor
 from service.domain.errors import NotAuthorised, OutsideJurisdiction
+from service.domain.preconditions import setting_on
 from service.persistence.queries import continued_units, unit_subtree
 from service.persistence.tables import AuditEvent, Case
+from workflows.guards.registry import settings_needed
 from workflows.registry import Registry
 from workflows.schema import SYSTEM_BODY, Profile
 
@@ -294,30 +296,43 @@ def may_fill_any(actor: Actor, profile: Profile, bodies: Sequence[str]) -> bool:
 
 def acting_states(actor: Actor, registry: Registry) -> ColumnElement[bool]:
     """The cases whose state opens a step (a transition, an indicator's step or its evidence) that one of the
-    actor's roles can take under the case's pinned definition and profile: the lists' first narrowing of "what may
-    this person do now", before ``decide`` and the guards run on each case. False when there is none."""
+    actor's roles can take under the case's pinned definition and profile, and where no guard of that step refuses
+    for a setting the case has off (``preconditions``): the lists' first narrowing of "what may this person do
+    now", before ``decide`` and the guards run on each case. False when there is none."""
     clauses = []
     for (key, version), procedure in registry.procedures.items():
         definition = procedure.definition
         process = definition.indicator_process
-        by_states: dict[frozenset[str], list[str]] = {}
+        # Per profile: each set of settings its steps need on -> the states opening those steps.
+        by_steps: dict[frozenset[tuple[frozenset[str], tuple[tuple[str, bool], ...]]], list[str]] = {}
         for name, profile in registry.profiles.items():
-            states = {s for t in definition.transitions if may_fill_any(actor, profile, t.bodies) for s in t.source}
+            defaults = {**definition.default_settings(), **profile.default_settings()}
+            steps: dict[tuple[tuple[str, bool], ...], set[str]] = {}
+            for t in definition.transitions:
+                if may_fill_any(actor, profile, t.bodies):
+                    needed = tuple((s, bool(defaults.get(s, False))) for s in settings_needed(t.guards))
+                    steps.setdefault(needed, set()).update(t.source)
             if process is not None and (
                 may_fill_any(actor, profile, process.evidence.bodies)
                 or any(may_fill_any(actor, profile, t.bodies) for t in process.transitions)
             ):
-                states |= set(process.case_states)
-            if states:
-                by_states.setdefault(frozenset(states), []).append(name)
+                steps.setdefault((), set()).update(process.case_states)
+            if steps:
+                signature = frozenset((frozenset(states), needed) for needed, states in steps.items())
+                by_steps.setdefault(signature, []).append(name)
         clauses += [
             and_(
                 Case.procedure == key,
                 Case.version == version,
                 Case.profile.in_(sorted(names)),
-                Case.state.in_(sorted(states)),
+                or_(
+                    *(
+                        and_(Case.state.in_(sorted(states)), *(setting_on(s, default) for s, default in needed))
+                        for states, needed in sorted(signature, key=repr)
+                    )
+                ),
             )
-            for states, names in by_states.items()
+            for signature, names in by_steps.items()
         ]
     return or_(*clauses) if clauses else false()
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from service.console import pages
 from service.console.caseview import evidence_codes, indicator_steps
 from service.demo import USERS, seed
 from service.domain import authority
+from service.domain.actor import Actor
 from service.domain.case_pages import load_case_files
 from service.domain.cases.explain import allowed_transitions
 from service.persistence.tables import Case
-from tests.helpers import Api
+from tests.helpers import Api, Who
+from tests.support.apps import build_api
+from tests.support.definitions import registry_with_settings
 
 
 async def every_acting_case(svc: Any, actor: Any, at: Any) -> set[str]:
@@ -61,6 +64,9 @@ async def test_the_inbox_pages_through_http(api: Api, monkeypatch: Any) -> None:
     await seed(api.settings, migrate_first=False)
     svc = api.app.state.services
     monkeypatch.setattr(pages, "INBOX_PAGE", 1)
+    # The demo's candidates are exact now (``acting_states`` applies the guards' setting preconditions), so every
+    # readable case is made a candidate here: pages whose checks find nothing to do are then walked too.
+    monkeypatch.setattr(authority, "acting_states", lambda actor, registry: true())
     client = api.client
     client.headers["accept-language"] = "vi"
     token = re.search(r'name="csrf" value="([^"]+)"', (await client.get("/console/sign-in")).text)[1]
@@ -77,3 +83,43 @@ async def test_the_inbox_pages_through_http(api: Api, monkeypatch: Any) -> None:
     expected = await every_acting_case(svc, user.actor, svc.settings.clock())
     assert expected and listed == expected and len(texts) > len(expected)  # pages with nothing to do walked too
     assert any("Không có việc nào trong các hồ sơ của trang này" in text for text in texts)
+
+
+def actor_of(who: Who) -> Actor:
+    return Actor(who.sub, who.sub, (who.role,), who.unit, who.org)
+
+
+async def candidates(api: Api, actor: Any) -> set[str]:
+    svc = api.app.state.services
+    async with svc.sessions() as session:
+        scope = await authority.jurisdiction(session, actor)
+        query = select(Case.id).where(authority.acting_states(actor, svc.registry), authority.readable_cases(scope))
+        return set((await session.execute(query)).scalars())
+
+
+async def test_a_step_whose_guard_needs_a_setting_off_in_the_case_brings_no_candidate(api: Api) -> None:
+    """``grant_extension`` is the reviewer head's step in ``planning``; its guard ``is_extension_allowed`` needs
+    the setting ``extensions_allowed`` (off by default), so a case opened under it off is no candidate."""
+    case_id, _ = await api.new_case("C3", 2025)
+    head = actor_of(api.reviewers(2025).head)
+    assert case_id not in await candidates(api, head)
+    assert case_id not in await every_acting_case(api.app.state.services, head, api.settings.clock())
+
+
+async def test_a_case_opened_with_the_setting_on_is_a_candidate_and_the_engine_agrees(
+    database_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    registry = registry_with_settings(tmp_path, extensions_allowed=True)
+    async for api in build_api(database_url, tmp_path / "data", registry=registry):
+        case_id, _ = await api.new_case("C3", 2025)
+        head = actor_of(api.reviewers(2025).head)
+        svc = api.app.state.services
+        assert case_id in await candidates(api, head)
+        assert case_id in await every_acting_case(svc, head, api.settings.clock())
+        async with svc.sessions() as session:  # pinned off in the case: no candidate, whatever the defaults say
+            case = await session.get(Case, case_id)
+            assert case is not None and case.pinned["settings"]["extensions_allowed"] is True
+            case.pinned = {**case.pinned, "settings": {**case.pinned["settings"], "extensions_allowed": False}}
+            await session.commit()
+        assert case_id not in await candidates(api, head)
+        assert case_id not in await every_acting_case(svc, head, api.settings.clock())

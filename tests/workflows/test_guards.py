@@ -16,7 +16,16 @@ import pytest
 from service import walkthrough as w
 from workflows.calendar import fixed_date_due, validity_end_due
 from workflows.criteria import IndicatorRecord
-from workflows.guards.registry import GUARDS, DeadlineView, GuardContext, PriorRecognition, Verdict, run_guards
+from workflows.guards.registry import (
+    GUARDS,
+    PASS,
+    DeadlineView,
+    GuardContext,
+    PriorRecognition,
+    Verdict,
+    guard,
+    run_guards,
+)
 from workflows.registry import default_registry
 
 D = default_registry().get("cdht_xa", "tt25-2023").definition
@@ -1125,3 +1134,27 @@ def test_figures_for_rated_indicator_refused() -> None:
     verdict = check("has_figures_for_measure", **evidence("TC1.1", figures={"level_reached": 3}))
     assert verdict.code == "figures_unexpected"
     assert "TC1.1" in verdict.message
+
+
+NEEDING_SETTINGS = [name for name, g in sorted(GUARDS.items()) if g.needs_settings]
+
+
+def test_some_guards_declare_the_settings_they_need() -> None:
+    assert {"is_extension_allowed", "is_supplement_allowed"} <= set(NEEDING_SETTINGS)
+
+
+@pytest.mark.parametrize("name", NEEDING_SETTINGS)
+def test_a_guard_refuses_whenever_a_setting_it_declares_needing_is_off(name: str) -> None:
+    """``needs_settings`` is what lists filter on before running the guard: from the guard's passing scenario,
+    any declared setting turned off (or absent) makes it refuse, whatever else the context holds."""
+    (overrides,) = [param.values[1] for param in PASSING if param.values[0] == name][:1]
+    assert check(name, **overrides).ok
+    for setting in GUARDS[name].needs_settings:
+        for off in (False, None):
+            settings = {**overrides.get("settings", {}), setting: off}
+            assert not check(name, **{**overrides, "settings": settings}).ok, (setting, off)
+
+
+def test_a_guard_that_reads_the_payload_cannot_declare_settings_it_needs() -> None:
+    with pytest.raises(ValueError, match="needs_settings only for a guard that reads no payload"):
+        guard("reads_and_needs", reads=("until",), needs_settings=("extensions_allowed",))(lambda ctx: PASS)

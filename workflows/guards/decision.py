@@ -88,7 +88,7 @@ def is_appraised_at_requested_level(ctx: GuardContext) -> Verdict:
     return PASS
 
 
-@guard("is_supplement_allowed")
+@guard("is_supplement_allowed", needs_settings=("supplement_requests_allowed",))
 def is_supplement_allowed(ctx: GuardContext) -> Verdict:
     """Supplement requests are one-stop-shop practice, allowed only where the profile turns them on."""
     if ctx.settings.get("supplement_requests_allowed", False):

@@ -224,7 +224,7 @@ def is_submission_deadline_passed(ctx: GuardContext) -> Verdict:
     return fail("submission_deadline_not_passed", f"the submission deadline has not passed: {when}")
 
 
-@guard("is_extension_allowed")
+@guard("is_extension_allowed", needs_settings=("extensions_allowed",))
 def is_extension_allowed(ctx: GuardContext) -> Verdict:
     """No article of TT25/2023 lets an office move a date the circular fixes: an extension is granted only where
     the jurisdiction's profile turns the setting ``extensions_allowed`` on [config]."""

@@ -96,26 +96,43 @@ class Guard:
     doc: str
     history: bool = False  # reads ctx.prior_recognitions: the case file must be read with the unit's recognitions
     shape: bool = False  # judges the payload's shape (what JSON Schema of one transition cannot say): a 422
+    # Settings that must be on for the guard to pass, whatever the payload: a precondition on the case alone, which
+    # a list may apply as a filter on the cases' pinned settings before running the guard on each (it refuses
+    # every case where one of them is off).
+    needs_settings: tuple[str, ...] = ()
 
 
 GUARDS: dict[str, Guard] = {}
 
 
 def guard(
-    name: str, *, reads: tuple[str, ...] = (), history: bool = False, shape: bool = False
+    name: str,
+    *,
+    reads: tuple[str, ...] = (),
+    history: bool = False,
+    shape: bool = False,
+    needs_settings: tuple[str, ...] = (),
 ) -> Callable[[Callable[[GuardContext], Verdict]], Callable]:
     """Register a guard. ``shape``: it judges whether the payload is well-formed (e.g. an indicator's figures,
     whose shape depends on the indicator), so its refusal is a malformed payload (422) judged with the payload's
-    schema, before the guards that judge the case against the law (409)."""
+    schema, before the guards that judge the case against the law (409). ``needs_settings``: the settings without
+    which it refuses any case (declared beside the guard; tests hold every guard to its declaration)."""
 
     def register(fn: Callable[[GuardContext], Verdict]) -> Callable[[GuardContext], Verdict]:
         known = GUARDS.get(name)
         if known and (known.check.__module__, known.check.__qualname__) != (fn.__module__, fn.__qualname__):
             raise ValueError(f"guard {name!r} registered twice ({GUARDS[name].check.__module__}, {fn.__module__})")
-        GUARDS[name] = Guard(name, fn, reads, (fn.__doc__ or "").strip(), history, shape)
+        if needs_settings and (reads or shape):  # judged without a payload, as a filter on the case alone is
+            raise ValueError(f"guard {name!r}: needs_settings only for a guard that reads no payload")
+        GUARDS[name] = Guard(name, fn, reads, (fn.__doc__ or "").strip(), history, shape, needs_settings)
         return fn
 
     return register
+
+
+def settings_needed(names: Iterable[str]) -> tuple[str, ...]:
+    """The settings these guards need on (``needs_settings``): off in a case's settings, one of them refuses it."""
+    return tuple(sorted({setting for name in names if name in GUARDS for setting in GUARDS[name].needs_settings}))
 
 
 def reads_history(names: Iterable[str]) -> bool:
