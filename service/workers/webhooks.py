@@ -16,21 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.config import Settings
 from service.webhooks.fanout import fan_out
 from service.webhooks.pipeline import Pipeline
+from service.webhooks.transport import KeptAliveTransport
 
 log = logging.getLogger("cdht.webhooks")
 FAN_OUT_EVERY = 0.25  # seconds between fan-outs while the last found nothing and deliveries are in flight
 
 
 def http_client(settings: Settings | None = None) -> httpx.AsyncClient:
-    """One client for the dispatcher's life: connections kept alive between deliveries (pooled per address, as
-    ``safety.post_pinned`` connects to the address it checked), as many as may be in flight. No redirects (a 3xx
-    is a failed attempt), no proxies from the environment."""
-    size = settings.webhook_concurrency if settings is not None else 50
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        trust_env=False,
-        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-    )
+    """One client for the dispatcher's life: connections kept alive between deliveries, per address
+    (``transport.KeptAliveTransport``; the pipeline bounds how many are in use, ``webhook_concurrency``). No
+    redirects (a 3xx is a failed attempt), no proxies from the environment."""
+    size = settings.webhook_concurrency if settings is not None else 64
+    return httpx.AsyncClient(follow_redirects=False, trust_env=False, transport=KeptAliveTransport(max_idle=size))
 
 
 async def run_dispatcher(
