@@ -1,6 +1,7 @@
 """Console page times (issue 16): a province of 1,000 communes with a case each, the console's main pages read
 through a real ``cdht serve`` (one worker, PostgreSQL) by the Department's director, each page N times in a row.
-The goal (every page under 200 ms) is reported, never asserted.
+Each page is read once untimed first (the server's first request of a page compiles its templates and caches its
+statements). The goal (every page under 200 ms) is reported, never asserted; a page that misses it is profiled.
 
     PYTHONPATH=. .venv/bin/python -m bench.bench_console [--quick] [--communes 1000] [--repeat 20] [--json FILE]
 """
@@ -18,6 +19,7 @@ import httpx
 
 from bench.common import (
     PY,
+    PySpy,
     Report,
     Server,
     base_parser,
@@ -109,6 +111,8 @@ def main() -> None:
                 "reports": "/console/reports",
             }
             report.figures.append(["page", "p50 ms", "p95 ms", "max ms", "status"])
+            for path in pages.values():  # one untimed read each: the server's first request of a page (templates
+                client.get(path)  # compiled, statements cached) is not what a person waits for day to day
             for label, path in pages.items():
                 times, status = [], 0
                 for _ in range(repeat):
@@ -121,6 +125,13 @@ def main() -> None:
                     [label, f"{summary['p50']:.0f}", f"{summary['p95']:.0f}", f"{max(times):.0f}", str(status)]
                 )
                 report.goal(label, "p95 < 200 ms", f"{summary['p95']:.0f} ms", summary["p95"] < 200)
+                if summary["p95"] >= 200 and not args.no_profile:  # where a missed page's time goes
+                    spy = PySpy(server.workers() or [server.process.pid], 100_000, Path(tmp), "console")
+                    t1 = time.monotonic()
+                    for _ in range(repeat):
+                        client.get(path)
+                    title = f"the server answering {label} {repeat} times (py-spy, {time.monotonic() - t1:.1f} s)"
+                    report.profiles[title] = spy.stop()
         finally:
             server.stop()
     report.notes.append(f"machine: {machine()}")
