@@ -15,6 +15,7 @@ Every refusal names the rule that failed. ``NATIONAL_ROOT`` is the one spelling 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -298,7 +299,22 @@ def acting_states(actor: Actor, registry: Registry) -> ColumnElement[bool]:
     """The cases whose state opens a step (a transition, an indicator's step or its evidence) that one of the
     actor's roles can take under the case's pinned definition and profile, and where no guard of that step refuses
     for a setting the case has off (``preconditions``): the lists' first narrowing of "what may this person do
-    now", before ``decide`` and the guards run on each case. False when there is none."""
+    now", before ``decide`` and the guards run on each case. False when there is none. Built once per registry and
+    set of roles (it depends on nothing else), as building it costs more than the query it narrows."""
+    built = _ACTING.get(id(registry))
+    if built is None:  # per registry object (a dataclass, not hashable), forgotten with it
+        built = _ACTING[id(registry)] = {}
+        weakref.finalize(registry, _ACTING.pop, id(registry), None)
+    key = (frozenset(actor.roles), actor.is_system)
+    if key not in built:
+        built[key] = _acting_states(actor, registry)
+    return built[key]
+
+
+_ACTING: dict[int, dict[tuple[frozenset[str], bool], ColumnElement[bool]]] = {}
+
+
+def _acting_states(actor: Actor, registry: Registry) -> ColumnElement[bool]:
     clauses = []
     for (key, version), procedure in registry.procedures.items():
         definition = procedure.definition
