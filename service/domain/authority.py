@@ -29,7 +29,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 # the rest of the service reads it.
 from service.domain.actor import NATIONAL_ROOT, Actor
 from service.domain.errors import NotAuthorised, OutsideJurisdiction
-from service.domain.preconditions import setting_on
+from service.domain.preconditions import in_step_states
 from service.persistence.queries import continued_units, unit_subtree
 from service.persistence.tables import AuditEvent, Case
 from workflows.guards.registry import settings_needed
@@ -296,22 +296,18 @@ def may_fill_any(actor: Actor, profile: Profile, bodies: Sequence[str]) -> bool:
 
 
 def acting_states(actor: Actor, registry: Registry) -> ColumnElement[bool]:
-    """The cases whose state opens a step (a transition, an indicator's step or its evidence) that one of the
-    actor's roles can take under the case's pinned definition and profile, and where no guard of that step refuses
-    for a setting the case has off (``preconditions``): the lists' first narrowing of "what may this person do
-    now", before ``decide`` and the guards run on each case. False when there is none. Built once per registry and
-    set of roles (it depends on nothing else), as building it costs more than the query it narrows."""
-    built = _ACTING.get(id(registry))
-    if built is None:  # per registry object (a dataclass, not hashable), forgotten with it
-        built = _ACTING[id(registry)] = {}
-        weakref.finalize(registry, _ACTING.pop, id(registry), None)
-    key = (frozenset(actor.roles), actor.is_system)
-    if key not in built:
-        built[key] = _acting_states(actor, registry)
-    return built[key]
+    """The cases whose state opens a step (a transition, an indicator's step or its evidence) one of the actor's
+    roles can take under the case's pinned definition and profile, no guard of it refusing for a setting the case
+    has off (``preconditions``): the lists' first narrowing of "what may this person do now", before ``decide``
+    and the guards run on each case. Built once per registry and roles (building costs more than the query)."""
+    key = (id(registry), frozenset(actor.roles), actor.is_system)
+    if key not in _ACTING:  # forgotten with the registry (a dataclass, not hashable itself)
+        _ACTING[key] = _acting_states(actor, registry)
+        weakref.finalize(registry, _ACTING.pop, key, None)
+    return _ACTING[key]
 
 
-_ACTING: dict[int, dict[tuple[frozenset[str], bool], ColumnElement[bool]]] = {}
+_ACTING: dict[tuple[int, frozenset[str], bool], ColumnElement[bool]] = {}  # what acting_states built
 
 
 def _acting_states(actor: Actor, registry: Registry) -> ColumnElement[bool]:
@@ -319,8 +315,7 @@ def _acting_states(actor: Actor, registry: Registry) -> ColumnElement[bool]:
     for (key, version), procedure in registry.procedures.items():
         definition = procedure.definition
         process = definition.indicator_process
-        # Per profile: each set of settings its steps need on -> the states opening those steps.
-        by_steps: dict[frozenset[tuple[frozenset[str], tuple[tuple[str, bool], ...]]], list[str]] = {}
+        by_steps: dict[frozenset[Any], list[str]] = {}  # per profile: the settings steps need -> their states
         for name, profile in registry.profiles.items():
             defaults = {**definition.default_settings(), **profile.default_settings()}
             steps: dict[tuple[tuple[str, bool], ...], set[str]] = {}
@@ -336,20 +331,9 @@ def _acting_states(actor: Actor, registry: Registry) -> ColumnElement[bool]:
             if steps:
                 signature = frozenset((frozenset(states), needed) for needed, states in steps.items())
                 by_steps.setdefault(signature, []).append(name)
-        clauses += [
-            and_(
-                Case.procedure == key,
-                Case.version == version,
-                Case.profile.in_(sorted(names)),
-                or_(
-                    *(
-                        and_(Case.state.in_(sorted(states)), *(setting_on(s, default) for s, default in needed))
-                        for states, needed in sorted(signature, key=repr)
-                    )
-                ),
-            )
-            for signature, names in by_steps.items()
-        ]
+        for signature, names in by_steps.items():
+            on = (Case.procedure == key, Case.version == version, Case.profile.in_(sorted(names)))
+            clauses.append(and_(*on, in_step_states(signature)))
     return or_(*clauses) if clauses else false()
 
 

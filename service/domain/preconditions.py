@@ -6,9 +6,10 @@ profile give (``CaseFile.settings``); which guards apply and who may act stays w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, and_, func, or_
 
 from service.persistence.tables import Case
 
@@ -16,3 +17,14 @@ from service.persistence.tables import Case
 def setting_on(name: str, default: Any) -> ColumnElement[bool]:
     """The case's setting ``name`` is on: pinned true, or not pinned and on by ``default``."""
     return func.coalesce(Case.pinned["settings"][name].as_boolean(), bool(default))
+
+
+def in_step_states(steps: Iterable[tuple[Iterable[str], Iterable[tuple[str, bool]]]]) -> ColumnElement[bool]:
+    """Cases in a state opening one of ``steps``, each given as its states and the settings its guards need on
+    (with their defaults)."""
+    return or_(
+        *(
+            and_(Case.state.in_(sorted(states)), *(setting_on(name, default) for name, default in needed))
+            for states, needed in sorted(steps, key=repr)
+        )
+    )
