@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -28,6 +30,7 @@ from service.domain.audit.event_reader import EVERY_CHAIN, ChainRange
 from service.domain.audit.verify import PartReport, VerifyReport, merge_parts, verify, verify_part
 from service.persistence.db import is_sqlite
 
+T = TypeVar("T")
 RANGES_PER_PROCESS = 4  # more ranges than workers, so that a worker done early takes another one
 
 
@@ -64,14 +67,40 @@ def _verify_range(url: str, chains: ChainRange, batch: int) -> PartReport:
 
 
 async def _verify_range_async(url: str, chains: ChainRange, batch: int) -> PartReport:
+    return await in_own_session(url, lambda session: verify_part(session, chains=chains, batch=batch))
+
+
+async def in_own_session(url: str, work: Callable[[AsyncSession], Awaitable[T]], *, snapshot: str | None = None) -> T:
+    """``work`` on a connection of its own, in one snapshot: a chain and its head are read as of the same moment;
+    with ``snapshot`` (``pg_export_snapshot()`` of a transaction still open) as of that transaction's moment."""
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with AsyncSession(engine) as session:
-            # One snapshot for the whole range: a chain and its head are read as of the same moment.
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            return await verify_part(session, chains=chains, batch=batch)
+            if snapshot is not None:
+                if not re.fullmatch(r"[0-9A-F-]+", snapshot):
+                    raise ValueError(f"not a snapshot id: {snapshot!r}")
+                await session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            return await work(session)
     finally:
         await engine.dispose()
+
+
+async def in_workers(function: Callable[..., T], calls: list[tuple[Any, ...]], processes: int) -> list[T]:
+    """``function(*args)`` for each of ``calls`` in spawned worker processes, the results in the calls' order."""
+    loop = asyncio.get_running_loop()
+    pool = _pool(processes, len(calls))
+    try:
+        return list(await asyncio.gather(*(loop.run_in_executor(pool, function, *args) for args in calls)))
+    finally:
+        # Never block the event loop on the workers: on success they are done; on failure the rest is dropped.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def processes_for(session: AsyncSession, settings: Settings) -> int:
+    """How many worker processes a verify of every chain uses here (1: it stays in this process)."""
+    url, processes = settings.resolved_database_url, settings.verify_processes or default_processes()
+    return processes if await _in_processes(session, url, processes, settings) else 1
 
 
 def _pool(processes: int, ranges: int) -> ProcessPoolExecutor:
@@ -81,16 +110,7 @@ def _pool(processes: int, ranges: int) -> ProcessPoolExecutor:
 async def verify_in_processes(session: AsyncSession, url: str, *, processes: int, batch: int = 5000) -> VerifyReport:
     """Every chain, over ``processes`` spawned workers; ``session`` only cuts the ranges."""
     ranges = await chain_ranges(session, processes * RANGES_PER_PROCESS)
-    loop = asyncio.get_running_loop()
-    pool = _pool(processes, len(ranges))
-    try:
-        parts = await asyncio.gather(
-            *(loop.run_in_executor(pool, _verify_range, url, chains, batch) for chains in ranges)
-        )
-    finally:
-        # Never block the event loop on the workers: on success they are done; on failure the rest is dropped.
-        pool.shutdown(wait=False, cancel_futures=True)
-    return merge_parts(parts)
+    return merge_parts(await in_workers(_verify_range, [(url, chains, batch) for chains in ranges], processes))
 
 
 @dataclass(frozen=True)

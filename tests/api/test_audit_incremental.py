@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import select, text
 
 from service import walkthrough as w
+from service.domain.audit import incremental
 from service.domain.audit.canonical import event_hash
 from service.persistence.tables import AuditEvent
+from service.workers import verify_processes
 from tests.api.test_evidence_integrity import _verify_db
 from tests.helpers import DEFINITION, Api
 
@@ -208,3 +210,68 @@ async def test_the_cli_says_which_verify_it_ran(
     assert await cli("--incremental", "--checkpoint", checkpoint["id"]) == 1
     assert "chains FAILED" in capsys.readouterr().out
     assert await cli("--checkpoint", checkpoint["id"]) == 2
+
+
+@pytest.mark.postgres
+async def test_worker_processes_give_the_in_process_incremental_report(
+    pg_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = pg_api
+    spread: list[int] = []
+    in_workers_of = verify_processes.in_workers
+
+    async def counted(function: Any, calls: list[Any], processes: int) -> list[Any]:
+        spread.append(len(calls))
+        return await in_workers_of(function, calls, processes)
+
+    monkeypatch.setattr(verify_processes, "in_workers", counted)
+    first, later, _ = await _after_checkpoint(api)
+    quiet, _ = await _planned(api, "C9")
+    tamperings = [
+        ("SELECT 1", {}),
+        ("UPDATE cases SET target_level = 3 WHERE id = :case", {"case": quiet}),
+        ("UPDATE audit_event SET actor_name = 'x' WHERE case_id = :case AND seq = 2", {"case": later}),
+        ("UPDATE audit_event SET actor_name = 'x' WHERE case_id = :case AND seq = 3", {"case": first}),
+    ]
+    for sql, params in tamperings:
+        await _execute(api, sql, **params)
+        api.settings.verify_parallel_min_events, api.settings.verify_processes = 10**9, 1
+        in_process = await _incremental(api)
+        api.settings.verify_parallel_min_events, api.settings.verify_processes = 0, 2
+        in_workers = await _incremental(api)
+        assert in_workers == in_process
+    assert len(spread) == len(tamperings) and min(spread) > 1  # the chains really were spread over workers
+    assert in_process["ok"] is False and in_process["first_bad_event"]["case_id"] in (first, later)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("processes", [1, 2])
+async def test_a_chain_written_during_the_verify_is_not_taken_for_a_broken_one(
+    pg_api: Api, monkeypatch: pytest.MonkeyPatch, processes: int
+) -> None:
+    """The plan and the checks read one snapshot (workers import it): an event written between them is not seen."""
+    api = pg_api
+    first, leader = await _planned(api, "C1")
+    await _checkpoint(api)
+    check_chains = incremental.check_chains
+
+    async def written_meanwhile(session: Any, plan: Any) -> Any:
+        await api.ok(await api.fire(leader, first, "assign_indicators", w.assign_indicators(DEFINITION)))
+        return await check_chains(session, plan)
+
+    monkeypatch.setattr(incremental, "check_chains", written_meanwhile)
+    api.settings.verify_parallel_min_events, api.settings.verify_processes = 0, processes
+    if processes > 1:
+        monkeypatch.setattr(verify_processes, "processes_for", _always(processes))
+    report = await _incremental(api)
+    assert report["ok"] is True, report
+    assert report["events_checked"] == 0
+    monkeypatch.setattr(incremental, "check_chains", check_chains)
+    assert (await _incremental(api))["events_checked"] == 1  # seen by the next one
+
+
+def _always(processes: int) -> Any:
+    async def processes_for(session: Any, settings: Any) -> int:
+        return processes
+
+    return processes_for

@@ -26,15 +26,20 @@ chain with nothing after the checkpoint, the case's pinned settings, subject and
 opening and upload events recorded (the case digest still covers the evidence rows), nor the unit tree with the
 digest an older event recorded. A full verify stays the default and is what proves the log; the incremental one is
 for checking often, between full verifies, that nothing since the last signed checkpoint went wrong.
+
+The plan (which chains to walk from where, which to compare only) is made here on one snapshot; the chains are then
+checked in consecutive ranges, in the full verify's worker processes on a large PostgreSQL database
+(``verify_processes``), each on a snapshot of its own, and the parts merged as the full verify merges them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
@@ -52,6 +57,7 @@ from service.domain.audit.verify import (
 )
 from service.persistence.keys import key_id, signing_key
 from service.persistence.tables import AuditCheckpoint, AuditEvent
+from service.workers import verify_processes
 
 LOOKUP_BATCH = 500  # checkpointed positions looked up per query
 WALK_BATCH = 200  # chains whose events after the checkpoint are read per query
@@ -152,7 +158,20 @@ async def verify_since_checkpoint(
     checkpoint_id: str | None = None,
     case_id: str | None = None,
 ) -> IncrementalReport:
-    """Verify what changed since a checkpoint (the newest, or ``checkpoint_id``), every chain or one case's."""
+    """Verify what changed since a checkpoint (the newest, or ``checkpoint_id``), every chain or one case's.
+
+    Everything is read as of one moment, so that a chain written meanwhile is not taken for a broken one: on
+    PostgreSQL in a REPEATABLE READ transaction of its own, whose snapshot the worker processes import."""
+    if session.get_bind().dialect.name != "postgresql":
+        return await _since(session, settings, checkpoint_id, case_id)  # a transaction's reads hold still
+    async with AsyncSession(session.bind) as own:
+        await own.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        return await _since(own, settings, checkpoint_id, case_id)
+
+
+async def _since(
+    session: AsyncSession, settings: Settings, checkpoint_id: str | None, case_id: str | None
+) -> IncrementalReport:
     checkpoint = await _checkpoint(session, checkpoint_id)
     public = signing_key(settings).public_key()
     only = case_chain(case_id) if case_id is not None else None
@@ -176,8 +195,7 @@ async def verify_since_checkpoint(
     current = {chain: head for chain, head in (await current_heads(session)).items() if only is None or chain == only}
     numbering = await _numbering(session, only)
     starts = await _rows_at(session, [(chain, seq) for chain, (seq, _) in signed.items()])
-    walked: list[str] = []
-    unchanged: list[Finished] = []
+    plan: list[tuple[str, Any, bool]] = []  # (chain, its signed head's event or None, whether to walk it)
     for chain, (seq, signed_hash) in sorted(signed.items()):
         start = starts.get(chain)
         if start is None or start[HASH] != signed_hash:
@@ -193,33 +211,59 @@ async def verify_since_checkpoint(
             )
             part.note_head_problem(chain, problem_at(start, problem, chain))
             continue
-        if chain in current and current[chain][0] > seq or high > seq:
-            walked.append(chain)
-        else:
-            unchanged.append(Finished(chain, start, None, None))
+        plan.append((chain, tuple(start), chain in current and current[chain][0] > seq or high > seq))
     new = sorted((set(current) | set(numbering)) - set(signed))
     for chain in new:
         if chain not in numbering:
             problem = f"chain {chain} ends at seq 0 but its head records seq {current[chain][0]}: events are missing"
             part.note_head_problem(chain, problem_at(None, problem, chain))
         else:
-            walked.append(chain)
+            plan.append((chain, None, True))
+    plan.sort(key=lambda step: step[0])
 
+    processes = 1 if case_id is not None else await verify_processes.processes_for(session, settings)
+    if processes > 1 and len(plan) > 1:
+        count = processes * verify_processes.RANGES_PER_PROCESS
+        size = -(-len(plan) // count)
+        snapshot = (await session.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+        url = settings.resolved_database_url
+        parts = await verify_processes.in_workers(
+            _check_in_worker, [(url, chunk, snapshot) for chunk in _batches(plan, size)], processes
+        )
+    else:
+        parts = [await check_chains(session, plan)]
+    report = merge_parts([part, *parts])
+    report.chains_checked = len(signed) + len(new)
+    return IncrementalReport(report, info, sum(seq for seq, _ in signed.values()))
+
+
+async def check_chains(session: AsyncSession, plan: list[tuple[str, Any, bool]]) -> PartReport:
+    """The chains of a plan, in chain order: those with events after the checkpoint (or new) walked from their
+    signed head's event, then each one's head and case row; the others' heads and case rows against their signed
+    head's event."""
+    part = PartReport()
     walker = CaseChainWalker(part)
-    for group in _batches(sorted(walked), WALK_BATCH):
-        rows = await _events_of(session, group)
-        for chain in group:
-            found = _walk_chain(walker, chain, starts.get(chain) if chain in signed else None, rows.get(chain, ()))
+    walked = [(chain, start) for chain, start, walk in plan if walk]
+    for group in _batches(walked, WALK_BATCH):
+        rows = await _events_of(session, [chain for chain, _ in group])
+        for chain, start in group:
+            found = _walk_chain(walker, chain, start, rows.get(chain, ()))
             if found is not None:
                 part.event_problem = found
                 break
         walker.close_chain()
         await check_heads(session, walker.take_finished(), part)
         if part.event_problem is not None:
-            break
+            return part
+    unchanged = [Finished(chain, start, None, None) for chain, start, walk in plan if not walk]
     for batch in _batches(unchanged, LOOKUP_BATCH):
         await check_heads(session, batch, part)
     part.events_checked = walker.walk.events
-    part.chains_checked = len(signed) + len(new)
-    trusted = sum(seq for seq, _ in signed.values())
-    return IncrementalReport(merge_parts([part]), info, trusted)
+    return part
+
+
+def _check_in_worker(url: str, plan: list[tuple[str, Any, bool]], snapshot: str) -> PartReport:
+    """In a worker process: ``check_chains`` on a connection of its own, in the snapshot the plan was made in."""
+    return asyncio.run(
+        verify_processes.in_own_session(url, lambda session: check_chains(session, plan), snapshot=snapshot)
+    )
