@@ -5,8 +5,8 @@ A set-based writer (the deadline sweep in batches, a campaign's openings) runs t
 checks, the guards, the appliers, the state digest and the event hash of ``tail.record`` — and hands it a
 ``RowBatch`` where that code would hand its rows to the session (``add``). The rows are the objects the engine
 builds; only their insertion differs: ``RowBatch.insert`` writes each table's rows with one executemany statement
-(multi-row ``INSERT … VALUES`` on PostgreSQL), parents before children, inside the caller's transaction, which
-commits or rolls back the batch as a whole. Changes to rows read through the session (the case row, its deadlines)
+(asyncpg sends every row's execution in one round trip), parents before children, inside the caller's transaction,
+which commits or rolls back the batch as a whole. Changes to rows read through the session (the case row, its deadlines)
 are left to the session's flush, which sends them as executemany ``UPDATE``s.
 """
 
