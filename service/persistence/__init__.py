@@ -1,0 +1,16 @@
+"""The database: the tables (``tables``), the engine and units of work (``db``), migrations (``migrate``).
+
+The rows the write tail creates by the thousand are built without SQLModel's per-field detours (``fast_init``: the
+same objects), from whichever module first imports the tables."""
+
+from service.persistence import fast_init, tables
+
+fast_init.install(
+    tables.Case,
+    tables.CaseIndicator,
+    tables.Evidence,
+    tables.AuditEvent,
+    tables.Deadline,
+    tables.DeadlineReminder,
+    tables.OutboxMessage,
+)

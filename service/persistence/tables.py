@@ -15,8 +15,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from service.persistence import fast_init
-
 # Named constraints, so a later migration can alter them (SQLite batch mode cannot drop an unnamed one).
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -401,7 +399,3 @@ class CaseMigration(SQLModel, table=True):
     created_by: str = Field(max_length=200)
     created_at: datetime = _time()
     updated_at: datetime = _time()
-
-
-# The rows the write tail creates by the thousand are built without SQLModel's per-field detours (the same objects).
-fast_init.install(Case, CaseIndicator, Evidence, AuditEvent, Deadline, DeadlineReminder, OutboxMessage)

@@ -17,7 +17,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.helpers import Api
-from tests.reliability.conftest import RELIABILITY_UNITS
 from tests.reliability.procs import ProcessGroup
 from tests.support.load import Cast, wait_until
 
@@ -25,6 +24,7 @@ pytestmark = pytest.mark.postgres
 
 NOW = "2026-03-01T09:00:00+07:00"  # the submission deadline of cycle 2025 (28/02/2026) has passed
 CASES = 12
+UNITS = [f"R{i:02d}" for i in range(1, CASES + 1)]  # communes rel_api adds under P1 (R01 … R40)
 
 
 async def _count(url: str, query: str) -> Any:
@@ -40,7 +40,7 @@ async def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_fires_nothing_t
     rel_api: Api, cast: Cast, service_env: Any, service_processes: ProcessGroup
 ) -> None:
     api, group = rel_api, service_processes
-    cases = [(await api.new_case(unit, 2025))[0] for unit in RELIABILITY_UNITS[:CASES]]
+    cases = [(await api.new_case(unit, 2025))[0] for unit in UNITS]
     url = api.settings.resolved_database_url
     holder = create_async_engine(url)
     try:
