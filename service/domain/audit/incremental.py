@@ -101,6 +101,17 @@ async def _rows_at(session: AsyncSession, positions: list[tuple[str, int]]) -> d
     """The event at each (chain, seq), as the chain walk reads events (``CHECK_COLUMNS``), by chain."""
     events = AuditEvent.__table__
     found: dict[str, Any] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        # One probe of the (chain, seq) index per position; a long IN list of pairs is planned as an OR of them.
+        picked = ", ".join(f"e.{name}" for name in CHECK_COLUMNS)
+        query = text(
+            f"SELECT {picked} FROM unnest(CAST(:chains AS text[]), CAST(:seqs AS int[])) AS p(chain, seq) "
+            "JOIN audit_event AS e ON e.chain = p.chain AND e.seq = p.seq"
+        )
+        for batch in _batches(positions, LOOKUP_BATCH * 20):
+            chains, seqs = [chain for chain, _ in batch], [seq for _, seq in batch]
+            found.update({row[CHAIN]: row for row in (await session.execute(query, {"chains": chains, "seqs": seqs}))})
+        return found
     for batch in _batches(positions, LOOKUP_BATCH):
         query = select(*columns(events, CHECK_COLUMNS)).where(tuple_(events.c.chain, events.c.seq).in_(batch))
         found.update({row[CHAIN]: row for row in (await session.execute(query)).all()})
