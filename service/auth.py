@@ -220,6 +220,12 @@ class TokenVerifier:
         else:
             self._algorithms = [DEV_ALGORITHM]
 
+    @property
+    def may_block(self) -> bool:
+        """Whether ``verify`` may wait on the network (production: the identity provider's JWKS is fetched when
+        its cache is cold); a dev token is checked against a local secret, read once."""
+        return self._settings.is_production or self._dev_secret is None
+
     def verify(self, token: str) -> Actor:
         """The actor a token speaks for; raises `Unauthenticated` with one reason on any failure."""
         if self._settings.is_production:

@@ -34,9 +34,14 @@ class StateMachine:
             send_event=False,
             ignore_invalid_triggers=False,
         )
+        # The triggers open from a state, asked of the library once like where each leads (``fire``).
+        self._triggers: dict[str, tuple[str, ...]] = {}
 
     def triggers_from(self, state: str) -> list[str]:
-        return list(self._machine.get_triggers(state))
+        found = self._triggers.get(state)
+        if found is None:
+            found = self._triggers[state] = tuple(self._machine.get_triggers(state))
+        return list(found)
 
     def fire(self, state: str, trigger: str) -> str:
         """The state after ``trigger`` fires from ``state``; MachineError when it may not fire there. The machine

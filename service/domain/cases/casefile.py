@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.audit.digest import case_state_digest, recorded_digest_holds
@@ -87,11 +87,19 @@ class CaseFile:
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The settings the case was opened under (pinned), else those in force now."""
-        pinned = (self.case.pinned or {}).get("settings")
-        if pinned is not None:
-            return dict(pinned)
-        return {**self.procedure.definition.default_settings(), **self.profile.default_settings()}
+        """The settings the case was opened under (pinned), else those in force now; built once per pinned value
+        (a write reads them for the collectors, the guards, the deadlines and the citation: one dict, read-only)."""
+        pinned = self.case.pinned
+        cached = self.__dict__.get("_settings")
+        if cached is not None and cached[0] is pinned:
+            return cached[1]
+        chosen = (pinned or {}).get("settings")
+        if chosen is not None:
+            settings = dict(chosen)
+        else:
+            settings = {**self.procedure.definition.default_settings(), **self.profile.default_settings()}
+        self.__dict__["_settings"] = (pinned, settings)
+        return settings
 
     @property
     def disadvantaged(self) -> bool:
@@ -205,13 +213,20 @@ def pinned(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
     return procedure, profile
 
 
+# The case file's statements, built once (each call binds its case id): building a statement and its cache key
+# costs more Python than PostgreSQL takes to run it.
+_CASE = select(Case).where(Case.id == bindparam("case_id"))
+_CASE_LOCKED = _CASE.with_for_update().execution_options(populate_existing=True)
+_INDICATORS = select(CaseIndicator).where(CaseIndicator.case_id == bindparam("case_id"))
+_EVIDENCE = select(Evidence).where(Evidence.case_id == bindparam("case_id"))
+_DEADLINES = select(Deadline).where(Deadline.case_id == bindparam("case_id"))
+
+
 async def case_row(session: AsyncSession, case_id: str, *, lock: bool) -> Case:
     """The case row, or 404. With ``lock``, a write's lock on it: ``SELECT … FOR UPDATE`` on PostgreSQL (SQLite
     holds its write lock since ``BEGIN IMMEDIATE``), read fresh, so concurrent writes to one case serialise here."""
-    query = select(Case).where(Case.id == case_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return known_case((await session.execute(query)).scalar_one_or_none(), case_id)
+    query = _CASE_LOCKED if lock else _CASE
+    return known_case((await session.execute(query, {"case_id": case_id})).scalar_one_or_none(), case_id)
 
 
 async def case_file_of(
@@ -220,9 +235,10 @@ async def case_file_of(
     """The rest of the case file around its row: the unit path, indicators, evidence, deadlines and, when
     ``with_history``, the unit's recognitions on record (a succession walk and a query)."""
     unit, units = await unit_path(session, case.unit_code)
-    rows = (await session.execute(select(CaseIndicator).where(CaseIndicator.case_id == case.id))).scalars().all()
-    evidence = (await session.execute(select(Evidence).where(Evidence.case_id == case.id))).scalars().all()
-    deadlines = (await session.execute(select(Deadline).where(Deadline.case_id == case.id))).scalars().all()
+    bound = {"case_id": case.id}
+    rows = (await session.execute(_INDICATORS, bound)).scalars().all()
+    evidence = (await session.execute(_EVIDENCE, bound)).scalars().all()
+    deadlines = (await session.execute(_DEADLINES, bound)).scalars().all()
     prior = None
     if with_history:
         prior = await prior_recognitions(

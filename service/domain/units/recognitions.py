@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.units.successions import lineage, walk_many
@@ -68,6 +68,28 @@ async def prior_recognitions(
     return held[unit_code]
 
 
+_HELD: dict[tuple[bool, bool], Select] = {}
+
+
+def _held_statement(excluding: bool, decided_by: bool) -> Select:
+    """The recognitions held by a set of units (``:units``), built once per shape (a case left out, a date)."""
+    query = _HELD.get((excluding, decided_by))
+    if query is None:
+        query = select(Case.id, Case.level, Case.decided_on, Case.unit_code, Case.pinned).where(
+            Case.unit_code.in_(bindparam("units", expanding=True)),
+            Case.procedure == bindparam("procedure"),
+            Case.subject == bindparam("subject"),
+            Case.level.is_not(None),
+            Case.decided_on.is_not(None),
+        )
+        if excluding:
+            query = query.where(Case.id != bindparam("exclude_case"))
+        if decided_by:
+            query = query.where(Case.decided_on <= bindparam("decided_by"))
+        query = _HELD[(excluding, decided_by)] = query.order_by(Case.decided_on, Case.id)
+    return query
+
+
 async def prior_recognitions_of(
     session: AsyncSession,
     unit_codes: Iterable[str],
@@ -91,19 +113,11 @@ async def prior_recognitions_of(
         area = await subtree_codes(session, *line) if subject else line
         for code in dict.fromkeys([*line, *area]):
             carried_by.setdefault(code, []).append(origin)
-    query = select(Case.id, Case.level, Case.decided_on, Case.unit_code, Case.pinned).where(
-        Case.unit_code.in_(sorted(carried_by)),
-        Case.procedure == procedure,
-        Case.subject == subject,
-        Case.level.is_not(None),
-        Case.decided_on.is_not(None),
-    )
-    if exclude_case is not None:
-        query = query.where(Case.id != exclude_case)
-    if decided_by is not None:
-        query = query.where(Case.decided_on <= decided_by)
+    query = _held_statement(exclude_case is not None, decided_by is not None)
+    bound = {"units": sorted(carried_by), "procedure": procedure, "subject": subject}
+    bound |= {"exclude_case": exclude_case, "decided_by": decided_by}
     held: dict[str, list[PriorRecognition]] = {code: [] for code in codes}
-    for r in (await session.execute(query.order_by(Case.decided_on, Case.id))).all():
+    for r in (await session.execute(query, bound)).all():
         recognition = PriorRecognition(r.id, r.level, r.decided_on, valid_until(r.decided_on, r.pinned), r.unit_code)
         for origin in carried_by[r.unit_code]:
             held[origin].append(recognition)

@@ -9,13 +9,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service.persistence.tables import AdminUnit, UnitSuccession
 
 MAX_GENERATIONS = 8  # a unit is merged a handful of times at most; the bound keeps a bad mapping from looping
+
+
+def _step(near: Any, far: Any) -> Any:
+    return select(near, far).where(near.in_(bindparam("asked", expanding=True)))
+
+
+# One generation of a walk, built once: (unit asked, the unit one step away) backwards and forwards.
+_STEP_BACK = _step(UnitSuccession.successor_code, UnitSuccession.predecessor_code)
+_STEP_ON = _step(UnitSuccession.predecessor_code, UnitSuccession.successor_code)
 
 
 async def _walk(session: AsyncSession, unit_code: str, *, backwards: bool, sole: bool = False) -> list[str]:
@@ -28,11 +37,7 @@ async def walk_many(
     session: AsyncSession, unit_codes: Iterable[str], *, backwards: bool, sole: bool = False
 ) -> dict[str, list[str]]:
     """``_walk`` for many units at once: one query per generation for all of them."""
-    near, far = (
-        (UnitSuccession.successor_code, UnitSuccession.predecessor_code)
-        if backwards
-        else (UnitSuccession.predecessor_code, UnitSuccession.successor_code)
-    )
+    query = _STEP_BACK if backwards else _STEP_ON
     seen = {code: [code] for code in unit_codes}
     frontier = {code: [code] for code in seen}
     for _ in range(MAX_GENERATIONS):
@@ -40,7 +45,7 @@ async def walk_many(
         if not asked:
             break
         found: dict[str, list[str]] = {}
-        for row in (await session.execute(select(near, far).where(near.in_(asked)))).all():
+        for row in (await session.execute(query, {"asked": asked})).all():
             found.setdefault(row[0], []).append(row[1])
         for origin, codes in frontier.items():
             frontier[origin] = [
