@@ -7,11 +7,12 @@ write transaction holds the write lock from its first statement; SQLite then ser
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -45,7 +46,45 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
+    ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def ping_when_idle(engine: AsyncEngine, after: float = PING_AFTER_IDLE_SECONDS) -> None:
+    """SQLAlchemy's pre-ping, for a connection that sat in the pool ``after`` seconds or more: a dead one (the
+    server restarted, a firewall dropped it while idle) is found before a request uses it and the pool is renewed,
+    as ``pool_pre_ping`` does, without the round trip ``pool_pre_ping`` spends on every checkout of a busy pool (a
+    connection handed back a moment ago is alive; if it died since, that request fails and the pool is renewed)."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connected(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        record.info.pop(_IDLE_SINCE, None)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < after:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError() from error
+            raise
+        if not alive:
+            raise exc.InvalidatePoolError()
+
+
+_IDLE_SINCE = "cdht_idle_since"
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

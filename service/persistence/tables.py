@@ -66,6 +66,16 @@ class AdminUnit(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=300)
 
 
+class UnitTreeVersion(SQLModel, table=True):
+    """One row: the version of the unit tree, bumped by triggers on ``admin_unit`` and ``unit_succession`` (migration
+    0005), so that what a process keeps of the tree (``service.domain.units.tree_cache``) is known stale at once."""
+
+    __tablename__ = "unit_tree_version"
+
+    id: int = Field(primary_key=True)
+    version: int = Field(sa_type=sa.BigInteger)
+
+
 class UnitSuccession(SQLModel, table=True):
     """An administrative unit continued by another (a merger or a rename), so its recognitions follow it."""
 

@@ -16,7 +16,7 @@ from tests.helpers import Api
 # Statements sent to the database, the same on SQLite and PostgreSQL (SQLite's BEGIN IMMEDIATE left out). Before
 # the write answered from its own case file, opening a case cost 15 (the answer read the case again: 7).
 OPEN_CASE_MAX = 8
-SUBMIT_DOSSIER_MAX = 12
+SUBMIT_DOSSIER_MAX = 10
 
 
 @contextmanager

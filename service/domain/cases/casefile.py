@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.audit.digest import case_state_digest, recorded_digest_holds
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason, UnknownCase
-from service.domain.units.paths import unit_path
+from service.domain.units.tree_cache import TREE_VERSION, unit_path_at
 from service.domain.units.recognitions import inheritance, prior_recognitions
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
 from workflows.criteria import IndicatorRecord
@@ -215,8 +215,9 @@ def pinned(registry: Registry, case: Case) -> tuple[Procedure, Profile]:
 
 # The case file's statements, built once (each call binds its case id): building a statement and its cache key
 # costs more Python than PostgreSQL takes to run it.
-_CASE = select(Case).where(Case.id == bindparam("case_id"))
-_CASE_LOCKED = _CASE.with_for_update().execution_options(populate_existing=True)
+# The case row comes with the unit tree's version (tree_cache), read in the same statement.
+_CASE = select(Case, TREE_VERSION).where(Case.id == bindparam("case_id"))
+_CASE_LOCKED = _CASE.with_for_update(of=Case).execution_options(populate_existing=True)
 _INDICATORS = select(CaseIndicator).where(CaseIndicator.case_id == bindparam("case_id"))
 _EVIDENCE = select(Evidence).where(Evidence.case_id == bindparam("case_id"))
 _DEADLINES = select(Deadline).where(Deadline.case_id == bindparam("case_id"))
@@ -225,16 +226,30 @@ _DEADLINES = select(Deadline).where(Deadline.case_id == bindparam("case_id"))
 async def case_row(session: AsyncSession, case_id: str, *, lock: bool) -> Case:
     """The case row, or 404. With ``lock``, a write's lock on it: ``SELECT … FOR UPDATE`` on PostgreSQL (SQLite
     holds its write lock since ``BEGIN IMMEDIATE``), read fresh, so concurrent writes to one case serialise here."""
+    return (await case_row_and_tree(session, case_id, lock=lock))[0]
+
+
+async def case_row_and_tree(session: AsyncSession, case_id: str, *, lock: bool) -> tuple[Case, int | None]:
+    """``case_row`` and the unit tree's version as that statement saw it (None: no version on record)."""
     query = _CASE_LOCKED if lock else _CASE
-    return known_case((await session.execute(query, {"case_id": case_id})).scalar_one_or_none(), case_id)
+    found = (await session.execute(query, {"case_id": case_id})).one_or_none()
+    return known_case(found[0] if found else None, case_id), found[1] if found else None
 
 
 async def case_file_of(
-    session: AsyncSession, case: Case, procedure: Procedure, profile: Profile, *, with_history: bool
+    session: AsyncSession,
+    case: Case,
+    procedure: Procedure,
+    profile: Profile,
+    *,
+    with_history: bool,
+    tree_version: int | None = None,
 ) -> CaseFile:
     """The rest of the case file around its row: the unit path, indicators, evidence, deadlines and, when
-    ``with_history``, the unit's recognitions on record (a succession walk and a query)."""
-    unit, units = await unit_path(session, case.unit_code)
+    ``with_history``, the unit's recognitions on record (a succession walk and a query). With the unit tree's
+    ``tree_version`` (read with the case row), the path and the walk come from what this process read at that
+    version when it can (``units.tree_cache``)."""
+    unit, units = await unit_path_at(session, case.unit_code, tree_version)
     bound = {"case_id": case.id}
     rows = (await session.execute(_INDICATORS, bound)).scalars().all()
     evidence = (await session.execute(_EVIDENCE, bound)).scalars().all()
@@ -248,6 +263,7 @@ async def case_file_of(
             subject=case.subject,
             exclude_case=case.id,
             policy=inheritance((case.pinned or {}).get("settings")),
+            tree_version=tree_version,
         )
     return CaseFile(
         case=case,
@@ -266,6 +282,8 @@ async def load_case_file(
     session: AsyncSession, registry: Registry, case_id: str, *, lock: bool, with_history: bool = True
 ) -> CaseFile:
     """The case file; with the unit's recognitions unless ``with_history`` is False (a write that runs no guard)."""
-    case = await case_row(session, case_id, lock=lock)
+    case, tree_version = await case_row_and_tree(session, case_id, lock=lock)
     procedure, profile = pinned(registry, case)
-    return await case_file_of(session, case, procedure, profile, with_history=with_history)
+    return await case_file_of(
+        session, case, procedure, profile, with_history=with_history, tree_version=tree_version
+    )

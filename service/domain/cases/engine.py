@@ -24,7 +24,14 @@ from service.domain.actor import Actor
 from service.domain.audit.writer import EventFacts
 from service.domain.cases.appliers import Change
 from service.domain.cases.batch_tail import Writer
-from service.domain.cases.casefile import CaseFile, case_file_of, case_row, pinned, reads_recognitions, transition_of
+from service.domain.cases.casefile import (
+    CaseFile,
+    case_file_of,
+    case_row_and_tree,
+    pinned,
+    reads_recognitions,
+    transition_of,
+)
 from service.domain.cases.checks import (
     AFTER_GATHERING,
     BEFORE_GATHERING,
@@ -101,13 +108,14 @@ async def apply_transition(
     read it from once the case row is locked (so concurrent writes are dated in the order the lock lets them in)."""
     log_context.bind(case=case_id, trigger=trigger)
     with tracing.span("engine.transition", case=case_id, trigger=trigger, indicator=indicator):
-        case = await case_row(session, case_id, lock=True)
+        case, tree_version = await case_row_and_tree(session, case_id, lock=True)
         at = read_time(now)
         procedure, profile = pinned(registry, case)
         definition = procedure.definition
         transition = transition_of(definition, trigger, indicator)
+        history = reads_recognitions(definition, transition, indicator)
         cf = await case_file_of(
-            session, case, procedure, profile, with_history=reads_recognitions(definition, transition, indicator)
+            session, case, procedure, profile, with_history=history, tree_version=tree_version
         )
         outcome = await fire_on_file(
             session,

@@ -4,7 +4,8 @@ the successions), so that a page of cases costs the same whatever its size."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Select, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,18 +57,18 @@ async def unit_paths(session: AsyncSession, codes: Iterable[str]) -> dict[str, t
         )
         for before, after in succession.all():
             successors[before] = (*successors.get(before, ()), after)
-    return {
-        origin: (
-            chain[0],
-            UnitPath(
-                tuple(unit.code for unit in chain),
-                tuple(unit.level for unit in chain),
-                {unit.code: ceased[unit.code] for unit in chain if unit.code in ceased},
-                {unit.code: successors[unit.code] for unit in chain if unit.code in successors},
-            ),
-        )
-        for origin, chain in chains.items()
-    }
+    return {origin: (chain[0], path_of(chain, successors)) for origin, chain in chains.items()}
+
+
+def path_of(chain: Sequence[Any], successors: Mapping[str, tuple[str, ...]]) -> UnitPath:
+    """The ``UnitPath`` of a unit's chain (the unit, then the units above it, nearest first), given the units that
+    continue each unit (in code order): what ``unit_paths`` reads, or what a process keeps (``tree_cache``)."""
+    return UnitPath(
+        tuple(unit.code for unit in chain),
+        tuple(unit.level for unit in chain),
+        {unit.code: unit.valid_to for unit in chain if unit.valid_to is not None},
+        {unit.code: successors[unit.code] for unit in chain if unit.valid_to is not None and unit.code in successors},
+    )
 
 
 async def unit_path(session: AsyncSession, unit_code: str) -> tuple[AdminUnit, UnitPath]:

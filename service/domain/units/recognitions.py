@@ -23,6 +23,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.units.successions import lineage, walk_many
+from service.domain.units.tree_cache import walk_at
 from service.persistence.queries import subtree_codes
 from service.persistence.tables import AdminUnit, Case
 from workflows.guards.registry import PriorRecognition
@@ -54,8 +55,14 @@ async def prior_recognitions(
     exclude_case: str | None = None,
     decided_by: date | None = None,
     policy: str = DEFAULT_INHERITANCE,
+    tree_version: int | None = None,
 ) -> tuple[PriorRecognition, ...]:
-    """Recognitions of this procedure held by the unit or a unit whose recognitions it carries, oldest first."""
+    """Recognitions of this procedure held by the unit or a unit whose recognitions it carries, oldest first. With
+    the unit tree's ``tree_version``, the succession walk comes from what this process read at that version."""
+    lines = None
+    if tree_version is not None and policy != "none":
+        sole = policy == "sole_predecessor"
+        lines = {unit_code: await walk_at(session, unit_code, tree_version, backwards=True, sole=sole)}
     held = await prior_recognitions_of(
         session,
         [unit_code],
@@ -64,6 +71,7 @@ async def prior_recognitions(
         exclude_case=exclude_case,
         decided_by=decided_by,
         policy=policy,
+        lines=lines,
     )
     return held[unit_code]
 
@@ -99,12 +107,14 @@ async def prior_recognitions_of(
     exclude_case: str | None = None,
     decided_by: date | None = None,
     policy: str = DEFAULT_INHERITANCE,
+    lines: dict[str, list[str]] | None = None,
 ) -> dict[str, tuple[PriorRecognition, ...]]:
-    """``prior_recognitions`` of many units in a few queries (a campaign opening a province's communes)."""
+    """``prior_recognitions`` of many units in a few queries (a campaign opening a province's communes); ``lines``:
+    the units whose recognitions each carries, when already walked."""
     codes = list(unit_codes)
-    if policy == "none":
+    if lines is None and policy == "none":
         lines = {code: [code] for code in codes}
-    else:
+    elif lines is None:
         lines = await walk_many(session, codes, backwards=True, sole=policy == "sole_predecessor")
     carried_by: dict[str, list[str]] = {}
     for origin, line in lines.items():

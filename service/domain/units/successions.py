@@ -4,7 +4,7 @@ history it carries: ``lineage``) and forwards (the units that continue it: ``suc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -33,26 +33,41 @@ async def _walk(session: AsyncSession, unit_code: str, *, backwards: bool, sole:
     return (await walk_many(session, [unit_code], backwards=backwards, sole=sole))[unit_code]
 
 
+Step = Callable[[list[str]], Awaitable[Mapping[str, Sequence[str]]]]
+
+
 async def walk_many(
-    session: AsyncSession, unit_codes: Iterable[str], *, backwards: bool, sole: bool = False
+    session: AsyncSession | None,
+    unit_codes: Iterable[str],
+    *,
+    backwards: bool,
+    sole: bool = False,
+    step: Step | None = None,
 ) -> dict[str, list[str]]:
-    """``_walk`` for many units at once: one query per generation for all of them."""
+    """``_walk`` for many units at once: one query per generation for all of them, or ``step`` asked for each
+    generation instead (a process's copy of the records, ``tree_cache``)."""
     query = _STEP_BACK if backwards else _STEP_ON
+
+    async def read(asked: list[str]) -> Mapping[str, Sequence[str]]:
+        assert session is not None
+        found: dict[str, list[str]] = {}
+        for row in (await session.execute(query, {"asked": asked})).all():
+            found.setdefault(row[0], []).append(row[1])
+        return found
+
     seen = {code: [code] for code in unit_codes}
     frontier = {code: [code] for code in seen}
     for _ in range(MAX_GENERATIONS):
         asked = sorted({code for codes in frontier.values() for code in codes})
         if not asked:
             break
-        found: dict[str, list[str]] = {}
-        for row in (await session.execute(query, {"asked": asked})).all():
-            found.setdefault(row[0], []).append(row[1])
+        found = await (step or read)(asked)
         for origin, codes in frontier.items():
             frontier[origin] = [
                 code
-                for step in codes
-                if step in found and (not sole or len(found[step]) == 1)
-                for code in found[step]
+                for near in codes
+                if near in found and (not sole or len(found[near]) == 1)
+                for code in found[near]
                 if code not in seen[origin]
             ]
             seen[origin].extend(frontier[origin])
