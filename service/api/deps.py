@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from service.auth import TokenVerifier, bearer_token
 from service.config import Settings

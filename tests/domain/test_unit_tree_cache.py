@@ -34,7 +34,11 @@ async def test_every_change_to_the_tree_bumps_its_version(api: Api) -> None:
     async with sessions() as session, session.begin():
         session.add(
             UnitSuccession(
-                predecessor_code="C2", successor_code="C3", effective_on=date(2025, 7, 1), basis="resolution", source="t"
+                predecessor_code="C2",
+                successor_code="C3",
+                effective_on=date(2025, 7, 1),
+                basis="resolution",
+                source="t",
             )
         )
     seen.append(await _version(api))

@@ -114,9 +114,7 @@ async def apply_transition(
         definition = procedure.definition
         transition = transition_of(definition, trigger, indicator)
         history = reads_recognitions(definition, transition, indicator)
-        cf = await case_file_of(
-            session, case, procedure, profile, with_history=history, tree_version=tree_version
-        )
+        cf = await case_file_of(session, case, procedure, profile, with_history=history, tree_version=tree_version)
         outcome = await fire_on_file(
             session,
             cf,
