@@ -38,7 +38,7 @@ def upgrade() -> None:
         "unit_tree_version",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_unit_tree_version")),
     )
     op.execute("INSERT INTO unit_tree_version (id, version) VALUES (1, 1)")
     if op.get_bind().dialect.name == "postgresql":

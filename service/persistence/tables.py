@@ -1,19 +1,19 @@
 """The tables (SQLModel), one class each, with the indexes the API's queries need.
 
-Times are stored timezone-aware in UTC (``UTCDateTime`` restores the zone SQLite drops). Audit events are
+Times are stored timezone-aware in UTC (``column_types.UTCDateTime`` restores the zone SQLite drops). Audit events are
 append-only: no code path updates or deletes them. The audit payload is stored as the exact canonical JSON text
 that was hashed, so verification never depends on how a database re-encodes JSON.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from service.persistence.column_types import JSONType, UTCDateTime
 
 # Named constraints, so a later migration can alter them (SQLite batch mode cannot drop an unnamed one).
 SQLModel.metadata.naming_convention = {
@@ -23,26 +23,6 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class UTCDateTime(TypeDecorator):
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def _time(**kwargs: Any) -> Any:
