@@ -48,7 +48,7 @@ class AdminUnit(SQLModel, table=True):
 
 class UnitTreeVersion(SQLModel, table=True):
     """One row: the version of the unit tree, bumped by triggers on ``admin_unit`` and ``unit_succession`` (migration
-    0005), so that what a process keeps of the tree (``service.domain.units.tree_cache``) is known stale at once."""
+    0006), so that what a process keeps of the tree (``service.domain.units.tree_cache``) is known stale at once."""
 
     __tablename__ = "unit_tree_version"
 

@@ -1,5 +1,5 @@
 """What a process keeps of the unit tree (``service.domain.units.tree_cache``) is never used once the tree changed,
-whoever changed it: the triggers of migration 0005 bump ``unit_tree_version`` on any change to ``admin_unit`` or
+whoever changed it: the triggers of migration 0006 bump ``unit_tree_version`` on any change to ``admin_unit`` or
 ``unit_succession``, and a write reads the version with its case row. A change made through another engine (another
 API process, the import, SQL by hand) is seen by the very next request of this one."""
 

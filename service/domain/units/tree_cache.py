@@ -2,7 +2,7 @@
 version of the tree; a write's unit path and succession walk are worked out from them, without a query.
 
 The version is ``unit_tree_version.version``, bumped by database triggers in the very transaction that changes
-``admin_unit`` or ``unit_succession`` (migration 0005), whoever changes them: this process, another API process, the
+``admin_unit`` or ``unit_succession`` (migration 0006), whoever changes them: this process, another API process, the
 import, SQL by hand. A write reads the version with its case row, in the same statement, and asks here; what was
 read under another version is dropped, never used. The tree is read after the version, so it is never older than
 the version says. Entries are kept per database engine (a process serving two databases, as the tests do, keeps

@@ -9,8 +9,8 @@ bumping so that no writer can forget to: statement-level on PostgreSQL (TRUNCATE
 per row on SQLite (which has no statement triggers). The row is upserted, so the version survives a table emptied by
 hand (it then starts again at 1; a process's entries are kept per database engine and per version read).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-05
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
