@@ -34,10 +34,10 @@ def _verify_database(args: argparse.Namespace, settings: Settings) -> int:
     a signed checkpoint, as ``mode=incremental``); with ``--deep`` also every evidence file on disk against its
     recorded SHA-256. Exit 0 when everything holds, 1 naming what does not, 2 for bad usage or no checkpoint."""
     from service.domain.audit.evidence_files import verify_evidence_files
-    from service.domain.audit.incremental import NoCheckpoint, verify_since_checkpoint
+    from service.domain.audit.incremental import NoCheckpoint
     from service.domain.audit.verify import verify
     from service.persistence.db import make_engine, session_factory
-    from service.workers.verify_processes import verify_every_chain
+    from service.workers.verify_processes import verify_every_chain, verify_since_checkpoint
 
     settings.check()
 

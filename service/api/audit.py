@@ -17,7 +17,7 @@ from service.api.params import Instant, decode_cursor, encode_cursor, strict_int
 from service.api.schemas import EventPage, FilesVerifyOut, VerifiedFrom, VerifyOut
 from service.domain import authority
 from service.domain.audit.evidence_files import verify_evidence_files
-from service.domain.audit.incremental import NoCheckpoint, verify_since_checkpoint
+from service.domain.audit.incremental import NoCheckpoint
 from service.domain.audit.verify import verify as verify_chains
 from service.domain.errors import NotFound, Reason
 from service.persistence.queries import (
@@ -27,7 +27,7 @@ from service.persistence.queries import (
     scope_codes,
 )
 from service.persistence.tables import AuditEvent
-from service.workers.verify_processes import verify_every_chain
+from service.workers.verify_processes import verify_every_chain, verify_since_checkpoint
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 access_log = logging.getLogger("cdht.audit.access")

@@ -7,7 +7,8 @@ of its own, and the parts are merged by ``merge_parts`` into exactly the report 
 The workers are spawned (not forked) so that nothing of the API process (its event loop, its pooled connections)
 is inherited.
 SQLite and small databases stay in the calling process: starting the workers costs about a second.
-``verify_with_progress`` is the same verify reported range by range (the console's "verify everything").
+``verify_with_progress`` is the same verify reported range by range (the console's "verify everything");
+``verify_since_checkpoint`` runs an incremental verify's plan (``service.domain.audit.incremental``) the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from service.config import Settings
 from service.domain.audit.event_reader import EVERY_CHAIN, ChainRange
+from service.domain.audit.incremental import IncrementalReport, batches, check_chains, plan_since
 from service.domain.audit.verify import PartReport, VerifyReport, merge_parts, verify, verify_part
 from service.persistence.db import is_sqlite
 
@@ -177,3 +179,40 @@ async def verify_every_chain(session: AsyncSession, settings: Settings) -> Verif
     if not await _in_processes(session, url, processes, settings):
         return await verify(session)
     return await verify_in_processes(session, url, processes=processes)
+
+
+async def verify_since_checkpoint(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    checkpoint_id: str | None = None,
+    case_id: str | None = None,
+) -> IncrementalReport:
+    """Verify what changed since a checkpoint (the newest, or ``checkpoint_id``), every chain or one case's.
+
+    Everything is read as of one moment, so that a chain written meanwhile is not taken for a broken one: on
+    PostgreSQL in a REPEATABLE READ transaction of its own, whose snapshot the worker processes import."""
+    if session.get_bind().dialect.name != "postgresql":
+        return await _since(session, settings, checkpoint_id, case_id)  # a transaction's reads hold still
+    async with AsyncSession(session.bind) as own:
+        await own.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        return await _since(own, settings, checkpoint_id, case_id)
+
+
+async def _since(
+    session: AsyncSession, settings: Settings, checkpoint_id: str | None, case_id: str | None
+) -> IncrementalReport:
+    plan = await plan_since(session, settings, checkpoint_id, case_id)
+    processes = 1 if case_id is not None else await processes_for(session, settings)
+    if processes > 1 and len(plan.steps) > 1:
+        size = -(-len(plan.steps) // (processes * RANGES_PER_PROCESS))
+        snapshot = (await session.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+        url = settings.resolved_database_url
+        calls = [(url, chunk, snapshot) for chunk in batches(plan.steps, size)]
+        return plan.report(await in_workers(_check_in_worker, calls, processes))
+    return plan.report([await check_chains(session, plan.steps)] if plan.steps else [])
+
+
+def _check_in_worker(url: str, steps: list[tuple[str, Any, bool]], snapshot: str) -> PartReport:
+    """In a worker process: ``check_chains`` on a connection of its own, in the snapshot the plan was made in."""
+    return asyncio.run(in_own_session(url, lambda session: check_chains(session, steps), snapshot=snapshot))

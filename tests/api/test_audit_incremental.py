@@ -11,12 +11,11 @@ import pytest
 from sqlalchemy import select, text
 
 from service import walkthrough as w
-from service.domain.audit import incremental
 from service.domain.audit.canonical import event_hash
 from service.persistence.tables import AuditEvent
 from service.workers import verify_processes
-from tests.api.test_evidence_integrity import _verify_db
 from tests.helpers import DEFINITION, Api
+from tests.support.cli import verify_db
 
 
 def _moment(value: str) -> datetime:
@@ -195,7 +194,7 @@ async def test_the_cli_says_which_verify_it_ran(
     api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def cli(*args: str) -> Any:
-        return _verify_db(monkeypatch, api, *args)  # ``cdht audit verify-db ARGS`` on the test's database
+        return verify_db(monkeypatch, api, *args)  # ``cdht audit verify-db ARGS`` on the test's database
 
     first, _, checkpoint = await _after_checkpoint(api)
     capsys.readouterr()
@@ -253,20 +252,20 @@ async def test_a_chain_written_during_the_verify_is_not_taken_for_a_broken_one(
     api = pg_api
     first, leader = await _planned(api, "C1")
     await _checkpoint(api)
-    check_chains = incremental.check_chains
+    check_chains = verify_processes.check_chains
 
     async def written_meanwhile(session: Any, plan: Any) -> Any:
         await api.ok(await api.fire(leader, first, "assign_indicators", w.assign_indicators(DEFINITION)))
         return await check_chains(session, plan)
 
-    monkeypatch.setattr(incremental, "check_chains", written_meanwhile)
+    monkeypatch.setattr(verify_processes, "check_chains", written_meanwhile)
     api.settings.verify_parallel_min_events, api.settings.verify_processes = 0, processes
     if processes > 1:
         monkeypatch.setattr(verify_processes, "processes_for", _always(processes))
     report = await _incremental(api)
     assert report["ok"] is True, report
     assert report["events_checked"] == 0
-    monkeypatch.setattr(incremental, "check_chains", check_chains)
+    monkeypatch.setattr(verify_processes, "check_chains", check_chains)
     assert (await _incremental(api))["events_checked"] == 1  # seen by the next one
 
 

@@ -34,7 +34,13 @@ async def test_full_case_reaches_recognized_at_level_1(api: Api) -> None:
     ]
     assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
     verify = await api.ok(await api.get(reviewers.head, "/v1/audit/verify", case=case_id))
-    assert verify == {"ok": True, "events_checked": len(history), "chains_checked": 1, "first_bad_event": None}
+    assert verify == {
+        "ok": True,
+        "mode": "full",
+        "events_checked": len(history),
+        "chains_checked": 1,
+        "first_bad_event": None,
+    }
 
 
 async def test_three_tier_cycle_is_decided_by_the_district_head(api: Api) -> None:

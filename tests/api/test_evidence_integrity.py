@@ -4,7 +4,6 @@ and a deep verify checks the files on disk."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import zipfile
 from io import BytesIO
@@ -15,12 +14,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
 from service import walkthrough as w
-from service.cli import main as cdht_main
 from service.domain.audit.canonical import event_hash
 from service.domain.audit.digest import DIGEST_VERSION, case_state_digest, digest_version
 from service.persistence.evidence_store import evidence_path
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, Deadline, Evidence
 from tests.helpers import DEFINITION, Api
+from tests.support.cli import verify_db
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -126,17 +125,6 @@ async def test_a_version_1_digest_still_verifies_and_its_evidence_is_held_to_the
     )
 
 
-async def _verify_db(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> int:
-    for name, value in {
-        "CDHT_ENV": "test",
-        "CDHT_DATABASE_URL": api.settings.resolved_database_url,
-        "CDHT_DATA_DIR": str(api.settings.data_dir),
-        "CDHT_AUTH_DEV_SECRET": api.settings.auth_dev_secret,
-    }.items():
-        monkeypatch.setenv(name, value)
-    return await asyncio.to_thread(cdht_main, ["audit", "verify-db", *args])
-
-
 async def test_bytes_changed_on_disk_are_never_served_and_deep_verify_reports_them(
     api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -170,15 +158,15 @@ async def test_bytes_changed_on_disk_are_never_served_and_deep_verify_reports_th
     assert shallow["ok"] is True and "files" not in shallow
 
     capsys.readouterr()
-    assert await _verify_db(monkeypatch, api, "--deep", "--case", case_id) == 1
+    assert await verify_db(monkeypatch, api, "--deep", "--case", case_id) == 1
     printed = capsys.readouterr().out
     assert "chains OK" in printed and "evidence files FAILED" in printed and evidence["id"] in printed
-    assert await _verify_db(monkeypatch, api, "--case", case_id) == 0
+    assert await verify_db(monkeypatch, api, "--case", case_id) == 0
 
     path.write_bytes(content)
     assert (await api.get(auditor, _download_path(case_id, evidence))).content == content
     assert (await api.ok(await api.get(auditor, "/v1/audit/verify", deep="true")))["ok"] is True
-    assert await _verify_db(monkeypatch, api, "--deep") == 0
+    assert await verify_db(monkeypatch, api, "--deep") == 0
 
 
 async def test_a_missing_file_is_404_and_reported_by_deep_verify(api: Api) -> None:

@@ -1,12 +1,22 @@
 """The ``cdht`` command run as an operator runs it: a real process, in a directory of the test's, with only the
-``CDHT_*`` settings the test gives (none inherited from the environment running the tests)."""
+``CDHT_*`` settings the test gives (none inherited from the environment running the tests); and ``verify_db``,
+``cdht audit verify-db`` run in the test's process on the test's own database."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from service.cli import main as cdht_main
+
+if TYPE_CHECKING:
+    from tests.helpers import Api
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,3 +34,15 @@ def cdht(
         text=True,
         timeout=timeout,
     )
+
+
+async def verify_db(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> int:
+    """``cdht audit verify-db ARGS`` on the test's database, in this process; its exit code."""
+    for name, value in {
+        "CDHT_ENV": "test",
+        "CDHT_DATABASE_URL": api.settings.resolved_database_url,
+        "CDHT_DATA_DIR": str(api.settings.data_dir),
+        "CDHT_AUTH_DEV_SECRET": api.settings.auth_dev_secret,
+    }.items():
+        monkeypatch.setenv(name, value)
+    return await asyncio.to_thread(cdht_main, ["audit", "verify-db", *args])

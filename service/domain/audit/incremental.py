@@ -27,14 +27,14 @@ opening and upload events recorded (the case digest still covers the evidence ro
 digest an older event recorded. A full verify stays the default and is what proves the log; the incremental one is
 for checking often, between full verifies, that nothing since the last signed checkpoint went wrong.
 
-The plan (which chains to walk from where, which to compare only) is made here on one snapshot; the chains are then
-checked in consecutive ranges, in the full verify's worker processes on a large PostgreSQL database
-(``verify_processes``), each on a snapshot of its own, and the parts merged as the full verify merges them.
+The plan (which chains to walk from where, which to compare only: ``plan_since``) and the check of its chains
+(``check_chains``) are made here; ``service.workers.verify_processes.verify_since_checkpoint`` runs them on one
+snapshot, the chains in consecutive ranges in the full verify's worker processes on a large PostgreSQL database,
+and the parts are merged as the full verify merges them (``IncrementalPlan.report``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +57,6 @@ from service.domain.audit.verify import (
 )
 from service.persistence.keys import key_id, signing_key
 from service.persistence.tables import AuditCheckpoint, AuditEvent
-from service.workers import verify_processes
 
 LOOKUP_BATCH = 500  # checkpointed positions looked up per query
 WALK_BATCH = 200  # chains whose events after the checkpoint are read per query
@@ -78,7 +77,7 @@ class IncrementalReport:
     events_trusted: int  # the events up to the signed heads, taken on the checkpoint's word
 
 
-def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+def batches(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -108,11 +107,11 @@ async def _rows_at(session: AsyncSession, positions: list[tuple[str, int]]) -> d
             f"SELECT {picked} FROM unnest(CAST(:chains AS text[]), CAST(:seqs AS int[])) AS p(chain, seq) "
             "JOIN audit_event AS e ON e.chain = p.chain AND e.seq = p.seq"
         )
-        for batch in _batches(positions, LOOKUP_BATCH * 20):
+        for batch in batches(positions, LOOKUP_BATCH * 20):
             chains, seqs = [chain for chain, _ in batch], [seq for _, seq in batch]
             found.update({row[CHAIN]: row for row in (await session.execute(query, {"chains": chains, "seqs": seqs}))})
         return found
-    for batch in _batches(positions, LOOKUP_BATCH):
+    for batch in batches(positions, LOOKUP_BATCH):
         query = select(*columns(events, CHECK_COLUMNS)).where(tuple_(events.c.chain, events.c.seq).in_(batch))
         found.update({row[CHAIN]: row for row in (await session.execute(query)).all()})
     return found
@@ -162,27 +161,29 @@ def _walk_chain(walker: CaseChainWalker, chain: str, start: Any | None, rows: It
     return None
 
 
-async def verify_since_checkpoint(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    checkpoint_id: str | None = None,
-    case_id: str | None = None,
-) -> IncrementalReport:
-    """Verify what changed since a checkpoint (the newest, or ``checkpoint_id``), every chain or one case's.
+@dataclass
+class IncrementalPlan:
+    """What the checkpoint says and what is left to check: the problems found while planning (``part``), the chains
+    to check (``steps``: chain, its signed head's event or None, whether to walk it), the checkpoint's facts."""
 
-    Everything is read as of one moment, so that a chain written meanwhile is not taken for a broken one: on
-    PostgreSQL in a REPEATABLE READ transaction of its own, whose snapshot the worker processes import."""
-    if session.get_bind().dialect.name != "postgresql":
-        return await _since(session, settings, checkpoint_id, case_id)  # a transaction's reads hold still
-    async with AsyncSession(session.bind) as own:
-        await own.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        return await _since(own, settings, checkpoint_id, case_id)
+    part: PartReport
+    steps: list[tuple[str, Any, bool]]
+    checkpoint: dict[str, Any]
+    chains: int  # the chains compared: signed by the checkpoint, and opened since
+    events_trusted: int
+
+    def report(self, parts: list[PartReport]) -> IncrementalReport:
+        """The verify's report from the planning's findings and the checked parts of the plan."""
+        report = merge_parts([self.part, *parts])
+        report.chains_checked = self.chains
+        return IncrementalReport(report, self.checkpoint, self.events_trusted)
 
 
-async def _since(
+async def plan_since(
     session: AsyncSession, settings: Settings, checkpoint_id: str | None, case_id: str | None
-) -> IncrementalReport:
+) -> IncrementalPlan:
+    """The plan of an incremental verify from a checkpoint (the newest, or ``checkpoint_id``), every chain or one
+    case's: the signature and the signed heads checked, the chains to walk or compare listed."""
     checkpoint = await _checkpoint(session, checkpoint_id)
     public = signing_key(settings).public_key()
     only = case_chain(case_id) if case_id is not None else None
@@ -201,7 +202,7 @@ async def _since(
     if refused is not None:
         problem = f"checkpoint {checkpoint.id} {refused} (key {key_id(public)}): nothing can be taken from it"
         part.event_problem = problem_at(None, problem)
-        return IncrementalReport(merge_parts([part]), info, 0)
+        return IncrementalPlan(part, [], info, 0, 0)
 
     current = {chain: head for chain, head in (await current_heads(session)).items() if only is None or chain == only}
     numbering = await _numbering(session, only)
@@ -232,20 +233,7 @@ async def _since(
             plan.append((chain, None, True))
     plan.sort(key=lambda step: step[0])
 
-    processes = 1 if case_id is not None else await verify_processes.processes_for(session, settings)
-    if processes > 1 and len(plan) > 1:
-        count = processes * verify_processes.RANGES_PER_PROCESS
-        size = -(-len(plan) // count)
-        snapshot = (await session.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
-        url = settings.resolved_database_url
-        parts = await verify_processes.in_workers(
-            _check_in_worker, [(url, chunk, snapshot) for chunk in _batches(plan, size)], processes
-        )
-    else:
-        parts = [await check_chains(session, plan)]
-    report = merge_parts([part, *parts])
-    report.chains_checked = len(signed) + len(new)
-    return IncrementalReport(report, info, sum(seq for seq, _ in signed.values()))
+    return IncrementalPlan(part, plan, info, len(signed) + len(new), sum(seq for seq, _ in signed.values()))
 
 
 async def check_chains(session: AsyncSession, plan: list[tuple[str, Any, bool]]) -> PartReport:
@@ -255,7 +243,7 @@ async def check_chains(session: AsyncSession, plan: list[tuple[str, Any, bool]])
     part = PartReport()
     walker = CaseChainWalker(part)
     walked = [(chain, start) for chain, start, walk in plan if walk]
-    for group in _batches(walked, WALK_BATCH):
+    for group in batches(walked, WALK_BATCH):
         rows = await _events_of(session, [chain for chain, _ in group])
         for chain, start in group:
             found = _walk_chain(walker, chain, start, rows.get(chain, ()))
@@ -267,14 +255,7 @@ async def check_chains(session: AsyncSession, plan: list[tuple[str, Any, bool]])
         if part.event_problem is not None:
             return part
     unchanged = [Finished(chain, start, None, None) for chain, start, walk in plan if not walk]
-    for batch in _batches(unchanged, LOOKUP_BATCH):
+    for batch in batches(unchanged, LOOKUP_BATCH):
         await check_heads(session, batch, part)
     part.events_checked = walker.walk.events
     return part
-
-
-def _check_in_worker(url: str, plan: list[tuple[str, Any, bool]], snapshot: str) -> PartReport:
-    """In a worker process: ``check_chains`` on a connection of its own, in the snapshot the plan was made in."""
-    return asyncio.run(
-        verify_processes.in_own_session(url, lambda session: check_chains(session, plan), snapshot=snapshot)
-    )
