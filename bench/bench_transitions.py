@@ -41,6 +41,7 @@ from bench.common import (
     Server,
     base_parser,
     cprofile_summary,
+    cpu_seconds,
     database,
     dsn,
     fmt,
@@ -233,6 +234,13 @@ def main() -> None:
                         report.notes.append(f"{name} c={concurrency}: ran out of prepared cases (use --cases)")
             report.load = load.stop()
             rss = {pid: memory_kb(pid) for pid in service.workers()}
+            report.notes.append(
+                "CPU seconds each worker used over the runs (a socket per worker, bench.reuseport, so the kernel "
+                "spreads the connections): service "
+                + ", ".join(f"{cpu_seconds(pid):.1f}" for pid in service.workers())
+                + "; ceiling "
+                + ", ".join(f"{cpu_seconds(pid):.1f}" for pid in ceiling.workers())
+            )
             ceiling_rss = {pid: memory_kb(pid) for pid in ceiling.workers()}
 
             report.figures.append(

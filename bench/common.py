@@ -281,6 +281,15 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) a process has used so far, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def memory_kb(pid: int) -> dict[str, int]:
     """VmHWM (peak resident set) and VmRSS of a process, in kB."""
     out = {}
@@ -339,6 +348,10 @@ class Server:
 
 
 def uvicorn_argv(target: str, port: int, workers: int) -> list[str]:
+    """A uvicorn server of ``target`` (a factory); several workers each on a socket of their own (``bench.reuseport``:
+    the kernel spreads the connections, where uvicorn's shared socket let one worker take them all)."""
+    if workers > 1:
+        return [PY, "-m", "bench.reuseport", target, "--port", str(port), "--workers", str(workers)]
     return [
         PY,
         "-m",
@@ -349,8 +362,6 @@ def uvicorn_argv(target: str, port: int, workers: int) -> list[str]:
         "127.0.0.1",
         "--port",
         str(port),
-        "--workers",
-        str(workers),
         "--log-level",
         "warning",
         "--no-access-log",
