@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from service.api.audit import search_events, verify_audit
 from service.api.audit_export import export_audit
+from service.api.schemas import EventPage
 from service.console.render import ENV, context, page
 from service.console.routing import PREFIX, ConsoleRoute, services_and_now, signed_in
 from service.domain import authority
@@ -53,7 +54,7 @@ async def audit(request: Request) -> Response:
     searched = any(values.values()) or breaches is not None or bool(q.get("search"))
     found = None
     if searched:
-        found = await search_events(
+        answer = await search_events(
             actor,
             svc,
             case=values["case"],
@@ -70,6 +71,7 @@ async def audit(request: Request) -> Response:
             cursor=q.get("cursor") or None,
             limit=50,
         )
+        found = EventPage.model_validate_json(bytes(answer.body))  # the API's answer is written as JSON text
     return page(
         request,
         "audit.html",
