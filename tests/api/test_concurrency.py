@@ -53,7 +53,7 @@ async def test_concurrent_evidence_uploads_keep_one_chain(pg_api: Api) -> None:
     )
     assert [r.status_code for r in responses] == [201] * 15
     report = await api.ok(await api.get(leader, "/v1/audit/verify", case=case_id))
-    assert report == {"ok": True, "events_checked": 18, "chains_checked": 1, "first_bad_event": None}
+    assert report == {"ok": True, "mode": "full", "events_checked": 18, "chains_checked": 1, "first_bad_event": None}
 
 
 @pytest.mark.postgres
