@@ -10,10 +10,10 @@ hash-chained audit event with the case's digest and the outbox row, commits, and
 caller now sees it. The cases are clones of one case walked through the API (bench/datagen.py), one per commune.
 
 The ceiling is bench/ceiling_app.py: a bare FastAPI route that parses the same JSON body and does one transaction
-updating one row and inserting one, served the same way (uvicorn, 2 workers each on its own SO_REUSEPORT socket, uvloop, same pool size). Each
-concurrency runs the ceiling then the service, back to back, with the same load generator (bench/loadgen.py, a
-process of its own, closed loop). Goals: service throughput ≥ 0.5 × the ceiling's and p99 ≤ 2 × the ceiling's p99
-at every concurrency; peak RSS (VmHWM) of each API worker < 200 MB.
+updating one row and inserting one, served the same way (uvicorn, 2 workers each on its own SO_REUSEPORT socket:
+bench/reuseport.py; uvloop, same pool size). Each concurrency runs the ceiling then the service, back to back, with
+the same load generator (bench/loadgen.py, a process of its own, closed loop). Goals: service throughput ≥ 0.5 ×
+the ceiling's and p99 ≤ 2 × the ceiling's p99 at every concurrency; peak RSS (VmHWM) of each API worker < 200 MB.
 
     python -m bench.bench_transitions [--quick] [--cases N] [--duration S]
 """
