@@ -20,10 +20,10 @@ from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.case_pages import load_case_files
 from service.domain.cases import replay
-from service.domain.cases.casefile import CaseFile, known_case, load_case_file
+from service.domain.cases.casefile import CaseFile, case_row_and_tree, load_case_file
 from service.domain.cases.explain import allowed_transitions, explain
 from service.domain.errors import Conflict, Reason
-from service.domain.units.paths import unit_path
+from service.domain.units.tree_cache import unit_path_at
 from service.persistence.queries import overdue_clause, unit_subtree
 from service.persistence.tables import AuditEvent, Case, Deadline
 from service.telemetry import context as log_context
@@ -40,9 +40,10 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="The case's
 
 async def readable(session: AsyncSession, case_id: str, actor: Actor) -> Case:
     """The case row, once the caller is known to be in its jurisdiction: for reads that need nothing else of the
-    case file (two queries: the row and its unit path)."""
-    case = known_case(await session.get(Case, case_id), case_id)
-    _, units = await unit_path(session, case.unit_code)
+    case file (one query: the row with the unit tree's version; the unit path from the tree this process keeps at
+    that version, as a write's)."""
+    case, tree_version = await case_row_and_tree(session, case_id, lock=False)
+    _, units = await unit_path_at(session, case.unit_code, tree_version)
     authority.require_read(actor, units, case.subject or None)
     note_auditor_read(actor, case_id)
     return case

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.authority import UnitPath
 from service.domain.errors import UnknownUnit
-from service.domain.units.paths import MAX_DEPTH, path_of
+from service.domain.units.paths import MAX_DEPTH, path_of, unit_path
 from service.domain.units.successions import walk_many
 from service.persistence.tables import AdminUnit, UnitSuccession, UnitTreeVersion
 
@@ -71,8 +71,6 @@ async def unit_path_at(session: AsyncSession, unit_code: str, version: int | Non
     """``paths.unit_path``, worked out from the tree this process read at ``version`` (read from the database
     without a version)."""
     if version is None:
-        from service.domain.units.paths import unit_path
-
         return await unit_path(session, unit_code)
     tree = await _tree(session, version)
     chain = []
