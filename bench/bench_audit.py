@@ -42,6 +42,7 @@ from urllib.parse import quote, urlencode
 import asyncpg
 
 from bench import datagen
+from bench.bench_webhooks import cpu_seconds
 from bench.common import (
     CpuLoad,
     Http,
@@ -268,6 +269,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, help="requests per latency figure; default 1,000 (quick 300)")
     parser.add_argument("--reuse", metavar="DATABASE", help="measure a database kept by --keep, without loading")
     parser.add_argument("--load-only", action="store_true", help="load (with --keep) and measure nothing")
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="measure history, search and as_of only (no verify, hashing limit or export), and profile history and "
+        "as_of with py-spy whatever their figures (unless --no-profile)",
+    )
     args = parser.parse_args()
     events = args.events or (200_000 if args.quick else 10_000_000)
     cycles = args.cycles or (2 if args.quick else 10)
@@ -323,7 +330,10 @@ def main() -> None:
                 (f"/v1/cases/{cid}/history", bearer(province_tokens[c.province]))
                 for cid, c in (pick_case() for _ in range(n))
             ]
+            worker = server.workers()[0]
+            cpu0 = cpu_seconds(worker)
             history_ms, problems = asyncio.run(timed_gets(port, history))
+            cpu_ms = {"history": (cpu_seconds(worker) - cpu0) * 1000 / len(history)}
             query_ms = asyncio.run(query_latencies(db, [rng.choice(case_ids) for _ in range(n)]))
             log(f"[audit] history p99 {latency_summary(history_ms)['p99']:.1f} ms over HTTP")
             report.notes.append(
@@ -346,9 +356,26 @@ def main() -> None:
             for (cid, clone), middle in zip(picked, asyncio.run(middle_times(db, [c for c, _ in picked])), strict=True):
                 moment = quote((middle + timedelta(seconds=1)).isoformat())
                 as_of.append((f"/v1/cases/{cid}?as_of={moment}", bearer(province_tokens[clone.province])))
+            cpu0 = cpu_seconds(worker)
             as_of_ms, more = asyncio.run(timed_gets(port, as_of))
+            cpu_ms["as_of"] = (cpu_seconds(worker) - cpu0) * 1000 / len(as_of)
             problems += more
             log(f"[audit] as_of p99 {latency_summary(as_of_ms)['p99']:.1f} ms")
+            if args.latency_only:
+                report.load = load.stop()
+                latency_report(report, history_ms, query_ms, search_ms, as_of_ms, problems)
+                report.notes.append(
+                    "the worker's CPU per request (from /proc; it barely moves with the machine's load): "
+                    + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu_ms.items())
+                )
+                if not args.no_profile:
+                    for name, requests in (("history", history), ("as_of", as_of)):
+                        spy = PySpy(server.workers(), 10_000, out, name)
+                        asyncio.run(timed_gets(port, requests[: max(n // 2, 100)]))
+                        report.profiles[f"{name} over HTTP (py-spy on the worker)"] = spy.stop()
+                report.seconds = time.monotonic() - started
+                report.save(args.json)
+                return
 
             log("[audit] verify: every chain ...")
             http = Http(port)
@@ -371,35 +398,7 @@ def main() -> None:
             )
             report.load = load.stop()
 
-            report.notes = [note for note in report.notes if not note.startswith("measured as they came")]
-            h, q, a = latency_summary(history_ms), latency_summary(query_ms), latency_summary(as_of_ms)
-            pooled = [ms for values in search_ms.values() for ms in values]
-            s = latency_summary(pooled)
-            report.figures.append(["measure", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"])
-            report.figures.append(
-                ["history (HTTP)", str(h["n"]), fmt(h["p50"]), fmt(h["p95"]), fmt(h["p99"]), fmt(h["max"])]
-            )
-            report.figures.append(
-                [
-                    "history query alone (asyncpg)",
-                    str(q["n"]),
-                    fmt(q["p50"], 2),
-                    fmt(q["p95"], 2),
-                    fmt(q["p99"], 2),
-                    fmt(q["max"], 2),
-                ]
-            )
-            for kind, values in search_ms.items():
-                k = latency_summary(values)
-                report.figures.append(
-                    [f"search: {kind}", str(k["n"]), fmt(k["p50"]), fmt(k["p95"]), fmt(k["p99"]), fmt(k["max"])]
-                )
-            report.figures.append(
-                ["search: all kinds", str(s["n"]), fmt(s["p50"]), fmt(s["p95"]), fmt(s["p99"]), fmt(s["max"])]
-            )
-            report.figures.append(
-                ["as_of (replay, HTTP)", str(a["n"]), fmt(a["p50"]), fmt(a["p95"]), fmt(a["p99"]), fmt(a["max"])]
-            )
+            h, q, s = latency_report(report, history_ms, query_ms, search_ms, as_of_ms, [])
             events_checked = verified.get("events_checked", 0)
             verify_rate = events_checked / verify_seconds if verify_seconds else 0.0
             export_rate = max(lines - 1, 0) / export_seconds if export_seconds else 0.0
@@ -443,13 +442,6 @@ def main() -> None:
                     f"status {export_status}",
                 ]
             )
-            report.goal(
-                "history p99",
-                "< 10 ms",
-                f"{h['p99']:.1f} ms over HTTP ({q['p99']:.2f} ms the query alone)",
-                h["p99"] < 10,
-            )
-            report.goal("filtered search first page p99", "< 50 ms", f"{s['p99']:.1f} ms", s["p99"] < 50)
             report.goal("full verify", "≥ 200,000 events/s", f"{verify_rate:,.0f} events/s", verify_rate >= 200_000)
             if not verified.get("ok"):
                 report.notes.append(f"verify did not pass: {verified}")
@@ -479,6 +471,37 @@ def main() -> None:
             server.stop()
     report.seconds = time.monotonic() - started
     report.save(args.json)
+
+
+def latency_report(
+    report: Report,
+    history_ms: list[float],
+    query_ms: list[float],
+    search_ms: dict[str, list[float]],
+    as_of_ms: list[float],
+    problems: list[str],
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """The latency figures and goals (history, search, as_of) into ``report``; the summaries of history, its query
+    alone and every search pooled."""
+    report.notes = [note for note in report.notes if not note.startswith("measured as they came")]
+    h, q, a = latency_summary(history_ms), latency_summary(query_ms), latency_summary(as_of_ms)
+    s = latency_summary([ms for values in search_ms.values() for ms in values])
+    row = lambda name, k, places=1: [name, str(k["n"]), *(fmt(k[p], places) for p in ("p50", "p95", "p99", "max"))]  # noqa: E731
+    report.figures.append(["measure", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"])
+    report.figures.append(row("history (HTTP)", h))
+    report.figures.append(row("history query alone (asyncpg)", q, 2))
+    for kind, values in search_ms.items():
+        report.figures.append(row(f"search: {kind}", latency_summary(values)))
+    report.figures.append(row("search: all kinds", s))
+    report.figures.append(row("as_of (replay, HTTP)", a))
+    report.goal(
+        "history p99", "< 10 ms", f"{h['p99']:.1f} ms over HTTP ({q['p99']:.2f} ms the query alone)", h["p99"] < 10
+    )
+    report.goal("filtered search first page p99", "< 50 ms", f"{s['p99']:.1f} ms", s["p99"] < 50)
+    report.goal("as_of p99", "< 50 ms", f"{a['p99']:.1f} ms", a["p99"] < 50)
+    if problems:
+        report.notes.append("non-200 answers: " + "; ".join(problems[:3]))
+    return h, q, s
 
 
 async def verify_incremental(http: Http, headers: dict[str, str]) -> dict[str, Any]:

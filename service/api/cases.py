@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import Services, current_actor, now, services
@@ -20,10 +20,11 @@ from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.case_pages import load_case_files
 from service.domain.cases import replay
-from service.domain.cases.casefile import CaseFile, case_row_and_tree, load_case_file
+from service.domain.cases.casefile import CaseFile, case_row_and_tree, known_case, load_case_file
 from service.domain.cases.explain import allowed_transitions, explain
 from service.domain.errors import Conflict, Reason
-from service.domain.units.tree_cache import unit_path_at
+from service.domain.units.tree_cache import TREE_VERSION, unit_path_at
+from service.persistence.db import standalone_reads
 from service.persistence.queries import overdue_clause, unit_subtree
 from service.persistence.tables import AuditEvent, Case, Deadline
 from service.telemetry import context as log_context
@@ -38,15 +39,23 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", descripti
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The case's ETag; 412 when stale")]
 
 
-async def readable(session: AsyncSession, case_id: str, actor: Actor) -> Case:
-    """The case row, once the caller is known to be in its jurisdiction: for reads that need nothing else of the
-    case file (one query: the row with the unit tree's version; the unit path from the tree this process keeps at
-    that version, as a write's)."""
+async def readable(session: AsyncSession, case_id: str, actor: Actor) -> tuple[Case, int | None]:
+    """The case row and the unit tree's version it was read with, once the caller is known to be in its
+    jurisdiction: for reads that need nothing else of the case file (one query: the row with the version; the unit
+    path from the tree this process keeps at that version, as a write's)."""
     case, tree_version = await case_row_and_tree(session, case_id, lock=False)
-    _, units = await unit_path_at(session, case.unit_code, tree_version)
-    authority.require_read(actor, units, case.subject or None)
+    await require_read_in_tree(session, actor, case_id, case.unit_code, case.subject, tree_version)
+    return case, tree_version
+
+
+async def require_read_in_tree(
+    session: AsyncSession, actor: Actor, case_id: str, unit_code: str, subject: str | None, tree_version: int | None
+) -> None:
+    """``authority.require_read`` of a case on ``unit_code`` about ``subject``, its unit path taken from the tree
+    this process keeps at ``tree_version`` (read from the database without one); an auditor's read is logged."""
+    _, units = await unit_path_at(session, unit_code, tree_version)
+    authority.require_read(actor, units, subject or None)
     note_auditor_read(actor, case_id)
-    return case
 
 
 async def readable_case(session: AsyncSession, registry: Registry, case_id: str, actor: Actor) -> CaseFile:
@@ -147,10 +156,11 @@ async def get_case(
             # Who may read it is decided on the case as it is today (its row and unit path: ``readable``); the
             # case file of today is not needed, the replay builds the one of then.
             log_context.bind(case=case_id)
-            await readable(session, case_id, actor)
+            await standalone_reads(session)  # the case row, its events, the recognitions: each read on its own
+            _, tree_version = await readable(session, case_id, actor)
             moment = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of
             access_log.info("as_of case=%s at=%s by=%s unit=%s", case_id, moment.isoformat(), actor.sub, actor.unit)
-            cf, last = await replay.case_as_of(session, svc.registry, case_id, moment)
+            cf, last = await replay.case_as_of(session, svc.registry, case_id, moment, tree_version=tree_version)
             if not cf.holds_recorded_digest(last.state_digest):
                 raise Conflict(
                     "the history of this case does not rebuild to the state it recorded",
@@ -198,10 +208,29 @@ async def explain_case(case_id: str, actor: ActorDep, svc: ServicesDep, at: NowD
 )
 async def case_history(case_id: str, actor: ActorDep, svc: ServicesDep) -> Response:
     async with svc.sessions() as session:
-        await readable(session, case_id, actor)
-        # Plain rows, not ORM entities, written as JSON straight from the rows with each event's stored payload
-        # text as it is (event_json): building ~100 pydantic events per answer cost several times the query.
-        events = (
-            await session.execute(select(*out_columns()).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq))
-        ).all()
+        # One statement and no transaction around it (standalone_reads): the case's unit and subject, the unit
+        # tree's version and the events, a row per event (one row of null events for a case without any; none for
+        # no case). The right to read is decided on them before anything is written out.
+        await standalone_reads(session)
+        rows = (await session.execute(_HISTORY, {"case_id": case_id})).all()
+        if not rows:
+            known_case(None, case_id)
+        unit_code, subject, tree_version = rows[0][:_EVENT]
+        await require_read_in_tree(session, actor, case_id, unit_code, subject, tree_version)
+    # Plain rows, not ORM entities, written as JSON straight from the rows with each event's stored payload text as
+    # it is (event_json): building ~100 pydantic events per answer cost several times the query.
+    events = [row[_EVENT:] for row in rows] if rows[0][_EVENT] is not None else []
     return Response(event_list_json(events), media_type="application/json")
+
+
+# A case's history in one statement: what deciding the right to read needs (the case's unit and subject, the unit
+# tree's version) beside each of its events, oldest first (an event's columns from ``_EVENT`` on). Table columns,
+# not ORM attributes: the rows come back as plain rows, without the ORM's loading.
+_CASES, _EVENTS = Case.__table__.c, AuditEvent.__table__.c
+_HISTORY = (
+    select(_CASES.unit_code, _CASES.subject, TREE_VERSION, *out_columns())
+    .select_from(Case.__table__.outerjoin(AuditEvent.__table__, _EVENTS.case_id == _CASES.id))
+    .where(_CASES.id == bindparam("case_id"))
+    .order_by(_EVENTS.seq)
+)
+_EVENT = 3

@@ -91,6 +91,16 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+async def standalone_reads(session: AsyncSession) -> None:
+    """Begin ``session`` for reads that each stand alone (none relies on another's snapshot): on PostgreSQL its
+    connection runs in autocommit, so no BEGIN and no ROLLBACK travel to the server (each statement is its own
+    snapshot, as it is under READ COMMITTED inside a transaction); on SQLite it stays in the deferred transaction
+    every read takes (the ``begin`` listener's BEGIN; autocommit there would hand transactions back to the driver).
+    Nothing may be written in such a session."""
+    if session.bind is not None and session.bind.dialect.name != "sqlite":
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 @asynccontextmanager
 async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One transaction: commits when the block succeeds, rolls back when it raises. Domain code never commits."""

@@ -9,31 +9,17 @@ every page reads them too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event
+from contextlib import AbstractContextManager
 
 from tests.helpers import Api
+from tests.support.statements import statements_sent
 
 PAGES = (5, 40)
 
 
-@contextmanager
-def counting(api: Api) -> Iterator[list[str]]:
+def counting(api: Api) -> AbstractContextManager[list[str]]:
     """The statements the app's engine sends while the block runs."""
-    sent: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement)
-
-    engine = api.app.state.services.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    return statements_sent(api.app)
 
 
 async def _cases(api: Api, count: int) -> None:

@@ -22,8 +22,8 @@ from service.domain.audit.writer import EventFacts
 from service.domain.cases.appliers import Change, opened_case, replayed
 from service.domain.cases.casefile import CaseFile, pinned
 from service.domain.errors import NotFound, Reason
-from service.domain.units.paths import unit_path
 from service.domain.units.recognitions import inheritance, prior_recognitions
+from service.domain.units.tree_cache import unit_path_at
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, Deadline, Evidence
 from workflows.calendar import local_date
 from workflows.registry import Registry
@@ -45,10 +45,17 @@ def change_of(event: AuditEvent | Row[Any]) -> Change:
 
 
 async def case_as_of(
-    session: AsyncSession, registry: Registry, case_id: str, at: datetime | None = None, *, position: int | None = None
+    session: AsyncSession,
+    registry: Registry,
+    case_id: str,
+    at: datetime | None = None,
+    *,
+    position: int | None = None,
+    tree_version: int | None = None,
 ) -> tuple[CaseFile, Row[Any]]:
     """The case after the last of its events at or before ``at`` (or up to its sequence number ``position``),
-    and that event (a row of the audit table)."""
+    and that event (a row of the audit table). With the unit tree's ``tree_version`` (read with the case row), the
+    unit path and the succession walk come from what this process read at that version (``units.tree_cache``)."""
     # Plain rows, not ORM entities: nothing here is written, and the appliers read the events' attributes only.
     query = select(AuditEvent.__table__).where(AuditEvent.chain == case_chain(case_id)).order_by(AuditEvent.seq)
     if at is not None:
@@ -70,19 +77,21 @@ async def case_as_of(
             reasons=[Reason("case_not_yet_opened", "choose a time after the case was opened")],
         )
     opening, *rest = events
-    cf = await _opened(session, registry, case_id, opening)
+    cf = await _opened(session, registry, case_id, opening, tree_version)
     for event in rest:
         replayed(cf, change_of(event), registry)
     cf.case.event_seq, cf.case.last_hash = events[-1].seq, events[-1].hash
     return cf, events[-1]
 
 
-async def _opened(session: AsyncSession, registry: Registry, case_id: str, event: AuditEvent | Row[Any]) -> CaseFile:
+async def _opened(
+    session: AsyncSession, registry: Registry, case_id: str, event: AuditEvent | Row[Any], tree_version: int | None
+) -> CaseFile:
     """The case file the opening event created, with the unit's place and its recognitions decided by that day."""
     change = change_of(event)
     case = opened_case(case_id, change)
     procedure, profile = pinned(registry, case)
-    unit, units = await unit_path(session, case.unit_code)
+    unit, units = await unit_path_at(session, case.unit_code, tree_version)
     prior = await prior_recognitions(
         session,
         unit_code=case.unit_code,
@@ -91,6 +100,7 @@ async def _opened(session: AsyncSession, registry: Registry, case_id: str, event
         exclude_case=case_id,
         decided_by=local_date(event.occurred_at),
         policy=inheritance((case.pinned or {}).get("settings")),
+        tree_version=tree_version,
     )
     cf = CaseFile(case, procedure, profile, unit, units, {}, [], {}, prior)
     replayed(cf, change, registry)

@@ -26,8 +26,10 @@ from service.domain.units.paths import MAX_DEPTH, path_of, unit_path
 from service.domain.units.successions import walk_many
 from service.persistence.tables import AdminUnit, UnitSuccession, UnitTreeVersion
 
-# The version as a column of another statement (the case row's): one round trip reads both.
-TREE_VERSION = select(UnitTreeVersion.version).where(UnitTreeVersion.id == 1).scalar_subquery()
+# The version as a column of another statement (the case row's): one round trip reads both. Of the table's columns,
+# so that a plain (Core) statement that takes it stays plain.
+_VERSION = UnitTreeVersion.__table__.c
+TREE_VERSION = select(_VERSION.version).where(_VERSION.id == 1).scalar_subquery()
 
 _UNITS = select(*(AdminUnit.__table__.c[name] for name in AdminUnit.model_fields))
 _LINKS = select(UnitSuccession.predecessor_code, UnitSuccession.successor_code).order_by(
