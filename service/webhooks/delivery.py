@@ -95,7 +95,10 @@ async def claim(
                 .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
                 .join(OutboxMessage, OutboxMessage.id == WebhookDelivery.outbox_id)
                 .where(*conditions)
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                # The order ix_delivery_due (status, next_attempt_at) gives, so the scan stops at ``batch`` rows: a
+                # tie-break by id sorted every due delivery first (a fan-out's hundreds share one time; 40 ms a
+                # claim with 5,000 waiting). No order between deliveries is promised (``data.seq`` orders a case).
+                .order_by(WebhookDelivery.next_attempt_at)
                 .limit(batch)
                 .with_for_update(of=WebhookDelivery, skip_locked=True)
             )
