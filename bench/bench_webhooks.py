@@ -109,6 +109,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def backends(db: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to ``db`` (the dispatcher's connections: nothing else
+    uses the benchmark's database meanwhile), read from /proc where the server runs on this machine."""
+
+    async def pids() -> list[int]:
+        connection = await asyncpg.connect(dsn(db))
+        try:
+            mine = await connection.fetchval("SELECT pg_backend_pid()")
+            rows = await connection.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
+            return [row["pid"] for row in rows if row["pid"] != mine]
+        finally:
+            await connection.close()
+
+    out = {}
+    for pid in asyncio.run(pids()):
+        try:
+            out[pid] = cpu_seconds(pid)
+        except OSError:
+            pass
+    return out
+
+
 def wait_for(port: int, count: int, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,9 +176,13 @@ def main() -> None:
                 [PY, "-m", "bench.dispatcher_proc"], cwd=ROOT, env=env, stdout=logs[1], stderr=logs[1]
             )
             early = wait_for(port, min(100, events), args.timeout)
-            cpu_early = cpu_seconds(dispatcher.pid)
+            cpu_early, db_early, receiver_early = cpu_seconds(dispatcher.pid), backends(db), cpu_seconds(receiver.pid)
             result = wait_for(port, events, args.timeout)
-            cpu_ms = (cpu_seconds(dispatcher.pid) - cpu_early) * 1000 / max(result["count"] - early["count"], 1)
+            cpu_late, db_late, receiver_late = cpu_seconds(dispatcher.pid), backends(db), cpu_seconds(receiver.pid)
+            measured = max(result["count"] - early["count"], 1)
+            cpu_ms = (cpu_late - cpu_early) * 1000 / measured
+            db_ms = sum(cpu - db_early.get(pid, 0.0) for pid, cpu in db_late.items()) * 1000 / measured
+            receiver_ms = (receiver_late - receiver_early) * 1000 / measured
             report.load = load.stop()
             count = result["count"]
             first, last = result["first"] or t0, result["last"] or t0
@@ -174,6 +200,9 @@ def main() -> None:
                 ]
             )
             report.figures.append(["dispatcher CPU per delivery (after the first 100)", f"{cpu_ms:,.2f} ms"])
+            if db_late:
+                report.figures.append(["PostgreSQL CPU per delivery (the dispatcher's backends)", f"{db_ms:,.2f} ms"])
+            report.figures.append(["receiver CPU per delivery", f"{receiver_ms:,.2f} ms"])
             report.figures.append(["first delivery after the dispatcher started", f"{first - t0:,.1f} s"])
             report.goal("deliveries per second, one dispatcher", "≥ 500/s", f"{rate:,.0f}/s", rate >= 500)
             if count < events:
