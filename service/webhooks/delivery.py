@@ -37,6 +37,7 @@ from service.webhooks.signing import webhook_headers
 log = logging.getLogger("cdht.webhooks")
 DISPATCHER = system_actor("webhooks")
 EXCERPT = 300
+USER_AGENT = "cdht-webhooks"
 SUCCESS_RESOLUTION = timedelta(seconds=5)  # how stale a subscription's last_success_at may be
 
 
@@ -172,15 +173,16 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-async def post(client: httpx.AsyncClient, settings: Settings, item: Claimed) -> Outcome:
+async def post(sender: httpx.AsyncClient | httpx.AsyncBaseTransport, settings: Settings, item: Claimed) -> Outcome:
     """One attempt, bounded as a whole (resolution, connection, response) below the lease."""
     headers = webhook_headers(item.secrets, item.msg_id, int(time.time()), item.body)
+    headers["user-agent"] = USER_AGENT
     timeout = httpx.Timeout(settings.webhook_read_timeout_seconds, connect=settings.webhook_connect_timeout_seconds)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(settings.webhook_attempt_timeout_seconds):
             response = await post_pinned(
-                client,
+                sender,
                 item.url,
                 content=item.body,
                 headers=headers,

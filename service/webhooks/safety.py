@@ -230,7 +230,7 @@ async def check_target(
 
 
 async def post_pinned(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | httpx.AsyncBaseTransport,
     target_url: str,
     *,
     content: bytes,
@@ -247,6 +247,10 @@ async def post_pinned(
     (``httpx.ConnectTimeout`` if resolution outlasts ``timeout.connect``) as they come. Any response, 3xx included,
     is returned as is and never followed. The returned response is already read and closed; its body is cut at
     ``max_response_bytes`` (decoded), and Content-Encoding/Content-Length are dropped to match.
+
+    ``client`` is a client or a transport: the dispatcher hands its transport the request directly (httpx's public
+    transport interface), without the client's layers a delivery has no use for (cookies kept from the answers,
+    auth and redirect handling, merged defaults).
     """
     # Resolve again now: the answer given when the subscription was made proves nothing about today's DNS.
     try:
@@ -269,21 +273,24 @@ async def post_pinned(
         # must not carry a later request for another hostname that happens to share the IP.
         request_headers["Connection"] = "close"
 
+    limits = timeout.as_dict()
     last_error: httpx.ConnectError | None = None
     for address in target.addresses:
         # copy_with puts IPv6 addresses in brackets; the port stays explicit only if it was given.
         pinned = url.copy_with(host=address)
+        request = httpx.Request(
+            "POST", pinned, content=content, headers=request_headers, extensions={**extensions, "timeout": limits}
+        )
         try:
-            async with client.stream(
-                "POST",
-                pinned,
-                content=content,
-                headers=request_headers,
-                timeout=timeout,
-                follow_redirects=False,  # a redirect target is unchecked; the caller records a 3xx as a failure
-                extensions=extensions,
-            ) as response:
+            if isinstance(client, httpx.AsyncClient):
+                # a redirect target is unchecked; the caller records a 3xx as a failure
+                response = await client.send(request, stream=True, follow_redirects=False)
+            else:
+                response = await client.handle_async_request(request)
+            try:
                 body = await _read_capped(response, max_response_bytes)
+            finally:
+                await response.aclose()
         except httpx.ConnectError as exc:
             # Nothing was sent; another checked address of the same host may work (e.g. IPv6 unreachable here).
             last_error = exc
@@ -297,7 +304,7 @@ async def post_pinned(
             response.status_code,
             headers=kept,
             content=body,
-            request=response.request,
+            request=request,
             extensions={k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")},
         )
     assert last_error is not None  # check_target never returns an empty address list

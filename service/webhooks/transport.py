@@ -8,6 +8,11 @@ a request takes the most recently used one that is still usable (only that one i
 gives it back when its response is closed, if the server kept it open. A request with ``Connection: close`` (every
 https post: a TLS connection verified for one hostname must not carry another's request) is never given back.
 
+Each request leaves in one write: httpcore writes a request's head and its body in two calls, each a ``send`` over
+the socket (and, under anyio, a checkpoint and a timeout scope); ``_OneWrite`` holds what is written until the
+connection next reads (the answer), then sends it at once with the last write's timeout. A webhook body is small
+and already in memory, so nothing is held that was not held already.
+
 Bounded: the dispatcher bounds the requests in flight (``webhook_concurrency``), hence the connections in use; at
 most ``max_idle`` idle connections are kept in all, and an idle one older than ``keepalive_expiry`` is closed when
 next taken. Timeouts, TLS server names (``sni_hostname``) and errors are httpcore's and httpx's, as with the default
@@ -48,6 +53,50 @@ class _GiveBack:
             await self.pool.give_back(self.origin, self.conn)
 
 
+class _OneWrite(httpcore.AsyncNetworkStream):
+    """A network stream that sends what was written in one call, when the connection next reads (or starts TLS)."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self.stream = stream
+        self.pending: list[bytes] = []
+        self.timeout: float | None = None
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if buffer:
+            self.pending.append(buffer)
+            self.timeout = timeout
+
+    async def _flush(self) -> None:
+        if self.pending:
+            data = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+            self.pending = []
+            await self.stream.write(data, self.timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        await self._flush()
+        return await self.stream.read(max_bytes, timeout)
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        await self._flush()
+        return _OneWrite(await self.stream.start_tls(ssl_context, server_hostname, timeout))
+
+    async def aclose(self) -> None:
+        self.pending = []
+        await self.stream.aclose()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
+class _OneWriteBackend(httpcore.AnyIOBackend):
+    """httpcore's anyio backend, its TCP streams wrapped in ``_OneWrite``."""
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        return _OneWrite(await super().connect_tcp(*args, **kwargs))
+
+
 class _Connections:
     """Idle HTTP/1.1 connections by origin (httpcore's request interface, as ``AsyncHTTPTransport`` calls it)."""
 
@@ -56,6 +105,7 @@ class _Connections:
         self.idle: dict[tuple[bytes, bytes, int], list[httpcore.AsyncHTTPConnection]] = {}
         self.idle_count = 0
         self.opened = 0  # connections opened in all (tests and figures)
+        self.backend = _OneWriteBackend()
 
     async def take(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
         stack = self.idle.get(_key(origin))
@@ -67,7 +117,11 @@ class _Connections:
             await conn.aclose()
         self.opened += 1
         return httpcore.AsyncHTTPConnection(
-            origin=origin, ssl_context=self.ssl_context, keepalive_expiry=self.keepalive_expiry, http1=True
+            origin=origin,
+            ssl_context=self.ssl_context,
+            keepalive_expiry=self.keepalive_expiry,
+            http1=True,
+            network_backend=self.backend,
         )
 
     async def give_back(self, origin: httpcore.Origin, conn: httpcore.AsyncHTTPConnection) -> None:

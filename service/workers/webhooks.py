@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
@@ -22,12 +21,12 @@ log = logging.getLogger("cdht.webhooks")
 FAN_OUT_EVERY = 0.25  # seconds between fan-outs while the last found nothing and deliveries are in flight
 
 
-def http_client(settings: Settings | None = None) -> httpx.AsyncClient:
-    """One client for the dispatcher's life: connections kept alive between deliveries, per address
-    (``transport.KeptAliveTransport``; the pipeline bounds how many are in use, ``webhook_concurrency``). No
-    redirects (a 3xx is a failed attempt), no proxies from the environment."""
-    size = settings.webhook_concurrency if settings is not None else 64
-    return httpx.AsyncClient(follow_redirects=False, trust_env=False, transport=KeptAliveTransport(max_idle=size))
+def http_transport(settings: Settings | None = None) -> KeptAliveTransport:
+    """One transport for the dispatcher's life, handed each request directly (no client: a delivery needs none of
+    its cookies, auth, redirects or merged defaults): connections kept alive between deliveries, per address
+    (``transport.KeptAliveTransport``; the pipeline bounds how many are in use, ``webhook_concurrency``). Redirects
+    are never followed (a 3xx is a failed attempt); no proxies from the environment."""
+    return KeptAliveTransport(max_idle=settings.webhook_concurrency if settings is not None else 64)
 
 
 async def run_dispatcher(
@@ -39,8 +38,7 @@ async def run_dispatcher(
 ) -> None:
     """Fan out and keep the pipeline full while there is work; otherwise wait ``webhook_poll_seconds``. On stop,
     the attempts in flight are waited for and recorded."""
-    async with http_client(settings) as client:
-        pipeline = Pipeline(sessions, settings, client, clock)
+    async with http_transport(settings) as transport, Pipeline(sessions, settings, transport, clock) as pipeline:
         fanned, last_fan_out = 0, float("-inf")
         while not stop.is_set():
             try:
