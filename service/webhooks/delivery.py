@@ -82,7 +82,8 @@ async def claim(
         conditions.append(WebhookDelivery.subscription_id.not_in(sorted(skip)))
     lease = now + timedelta(seconds=settings.webhook_lease_seconds)
     async with unit_of_work(sessions) as session:
-        # Plain rows, not objects: only what the post needs, then one UPDATE leasing the rows taken.
+        # Plain rows, not objects: only what the post needs (the subscription's address and sealed secrets with
+        # each row), then one UPDATE leasing the rows taken.
         rows = (
             await session.execute(
                 select(
@@ -92,6 +93,10 @@ async def claim(
                     WebhookDelivery.msg_id,
                     WebhookDelivery.subscription_id,
                     OutboxMessage.body,
+                    WebhookSubscription.url,
+                    WebhookSubscription.secret_sealed,
+                    WebhookSubscription.previous_secret_sealed,
+                    WebhookSubscription.previous_secret_until,
                 )
                 .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
                 .join(OutboxMessage, OutboxMessage.id == WebhookDelivery.outbox_id)
@@ -106,18 +111,13 @@ async def claim(
         ).all()
         if not rows:
             return []
-        wanted = sorted({row.subscription_id for row in rows})
         targets: dict[str, tuple[str, tuple[str, ...] | RuntimeError]] = {}
-        for subscription in (
-            await session.execute(select(WebhookSubscription).where(WebhookSubscription.id.in_(wanted)))
-        ).scalars():
-            try:  # each subscription's secrets unsealed once per claim
-                targets[subscription.id] = (
-                    subscription.url,
-                    tuple(subscriptions.signing_secrets(subscription, sealer, now)),
-                )
-            except RuntimeError as exc:
-                targets[subscription.id] = (subscription.url, exc)
+        for row in rows:
+            if row.subscription_id not in targets:
+                try:  # each subscription's secrets unsealed once per claim
+                    targets[row.subscription_id] = (row.url, tuple(subscriptions.signing_secrets(row, sealer, now)))
+                except RuntimeError as exc:
+                    targets[row.subscription_id] = (row.url, exc)
         claimed: list[Claimed] = []
         taken: dict[str, int] = {}
         for row in rows:
@@ -258,23 +258,38 @@ async def record(
             ],
         )
         recorded: dict[str, str] = {}
-        answered, delivered, failures = [], [], []
+        answered: list[dict[str, Any]] = []
+        delivered: dict[int | None, list[str]] = {}  # status code -> deliveries
+        failures = []
         for item, outcome in attempts:
             row = state[item.delivery_id]
-            answer = {"id": item.delivery_id, "last_status_code": outcome.status_code, "last_error": outcome.error}
             if row.status != "pending" or row.attempts != item.number:
                 recorded[item.delivery_id] = row.status  # redelivered or taken over meanwhile; only logged
-                answered.append(answer)
+                answered.append(
+                    {"id": item.delivery_id, "last_status_code": outcome.status_code, "last_error": outcome.error}
+                )
             elif outcome.delivered:
                 recorded[item.delivery_id] = "delivered"
-                delivered.append({**answer, "status": "delivered", "delivered_at": now, "leased_until": None})
+                delivered.setdefault(outcome.status_code, []).append(item.delivery_id)
             else:
                 failures.append((item, outcome))
-        # Successes first (one UPDATE by primary key for all): a failure recorded after them in the same round
-        # sees that the subscriber was reached.
-        for changes in (answered, delivered):
-            if changes:
-                await session.execute(update(WebhookDelivery), changes)
+        # Successes first (one UPDATE for all that answered the same status): a failure recorded after them in the
+        # same round sees that the subscriber was reached.
+        if answered:
+            await session.execute(update(WebhookDelivery), answered)
+        for status_code, ids_delivered in delivered.items():
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids_delivered))
+                .values(
+                    status="delivered",
+                    delivered_at=now,
+                    leased_until=None,
+                    last_status_code=status_code,
+                    last_error=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
         for item, outcome in failures:
             delivery = await session.get(WebhookDelivery, item.delivery_id)  # locked above
             assert delivery is not None

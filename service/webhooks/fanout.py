@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.domain.errors import Conflict, NotFound, Reason, UnknownUnit
@@ -21,8 +21,10 @@ from service.domain.units.paths import unit_path
 from service.persistence.db import unit_of_work
 from service.persistence.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
 
+Message = OutboxMessage | Row[Any]  # an outbox row as an object (replay) or as a plain row (fan-out)
 
-def msg_id(message: OutboxMessage) -> str:
+
+def msg_id(message: Message) -> str:
     return f"msg_{message.event_uid}"
 
 
@@ -40,7 +42,7 @@ async def _ancestors(
     return cache[unit_code]
 
 
-def matches(subscription: WebhookSubscription, message: OutboxMessage, ancestors: Sequence[str]) -> bool:
+def matches(subscription: WebhookSubscription, message: Message, ancestors: Sequence[str]) -> bool:
     if message.type not in subscription.events:
         return False
     if subscription.units is None:
@@ -48,7 +50,7 @@ def matches(subscription: WebhookSubscription, message: OutboxMessage, ancestors
     return any(unit in ancestors for unit in subscription.units)
 
 
-def delivery_row(subscription: WebhookSubscription, message: OutboxMessage, now: datetime) -> dict[str, Any]:
+def delivery_row(subscription: WebhookSubscription, message: Message, now: datetime) -> dict[str, Any]:
     """The columns of a new pending delivery of ``message`` to ``subscription``."""
     return {
         "id": str(uuid.uuid4()),
@@ -71,37 +73,44 @@ def new_delivery(subscription: WebhookSubscription, message: OutboxMessage, now:
 
 async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime, batch: int = 500) -> int:
     """Deliveries for the oldest undispatched outbox rows; returns how many rows were dispatched. A pair that
-    exists already (a replay got there first) is left as it is."""
+    exists already (a replay got there first) is left as it is. The outbox rows are read as plain rows (the columns
+    a delivery needs, not the bodies) and marked dispatched in one statement."""
     async with unit_of_work(sessions) as session:
         messages = (
-            (
-                await session.execute(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.dispatched_at.is_(None))
-                    .order_by(OutboxMessage.id)
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
+            await session.execute(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.event_uid,
+                    OutboxMessage.case_id,
+                    OutboxMessage.type,
+                    OutboxMessage.unit_code,
                 )
+                .where(OutboxMessage.dispatched_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
             )
-            .scalars()
-            .all()
-        )
+        ).all()
         if not messages:
             return 0
+        ids = [m.id for m in messages]
         active = (
             (await session.execute(select(WebhookSubscription).where(WebhookSubscription.status == "active")))
             .scalars()
             .all()
         )
-        existing = set(
-            (
-                await session.execute(
-                    select(WebhookDelivery.subscription_id, WebhookDelivery.outbox_id).where(
-                        WebhookDelivery.outbox_id.in_([m.id for m in messages])
+        existing = set()
+        if active:  # by (subscription, outbox) pair: the unique index's order, not a scan of every delivery
+            existing = set(
+                (
+                    await session.execute(
+                        select(WebhookDelivery.subscription_id, WebhookDelivery.outbox_id).where(
+                            WebhookDelivery.subscription_id.in_([subscription.id for subscription in active]),
+                            WebhookDelivery.outbox_id.in_(ids),
+                        )
                     )
-                )
-            ).all()
-        )
+                ).all()
+            )
         cache: dict[str, tuple[str, ...]] = {}
         by_unit = [subscription for subscription in active if subscription.units is not None]
         rows = []
@@ -112,7 +121,12 @@ async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime, 
             for subscription in active:
                 if (subscription.id, message.id) not in existing and matches(subscription, message, ancestors):
                     rows.append(delivery_row(subscription, message, now))
-            message.dispatched_at = now
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(dispatched_at=now)
+            .execution_options(synchronize_session=False)
+        )
         if rows:  # plain rows in one statement: building an object per delivery cost more than its insert
             await session.execute(insert(WebhookDelivery), rows)
     return len(messages)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
@@ -55,8 +55,9 @@ class Sealer:
             raise RuntimeError("a webhook secret cannot be unsealed with CDHT_WEBHOOK_KEY") from exc
 
 
-def signing_secrets(subscription: WebhookSubscription, sealer: Sealer, now: datetime) -> list[str]:
-    """The current secret, and the previous one while the rotation overlap lasts."""
+def signing_secrets(subscription: WebhookSubscription | Row[Any], sealer: Sealer, now: datetime) -> list[str]:
+    """The current secret, and the previous one while the rotation overlap lasts (``subscription`` an object, or a
+    plain row with its ``secret_sealed``, ``previous_secret_sealed`` and ``previous_secret_until``)."""
     secrets = [sealer.unseal(subscription.secret_sealed)]
     if (
         subscription.previous_secret_sealed
