@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
@@ -228,20 +228,54 @@ async def record(
     attempts: Sequence[tuple[Claimed, Outcome]],
     *,
     now: datetime,
+    reached_at: dict[str, datetime] | None = None,
 ) -> list[str]:
-    """Record a round of attempts in one transaction (their deliveries locked in id order, so two dispatchers never
-    wait on each other in a cycle) and decide what follows each failure: see ``_record_failure``."""
+    """Record a round of attempts in one transaction and decide what follows each failure (``_record_failure``).
+
+    The successes first, without reading their rows: one UPDATE per status code marks delivered each delivery still
+    pending at this attempt's number and returns which it marked (a failure recorded after them in the same round
+    sees that the subscriber was reached). The rest (failures, and successes whose delivery was redelivered or taken
+    over meanwhile) are locked in id order and decided one by one. Two dispatchers hold the same delivery only when
+    one took over the other's expired lease; should their records wait on each other, PostgreSQL ends one, whose
+    attempts stay claimed and are recorded again by the next round. ``reached_at`` (the caller's, across rounds)
+    remembers when this dispatcher last wrote a subscription's ``last_success_at``, so that write is not sent again
+    within ``SUCCESS_RESOLUTION``."""
     async with unit_of_work(sessions) as session:
-        ids = sorted(item.delivery_id for item, _ in attempts)
-        locked = await session.execute(
-            select(
-                WebhookDelivery.id, WebhookDelivery.status, WebhookDelivery.attempts, WebhookDelivery.subscription_id
+        recorded: dict[str, str] = {}
+        by_code: dict[int | None, list[Claimed]] = {}
+        for item, outcome in attempts:
+            if outcome.delivered:
+                by_code.setdefault(outcome.status_code, []).append(item)
+        for status_code, items in by_code.items():
+            marked = await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    tuple_(WebhookDelivery.id, WebhookDelivery.attempts).in_(
+                        [(item.delivery_id, item.number) for item in items]
+                    ),
+                    WebhookDelivery.status == "pending",
+                )
+                .values(
+                    status="delivered",
+                    delivered_at=now,
+                    leased_until=None,
+                    last_status_code=status_code,
+                    last_error=None,
+                )
+                .returning(WebhookDelivery.id)
+                .execution_options(synchronize_session=False)
             )
-            .where(WebhookDelivery.id.in_(ids))
-            .order_by(WebhookDelivery.id)
-            .with_for_update()
-        )
-        state = {row.id: row for row in locked}
+            recorded.update((delivery_id, "delivered") for delivery_id in marked.scalars())
+        rest = [(item, outcome) for item, outcome in attempts if item.delivery_id not in recorded]
+        state = {}
+        if rest:
+            locked = await session.execute(
+                select(WebhookDelivery.id, WebhookDelivery.status, WebhookDelivery.attempts)
+                .where(WebhookDelivery.id.in_(sorted(item.delivery_id for item, _ in rest)))
+                .order_by(WebhookDelivery.id)
+                .with_for_update()
+            )
+            state = {row.id: row for row in locked}
         await session.execute(
             insert(WebhookAttempt),
             [
@@ -257,49 +291,30 @@ async def record(
                 for item, outcome in attempts
             ],
         )
-        recorded: dict[str, str] = {}
-        answered: list[dict[str, Any]] = []
-        delivered: dict[int | None, list[str]] = {}  # status code -> deliveries
-        failures = []
-        for item, outcome in attempts:
+        answered, failures = [], []
+        for item, outcome in rest:
             row = state[item.delivery_id]
-            if row.status != "pending" or row.attempts != item.number:
+            if row.status != "pending" or row.attempts != item.number or outcome.delivered:
                 recorded[item.delivery_id] = row.status  # redelivered or taken over meanwhile; only logged
                 answered.append(
                     {"id": item.delivery_id, "last_status_code": outcome.status_code, "last_error": outcome.error}
                 )
-            elif outcome.delivered:
-                recorded[item.delivery_id] = "delivered"
-                delivered.setdefault(outcome.status_code, []).append(item.delivery_id)
             else:
                 failures.append((item, outcome))
-        # Successes first (one UPDATE for all that answered the same status): a failure recorded after them in the
-        # same round sees that the subscriber was reached.
         if answered:
             await session.execute(update(WebhookDelivery), answered)
-        for status_code, ids_delivered in delivered.items():
-            await session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(ids_delivered))
-                .values(
-                    status="delivered",
-                    delivered_at=now,
-                    leased_until=None,
-                    last_status_code=status_code,
-                    last_error=None,
-                )
-                .execution_options(synchronize_session=False)
-            )
         for item, outcome in failures:
             delivery = await session.get(WebhookDelivery, item.delivery_id)  # locked above
             assert delivery is not None
             delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
             recorded[item.delivery_id] = await _record_failure(session, settings, delivery, outcome, now=now)
         results = [recorded[item.delivery_id] for item, _ in attempts]
+        known = reached_at if reached_at is not None else {}
         reached = {
-            state[item.delivery_id].subscription_id
+            item.subscription_id
             for (item, _), result in zip(attempts, results, strict=True)
             if result == "delivered"
+            and not (item.subscription_id in known and known[item.subscription_id] > now - SUCCESS_RESOLUTION)
         }
         if reached:
             # One write per subscription and round, and only when its last success is stale: a subscription's row
@@ -316,6 +331,7 @@ async def record(
                 .values(last_success_at=now)
                 .execution_options(synchronize_session=False)
             )
+            known.update(dict.fromkeys(reached, now))
         return results
 
 

@@ -64,6 +64,7 @@ class Pipeline:
         self.returned: list[tuple[Claimed, Outcome]] = []  # posted, waiting to be recorded
         self.queue: asyncio.Queue[Claimed] = asyncio.Queue()  # claimed, for the posters
         self.posters: list[asyncio.Task[None]] = []
+        self.reached_at: dict[str, datetime] = {}  # subscription id -> when this pipeline last wrote its last success
         self.report = DispatchReport()
         self.exhausted = False  # the last claim found nothing due for any subscription it could take
         self._returned = asyncio.Event()
@@ -147,7 +148,7 @@ class Pipeline:
             ready = [(item, outcome) for item, outcome in self.returned if item.subscription_id not in held]
             if not ready:
                 return 0
-        results = await record(self.sessions, self.settings, ready, now=self.clock())
+        results = await record(self.sessions, self.settings, ready, now=self.clock(), reached_at=self.reached_at)
         recorded = {item.delivery_id for item, _ in ready}
         self.returned = [(item, outcome) for item, outcome in self.returned if item.delivery_id not in recorded]
         for (item, outcome), result in zip(ready, results, strict=True):

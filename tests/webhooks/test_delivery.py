@@ -14,6 +14,8 @@ from service import walkthrough as w
 from service.config import Settings
 from service.domain.actor import Actor
 from service.webhooks import subscriptions
+from service.webhooks.delivery import Outcome, claim, record
+from service.webhooks.fanout import fan_out
 from service.webhooks.pipeline import DispatchReport, dispatch
 from service.webhooks.safety import UnsafeTarget
 from tests.helpers import Api, Who
@@ -314,7 +316,6 @@ async def test_deleting_a_subscription_cancels_its_queue(api: Api) -> None:
         created = await subscribe(api, admin, receiver.url, ["case.opened"])
         await api.new_case("C3", 2025)
         services = api.app.state.services
-        from service.webhooks.fanout import fan_out
 
         await fan_out(services.sessions, now=T0)
         deleted = await api.client.delete(f"/v1/webhooks/{created['id']}", headers=admin.headers)
@@ -345,3 +346,27 @@ async def test_one_round_is_recorded_together_and_a_success_in_it_keeps_the_subs
         assert state["status"] == "active"
         log = await api.ok(await api.get(admin, f"/v1/webhooks/{created['id']}/deliveries"))
         assert sorted(item["status"] for item in log["items"]) == ["delivered", "failed"]
+
+
+async def test_a_late_answer_to_a_delivery_taken_over_is_logged_and_changes_nothing(api: Api) -> None:
+    """Dispatcher A's lease ran out before its post came back and B claimed the delivery again: A's success is
+    recorded as an attempt, the delivery stays B's (pending, B's attempt number), and B's own answer then counts."""
+    admin = api.who("admin", "VN")
+    created = await subscribe(api, admin, "http://127.0.0.1:9/hook", ["case.opened"])
+    await api.new_case("C3", 2025)
+    services = api.app.state.services
+    sessions, settings = services.sessions, services.settings
+    await fan_out(sessions, now=T0)
+    (first,) = await claim(sessions, settings, now=T0)
+    later = T0 + timedelta(seconds=settings.webhook_lease_seconds + 1)
+    (second,) = await claim(sessions, settings, now=later)
+    assert (first.delivery_id, first.number, second.number) == (second.delivery_id, 1, 2)
+    answer = Outcome(204, 3, None, None)
+    assert await record(sessions, settings, [(first, answer)], now=later) == ["pending"]
+    path = f"/v1/webhooks/{created['id']}/deliveries/{first.delivery_id}"
+    delivery = await api.ok(await api.get(admin, path))
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 2)
+    assert await record(sessions, settings, [(second, answer)], now=later) == ["delivered"]
+    delivery = await api.ok(await api.get(admin, path))
+    assert delivery["status"] == "delivered"
+    assert [a["number"] for a in delivery["attempt_log"]] == [1, 2]
