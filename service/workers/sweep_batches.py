@@ -30,6 +30,7 @@ from service.domain.cases import engine, timers
 from service.domain.cases.batch_files import case_files, claim
 from service.domain.cases.batch_tail import RowBatch, Writer
 from service.domain.cases.casefile import CaseFile
+from service.domain.cases.tail_writes import changed_rows
 from service.domain.errors import DomainError
 from service.persistence.tables import Deadline
 from service.telemetry import metrics
@@ -158,6 +159,8 @@ async def sweep_batch(
     batch = RowBatch()
     for case_id, rows in due.items():
         await act_on_case(session, batch, registry, files[case_id], rows, sent, now, report)
-    await session.flush()  # the changed case and deadline rows (executemany updates)
-    await batch.insert(session)  # the new rows, a statement per table
+    # The new rows and the changed case and deadline rows: a statement per table and shape (executemany).
+    batch.changes(row for cf in files.values() for row in changed_rows(cf))
+    await batch.insert(session)
+    await session.flush()  # anything else the session holds (nothing, for the engine's own rows)
     return left

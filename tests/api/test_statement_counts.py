@@ -13,12 +13,14 @@ from sqlalchemy import event
 from service import walkthrough as w
 from tests.helpers import Api
 
-# Statements sent to the database, the same on SQLite and PostgreSQL (SQLite's BEGIN IMMEDIATE left out). Before
-# the write answered from its own case file, opening a case cost 15 (the answer read the case again: 7). A
-# transition cost 12 until the case row came with the unit tree's version (the unit path and the succession walk from
-# what the process keeps of the tree) and the indicators, evidence and deadlines came in one statement.
+# Statements sent to the database (SQLite's BEGIN IMMEDIATE left out). Before the write answered from its own case
+# file, opening a case cost 15 (the answer read the case again: 7). A transition cost 12 until the case row came with
+# the unit tree's version (the unit path and the succession walk from what the process keeps of the tree) and the
+# indicators, evidence and deadlines came in one statement; then 8 on both databases, until its five writes (the
+# case, the deadline closed, the deadline opened, the audit event, the outbox row) went to PostgreSQL as one
+# statement (service/domain/cases/tail_writes.py): 4 there, SQLite still 8 (the same statements one by one).
 OPEN_CASE_MAX = 8
-SUBMIT_DOSSIER_MAX = 8
+SUBMIT_DOSSIER_MAX = {"postgresql": 4, "sqlite": 8}
 
 
 @contextmanager
@@ -59,4 +61,5 @@ async def test_a_transition_costs_at_most_its_pinned_statements(api: Api) -> Non
         body = await api.ok(await api.fire(leader, case_id, "submit_dossier", w.submit_dossier(2025)))
     print(f"submit_dossier: {len(statements)} statements\n{shown(statements)}")
     assert body["case"]["state"] == "submitted" and body["event"]["trigger"] == "submit_dossier"
-    assert len(statements) <= SUBMIT_DOSSIER_MAX, shown(statements)
+    dialect = api.app.state.services.engine.dialect.name
+    assert len(statements) <= SUBMIT_DOSSIER_MAX[dialect], shown(statements)

@@ -7,6 +7,7 @@ explain      what the caller may fire now, and why not
 collectors   what the service gathers into a payload (registered collectors, computed figures)
 appliers     one applier per event kind: what an event changes, for the write and the replay alike
 tail         the one write tail: applier, new version, audit event with state digest, outbox row
+tail_writes  its SQL: the new rows and changed columns as prebuilt Core statements (one on PostgreSQL)
 engine       apply_transition: the write of a trigger
 opening      open_case: the write that creates a case
 evidence     record_evidence: a file joins an indicator's evidence

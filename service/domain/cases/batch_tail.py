@@ -6,26 +6,20 @@ checks, the guards, the appliers, the state digest and the event hash of ``tail.
 ``RowBatch`` where that code would hand its rows to the session (``add``). The rows are the objects the engine
 builds; only their insertion differs: ``RowBatch.insert`` writes each table's rows with one executemany statement
 (asyncpg sends every row's execution in one round trip), parents before children, inside the caller's transaction,
-which commits or rolls back the batch as a whole. Changes to rows read through the session (the case row, its deadlines)
-are left to the session's flush, which sends them as executemany ``UPDATE``s.
+which commits or rolls back the batch as a whole. It also writes the columns changed in the rows read through the
+session that it is given (``changes``: the case rows, their deadlines) as executemany ``UPDATE``s. The engine's
+one-case write gathers its rows in a ``RowBatch`` too, and writes them with its changes as one statement on
+PostgreSQL (service/domain/cases/tail_writes.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.persistence.tables import (
-    AuditEvent,
-    Case,
-    CaseIndicator,
-    Deadline,
-    DeadlineReminder,
-    Evidence,
-    OutboxMessage,
-)
+from service.domain.cases.tail_writes import ORDER, row_values, write
 
 
 class Writer(Protocol):
@@ -34,26 +28,12 @@ class Writer(Protocol):
     def add(self, row: Any) -> None: ...
 
 
-# Parents before children (foreign keys): a case before its deadlines, indicators, evidence, events and outbox rows.
-ORDER: tuple[type, ...] = (Case, Deadline, CaseIndicator, Evidence, AuditEvent, OutboxMessage, DeadlineReminder)
-
-
-def _columns(table: Table) -> tuple[tuple[str, bool], ...]:
-    """Each column's name, and whether a row may leave it out when empty (a key the database numbers)."""
-    return tuple(
-        (column.key, bool(column.primary_key and column.autoincrement is not False)) for column in table.columns
-    )
-
-
-_COLUMNS = {model: _columns(model.__table__) for model in ORDER}  # type: ignore[attr-defined]
-_INSERTS = {model: insert(model.__table__) for model in ORDER}  # type: ignore[attr-defined]
-
-
 class RowBatch:
-    """Rows created by the write tail for many cases, inserted a table at a time by ``insert``."""
+    """Rows created by the write tail (for one case or many), inserted a table at a time by ``insert``."""
 
     def __init__(self) -> None:
         self.rows: dict[type, list[Any]] = {model: [] for model in ORDER}
+        self.changed: list[Any] = []
 
     def add(self, row: Any) -> None:
         kind = type(row)
@@ -64,30 +44,26 @@ class RowBatch:
     def __len__(self) -> int:
         return sum(len(rows) for rows in self.rows.values())
 
+    def clear(self) -> None:
+        for rows in self.rows.values():
+            rows.clear()
+        self.changed.clear()
+
     def count(self, model: type) -> int:
         return len(self.rows[model])
 
     def values(self, model: type) -> list[dict[str, Any]]:
         """The rows of ``model`` as the parameters of its insert (a numbered key left to the database)."""
-        out = []
-        for row in self.rows[model]:
-            values = {}
-            for key, numbered in _COLUMNS[model]:
-                value = getattr(row, key)
-                if value is None and numbered:
-                    continue
-                values[key] = value
-            out.append(values)
-        return out
+        return row_values(model, self.rows[model])
 
-    async def insert(self, session: AsyncSession) -> None:
-        """Every gathered row inserted, a statement per table (executemany), in the session's transaction; the
-        batch is empty afterwards."""
-        for model in ORDER:
-            if not self.rows[model]:
-                continue
-            values = self.values(model)
-            for keys in {tuple(v) for v in values}:  # a statement per shape (an id given or not)
-                same = [v for v in values if tuple(v) == keys]
-                await session.execute(_INSERTS[model], same)
-            self.rows[model] = []
+    def changes(self, rows: Iterable[Any]) -> None:
+        """Rows read through the session (case rows, their deadlines and indicators) whose changed columns
+        ``insert`` writes too."""
+        self.changed.extend(rows)
+
+    async def insert(self, session: AsyncSession, *, one_case: bool = False) -> None:
+        """Every gathered row inserted and the columns the rows given to ``changes`` changed updated, in the
+        session's transaction (``tail_writes.write``: a statement per table and shape, executemany; with
+        ``one_case``, one statement on PostgreSQL); the batch is empty afterwards."""
+        await write(session, self.rows, self.changed, one_case=one_case)
+        self.clear()

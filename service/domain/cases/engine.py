@@ -4,7 +4,8 @@
 definition, read the rest of the case file, run the checks (``checks.BEFORE_GATHERING``: readable, clock, version,
 trigger, authority, state), gather what the service adds to the payload, run the rest (payload, guards), fire the
 machine, and record the change through the one write tail (``tail.record``: the transition's applier — effects,
-indicators, deadlines —, a new case version, the audit event, the outbox row). It never commits: the caller's unit
+indicators, deadlines —, a new case version, the audit event, the outbox row), its rows and changes written as
+prebuilt Core statements (``tail_writes``: one statement on PostgreSQL). It never commits: the caller's unit
 of work does, so state, audit and outbox commit together or not at all. It returns what the answer needs: the
 case file the write left and, computed once from it, the triggers the caller may fire next.
 """
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.actor import Actor
 from service.domain.audit.writer import EventFacts
 from service.domain.cases.appliers import Change
-from service.domain.cases.batch_tail import Writer
+from service.domain.cases.batch_tail import RowBatch, Writer
 from service.domain.cases.casefile import (
     CaseFile,
     case_file_of,
@@ -45,6 +46,7 @@ from service.domain.cases.checks import (
 from service.domain.cases.collectors import gather
 from service.domain.cases.explain import allowed_transitions
 from service.domain.cases.tail import record
+from service.domain.cases.tail_writes import changed_rows
 from service.persistence.tables import AuditEvent, Case
 from service.telemetry import context as log_context
 from service.telemetry import tracing
@@ -115,6 +117,7 @@ async def apply_transition(
         transition = transition_of(definition, trigger, indicator)
         history = reads_recognitions(definition, transition, indicator)
         cf = await case_file_of(session, case, procedure, profile, with_history=history, tree_version=tree_version)
+        rows = RowBatch()
         outcome = await fire_on_file(
             session,
             cf,
@@ -129,8 +132,11 @@ async def apply_transition(
             idempotency_key=idempotency_key,
             request_id=request_id,
             comment=comment,
+            rows=rows,
         )
-        await session.flush()
+        rows.changes(changed_rows(cf))
+        await rows.insert(session, one_case=True)
+        await session.flush()  # anything else the session holds (nothing, for the engine's own rows)
         return outcome
 
 
