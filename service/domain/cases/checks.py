@@ -245,6 +245,21 @@ class TriggerState(Check):
         )
 
 
+_EMPTY_PAYLOAD: dict[int, tuple[Transition, list[tuple[str, str]]]] = {}
+
+
+def _payload_errors(transition: Transition, payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """``payload_errors``; for an empty payload (the sweeper's lapse and expire) judged once per transition, the
+    schema's answer about ``{}`` being the same every time."""
+    if payload:
+        return payload_errors(transition, payload)
+    cached = _EMPTY_PAYLOAD.get(id(transition))
+    if cached is None or cached[0] is not transition:
+        cached = (transition, payload_errors(transition, {}))
+        _EMPTY_PAYLOAD[id(transition)] = cached
+    return list(cached[1])
+
+
 class PayloadValid(Check):
     """Explained without a payload, the payload is judged when it is sent."""
 
@@ -254,7 +269,7 @@ class PayloadValid(Check):
     def __call__(self, attempt: Attempt) -> Refusal | None:
         if attempt.payload is None:
             return None
-        errors = payload_errors(attempt.transition, attempt.payload)
+        errors = _payload_errors(attempt.transition, attempt.payload)
         if errors:
             reasons = [Reason("payload_invalid", f"{path}: {message}") for path, message in errors]
         else:  # the shape the schema cannot say (an indicator's figures): the shape guards
