@@ -195,9 +195,8 @@ async def verify_audit(
             try:
                 since = await verify_since_checkpoint(session, svc.settings, checkpoint_id=checkpoint, case_id=case)
             except NoCheckpoint as missing:
-                raise NotFound(
-                    str(missing), reasons=[Reason("checkpoint_unknown", "sign a checkpoint first")]
-                ) from None
+                sign_first = Reason("checkpoint_unknown", "sign a checkpoint first", "hãy ký một điểm kiểm tra trước")
+                raise NotFound(str(missing), detail_vi=missing.vi, reasons=[sign_first]) from None
             report = since.report
         elif case is not None:
             report = await verify_chains(session, case_id=case)

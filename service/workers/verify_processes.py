@@ -27,9 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.config import Settings
+from service.domain.audit.case_walk import PartReport
 from service.domain.audit.event_reader import EVERY_CHAIN, ChainRange
 from service.domain.audit.incremental import IncrementalReport, batches, check_chains, plan_since
-from service.domain.audit.verify import PartReport, VerifyReport, merge_parts, verify, verify_part
+from service.domain.audit.verify import VerifyReport, merge_parts, verify, verify_part
 from service.persistence.db import is_sqlite
 
 T = TypeVar("T")

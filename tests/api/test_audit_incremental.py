@@ -83,8 +83,17 @@ async def test_incremental_without_a_checkpoint_is_refused(api: Api) -> None:
     refused = await api.get(api.who("auditor", "VN"), "/v1/audit/verify", mode="incremental")
     assert refused.status_code == 404
     assert refused.json()["reasons"][0]["code"] == "checkpoint_unknown"
+    # The Vietnamese says it all in Vietnamese, the English in English.
+    assert refused.json()["detail_vi"] == "Chưa có điểm kiểm tra nào được ký"
+    assert refused.json()["detail_en"] == "no checkpoint has been signed yet"
+    assert refused.json()["reasons"][0]["message_vi"] == "hãy ký một điểm kiểm tra trước"
+    assert refused.json()["reasons"][0]["message_en"] == "sign a checkpoint first"
     unknown = await api.get(api.who("auditor", "VN"), "/v1/audit/verify", mode="incremental", checkpoint="nope")
     assert unknown.status_code == 404
+    assert (unknown.json()["detail_vi"], unknown.json()["detail_en"]) == (
+        "Không có điểm kiểm tra nope",
+        "no checkpoint nope",
+    )
     wrong = await api.get(api.who("auditor", "VN"), "/v1/audit/verify", mode="sometimes")
     assert wrong.status_code == 422
 

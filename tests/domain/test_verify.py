@@ -250,3 +250,54 @@ def test_times_in_digests_are_written_as_format_time_writes_them() -> None:
         datetime(2025, 12, 31, 23, 59, 59, 999999),
     ):
         assert canonical.encode_default(moment) == canonical.format_time(moment)
+
+
+@pytest.mark.postgres
+async def test_a_run_the_server_found_sound_must_still_link_to_the_walk(pg_api: Api) -> None:
+    """A page comes summed up by chain on PostgreSQL: a run whose own events all hold but whose first event does not
+    link to the event before it (its prev_hash changed and its hash recomputed to match) is walked event by event
+    and reported as the one walk reports it, whatever the page size."""
+    ids = await _cases(pg_api)
+    async with pg_api.app.state.services.sessions() as session, session.begin():
+        events = AuditEvent.__table__
+        picked = [events.c[name] for name in canonical.EVENT_COLUMNS]
+        row = (
+            await session.execute(select(*picked).where(events.c.chain == f"case:{ids[1]}", events.c.seq == 2))
+        ).one()
+        relinked = dict(zip(canonical.EVENT_COLUMNS, row, strict=True))
+        relinked["prev_hash"] = "f" * 64
+        new_hash = canonical.row_hash(tuple(relinked[name] for name in canonical.EVENT_COLUMNS))
+        await session.execute(events.update().where(events.c.id == row.id).values(prev_hash="f" * 64, hash=new_hash))
+        await session.execute(text("UPDATE cases SET last_hash = :h WHERE id = :c"), {"h": new_hash, "c": ids[1]})
+    for batch in (1, 3, 1000):
+        report = await _verify(pg_api, batch=batch, heads_batch=2)
+        assert report.first_bad_event is not None
+        assert (report.first_bad_event["case_id"], report.first_bad_event["seq"]) == (ids[1], 2)
+        assert "prev_hash" in report.first_bad_event["problem"]
+
+
+@pytest.mark.postgres
+async def test_a_case_read_as_json_is_read_again_before_a_difference_is_reported(
+    pg_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a case's row and tables come as one JSON value, times as the server writes them; a case that
+    differs from its digest that way is read again value by value before anything is reported."""
+    ids = await _cases(pg_api)
+    read = verifier.case_documents
+    garbled_times = []
+
+    async def garbled(*args: object) -> list[list]:
+        documents = await read(*args)  # type: ignore[arg-type]
+        for document in documents:
+            for deadline in document[2]:
+                deadline[1] = "0999-01-01T00:00:00.000000Z"  # due_at, as a server might spell an early year
+                garbled_times.append(deadline[0])
+        return documents
+
+    monkeypatch.setattr(verifier, "case_documents", garbled)
+    assert (await _verify(pg_api, batch=3, heads_batch=2)).ok is True  # each case read again, and sound
+    assert garbled_times  # the cases have deadlines: the digests really were compared on the garbled reading
+    await _execute(pg_api, "UPDATE deadline SET due_at = due_at + interval '1 day' WHERE case_id = :c", c=ids[2])
+    report = await _verify(pg_api, batch=3, heads_batch=2)
+    assert report.first_bad_event is not None and report.first_bad_event["case_id"] == ids[2]
+    assert "differs from the state its newest event recorded" in report.first_bad_event["problem"]

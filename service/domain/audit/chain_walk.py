@@ -69,6 +69,16 @@ class ChainWalk:
             self.chains += 1
         self.accepted_in_chain += 1
 
+    def accept_run(self, events: int, last_hash: str) -> None:
+        """``accept`` of ``events`` events in a row whose sequence, links and hashes were checked elsewhere (the
+        server, for the online verify), the first of them against ``check``."""
+        if self.accepted_in_chain == 0:
+            self.chains += 1
+        self.last_seq += events
+        self.prev = last_hash
+        self.events += events
+        self.accepted_in_chain += events
+
     def end_chain(self) -> None:
         """The chain being walked ends here (called by ``check`` on the next chain, and once at the end)."""
         if self.chain is not None and self.accepted_in_chain and self.on_chain_end is not None:

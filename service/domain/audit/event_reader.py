@@ -9,6 +9,7 @@ separate processes and merged into the one report.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,7 +17,8 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.audit.canonical import EVENT_COLUMNS, SORTED_FIELDS, case_chain, row_hash
-from service.persistence.tables import AuditEvent
+from service.persistence.column_types import UTCDateTime
+from service.persistence.tables import AuditEvent, Case
 
 ChainRange = tuple[str | None, str | None]
 """The chains from the first name (inclusive) to the second (exclusive), in the database's order; None is open."""
@@ -85,7 +87,7 @@ class PostgresEvents:
     )
     _SELECT = (
         f"SELECT {', '.join(_PG_READ.get(name, f'e.{name}') for name in CHECK_COLUMNS)}, "
-        "encode(sha256(convert_to(row_to_json(h)::text, 'UTF8')), 'hex') "
+        "encode(sha256(convert_to(row_to_json(h)::text, 'UTF8')), 'hex') AS computed "
         f"FROM audit_event AS e CROSS JOIN LATERAL (SELECT {_HASHED}) AS h"
     )
 
@@ -123,11 +125,90 @@ class PostgresEvents:
         query = select(*columns(events, EVENT_COLUMNS)).where(events.c.id == row[ID])
         return row_hash((await self.session.execute(query)).one())
 
+    async def runs(self, after: tuple[str, int] | None, limit: int) -> Sequence[Any]:
+        """The next ``limit`` events summed up by chain (``Run``), for a walk that needs no row per event."""
+        where = " AND ".join([*self.conditions, *([self.keyset] if after else [])]) or "true"
+        page = f"{self._SELECT} WHERE {where} ORDER BY e.chain, e.seq LIMIT {int(limit)}"
+        return await self.driver.fetch(_RUNS.format(page=page), *self.params, *(after or ()))
+
+    async def rows_of(self, chain: str, first: int, last: int) -> Sequence[Any]:
+        """The events of ``chain`` from seq ``first`` to ``last``, a row each, as ``page`` reads them."""
+        sql = f"{self._SELECT} WHERE e.chain = $1 AND e.seq BETWEEN $2 AND $3 ORDER BY e.seq"
+        return await self.driver.fetch(sql, chain, first, last)
+
+
+# A page of events summed up by chain, so that a chain whose events all hold crosses the wire as one row: the
+# server compares each event's hash with the one it recomputed, each link and sequence number within the page with
+# the event before it, and says whether all held (``sound``; an event without a case, which only chains such as
+# ``admin`` hold, counts as not: the walk reads those one by one); the walk links the run to what it holds of the
+# chain. Besides: the run's first sequence number and link, its newest event (``run_tail``), and the payloads the
+# walk reads (``PAYLOAD_KINDS``) in order.
+_RUNS = """WITH page AS ({page}),
+linked AS (
+    SELECT p.*, lag(p.seq) OVER w AS before_seq, lag(p.hash) OVER w AS before_hash, lead(p.seq) OVER w IS NULL AS tail
+    FROM page AS p WINDOW w AS (PARTITION BY p.chain ORDER BY p.seq)
+)
+SELECT chain, count(*) AS events,
+    bool_and(
+        computed = hash AND case_id IS NOT NULL
+        AND (before_seq IS NULL OR (seq = before_seq + 1 AND prev_hash = before_hash))
+    ) AS sound,
+    min(seq) AS first_seq, min(prev_hash) FILTER (WHERE before_seq IS NULL) AS first_prev,
+    array_agg(kind ORDER BY seq) FILTER (WHERE payload IS NOT NULL) AS kinds,
+    '[' || string_agg(payload, ',' ORDER BY seq) || ']' AS payloads,
+    {tail}
+FROM linked GROUP BY chain ORDER BY chain""".replace(
+    "{tail}", ", ".join(f"min({name}) FILTER (WHERE tail)" for name in CHECK_COLUMNS if name != "payload")
+)
+RUN_CHAIN, RUN_EVENTS, RUN_SOUND, RUN_FIRST_SEQ, RUN_FIRST_PREV, RUN_KINDS, RUN_PAYLOADS = range(7)
+
+
+def run_tail(run: Any) -> tuple[Any, ...]:
+    """A run's newest event as the walk reads an event (``CHECK_COLUMNS`` and the recomputed hash, which held)."""
+    values = iter(run[RUN_PAYLOADS + 1 :])
+    row = tuple(None if name == "payload" else next(values) for name in CHECK_COLUMNS)
+    return (*row, row[HASH])
+
 
 async def event_reader(session: AsyncSession, chains: ChainRange, case_id: str | None) -> CoreEvents | PostgresEvents:
     if session.get_bind().dialect.name == "postgresql":
         return await PostgresEvents.open(session, chains, case_id)
     return CoreEvents(session, chains, case_id)
+
+
+_CANONICAL_TIME = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
+def _as_json(table: Any, alias: str, names: Sequence[str]) -> str:
+    """``json_build_array`` of some columns of a row; times as the canonical encoding writes them."""
+    picked = (
+        _CANONICAL_TIME.format(f'{alias}."{name}"')
+        if isinstance(table.c[name].type, UTCDateTime)
+        else f'{alias}."{name}"'
+        for name in names
+    )
+    return f"json_build_array({', '.join(picked)})"
+
+
+async def case_documents(
+    session: AsyncSession, case_names: Sequence[str], children: Sequence[tuple[Any, Sequence[str]]], ids: list[str]
+) -> list[tuple[list[Any], ...]]:
+    """PostgreSQL only: for each case of ``ids``, its row's ``case_names`` columns and, for each of ``children``
+    (a table and its columns), the case's rows of it, each row a list — in one statement and one JSON value per
+    case, which Python decodes in one call (asyncpg's records and the decoding of each JSON column and each time
+    were most of what a case's digest cost). Times come as the canonical encoding writes them
+    (``canonical.format_stored_time``), so whoever finds a difference must check again with the values read as
+    themselves (``rows_where_in``) before reporting it."""
+    if not ids:
+        return []
+    cases = Case.__table__
+    parts = [_as_json(cases, "c", case_names)]
+    for index, (table, names) in enumerate(children):
+        rows = f'(SELECT json_agg({_as_json(table, f"t{index}", names)}) FROM "{table.name}" AS t{index}'
+        parts.append(f"coalesce({rows} WHERE t{index}.case_id = c.id), '[]')")
+    sql = f"SELECT json_build_array({', '.join(parts)})::text FROM cases AS c WHERE c.id = ANY($1::text[])"
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    return [json.loads(row[0]) for row in await driver.fetch(sql, ids)]
 
 
 async def rows_where_in(

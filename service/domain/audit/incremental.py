@@ -44,17 +44,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
 from service.domain.audit.canonical import EVENT_COLUMNS, case_chain, format_time, row_hash
+from service.domain.audit.case_walk import CaseChainWalker, Finished, PartReport, problem_at
 from service.domain.audit.checkpoints import current_heads, document_of, signature_problem
 from service.domain.audit.event_reader import CHAIN, CHECK_COLUMNS, HASH, KIND, PAYLOAD_KINDS, SEQ, columns
-from service.domain.audit.verify import (
-    CaseChainWalker,
-    Finished,
-    PartReport,
-    VerifyReport,
-    check_heads,
-    merge_parts,
-    problem_at,
-)
+from service.domain.audit.verify import VerifyReport, check_heads, merge_parts
 from service.persistence.keys import key_id, signing_key
 from service.persistence.tables import AuditCheckpoint, AuditEvent
 
@@ -64,7 +57,16 @@ _PICKED = [EVENT_COLUMNS.index(name) for name in CHECK_COLUMNS]
 
 
 class NoCheckpoint(LookupError):
-    """There is no checkpoint to start from (none signed yet, or no checkpoint with the id asked for)."""
+    """There is no checkpoint to start from (none signed yet, or no checkpoint with the id asked for); ``vi`` says
+    so in Vietnamese."""
+
+    def __init__(self, checkpoint_id: str | None) -> None:
+        if checkpoint_id:
+            super().__init__(f"no checkpoint {checkpoint_id}")
+            self.vi = f"Không có điểm kiểm tra {checkpoint_id}"
+        else:
+            super().__init__("no checkpoint has been signed yet")
+            self.vi = "Chưa có điểm kiểm tra nào được ký"
 
 
 @dataclass
@@ -92,7 +94,7 @@ async def _checkpoint(session: AsyncSession, checkpoint_id: str | None) -> Audit
         )
         found = (await session.execute(newest.limit(1))).scalars().first()
     if found is None:
-        raise NoCheckpoint(f"no checkpoint {checkpoint_id}" if checkpoint_id else "no checkpoint has been signed yet")
+        raise NoCheckpoint(checkpoint_id)
     return found
 
 

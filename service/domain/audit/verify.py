@@ -14,6 +14,14 @@ each case row with what its events recorded:
   service recorded on its chain (``unit_tree``): a unit moved under another parent, or a succession added, in the
   database, would move jurisdiction without a trace.
 
+On PostgreSQL the server recomputes each event's hash (``event_reader.PostgresEvents``) and sums a page up by chain
+(``runs``): a run of a case's events whose hashes, links and numbers all held there, and which follows on from what
+the walk holds of its chain, is accepted whole; any other run is read again event by event and walked as on SQLite
+(every hash that differs recomputed here before it is reported), so every finding is made, and worded, by the one
+walk. A case's row and tables come as one JSON value per case, times written by the server as the canonical
+encoding writes them (``event_reader.case_documents``); a case that does not match its digest that way is read
+again value by value and compared again before anything is reported.
+
 Memory stays flat however many events there are: only the chain being walked and the chains awaiting their head
 check (``heads_batch`` of them) are kept. Chains are independent, so a range of chains can be verified apart (in a
 worker process, see ``service.workers.verify_processes``) and the parts merged into the report one pass gives.
@@ -21,7 +29,6 @@ worker process, see ``service.workers.verify_processes``) and the parts merged i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +37,8 @@ from sqlalchemy import exists, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.audit.canonical import case_chain
-from service.domain.audit.chain_walk import CHANGED, ChainWalk
+from service.domain.audit.case_walk import UPLOAD_FACTS, CaseChainWalker, Finished, PartReport, problem_at
+from service.domain.audit.chain_walk import CHANGED
 from service.domain.audit.digest import (
     CASE_FIELDS,
     DEADLINE_FIELDS,
@@ -40,34 +48,32 @@ from service.domain.audit.digest import (
     terms_digest,
 )
 from service.domain.audit.event_reader import (
-    CASE_ID,
     CHAIN,
-    COMPUTED,
     EVERY_CHAIN,
     HASH,
-    ID,
-    KIND,
-    PAYLOAD,
-    PREV,
+    RUN_CHAIN,
+    RUN_EVENTS,
+    RUN_FIRST_SEQ,
     SEQ,
     STATE,
-    UID,
     ChainRange,
+    PostgresEvents,
+    case_documents,
     event_reader,
     in_range,
     rows_by_case,
     rows_where_in,
+    run_tail,
 )
-from service.domain.audit.unit_tree import is_tree_digest, unit_tree_digest
+from service.domain.audit.unit_tree import unit_tree_digest
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, ChainHead, Deadline, Evidence
 
 _CASE_COLUMNS = (*CASE_FIELDS, "pinned", "subject", "event_seq", "last_hash")
 _C_ID, _C_PINNED, _C_SUBJECT, _C_SEQ, _C_HASH = (
     _CASE_COLUMNS.index(name) for name in ("id", "pinned", "subject", "event_seq", "last_hash")
 )
-# What an upload event records of its file, and where each is in an evidence row of EVIDENCE_FIELDS.
-_UPLOAD_FACTS = ("sha256", "size", "media_type", "filename", "title")
-_UPLOAD_AT = [EVIDENCE_FIELDS.index(name) for name in _UPLOAD_FACTS]
+# Where each fact an upload event records is in an evidence row of EVIDENCE_FIELDS.
+_UPLOAD_AT = [EVIDENCE_FIELDS.index(name) for name in UPLOAD_FACTS]
 
 
 @dataclass
@@ -76,22 +82,6 @@ class VerifyReport:
     events_checked: int
     chains_checked: int
     first_bad_event: dict[str, Any] | None
-
-
-@dataclass
-class PartReport:
-    """What verifying some chains found, kept apart so that parts verified separately merge (``merge_parts``) into
-    the report one pass over every chain gives: the first bad event in chain order wins over any head problem,
-    and among head problems the one of the first chain by name."""
-
-    events_checked: int = 0
-    chains_checked: int = 0
-    event_problem: dict[str, Any] | None = None
-    head_problem: tuple[str, dict[str, Any]] | None = None  # (chain, problem)
-
-    def note_head_problem(self, chain: str, problem: dict[str, Any]) -> None:
-        if self.head_problem is None or chain < self.head_problem[0]:
-            self.head_problem = (chain, problem)
 
 
 def merge_parts(parts: Iterable[PartReport]) -> VerifyReport:
@@ -110,108 +100,13 @@ def merge_parts(parts: Iterable[PartReport]) -> VerifyReport:
     return VerifyReport(True, checked, chains, None)
 
 
-def problem_at(row: Any, problem: str, chain: str | None = None) -> dict[str, Any]:
-    return {
-        "id": row[ID] if row else None,
-        "uid": row[UID] if row else None,
-        "chain": row[CHAIN] if row else chain,
-        "seq": row[SEQ] if row else None,
-        "case_id": row[CASE_ID] if row else None,
-        "problem": problem,
-    }
-
-
-@dataclass
-class Finished:
-    """A chain whose events all held, awaiting its head check."""
-
-    chain: str
-    tail: Any  # its newest event's row
-    terms: tuple[dict[str, Any], str] | None  # (pinned, subject) as its events recorded them, for a case's chain
-    # evidence id -> what its upload event recorded (_UPLOAD_FACTS); None when its events were not read (a chain
-    # an incremental verify did not walk: its evidence rows are covered by the case digest alone)
-    uploads: dict[str, tuple[Any, ...]] | None
-    tree: Any = None  # the newest event of a chain without a case that recorded the unit tree's digest
-
-
-class CaseChainWalker:
-    """The shared ``ChainWalk`` over event rows, keeping for each chain what its head check needs: its newest event
-    and what a case's events recorded (the terms it was opened under, its uploads)."""
-
-    def __init__(self, part: PartReport) -> None:
-        self.part = part
-        self.walk = ChainWalk()
-        self.finished: list[Finished] = []
-        self.tail: Any = None
-        self.terms: dict[str, Any] | None = None
-        self.recorded: tuple[dict[str, Any], str] | None = None
-        self.uploads: dict[str, tuple[Any, ...]] = {}
-        self.tree: Any = None
-
-    def close_chain(self) -> None:
-        if self.tail is not None:
-            self.finished.append(Finished(self.tail[CHAIN], self.tail, self.recorded, self.uploads, self.tree))
-        self.tail = None
-        self.walk.end_chain()
-
-    def check(self, row: Any) -> str | None:
-        """What is wrong with the next event (its sequence, its link, its hash), or None."""
-        if row[CHAIN] != self.walk.chain:
-            self.close_chain()
-            self.terms, self.recorded, self.uploads, self.tree = None, None, {}, None
-        return self.walk.check(row[CHAIN], row[SEQ], row[PREV], row[HASH], row[COMPUTED])
-
-    def accept(self, row: Any) -> None:
-        self.walk.accept(row[HASH])
-        self.part.events_checked, self.part.chains_checked = self.walk.events, self.walk.chains
-        self.tail = row
-        self._follow(row)
-
-    def _follow(self, row: Any) -> None:
-        """What a case's events say it was opened under (pinned settings and unit facts, subject), which the case
-        row must still say since other cases' kinds and TC4.1 counts read it; and what each upload recorded."""
-        kind = row[KIND]
-        if row[CASE_ID] is None and is_tree_digest(row[STATE]):
-            self.tree = row
-        if kind == "case_opened":
-            opened = json.loads(row[PAYLOAD])
-            self.terms = {"pinned": opened.get("pinned") or {}, "subject": opened.get("subject") or ""}
-        elif kind == "case_migrated" and self.terms is not None:
-            added = json.loads(row[PAYLOAD]).get("settings_added") or {}
-            if "settings" in self.terms["pinned"]:
-                pinned = self.terms["pinned"]
-                self.terms["pinned"] = {**pinned, "settings": {**pinned["settings"], **added}}
-        elif kind == "evidence_uploaded":
-            uploaded = json.loads(row[PAYLOAD])
-            self.uploads[uploaded.get("evidence_id")] = tuple(uploaded.get(name) for name in _UPLOAD_FACTS)
-        if self.terms is not None and row[CASE_ID] is not None:
-            # The values are replaced, never changed in place, so this pair keeps what they were here.
-            self.recorded = (self.terms["pinned"], self.terms["subject"])
-
-    def resume(self, chain: str, start: Any) -> None:
-        """Walk ``chain`` on after ``start``, its event at a signed checkpoint's head (taken as sound): what its
-        earlier events recorded (opening terms, uploads) is then given to ``follow`` alone."""
-        self.close_chain()
-        self.terms, self.recorded, self.uploads, self.tree = None, None, {}, None
-        self.walk.resume(chain, start[SEQ], start[HASH])
-        self.tail = start
-
-    def follow(self, row: Any) -> None:
-        """An event before the chain's checkpointed head: not checked, only read for what it recorded."""
-        self._follow(row)
-
-    def take_finished(self) -> list[Finished]:
-        finished, self.finished = self.finished, []
-        return finished
-
-
 def _evidence_problem(case_id: str, rows: list[Any], uploads: dict[str, tuple[Any, ...]]) -> str | None:
     """The first evidence row of a case that differs from what its upload event recorded."""
     for row in sorted(rows, key=lambda r: r[0]):
         recorded = uploads.get(row[0])
         if recorded is None:
             return f"evidence {row[0]} of case {case_id} has no upload event: it was added outside the engine"
-        facts = zip(_UPLOAD_FACTS, _UPLOAD_AT, recorded, strict=True)
+        facts = zip(UPLOAD_FACTS, _UPLOAD_AT, recorded, strict=True)
         changed = [name for name, at, value in facts if row[at] != value]
         if changed:
             return (
@@ -229,16 +124,21 @@ async def check_heads(session: AsyncSession, finished: list[Finished], part: Par
     names = [f.chain for f in finished]
     ids = [name.removeprefix("case:") for name in names if name.startswith("case:")]
     chain_heads = ChainHead.__table__
-    heads: dict[str, tuple[int, str, Any]] = {
-        case_chain(row[_C_ID]): (row[_C_SEQ], row[_C_HASH], row)
-        for row in await rows_where_in(session, Case.__table__, _CASE_COLUMNS, "id", ids)
-    }
+    if session.get_bind().dialect.name == "postgresql":
+        documents = await case_documents(session, _CASE_COLUMNS, _CHILDREN, ids)
+        cases = [document[0] for document in documents]
+        tables = tuple(
+            {case[_C_ID]: document[index] for case, document in zip(cases, documents, strict=True)}
+            for index in (1, 2, 3)
+        )
+        as_text = True
+    else:
+        cases = list(await rows_where_in(session, Case.__table__, _CASE_COLUMNS, "id", ids))
+        tables = await _case_tables(session, ids)
+        as_text = False
+    heads: dict[str, tuple[int, str, Any]] = {case_chain(row[_C_ID]): (row[_C_SEQ], row[_C_HASH], row) for row in cases}
     found = select(chain_heads.c.chain, chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain.in_(names))
     heads.update({row.chain: (row.seq, row.hash, None) for row in (await session.execute(found)).all()})
-    with_case = [case[_C_ID] for _, _, case in heads.values() if case is not None]
-    indicators = await rows_by_case(session, CaseIndicator.__table__, ("case_id", *INDICATOR_FIELDS), with_case)
-    deadlines = await rows_by_case(session, Deadline.__table__, ("case_id", *DEADLINE_FIELDS), with_case)
-    evidence = await rows_by_case(session, Evidence.__table__, ("case_id", *EVIDENCE_FIELDS), with_case)
     for chain in finished:
         seq, head_hash, case = heads.get(chain.chain, (None, None, None))
         tail = chain.tail
@@ -248,7 +148,12 @@ async def check_heads(session: AsyncSession, finished: list[Finished], part: Par
         elif (tail[SEQ], tail[HASH]) != (seq, head_hash):
             problem = f"chain {chain.chain} ends at seq {tail[SEQ]} but its head records seq {seq}: events are missing"
         elif case is not None:
-            problem = _case_problem(case, chain, indicators, deadlines, evidence)
+            problem = _case_problem(case, chain, *tables)
+            if as_text and problem is not None:
+                # Read as JSON with the server's text for times: compared again with the values read as themselves
+                # before anything is reported, so that the report never rests on that reading.
+                case = (await rows_where_in(session, Case.__table__, _CASE_COLUMNS, "id", [case[_C_ID]]))[0]
+                problem = _case_problem(case, chain, *await _case_tables(session, [case[_C_ID]]))
         elif chain.tree is not None and await unit_tree_digest(session) != chain.tree[STATE]:
             problem = (
                 f"the administrative units or successions differ from what chain {chain.chain} recorded at seq "
@@ -257,6 +162,19 @@ async def check_heads(session: AsyncSession, finished: list[Finished], part: Par
             tail = chain.tree
         if problem is not None:
             part.note_head_problem(chain.chain, problem_at(tail, problem))
+
+
+# The tables a case's digest covers besides its row, and their columns, in the digest's order.
+_CHILDREN = (
+    (CaseIndicator.__table__, INDICATOR_FIELDS),
+    (Deadline.__table__, DEADLINE_FIELDS),
+    (Evidence.__table__, EVIDENCE_FIELDS),
+)
+
+
+async def _case_tables(session: AsyncSession, ids: list[str]) -> tuple[dict[str, list[Any]], ...]:
+    """The indicators, deadlines and evidence rows of some cases, by case, each value as itself."""
+    return tuple([await rows_by_case(session, table, ("case_id", *names), ids) for table, names in _CHILDREN])
 
 
 def _case_problem(
@@ -329,24 +247,56 @@ async def verify_part(
     return part
 
 
+async def _walk_rows(walker: CaseChainWalker, events: Any, rows: Iterable[Any]) -> bool:
+    """Events through the walk one by one; False when one did not hold (the part says which)."""
+    for row in rows:
+        problem = walker.check(row)
+        if problem == CHANGED and await events.hash_here(row) == row[HASH]:
+            problem = None  # the reference encoder agrees with the stored hash
+        if problem is not None:
+            walker.part.event_problem = problem_at(row, problem)
+            return False
+        walker.accept(row)
+    return True
+
+
 async def _walk(session: AsyncSession, walker: CaseChainWalker, events: Any, batch: int, heads_batch: int) -> bool:
-    """Every event of the reader through the walk, in pages; False when one did not hold (the part says which)."""
-    part = walker.part
+    """Every event of the reader through the walk, in pages; False when one did not hold (the part says which).
+
+    On PostgreSQL a page comes summed up by chain (``PostgresEvents.runs``): a run the server found sound that
+    follows on from the walk is accepted whole; any other run is read again event by event and walked as on
+    SQLite, so whatever is reported is found, and worded, by the one walk."""
+    if isinstance(events, PostgresEvents):
+        return await _walk_runs(session, walker, events, batch, heads_batch)
     after: tuple[str, int] | None = None
     while rows := await events.page(after, batch):
-        for row in rows:
-            problem = walker.check(row)
-            if problem == CHANGED and await events.hash_here(row) == row[HASH]:
-                problem = None  # the reference encoder agrees with the stored hash
-            if problem is not None:
-                part.event_problem = problem_at(row, problem)
-                return False
-            walker.accept(row)
+        if not await _walk_rows(walker, events, rows):
+            return False
         if len(walker.finished) >= heads_batch:
-            await check_heads(session, walker.take_finished(), part)
+            await check_heads(session, walker.take_finished(), walker.part)
         if len(rows) < batch:
             break
         after = (rows[-1][CHAIN], rows[-1][SEQ])
+    return True
+
+
+async def _walk_runs(
+    session: AsyncSession, walker: CaseChainWalker, events: PostgresEvents, batch: int, heads_batch: int
+) -> bool:
+    after: tuple[str, int] | None = None
+    while runs := await events.runs(after, batch):
+        for run in runs:
+            if walker.continues(run):
+                walker.accept_run(run)
+                continue
+            rows = await events.rows_of(run[RUN_CHAIN], run[RUN_FIRST_SEQ], run_tail(run)[SEQ])
+            if not await _walk_rows(walker, events, rows):
+                return False
+        if len(walker.finished) >= heads_batch:
+            await check_heads(session, walker.take_finished(), walker.part)
+        if sum(run[RUN_EVENTS] for run in runs) < batch:
+            break
+        after = (runs[-1][RUN_CHAIN], run_tail(runs[-1])[SEQ])
     return True
 
 
