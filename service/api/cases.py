@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import and_, bindparam, exists, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import Services, current_actor, now, services
@@ -20,7 +20,7 @@ from service.domain import authority
 from service.domain.actor import Actor
 from service.domain.case_pages import load_case_files
 from service.domain.cases import replay
-from service.domain.cases.casefile import CaseFile, case_row_and_tree, known_case, load_case_file
+from service.domain.cases.casefile import CaseFile, known_case, load_case_file
 from service.domain.cases.explain import allowed_transitions, explain
 from service.domain.errors import Conflict, Reason
 from service.domain.units.tree_cache import TREE_VERSION, unit_path_at
@@ -37,15 +37,6 @@ ServicesDep = Annotated[Services, Depends(services)]
 NowDep = Annotated[datetime, Depends(now)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retry-safe key (≤ 200 chars)")]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The case's ETag; 412 when stale")]
-
-
-async def readable(session: AsyncSession, case_id: str, actor: Actor) -> tuple[Case, int | None]:
-    """The case row and the unit tree's version it was read with, once the caller is known to be in its
-    jurisdiction: for reads that need nothing else of the case file (one query: the row with the version; the unit
-    path from the tree this process keeps at that version, as a write's)."""
-    case, tree_version = await case_row_and_tree(session, case_id, lock=False)
-    await require_read_in_tree(session, actor, case_id, case.unit_code, case.subject, tree_version)
-    return case, tree_version
 
 
 async def require_read_in_tree(
@@ -153,14 +144,22 @@ async def get_case(
 ) -> JSONResponse:
     async with svc.sessions() as session:
         if as_of is not None:
-            # Who may read it is decided on the case as it is today (its row and unit path: ``readable``); the
-            # case file of today is not needed, the replay builds the one of then.
+            # Who may read it is decided on the case as it is today (its unit and subject, the unit path at the
+            # tree's version); the case file of today is not needed, the replay builds the one of then. One statement
+            # reads both and the events up to ``as_of`` (a row per event; one row of null events for a case opened
+            # later; none for no case), outside a transaction as the recognitions' read after it (standalone_reads).
             log_context.bind(case=case_id)
-            await standalone_reads(session)  # the case row, its events, the recognitions: each read on its own
-            _, tree_version = await readable(session, case_id, actor)
+            await standalone_reads(session)
             moment = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of
+            rows = (await session.execute(_as_of_statement(case_id, moment))).all()
+            if not rows:
+                known_case(None, case_id)
+            first = rows[0]
+            await require_read_in_tree(session, actor, case_id, first.case_unit, first.case_subject, first.tree_version)
             access_log.info("as_of case=%s at=%s by=%s unit=%s", case_id, moment.isoformat(), actor.sub, actor.unit)
-            cf, last = await replay.case_as_of(session, svc.registry, case_id, moment, tree_version=tree_version)
+            if first.seq is None:
+                raise replay.not_yet_opened(case_id, moment)
+            cf, last = await replay.rebuilt(session, svc.registry, case_id, rows, tree_version=first.tree_version)
             if not cf.holds_recorded_digest(last.state_digest):
                 raise Conflict(
                     "the history of this case does not rebuild to the state it recorded",
@@ -171,6 +170,24 @@ async def get_case(
         cf = await readable_case(session, svc.registry, case_id, actor)
         out = case_out(cf, allowed=allowed_transitions(cf, actor, at), now=at)
     return json_response(out.model_dump(mode="json"), 200, etag=out.etag)
+
+
+def _as_of_statement(case_id: str, moment: datetime) -> Select[Any]:
+    """The case's unit and subject and the unit tree's version (labelled ``case_unit``, ``case_subject``,
+    ``tree_version``) beside each of its events up to ``moment`` (``replay.events_until``: the audit table's columns
+    under their names), oldest first."""
+    events = replay.events_until(case_id, moment).subquery()
+    return (
+        select(
+            _CASES.unit_code.label("case_unit"),
+            _CASES.subject.label("case_subject"),
+            TREE_VERSION.label("tree_version"),
+            events,
+        )
+        .select_from(Case.__table__.outerjoin(events, true()))
+        .where(_CASES.id == case_id)
+        .order_by(events.c.seq)
+    )
 
 
 @router.get(

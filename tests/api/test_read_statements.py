@@ -14,7 +14,7 @@ from tests.helpers import Api
 from tests.support.statements import statements_sent
 
 HISTORY_STATEMENTS = 1  # it was 3 before the case row and the events came together (the row, the unit path, events)
-AS_OF_MAX = 3  # it was 5 with the unit path and the succession walk read from the database
+AS_OF_MAX = 2  # it was 5: the case row, its unit path, the events, the succession walk, the recognitions
 
 
 def counting(api: Api) -> AbstractContextManager[list[tuple[str, Any, bool | None]]]:
@@ -71,3 +71,15 @@ async def test_as_of_costs_at_most_its_pinned_statements(api: Api) -> None:
     assert len(sent) <= AS_OF_MAX, shown(sent)
     if api.app.state.services.engine.dialect.name == "postgresql":
         assert all(level == "AUTOCOMMIT" and auto is True for _, level, auto in sent), shown(sent)
+
+
+async def test_as_of_in_one_statement_still_refuses_first_and_then_tells_what_is_missing(api: Api) -> None:
+    case_id, leader = await api.new_case("C1", 2025)
+    before = "2024-12-31T00:00:00Z"
+    outside = await api.get(api.who("commune_leader", "C2"), f"/v1/cases/{case_id}", as_of=before)
+    assert outside.status_code == 403, outside.text  # not told whether the case existed then
+    assert "outside_jurisdiction" in outside.text and "case_not_yet_opened" not in outside.text
+    not_yet = await api.get(leader, f"/v1/cases/{case_id}", as_of=before)
+    assert not_yet.status_code == 404 and "case_not_yet_opened" in not_yet.text, not_yet.text
+    unknown = await api.get(leader, "/v1/cases/no-such-case", as_of=before)
+    assert unknown.status_code == 404 and "case_not_yet_opened" not in unknown.text, unknown.text

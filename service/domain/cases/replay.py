@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, tuple_
+from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.audit.canonical import case_chain
@@ -56,26 +57,53 @@ async def case_as_of(
     """The case after the last of its events at or before ``at`` (or up to its sequence number ``position``),
     and that event (a row of the audit table). With the unit tree's ``tree_version`` (read with the case row), the
     unit path and the succession walk come from what this process read at that version (``units.tree_cache``)."""
-    # Plain rows, not ORM entities: nothing here is written, and the appliers read the events' attributes only.
-    query = select(AuditEvent.__table__).where(AuditEvent.chain == case_chain(case_id)).order_by(AuditEvent.seq)
+    events = (await session.execute(events_until(case_id, at, position=position))).all()
+    if not events:
+        raise not_yet_opened(case_id, at, position)
+    return await rebuilt(session, registry, case_id, events, tree_version=tree_version)
+
+
+def events_until(case_id: str, at: datetime | None = None, *, position: int | None = None) -> Select[Any]:
+    """The statement reading a case's events, oldest first, up to the last one at or before ``at`` (or up to its
+    sequence number ``position``), as plain rows of the audit table."""
+    # Plain rows, not ORM entities: nothing here is written, and the appliers read the events' attributes only. The
+    # table's columns, not the model's attributes, so that the statement (and one that takes it) is compiled and
+    # read without the ORM's layer.
+    event = AuditEvent.__table__.c
+    query = select(AuditEvent.__table__).where(event.chain == case_chain(case_id)).order_by(event.seq)
     if at is not None:
         # Cut by sequence: every event up to the last one at or before ``at`` (times never run backwards in a
         # chain — the engine refuses it — but the cut must not depend on that).
         last = (
-            select(func.max(AuditEvent.seq))
-            .where(AuditEvent.chain == case_chain(case_id), AuditEvent.occurred_at <= at)
+            select(func.max(event.seq))
+            .where(event.chain == case_chain(case_id), event.occurred_at <= at)
             .scalar_subquery()
         )
-        query = query.where(AuditEvent.seq <= last)
+        query = query.where(event.seq <= last)
     if position is not None:
-        query = query.where(AuditEvent.seq <= position)
-    events = (await session.execute(query)).all()
-    if not events:
-        when = at.isoformat() if at is not None else f"audit position {position}"
-        raise NotFound(
-            f"case {case_id} did not exist at {when}",
-            reasons=[Reason("case_not_yet_opened", "choose a time after the case was opened")],
-        )
+        query = query.where(event.seq <= position)
+    return query
+
+
+def not_yet_opened(case_id: str, at: datetime | None, position: int | None = None) -> NotFound:
+    """The refusal of a case read at a time (or audit position) before its first event."""
+    when = at.isoformat() if at is not None else f"audit position {position}"
+    return NotFound(
+        f"case {case_id} did not exist at {when}",
+        reasons=[Reason("case_not_yet_opened", "choose a time after the case was opened")],
+    )
+
+
+async def rebuilt(
+    session: AsyncSession,
+    registry: Registry,
+    case_id: str,
+    events: Sequence[Row[Any]],
+    *,
+    tree_version: int | None = None,
+) -> tuple[CaseFile, Row[Any]]:
+    """The case after ``events`` (its events from the opening on, in order, as read by ``events_until``; rows with
+    more columns do as well), and the last of them."""
     opening, *rest = events
     cf = await _opened(session, registry, case_id, opening, tree_version)
     for event in rest:
