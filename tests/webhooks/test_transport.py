@@ -101,3 +101,29 @@ async def test_a_request_leaves_in_one_write_before_its_answer_is_read() -> None
     assert first.startswith(b"POST /hook HTTP/1.1\r\n") and first.endswith(b'\r\n\r\n{"n":0}')
     await connection.aclose()
     assert inner.calls[-1] == ("close", b"")
+
+
+async def test_a_kept_connection_the_server_closed_is_not_reused() -> None:
+    """The server answers as if it kept the connection, then closes it: the next post sees the idle connection
+    readable (closed), drops it and opens another."""
+    answered = 0
+
+    async def answer_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        answered += 1
+        writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_then_close, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    async with server, http_transport(Settings()) as transport:
+        for n in range(3):
+            assert (await post(transport, url, n)).status_code == 204
+            await asyncio.sleep(0.05)  # the close reaches this side
+        assert (answered, transport.opened) == (3, 3)
