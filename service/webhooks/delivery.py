@@ -35,6 +35,13 @@ from service.webhooks.safety import post_pinned
 from service.webhooks.signing import webhook_headers
 
 log = logging.getLogger("cdht.webhooks")
+# The tables themselves for the statements of every round (claim, record): plain rows in and out, without the ORM's
+# compile and bulk-persistence steps per execution.
+DELIVERIES, SUBSCRIPTIONS, OUTBOX, ATTEMPTS = (
+    model.__table__  # type: ignore[attr-defined]
+    for model in (WebhookDelivery, WebhookSubscription, OutboxMessage, WebhookAttempt)
+)
+D, S = DELIVERIES.c, SUBSCRIPTIONS.c
 DISPATCHER = system_actor("webhooks")
 EXCERPT = 300
 USER_AGENT = "cdht-webhooks"
@@ -73,13 +80,13 @@ async def claim(
     they were, unleased, for a later claim)."""
     sealer = subscriptions.Sealer(settings.sealing_key())
     conditions = [
-        WebhookDelivery.status == "pending",
-        WebhookDelivery.next_attempt_at <= now,
-        or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until <= now),
-        WebhookSubscription.status == "active",
+        D.status == "pending",
+        D.next_attempt_at <= now,
+        or_(D.leased_until.is_(None), D.leased_until <= now),
+        S.status == "active",
     ]
     if skip:
-        conditions.append(WebhookDelivery.subscription_id.not_in(sorted(skip)))
+        conditions.append(D.subscription_id.not_in(sorted(skip)))
     lease = now + timedelta(seconds=settings.webhook_lease_seconds)
     async with unit_of_work(sessions) as session:
         # Plain rows, not objects: only what the post needs (the subscription's address and sealed secrets with
@@ -87,26 +94,26 @@ async def claim(
         rows = (
             await session.execute(
                 select(
-                    WebhookDelivery.id,
-                    WebhookDelivery.attempts,
-                    WebhookDelivery.retries,
-                    WebhookDelivery.msg_id,
-                    WebhookDelivery.subscription_id,
-                    OutboxMessage.body,
-                    WebhookSubscription.url,
-                    WebhookSubscription.secret_sealed,
-                    WebhookSubscription.previous_secret_sealed,
-                    WebhookSubscription.previous_secret_until,
+                    D.id,
+                    D.attempts,
+                    D.retries,
+                    D.msg_id,
+                    D.subscription_id,
+                    OUTBOX.c.body,
+                    S.url,
+                    S.secret_sealed,
+                    S.previous_secret_sealed,
+                    S.previous_secret_until,
                 )
-                .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-                .join(OutboxMessage, OutboxMessage.id == WebhookDelivery.outbox_id)
+                .join(SUBSCRIPTIONS, S.id == D.subscription_id)
+                .join(OUTBOX, OUTBOX.c.id == D.outbox_id)
                 .where(*conditions)
                 # The order ix_delivery_due (status, next_attempt_at) gives, so the scan stops at ``batch`` rows: a
                 # tie-break by id sorted every due delivery first (a fan-out's hundreds share one time; 40 ms a
                 # claim with 5,000 waiting). No order between deliveries is promised (``data.seq`` orders a case).
-                .order_by(WebhookDelivery.next_attempt_at)
+                .order_by(D.next_attempt_at)
                 .limit(batch)
-                .with_for_update(of=WebhookDelivery, skip_locked=True)
+                .with_for_update(of=DELIVERIES, skip_locked=True)
             )
         ).all()
         if not rows:
@@ -127,8 +134,8 @@ async def claim(
             if isinstance(secrets, RuntimeError):  # one unreadable secret must not hold up every other subscriber
                 log.error("delivery %s: %s", row.id, secrets)
                 await session.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id == row.id)
+                    update(DELIVERIES)
+                    .where(D.id == row.id)
                     .values(next_attempt_at=now + timedelta(hours=1), last_error=str(secrets))
                     .execution_options(synchronize_session=False)
                 )
@@ -148,12 +155,12 @@ async def claim(
             )
         if claimed:
             await session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_([item.delivery_id for item in claimed]))
+                update(DELIVERIES)
+                .where(D.id.in_([item.delivery_id for item in claimed]))
                 .values(
-                    attempts=WebhookDelivery.attempts + 1,
-                    retries=WebhookDelivery.retries + 1,
-                    cycle_started_at=func.coalesce(WebhookDelivery.cycle_started_at, now),
+                    attempts=D.attempts + 1,
+                    retries=D.retries + 1,
+                    cycle_started_at=func.coalesce(D.cycle_started_at, now),
                     leased_until=lease,
                 )
                 .execution_options(synchronize_session=False)
@@ -248,12 +255,10 @@ async def record(
                 by_code.setdefault(outcome.status_code, []).append(item)
         for status_code, items in by_code.items():
             marked = await session.execute(
-                update(WebhookDelivery)
+                update(DELIVERIES)
                 .where(
-                    tuple_(WebhookDelivery.id, WebhookDelivery.attempts).in_(
-                        [(item.delivery_id, item.number) for item in items]
-                    ),
-                    WebhookDelivery.status == "pending",
+                    tuple_(D.id, D.attempts).in_([(item.delivery_id, item.number) for item in items]),
+                    D.status == "pending",
                 )
                 .values(
                     status="delivered",
@@ -262,7 +267,7 @@ async def record(
                     last_status_code=status_code,
                     last_error=None,
                 )
-                .returning(WebhookDelivery.id)
+                .returning(D.id)
                 .execution_options(synchronize_session=False)
             )
             recorded.update((delivery_id, "delivered") for delivery_id in marked.scalars())
@@ -270,14 +275,14 @@ async def record(
         state = {}
         if rest:
             locked = await session.execute(
-                select(WebhookDelivery.id, WebhookDelivery.status, WebhookDelivery.attempts)
-                .where(WebhookDelivery.id.in_(sorted(item.delivery_id for item, _ in rest)))
-                .order_by(WebhookDelivery.id)
+                select(D.id, D.status, D.attempts)
+                .where(D.id.in_(sorted(item.delivery_id for item, _ in rest)))
+                .order_by(D.id)
                 .with_for_update()
             )
             state = {row.id: row for row in locked}
         await session.execute(
-            insert(WebhookAttempt),
+            insert(ATTEMPTS),
             [
                 {
                     "delivery_id": item.delivery_id,
@@ -320,12 +325,12 @@ async def record(
             # One write per subscription and round, and only when its last success is stale: a subscription's row
             # is not locked by every delivery (that would serialise all its deliveries on it).
             await session.execute(
-                update(WebhookSubscription)
+                update(SUBSCRIPTIONS)
                 .where(
-                    WebhookSubscription.id.in_(sorted(reached)),
+                    S.id.in_(sorted(reached)),
                     or_(
-                        WebhookSubscription.last_success_at.is_(None),
-                        WebhookSubscription.last_success_at < now - SUCCESS_RESOLUTION,
+                        S.last_success_at.is_(None),
+                        S.last_success_at < now - SUCCESS_RESOLUTION,
                     ),
                 )
                 .values(last_success_at=now)

@@ -121,14 +121,10 @@ async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime, 
             for subscription in active:
                 if (subscription.id, message.id) not in existing and matches(subscription, message, ancestors):
                     rows.append(delivery_row(subscription, message, now))
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
-            .values(dispatched_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if rows:  # plain rows in one statement: building an object per delivery cost more than its insert
-            await session.execute(insert(WebhookDelivery), rows)
+        outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
+        await session.execute(update(outbox).where(outbox.c.id.in_(ids)).values(dispatched_at=now))
+        if rows:  # plain rows into the table itself: an object (or the ORM's bulk insert) per delivery cost more
+            await session.execute(insert(WebhookDelivery.__table__), rows)  # type: ignore[attr-defined]
     return len(messages)
 
 
