@@ -251,7 +251,10 @@ class CheckpointDocument(BaseModel):
     signature: str
     events_total: int
     chains_total: int
-    heads: dict[str, list[Any]] = Field(description="{chain: [seq, hash]}")
+    heads: dict[str, list[Any]] = Field(
+        description="{chain: [seq, hash]}, or for a case whose tables matched its digest when signed (PostgreSQL) "
+        "[seq, hash, seal]: the SHA-256 of its tables as the server wrote them, which the incremental verify compares"
+    )
 
 
 class CheckpointProblem(BaseModel):

@@ -214,6 +214,6 @@ async def _since(
     return plan.report([await check_chains(session, plan.steps)] if plan.steps else [])
 
 
-def _check_in_worker(url: str, steps: list[tuple[str, Any, bool]], snapshot: str) -> PartReport:
+def _check_in_worker(url: str, steps: list[tuple[str, Any, bool, str | None]], snapshot: str) -> PartReport:
     """In a worker process: ``check_chains`` on a connection of its own, in the snapshot the plan was made in."""
     return asyncio.run(in_own_session(url, lambda session: check_chains(session, steps), snapshot=snapshot))

@@ -317,7 +317,10 @@ async def test_checkpoint_signature_verifies_with_the_public_key(api: Api) -> No
     key = serialization.load_pem_public_key(pem.content)
     assert isinstance(key, Ed25519PublicKey)
     history = await api.ok(await api.get(auditor, f"/v1/cases/{case_id}/history"))
-    assert document["heads"] == {f"case:{case_id}": [len(history), history[-1]["hash"]]}
+    head = document["heads"][f"case:{case_id}"]
+    assert list(document["heads"]) == [f"case:{case_id}"] and head[:2] == [len(history), history[-1]["hash"]]
+    # On PostgreSQL a case whose tables match its digest has them sealed into its head (``table_seals``)
+    assert len(head) == (3 if api.app.state.services.engine.dialect.name == "postgresql" else 2)
     moment = datetime.fromisoformat(document["created_at"]).astimezone(timezone.utc)
     signed_part = {
         "id": document["id"],

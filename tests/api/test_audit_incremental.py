@@ -283,3 +283,52 @@ def _always(processes: int) -> Any:
         return processes
 
     return processes_for
+
+
+@pytest.mark.postgres
+async def test_a_checkpoint_seals_only_tables_that_match_their_digest(pg_api: Api) -> None:
+    """On PostgreSQL a checkpoint seals a case's tables into its head only when they match its newest event's digest
+    as it signs (``table_seals``): a case changed before the checkpoint is signed without a seal, so the
+    incremental verify still compares its tables with its digest, and reports it."""
+    api = pg_api
+    sound, _ = await _planned(api, "C1")
+    changed, _ = await _planned(api, "C2")
+    await _execute(api, "UPDATE cases SET target_level = 3 WHERE id = :case", case=changed)
+    signed = await _checkpoint(api)
+    document = await api.ok(await api.get(api.who("auditor", "VN"), f"/v1/audit/checkpoints/{signed['id']}"))
+    assert len(document["heads"][f"case:{sound}"]) == 3
+    assert len(document["heads"][f"case:{changed}"]) == 2
+    report = await _incremental(api)
+    assert report["ok"] is False and report["first_bad_event"]["case_id"] == changed
+    assert "differs from the state its newest event recorded" in report["first_bad_event"]["problem"]
+
+
+@pytest.mark.postgres
+async def test_a_sealed_case_is_compared_again_only_when_its_tables_changed(
+    pg_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case sealed by the checkpoint with nothing new since is taken as it was while the server seals its tables
+    the same; once they change (even to what the digest would not show) it is compared with its digest again."""
+    from service.domain.audit import incremental
+
+    api = pg_api
+    first, _ = await _planned(api, "C1")
+    second, _ = await _planned(api, "C2")
+    await _checkpoint(api)
+    compared: list[str] = []
+    check_heads = incremental.check_heads
+
+    async def counted(session: Any, finished: list[Any], part: Any) -> None:
+        compared.extend(chain.chain for chain in finished)
+        await check_heads(session, finished, part)
+
+    monkeypatch.setattr(incremental, "check_heads", counted)
+    assert (await _incremental(api))["ok"] is True
+    assert not {f"case:{first}", f"case:{second}"} & set(compared)
+    await _execute(api, "UPDATE cases SET subject = 'khác' WHERE id = :case", case=second)
+    compared.clear()
+    assert (await _incremental(api))["ok"] is True  # the subject is not in the digest: the full verify finds it
+    assert f"case:{second}" in compared and f"case:{first}" not in compared
+    await _execute(api, "UPDATE deadline SET status = 'closed' WHERE case_id = :case", case=first)
+    report = await _incremental(api)
+    assert report["ok"] is False and report["first_bad_event"]["case_id"] == first

@@ -8,6 +8,11 @@ checkpointed event must still carry the hash the checkpoint recorded; an operato
 copies of the checkpoints elsewhere can check that without trusting the database
 (``cdht audit verify EXPORT --checkpoints --public-key``). The periodic worker that makes them is
 ``service.workers.checkpoints``.
+
+**Versions of a head.** A head is ``[seq, hash]``; on PostgreSQL, a case's head whose tables matched its newest
+event's digest when it was signed is ``[seq, hash, seal]`` (``table_seals``), which an incremental verify uses to
+skip re-encoding that case's tables while they are unchanged. The signature covers the heads as they are, so both
+kinds are signed and verified the same way, and checkpoints signed before seals existed verify as they were.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.config import Settings
 from service.domain.actor import Actor
 from service.domain.audit.canonical import canonical_json, case_chain, format_time
+from service.domain.audit.table_seals import seal_heads
+from service.domain.audit.verify import CASE_COLUMNS, CASE_TABLES
 from service.domain.audit.verify import verify as verify_chains
 from service.persistence.keys import key_id, signing_key
 from service.persistence.tables import AuditCheckpoint, AuditEvent, Case, ChainHead
@@ -116,6 +123,9 @@ async def create_checkpoint(
     """Sign the heads of every chain and store the checkpoint (the caller commits)."""
     key = signing_key(settings)
     heads = await current_heads(session)
+    sealed = 0
+    if session.get_bind().dialect.name == "postgresql":
+        sealed = await seal_heads(session, heads, CASE_COLUMNS, CASE_TABLES)
     identity = {
         "id": str(uuid.uuid4()),
         "created_at": format_time(now),
@@ -131,16 +141,17 @@ async def create_checkpoint(
         digest=digest,
         signature=base64.b64encode(key.sign(bytes.fromhex(digest))).decode("ascii"),
         key_id=identity["key_id"],
-        events_total=sum(seq for seq, _ in heads.values()),
+        events_total=sum(head[0] for head in heads.values()),
         chains_total=len(heads),
     )
     session.add(checkpoint)
     await session.flush()
     log.info(
-        "audit checkpoint %s by %s: %d chains, %d events, digest %s, key %s",
+        "audit checkpoint %s by %s: %d chains (%d cases' tables sealed), %d events, digest %s, key %s",
         checkpoint.id,
         actor.sub,
         checkpoint.chains_total,
+        sealed,
         checkpoint.events_total,
         digest,
         checkpoint.key_id,
@@ -190,7 +201,8 @@ async def verify_checkpoints(
         if problem is not None:
             report.add(checkpoint.id, f"checkpoint {checkpoint.id} {problem}")
             continue
-        for chain, (seq, head_hash) in checkpoint.heads.items():
+        for chain, head in checkpoint.heads.items():
+            seq, head_hash = head[0], head[1]  # a case's head may carry its tables' seal third (``table_seals``)
             earlier = claims.setdefault((chain, seq), (head_hash, checkpoint.id))
             if earlier[0] != head_hash:
                 report.add(

@@ -190,23 +190,29 @@ def _as_json(table: Any, alias: str, names: Sequence[str]) -> str:
     return f"json_build_array({', '.join(picked)})"
 
 
+def case_document_sql(case_names: Sequence[str], children: Sequence[tuple[Any, Sequence[str]]]) -> str:
+    """The SQL of a case's document as JSON text, for a row of ``cases`` named ``c``: its ``case_names`` columns,
+    then for each of ``children`` (a table and its columns, the first its key within a case) the case's rows of it
+    in key order, each row an array; times as the canonical encoding writes them (``canonical.format_stored_time``).
+    """
+    parts = [_as_json(Case.__table__, "c", case_names)]
+    for index, (table, names) in enumerate(children):
+        alias = f"t{index}"
+        rows = f'SELECT json_agg({_as_json(table, alias, names)} ORDER BY {alias}."{names[0]}")'
+        parts.append(f"coalesce(({rows} FROM \"{table.name}\" AS {alias} WHERE {alias}.case_id = c.id), '[]')")
+    return f"json_build_array({', '.join(parts)})::text"
+
+
 async def case_documents(
     session: AsyncSession, case_names: Sequence[str], children: Sequence[tuple[Any, Sequence[str]]], ids: list[str]
 ) -> list[tuple[list[Any], ...]]:
-    """PostgreSQL only: for each case of ``ids``, its row's ``case_names`` columns and, for each of ``children``
-    (a table and its columns), the case's rows of it, each row a list — in one statement and one JSON value per
-    case, which Python decodes in one call (asyncpg's records and the decoding of each JSON column and each time
-    were most of what a case's digest cost). Times come as the canonical encoding writes them
-    (``canonical.format_stored_time``), so whoever finds a difference must check again with the values read as
-    themselves (``rows_where_in``) before reporting it."""
+    """PostgreSQL only: each case of ``ids`` as ``case_document_sql`` writes it, decoded — in one statement and one
+    JSON value per case, which Python decodes in one call (asyncpg's records and the decoding of each JSON column
+    and each time were most of what a case's digest cost). Since times come as text, whoever finds a difference
+    must check again with the values read as themselves (``rows_where_in``) before reporting it."""
     if not ids:
         return []
-    cases = Case.__table__
-    parts = [_as_json(cases, "c", case_names)]
-    for index, (table, names) in enumerate(children):
-        rows = f'(SELECT json_agg({_as_json(table, f"t{index}", names)}) FROM "{table.name}" AS t{index}'
-        parts.append(f"coalesce({rows} WHERE t{index}.case_id = c.id), '[]')")
-    sql = f"SELECT json_build_array({', '.join(parts)})::text FROM cases AS c WHERE c.id = ANY($1::text[])"
+    sql = f"SELECT {case_document_sql(case_names, children)} FROM cases AS c WHERE c.id = ANY($1::text[])"
     driver = (await (await session.connection()).get_raw_connection()).driver_connection
     return [json.loads(row[0]) for row in await driver.fetch(sql, ids)]
 

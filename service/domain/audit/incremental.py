@@ -16,7 +16,8 @@ event up to it. The incremental verify trusts that commitment and re-checks:
 3. every event after a chain's signed head, and every event of a chain the checkpoint did not know, exactly as the
    full verify does (sequence, link from the signed hash, hash recomputed), then each chain's head and case row as
    the full verify checks them; a chain with nothing after the checkpoint has its head and case row (the digest
-   of its tables) compared with its signed newest event.
+   of its tables) compared with its signed newest event — unless the checkpoint sealed the case's tables
+   (``table_seals``: they matched that digest when it was signed) and the server seals them the same now.
 
 What it does not re-check, and the full verify does: the contents of each event up to its chain's signed head.
 An event before the checkpoint whose contents were changed in the database with its stored hash left as it was
@@ -47,7 +48,8 @@ from service.domain.audit.canonical import EVENT_COLUMNS, case_chain, format_tim
 from service.domain.audit.case_walk import CaseChainWalker, Finished, PartReport, problem_at
 from service.domain.audit.checkpoints import current_heads, document_of, signature_problem
 from service.domain.audit.event_reader import CHAIN, CHECK_COLUMNS, HASH, KIND, PAYLOAD_KINDS, SEQ, columns
-from service.domain.audit.verify import VerifyReport, check_heads, merge_parts
+from service.domain.audit.table_seals import seals_now
+from service.domain.audit.verify import CASE_COLUMNS, CASE_TABLES, VerifyReport, check_heads, merge_parts
 from service.persistence.keys import key_id, signing_key
 from service.persistence.tables import AuditCheckpoint, AuditEvent
 
@@ -166,10 +168,11 @@ def _walk_chain(walker: CaseChainWalker, chain: str, start: Any | None, rows: It
 @dataclass
 class IncrementalPlan:
     """What the checkpoint says and what is left to check: the problems found while planning (``part``), the chains
-    to check (``steps``: chain, its signed head's event or None, whether to walk it), the checkpoint's facts."""
+    to check (``steps``: chain, its signed head's event or None, whether to walk it, its tables' signed seal or
+    None), the checkpoint's facts."""
 
     part: PartReport
-    steps: list[tuple[str, Any, bool]]
+    steps: list[tuple[str, Any, bool, str | None]]
     checkpoint: dict[str, Any]
     chains: int  # the chains compared: signed by the checkpoint, and opened since
     events_trusted: int
@@ -208,9 +211,9 @@ async def plan_since(
 
     current = {chain: head for chain, head in (await current_heads(session)).items() if only is None or chain == only}
     numbering = await _numbering(session, only)
-    starts = await _rows_at(session, [(chain, seq) for chain, (seq, _) in signed.items()])
-    plan: list[tuple[str, Any, bool]] = []  # (chain, its signed head's event or None, whether to walk it)
-    for chain, (seq, signed_hash) in sorted(signed.items()):
+    starts = await _rows_at(session, [(chain, seq) for chain, (seq, *_) in signed.items()])
+    plan: list[tuple[str, Any, bool, str | None]] = []  # (chain, signed head's event or None, walk it?, seal)
+    for chain, (seq, signed_hash, *sealed) in sorted(signed.items()):
         start = starts.get(chain)
         if start is None or start[HASH] != signed_hash:
             what = "chain removed" if chain not in numbering else "event changed" if start else f"seq {seq} removed"
@@ -225,26 +228,28 @@ async def plan_since(
             )
             part.note_head_problem(chain, problem_at(start, problem, chain))
             continue
-        plan.append((chain, tuple(start), chain in current and current[chain][0] > seq or high > seq))
+        walk = chain in current and current[chain][0] > seq or high > seq
+        plan.append((chain, tuple(start), walk, sealed[0] if sealed else None))
     new = sorted((set(current) | set(numbering)) - set(signed))
     for chain in new:
         if chain not in numbering:
             problem = f"chain {chain} ends at seq 0 but its head records seq {current[chain][0]}: events are missing"
             part.note_head_problem(chain, problem_at(None, problem, chain))
         else:
-            plan.append((chain, None, True))
+            plan.append((chain, None, True, None))
     plan.sort(key=lambda step: step[0])
 
-    return IncrementalPlan(part, plan, info, len(signed) + len(new), sum(seq for seq, _ in signed.values()))
+    return IncrementalPlan(part, plan, info, len(signed) + len(new), sum(head[0] for head in signed.values()))
 
 
-async def check_chains(session: AsyncSession, plan: list[tuple[str, Any, bool]]) -> PartReport:
+async def check_chains(session: AsyncSession, plan: list[tuple[str, Any, bool, str | None]]) -> PartReport:
     """The chains of a plan, in chain order: those with events after the checkpoint (or new) walked from their
     signed head's event, then each one's head and case row; the others' heads and case rows against their signed
-    head's event."""
+    head's event — but a case whose tables the checkpoint sealed (``table_seals``) and which the server still seals
+    the same is taken as it was then, when its tables matched its newest event's digest."""
     part = PartReport()
     walker = CaseChainWalker(part)
-    walked = [(chain, start) for chain, start, walk in plan if walk]
+    walked = [(chain, start) for chain, start, walk, _ in plan if walk]
     for group in batches(walked, WALK_BATCH):
         rows = await _events_of(session, [chain for chain, _ in group])
         for chain, start in group:
@@ -256,8 +261,13 @@ async def check_chains(session: AsyncSession, plan: list[tuple[str, Any, bool]])
         await check_heads(session, walker.take_finished(), part)
         if part.event_problem is not None:
             return part
-    unchanged = [Finished(chain, start, None, None) for chain, start, walk in plan if not walk]
-    for batch in batches(unchanged, LOOKUP_BATCH):
+    unchanged = [(chain, start, seal) for chain, start, walk, seal in plan if not walk]
+    sealed = {chain.removeprefix("case:"): seal for chain, _, seal in unchanged if seal is not None}
+    if sealed and session.get_bind().dialect.name == "postgresql":
+        now = await seals_now(session, list(sealed), CASE_COLUMNS, CASE_TABLES)
+        held = {case_chain(case_id) for case_id, seal in sealed.items() if now.get(case_id) == seal}
+        unchanged = [step for step in unchanged if step[0] not in held]
+    for batch in batches([Finished(chain, start, None, None) for chain, start, _ in unchanged], LOOKUP_BATCH):
         await check_heads(session, batch, part)
     part.events_checked = walker.walk.events
     return part

@@ -133,7 +133,7 @@ def _checkpoint_claims(
         if created.tzinfo is None:
             created = created.replace(tzinfo=timezone.utc)
         for chain, head in document["heads"].items():
-            seq, head_hash = head
+            seq, head_hash = head[0], head[1]  # a case's head may carry its tables' seal third, not in an export
             earlier = claims.setdefault((chain, seq), (head_hash, name, created))
             if earlier[0] != head_hash:
                 raise Bad(f"checkpoints {earlier[1]} and {name} record different hashes", chain=chain, seq=seq)

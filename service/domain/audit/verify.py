@@ -68,9 +68,9 @@ from service.domain.audit.event_reader import (
 from service.domain.audit.unit_tree import unit_tree_digest
 from service.persistence.tables import AuditEvent, Case, CaseIndicator, ChainHead, Deadline, Evidence
 
-_CASE_COLUMNS = (*CASE_FIELDS, "pinned", "subject", "event_seq", "last_hash")
+CASE_COLUMNS = (*CASE_FIELDS, "pinned", "subject", "event_seq", "last_hash")
 _C_ID, _C_PINNED, _C_SUBJECT, _C_SEQ, _C_HASH = (
-    _CASE_COLUMNS.index(name) for name in ("id", "pinned", "subject", "event_seq", "last_hash")
+    CASE_COLUMNS.index(name) for name in ("id", "pinned", "subject", "event_seq", "last_hash")
 )
 # Where each fact an upload event records is in an evidence row of EVIDENCE_FIELDS.
 _UPLOAD_AT = [EVIDENCE_FIELDS.index(name) for name in UPLOAD_FACTS]
@@ -125,7 +125,7 @@ async def check_heads(session: AsyncSession, finished: list[Finished], part: Par
     ids = [name.removeprefix("case:") for name in names if name.startswith("case:")]
     chain_heads = ChainHead.__table__
     if session.get_bind().dialect.name == "postgresql":
-        documents = await case_documents(session, _CASE_COLUMNS, _CHILDREN, ids)
+        documents = await case_documents(session, CASE_COLUMNS, CASE_TABLES, ids)
         cases = [document[0] for document in documents]
         tables = tuple(
             {case[_C_ID]: document[index] for case, document in zip(cases, documents, strict=True)}
@@ -133,7 +133,7 @@ async def check_heads(session: AsyncSession, finished: list[Finished], part: Par
         )
         as_text = True
     else:
-        cases = list(await rows_where_in(session, Case.__table__, _CASE_COLUMNS, "id", ids))
+        cases = list(await rows_where_in(session, Case.__table__, CASE_COLUMNS, "id", ids))
         tables = await _case_tables(session, ids)
         as_text = False
     heads: dict[str, tuple[int, str, Any]] = {case_chain(row[_C_ID]): (row[_C_SEQ], row[_C_HASH], row) for row in cases}
@@ -152,7 +152,7 @@ async def check_heads(session: AsyncSession, finished: list[Finished], part: Par
             if as_text and problem is not None:
                 # Read as JSON with the server's text for times: compared again with the values read as themselves
                 # before anything is reported, so that the report never rests on that reading.
-                case = (await rows_where_in(session, Case.__table__, _CASE_COLUMNS, "id", [case[_C_ID]]))[0]
+                case = (await rows_where_in(session, Case.__table__, CASE_COLUMNS, "id", [case[_C_ID]]))[0]
                 problem = _case_problem(case, chain, *await _case_tables(session, [case[_C_ID]]))
         elif chain.tree is not None and await unit_tree_digest(session) != chain.tree[STATE]:
             problem = (
@@ -165,7 +165,7 @@ async def check_heads(session: AsyncSession, finished: list[Finished], part: Par
 
 
 # The tables a case's digest covers besides its row, and their columns, in the digest's order.
-_CHILDREN = (
+CASE_TABLES = (
     (CaseIndicator.__table__, INDICATOR_FIELDS),
     (Deadline.__table__, DEADLINE_FIELDS),
     (Evidence.__table__, EVIDENCE_FIELDS),
@@ -174,7 +174,7 @@ _CHILDREN = (
 
 async def _case_tables(session: AsyncSession, ids: list[str]) -> tuple[dict[str, list[Any]], ...]:
     """The indicators, deadlines and evidence rows of some cases, by case, each value as itself."""
-    return tuple([await rows_by_case(session, table, ("case_id", *names), ids) for table, names in _CHILDREN])
+    return tuple([await rows_by_case(session, table, ("case_id", *names), ids) for table, names in CASE_TABLES])
 
 
 def _case_problem(
