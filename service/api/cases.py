@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Select, and_, bindparam, exists, or_, select, true
+from sqlalchemy import and_, bindparam, exists, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import Services, current_actor, now, services
@@ -18,6 +18,7 @@ from service.api.params import Instant, aware_datetime, decode_cursor, encode_cu
 from service.api.schemas import CaseOut, CasePage, EventOut, ExplainOut, TriggerCheckOut, case_out
 from service.domain import authority
 from service.domain.actor import Actor
+from service.domain.audit.canonical import case_chain
 from service.domain.case_pages import load_case_files
 from service.domain.cases import replay
 from service.domain.cases.casefile import CaseFile, known_case, load_case_file
@@ -151,7 +152,8 @@ async def get_case(
             log_context.bind(case=case_id)
             await standalone_reads(session)
             moment = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of
-            rows = (await session.execute(_as_of_statement(case_id, moment))).all()
+            params = {"case_id": case_id, "chain": case_chain(case_id), "at": moment}
+            rows = (await session.execute(_AS_OF, params)).all()
             if not rows:
                 known_case(None, case_id)
             first = rows[0]
@@ -170,24 +172,6 @@ async def get_case(
         cf = await readable_case(session, svc.registry, case_id, actor)
         out = case_out(cf, allowed=allowed_transitions(cf, actor, at), now=at)
     return json_response(out.model_dump(mode="json"), 200, etag=out.etag)
-
-
-def _as_of_statement(case_id: str, moment: datetime) -> Select[Any]:
-    """The case's unit and subject and the unit tree's version (labelled ``case_unit``, ``case_subject``,
-    ``tree_version``) beside each of its events up to ``moment`` (``replay.events_until``: the audit table's columns
-    under their names), oldest first."""
-    events = replay.events_until(case_id, moment).subquery()
-    return (
-        select(
-            _CASES.unit_code.label("case_unit"),
-            _CASES.subject.label("case_subject"),
-            TREE_VERSION.label("tree_version"),
-            events,
-        )
-        .select_from(Case.__table__.outerjoin(events, true()))
-        .where(_CASES.id == case_id)
-        .order_by(events.c.seq)
-    )
 
 
 @router.get(
@@ -251,3 +235,20 @@ _HISTORY = (
     .order_by(_EVENTS.seq)
 )
 _EVENT = 3
+
+
+# A case as it stood at ``:at``, in one statement: the case's unit and subject and the unit tree's version
+# (``case_unit``, ``case_subject``, ``tree_version``) beside each of its events up to then, oldest first
+# (``replay.events_until``: the columns a replay reads, under their names; ``:chain`` is the case's chain).
+_AS_OF_EVENTS = replay.events_until(at=True, position=False).subquery()
+_AS_OF = (
+    select(
+        _CASES.unit_code.label("case_unit"),
+        _CASES.subject.label("case_subject"),
+        TREE_VERSION.label("tree_version"),
+        _AS_OF_EVENTS,
+    )
+    .select_from(Case.__table__.outerjoin(_AS_OF_EVENTS, true()))
+    .where(_CASES.id == bindparam("case_id"))
+    .order_by(_AS_OF_EVENTS.c.seq)
+)

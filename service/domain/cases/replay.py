@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, tuple_
+from sqlalchemy import Row, Select, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.audit.canonical import case_chain
@@ -57,31 +57,54 @@ async def case_as_of(
     """The case after the last of its events at or before ``at`` (or up to its sequence number ``position``),
     and that event (a row of the audit table). With the unit tree's ``tree_version`` (read with the case row), the
     unit path and the succession walk come from what this process read at that version (``units.tree_cache``)."""
-    events = (await session.execute(events_until(case_id, at, position=position))).all()
+    statement = events_until(at=at is not None, position=position is not None)
+    params = {"chain": case_chain(case_id), "at": at, "position": position}
+    events = (await session.execute(statement, {k: v for k, v in params.items() if v is not None})).all()
     if not events:
         raise not_yet_opened(case_id, at, position)
     return await rebuilt(session, registry, case_id, events, tree_version=tree_version)
 
 
-def events_until(case_id: str, at: datetime | None = None, *, position: int | None = None) -> Select[Any]:
-    """The statement reading a case's events, oldest first, up to the last one at or before ``at`` (or up to its
-    sequence number ``position``), as plain rows of the audit table."""
+# The columns of an event a replay reads: the appliers' facts, who and when, its place in the chain and what it
+# recorded (``case_as_of``'s last event has these).
+REPLAYED_COLUMNS = (
+    "seq",
+    "kind",
+    "trigger",
+    "from_state",
+    "to_state",
+    "indicator",
+    "payload",
+    "citation",
+    "occurred_at",
+    "actor_sub",
+    "hash",
+    "state_digest",
+)
+_EVENTS_UNTIL: dict[tuple[bool, bool], Select[Any]] = {}
+
+
+def events_until(*, at: bool, position: bool) -> Select[Any]:
+    """The statement reading a case's events (``:chain``), oldest first, up to the last one at or before ``:at``
+    (with ``at``) and up to the sequence number ``:position`` (with ``position``): the ``REPLAYED_COLUMNS`` as plain
+    rows. Built once per shape."""
+    query = _EVENTS_UNTIL.get((at, position))
+    if query is not None:
+        return query
     # Plain rows, not ORM entities: nothing here is written, and the appliers read the events' attributes only. The
     # table's columns, not the model's attributes, so that the statement (and one that takes it) is compiled and
     # read without the ORM's layer.
     event = AuditEvent.__table__.c
-    query = select(AuditEvent.__table__).where(event.chain == case_chain(case_id)).order_by(event.seq)
-    if at is not None:
+    chain = event.chain == bindparam("chain")
+    query = select(*(event[name] for name in REPLAYED_COLUMNS)).where(chain).order_by(event.seq)
+    if at:
         # Cut by sequence: every event up to the last one at or before ``at`` (times never run backwards in a
         # chain — the engine refuses it — but the cut must not depend on that).
-        last = (
-            select(func.max(event.seq))
-            .where(event.chain == case_chain(case_id), event.occurred_at <= at)
-            .scalar_subquery()
-        )
+        last = select(func.max(event.seq)).where(chain, event.occurred_at <= bindparam("at")).scalar_subquery()
         query = query.where(event.seq <= last)
-    if position is not None:
-        query = query.where(event.seq <= position)
+    if position:
+        query = query.where(event.seq <= bindparam("position"))
+    _EVENTS_UNTIL[(at, position)] = query
     return query
 
 
@@ -102,8 +125,8 @@ async def rebuilt(
     *,
     tree_version: int | None = None,
 ) -> tuple[CaseFile, Row[Any]]:
-    """The case after ``events`` (its events from the opening on, in order, as read by ``events_until``; rows with
-    more columns do as well), and the last of them."""
+    """The case after ``events`` (its events from the opening on, in order, as read by ``events_until``: rows with
+    at least the ``REPLAYED_COLUMNS``), and the last of them."""
     opening, *rest = events
     cf = await _opened(session, registry, case_id, opening, tree_version)
     for event in rest:
@@ -113,7 +136,11 @@ async def rebuilt(
 
 
 async def _opened(
-    session: AsyncSession, registry: Registry, case_id: str, event: AuditEvent | Row[Any], tree_version: int | None
+    session: AsyncSession,
+    registry: Registry,
+    case_id: str,
+    event: AuditEvent | Row[Any],
+    tree_version: int | None = None,
 ) -> CaseFile:
     """The case file the opening event created, with the unit's place and its recognitions decided by that day."""
     change = change_of(event)
