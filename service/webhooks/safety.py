@@ -254,10 +254,10 @@ async def post_pinned(
     """
     # Resolve again now: the answer given when the subscription was made proves nothing about today's DNS.
     try:
-        target = await asyncio.wait_for(
-            check_target(target_url, allow_private=allow_private, resolver=resolver, allowed_ports=allowed_ports),
-            timeout=timeout.connect,
-        )
+        async with asyncio.timeout(timeout.connect):  # in this task (wait_for ran the check as a task of its own)
+            target = await check_target(
+                target_url, allow_private=allow_private, resolver=resolver, allowed_ports=allowed_ports
+            )
     except TimeoutError:
         raise httpx.ConnectTimeout(f"resolving the webhook host of {target_url!r} timed out") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import ssl
 import threading
@@ -452,3 +453,23 @@ async def test_large_response_body_read_only_up_to_cap() -> None:
         )
     assert response.status_code == 500
     assert response.content == b"a" * 100
+
+
+async def test_a_resolution_slower_than_the_connect_timeout_is_a_connect_timeout_and_posts_nothing() -> None:
+    async def slow(host: str, port: int) -> list[str]:
+        await asyncio.sleep(5)
+        return [PUBLIC_V4]
+
+    requests: list[httpx.Request] = []
+    async with recording_client(requests) as client:
+        with pytest.raises(httpx.ConnectTimeout, match="resolving the webhook host"):
+            await post_pinned(
+                client,
+                "https://hooks.example.org/hook",
+                content=b"x",
+                headers={},
+                allow_private=False,
+                timeout=httpx.Timeout(5.0, connect=0.05),
+                resolver=slow,
+            )
+    assert requests == []
