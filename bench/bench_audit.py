@@ -42,7 +42,6 @@ from urllib.parse import quote, urlencode
 import asyncpg
 
 from bench import datagen
-from bench.bench_webhooks import cpu_seconds
 from bench.common import (
     CpuLoad,
     Http,
@@ -52,6 +51,7 @@ from bench.common import (
     base_parser,
     bearer,
     cprofile_summary,
+    cpu_seconds,
     database,
     dsn,
     fmt,
