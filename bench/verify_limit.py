@@ -12,7 +12,11 @@ be read against it:
   (``sha256``), each in one backend (one core; its CPU time read from /proc when the server runs on this machine,
   so that the other sessions' load does not count); the differences are what the text and the hash cost.
 
-    python -m bench.verify_limit DATABASE [--events N]
+- with ``--verify``: the full verify itself (``verify_part``, in this process, over the first eighth of the chains
+  as the worker processes cut them), its CPU per event split between Python and its server backend, to set beside
+  the limit.
+
+    python -m bench.verify_limit DATABASE [--events N] [--verify]
 """
 
 from __future__ import annotations
@@ -128,7 +132,41 @@ async def postgres_limit(connection: asyncpg.Connection, events: int) -> dict[st
     return out
 
 
-async def main_async(database: str, events: int) -> None:
+async def verify_cost(database: str) -> dict[str, float]:
+    """CPU per event of the full verify of one range of chains (Python, and its backend when it runs here)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from bench.common import sa_url
+    from service.domain.audit.verify import verify_part
+    from service.workers.verify_processes import chain_ranges
+
+    engine = create_async_engine(sa_url(database), poolclass=NullPool)
+    try:
+        async with AsyncSession(engine) as session:
+            chains = (await chain_ranges(session, 8))[0]
+        async with AsyncSession(engine) as session:
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            clock = _backend_cpu((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            backend, python, wall = clock(), time.process_time(), time.perf_counter()
+            part = await verify_part(session, chains=chains, batch=5000)
+            backend, python, wall = clock() - backend, time.process_time() - python, time.perf_counter() - wall
+    finally:
+        await engine.dispose()
+    n = max(part.events_checked, 1)
+    sound = part.event_problem is None and part.head_problem is None
+    return {
+        "events": part.events_checked,
+        "chains": part.chains_checked,
+        "sound": float(sound),
+        "Python µs": python / n * 1e6,
+        "backend µs": backend / n * 1e6,
+        "wall µs": wall / n * 1e6,
+    }
+
+
+async def main_async(database: str, events: int, verify: bool = False) -> None:
     connection = await asyncpg.connect(dsn(database))
     try:
         print(f"load average before: {os.getloadavg()}")
@@ -140,6 +178,10 @@ async def main_async(database: str, events: int) -> None:
         print("PostgreSQL (one backend, its CPU time when it runs here, best of 3, µs per event):")
         for key, value in pg.items():
             print(f"  {key}: {value:,.2f}")
+        if verify:
+            print("The full verify of the first eighth of the chains (in this process, CPU per event):")
+            for key, value in (await verify_cost(database)).items():
+                print(f"  {key}: {value:,.2f}")
         print(f"load average after: {os.getloadavg()}")
     finally:
         await connection.close()
@@ -149,8 +191,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("database", help="a database holding audit events (e.g. a kept bench_audit database)")
     parser.add_argument("--events", type=int, default=200_000, help="events to measure over (default 200,000)")
+    parser.add_argument("--verify", action="store_true", help="also the full verify's own CPU per event")
     args = parser.parse_args()
-    asyncio.run(main_async(args.database, args.events))
+    asyncio.run(main_async(args.database, args.events, args.verify))
 
 
 if __name__ == "__main__":
