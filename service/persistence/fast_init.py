@@ -73,10 +73,10 @@ def _constructor(cls: type[SQLModel], sqlmodel_init: Callable[..., None]) -> Cal
                 sqlmodel_init(self, **data)
                 return
             impls.update(found)
-            quiet = all(
-                impl.send_modified_events and not impl.dispatch.set and not impl.dispatch._active_history
-                for impl in found.values()
-            )
+            # A column with active history (a primary key's, which SQLAlchemy watches) asks for its previous value
+            # before a set; a row being constructed has none to load (it is transient), so its previous value is
+            # the one the direct path keeps: what the row's dict holds, else NO_VALUE.
+            quiet = all(impl.send_modified_events and not impl.dispatch.set for impl in found.values())
             watched[:] = [not quiet]
         quiet = not watched[0]
         state = attributes.instance_state(self)

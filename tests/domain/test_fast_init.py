@@ -93,6 +93,7 @@ def test_fast_init_builds_what_sqlmodel_builds(cls: type[SQLModel], values: dict
     assert fast.__pydantic_extra__ is None and fast.__pydantic_private__ is None
     fast_state, slow_state = inspect(fast), inspect(slow)
     assert set(fast_state.committed_state) == set(slow_state.committed_state)
+    assert fast_state.committed_state == slow_state.committed_state  # the previous values: none, as SQLAlchemy's
     assert fast_state.modified == slow_state.modified and fast_state.transient
 
 
