@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     webhook_subscription_concurrency: int = Field(
         default=32,
         ge=1,
-        description="Of those, the most for one subscription, so a slow subscriber cannot hold the others.",
+        description="Of those, the most posted at once to one subscription, so a slow subscriber cannot hold the "
+        "others.",
     )
     audit_signing_key_file: Path | None = Field(
         default=None,
