@@ -31,6 +31,7 @@ from bench.common import (
     PySpy,
     Report,
     base_parser,
+    cpu_seconds,
     database,
     dsn,
     free_port,
@@ -102,13 +103,6 @@ def stats(port: int) -> dict:
     return json.loads(body)
 
 
-def cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user + system), from /proc: the CPU per delivery does not move with the load
-    the way the rate does."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def backends(db: str) -> dict[int, float]:
     """CPU seconds so far of each PostgreSQL backend connected to ``db`` (the dispatcher's connections: nothing else
     uses the benchmark's database meanwhile), read from /proc where the server runs on this machine."""
@@ -124,10 +118,8 @@ def backends(db: str) -> dict[int, float]:
 
     out = {}
     for pid in asyncio.run(pids()):
-        try:
-            out[pid] = cpu_seconds(pid)
-        except OSError:
-            pass
+        if cpu := cpu_seconds(pid):  # 0.0: the backend ended meanwhile
+            out[pid] = cpu
     return out
 
 
