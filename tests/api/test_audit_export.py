@@ -65,6 +65,7 @@ async def test_walked_case_export_verifies_offline(api: Api, caplog: pytest.LogC
     auditor = api.who("auditor", "VN")
     history = await api.ok(await api.get(auditor, f"/v1/cases/{case_id}/history"))
     with caplog.at_level(logging.INFO, logger="cdht.audit.access"):
+        caplog.clear()  # only the export's own lines: the history read above is logged too where INFO is on
         response = await _export(api, auditor, format="jsonl", case=case_id)
     assert response.headers["content-type"].startswith("application/x-ndjson")
     assert response.headers["content-disposition"].startswith(f'attachment; filename="cdht-audit-case-{case_id}')
