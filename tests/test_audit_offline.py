@@ -168,6 +168,19 @@ def test_export_matching_a_checkpoint_passes_through_the_cli(tmp_path: Path) -> 
     assert "1 checkpoints signed by key" in result.stdout and "2 heads match" in result.stdout
 
 
+def test_a_sealed_head_is_checked_offline_by_its_seq_and_hash() -> None:
+    """A head may carry a case's tables' seal third (``table_seals``): it is signed with the head, and the offline
+    verifier, which has no tables, checks the seq and hash as for any head; a changed seal breaks the signature."""
+    key = Ed25519PrivateKey.generate()
+    admin = chain_records("admin", 3)
+    checkpoint = signed(key, {"admin": [2, admin[1]["hash"], "5" * 64]})
+    report = verify_lines(lines_of(admin), checkpoints=[checkpoint], public_key=key.public_key())
+    assert report.ok and report.heads_matched == 1, report.text()
+    checkpoint["heads"]["admin"][2] = "6" * 64
+    changed = verify_lines(lines_of(admin), checkpoints=[checkpoint], public_key=key.public_key())
+    assert changed.bad is not None and "do not match its digest" in changed.bad["problem"]
+
+
 def test_rehashed_chain_end_fails_against_the_checkpoint() -> None:
     key = Ed25519PrivateKey.generate()
     admin = chain_records("admin", 3)
