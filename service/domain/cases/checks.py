@@ -326,6 +326,11 @@ def first_refusal(checks: tuple[Check, ...], attempt: Attempt) -> tuple[Check, R
     return None
 
 
+def passes(checks: tuple[Check, ...], attempt: Attempt) -> bool:
+    """Whether no check refuses the attempt (``every_reason`` is empty), stopping at the first that does."""
+    return all(check(attempt) is None for check in checks)
+
+
 def every_reason(checks: tuple[Check, ...], attempt: Attempt) -> list[Reason]:
     """Every reason the checks give, in order (an explanation lists them all); a malformed payload ends the list,
     the guards cannot judge it."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from service.domain.actor import Actor
 from service.domain.cases.casefile import CaseFile
-from service.domain.cases.checks import EXPLAINED, Attempt, every_reason, guards_judged
+from service.domain.cases.checks import EXPLAINED, Attempt, every_reason, guards_judged, passes
 from service.domain.errors import Reason
 from workflows.guards.registry import is_shape_guard
 from workflows.schema import Transition
@@ -55,4 +55,12 @@ def explain(cf: CaseFile, actor: Actor, now: datetime) -> list[TriggerCheck]:
 
 
 def allowed_transitions(cf: CaseFile, actor: Actor, now: datetime) -> list[str]:
-    return [check.trigger for check in explain(cf, actor, now) if check.allowed]
+    """The triggers of ``explain`` that are allowed: the same checks, each trigger's stopping at the first that
+    refuses (nothing to list: an answer's ``allowed_transitions``, a page of cases), so the guards of a trigger
+    the caller has no authority for are not run."""
+    definition = cf.procedure.definition
+    return [
+        trigger
+        for trigger in cf.procedure.machine.triggers_from(cf.case.state)
+        if passes(EXPLAINED, Attempt(cf, actor, trigger, definition.transition(trigger), now))
+    ]
