@@ -113,7 +113,7 @@ class PostgresEvents:
         # page query once; after a few runs PostgreSQL would plan it generically, without the keyset's values, and
         # sort a whole range of chains for every page instead of walking the (chain, seq) index.
         await connection.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        return cls(session, (await connection.get_raw_connection()).driver_connection, chains, case_id)
+        return cls(session, await driver_of(session), chains, case_id)
 
     async def page(self, after: tuple[str, int] | None, limit: int) -> Sequence[Any]:
         where = " AND ".join([*self.conditions, *([self.keyset] if after else [])]) or "true"
@@ -170,6 +170,12 @@ def run_tail(run: Any) -> tuple[Any, ...]:
     return (*row, row[HASH])
 
 
+async def driver_of(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's, in its transaction (PostgreSQL only): for reads whose rows
+    SQLAlchemy's result layer would cost more than the work done on them."""
+    return (await (await session.connection()).get_raw_connection()).driver_connection
+
+
 async def event_reader(session: AsyncSession, chains: ChainRange, case_id: str | None) -> CoreEvents | PostgresEvents:
     if session.get_bind().dialect.name == "postgresql":
         return await PostgresEvents.open(session, chains, case_id)
@@ -213,8 +219,7 @@ async def case_documents(
     if not ids:
         return []
     sql = f"SELECT {case_document_sql(case_names, children)} FROM cases AS c WHERE c.id = ANY($1::text[])"
-    driver = (await (await session.connection()).get_raw_connection()).driver_connection
-    return [json.loads(row[0]) for row in await driver.fetch(sql, ids)]
+    return [json.loads(row[0]) for row in await (await driver_of(session)).fetch(sql, ids)]
 
 
 async def rows_where_in(
@@ -226,8 +231,8 @@ async def rows_where_in(
     if not values:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        driver = (await (await session.connection()).get_raw_connection()).driver_connection
         quoted = ", ".join(f'"{name}"' for name in names)
+        driver = await driver_of(session)
         return await driver.fetch(f'SELECT {quoted} FROM "{table.name}" WHERE "{key}" = ANY($1::text[])', values)
     return (await session.execute(select(*columns(table, names)).where(table.c[key].in_(values)))).all()
 

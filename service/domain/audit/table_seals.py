@@ -25,18 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.audit.canonical import case_chain
 from service.domain.audit.digest import CASE_FIELDS, rows_hold
-from service.domain.audit.event_reader import case_document_sql
+from service.domain.audit.event_reader import case_document_sql, driver_of
 
 SEAL_BATCH = 200  # cases sealed or re-sealed per statement (its decoding holds the event loop meanwhile)
 _SEAL = "encode(sha256(convert_to(d.document, 'UTF8')), 'hex')"
-
-
-def _driver_fetch(session: AsyncSession) -> Any:
-    async def fetch(sql: str, *args: Any) -> Sequence[Any]:
-        driver = (await (await session.connection()).get_raw_connection()).driver_connection
-        return await driver.fetch(sql, *args)
-
-    return fetch
 
 
 async def seal_heads(
@@ -54,11 +46,11 @@ async def seal_heads(
         "JOIN audit_event AS e ON e.chain = 'case:' || c.id AND e.seq = c.event_seq "
         "WHERE c.id = ANY($1::text[])"
     )
-    fetch = _driver_fetch(session)
+    driver = await driver_of(session)
     ids = [chain.removeprefix("case:") for chain in heads if chain.startswith("case:")]
     sealed = 0
     for start in range(0, len(ids), SEAL_BATCH):
-        for case_id, seq, last_hash, recorded, text, seal in await fetch(sql, ids[start : start + SEAL_BATCH]):
+        for case_id, seq, last_hash, recorded, text, seal in await driver.fetch(sql, ids[start : start + SEAL_BATCH]):
             head = heads[case_chain(case_id)]
             if [seq, last_hash] != head[:2] or not recorded:
                 continue
@@ -81,8 +73,8 @@ async def seals_now(
         f"SELECT c.id, {_SEAL} FROM cases AS c CROSS JOIN LATERAL (SELECT {document} AS document) AS d "
         "WHERE c.id = ANY($1::text[])"
     )
-    fetch = _driver_fetch(session)
+    driver = await driver_of(session)
     found: dict[str, str] = {}
     for start in range(0, len(ids), SEAL_BATCH):
-        found.update({case_id: seal for case_id, seal in await fetch(sql, ids[start : start + SEAL_BATCH])})
+        found.update({case_id: seal for case_id, seal in await driver.fetch(sql, ids[start : start + SEAL_BATCH])})
     return found
