@@ -2,14 +2,14 @@
 the HTTP requests (FastAPI instrumentation), the SQL statements (SQLAlchemy instrumentation) and the engine's steps
 (``span``: a write, each named check, the gathering of computed figures, the write tail; a swept case).
 
-Without the setting nothing is set up: ``span`` then yields the non-recording span at once. The tracer provider is
+Without the setting nothing is set up: ``span`` then gives the non-recording span at once. The tracer provider is
 the process's global one, set once; the exporter sends batches in the background (``OTEL_BSP_*`` tune it) and is
 flushed when the app or the worker stops."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from opentelemetry import trace
@@ -18,14 +18,32 @@ TRACER = trace.get_tracer("cdht")
 _provider: Any = None  # the process's TracerProvider once set up
 
 
-@contextmanager
-def span(name: str, **attributes: Any) -> Iterator[trace.Span]:
+class _NotTraced:
+    """The context ``span`` gives until ``setup`` has set a provider: the non-recording span, and nothing else."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> trace.Span:
+        return trace.INVALID_SPAN
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NOT_TRACED = _NotTraced()
+
+
+def span(name: str, **attributes: Any) -> AbstractContextManager[trace.Span]:
     """A span named ``name`` around the block; ``attributes`` (those not None) as ``cdht.<name>``. Until ``setup``
-    has set a provider, the non-recording span and nothing else (a batch of thousands of writes opens tens of
-    thousands of spans)."""
+    has set a provider, the non-recording span from one shared context object (a batch of thousands of writes
+    opens tens of thousands of spans: a generator-based context manager costs ~3 µs each, this ~0.2)."""
     if _provider is None:
-        yield trace.INVALID_SPAN
-        return
+        return _NOT_TRACED
+    return _recording(name, attributes)
+
+
+@contextmanager
+def _recording(name: str, attributes: dict[str, Any]) -> Iterator[trace.Span]:
     attrs = {f"cdht.{k}": v for k, v in attributes.items() if v is not None}
     with TRACER.start_as_current_span(name, attributes=attrs) as current:
         yield current
