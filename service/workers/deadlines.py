@@ -8,6 +8,10 @@ overdue decision, sends each reminder once. A case a batch cannot sweep (its cha
 or a gathered payload), or every case of a batch that failed, is swept here one by one, in a transaction of its
 own, by the same ``act_on_case``. Everything is checked again under the lock, so a crash or a concurrent sweeper
 never fires anything twice and, because an unfinished case stays due, never skips anything.
+
+Every server process runs a sweeper (and ``cdht worker`` one more); they tick on the same wall-clock multiples of
+the interval (``run_sweeper``), so when many deadlines fall due at once their sweeps run together and share the
+cases: a batch claims only the cases still due that no one holds.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from service.workers.sweep_batches import (
     SweepReport,
     act_on_case,
     due_rows,
+    is_due,
     sweep_batch,
 )
 from workflows.registry import Registry
@@ -45,9 +50,7 @@ __all__ = ["RETRY_AFTER", "SWEEPER", "SweepReport", "run_sweeper", "sweep"]
 async def _due_cases(session: AsyncSession, now: datetime) -> list[str]:
     """Cases with a deadline whose next action (a reminder day, or the due time) has come, soonest first."""
     rows = await session.execute(
-        select(Deadline.case_id)
-        .where(Deadline.next_action_at <= now, Deadline.status == "open", Deadline.closed_at.is_(None))
-        .order_by(Deadline.next_action_at, Deadline.id)
+        select(Deadline.case_id).where(is_due(now)).order_by(Deadline.next_action_at, Deadline.id)
     )
     return list(dict.fromkeys(case_id for (case_id,) in rows))
 
@@ -168,13 +171,21 @@ async def run_sweeper(
     interval: float,
     stop: asyncio.Event,
 ) -> None:
-    """Sweep every ``interval`` seconds until ``stop`` is set."""
+    """Sweep now, then every ``interval`` seconds on the wall clock's multiples of it (``until_next_tick``), until
+    ``stop`` is set."""
     while not stop.is_set():
         try:
             await sweep(sessions, registry, now=clock(), stop=stop)
         except Exception:
             log.exception("sweep failed; retrying in %ss", interval)
         try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+            await asyncio.wait_for(stop.wait(), timeout=until_next_tick(interval, time.time()))
         except TimeoutError:
             pass
+
+
+def until_next_tick(interval: float, at: float) -> float:
+    """Seconds from ``at`` (the epoch's seconds) to the next multiple of ``interval``: the sweepers of a deployment
+    (one per server process, and ``cdht worker``) tick together whenever they started, so deadlines that fall due at
+    once (a cut-off day) are swept by all of them at once, their batches shared (``sweep_batch``)."""
+    return interval - at % interval

@@ -6,8 +6,10 @@ its due deadlines, soonest first, the reminder whose day has come (``timers.remi
 through the engine's checks and write tail (``engine.fire_on_file``). The one-by-one path
 (service/workers/deadlines.py) and the batches call it alike; only their I/O differs.
 
-``sweep_batch`` sweeps a batch of cases in one transaction: it claims their rows (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL: a case another sweeper or a request holds is skipped, and swept by the next sweep), reads their files
+``sweep_batch`` sweeps a batch of cases in one transaction: it claims the rows of those still due (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL: a case another sweeper or a request holds is skipped, and swept by the next sweep; one
+another sweeper swept since this sweep listed it is not claimed at all, so that several sweepers at work at once —
+one per server process — share a sweep's cases without reading any case twice), reads their files
 in a few statements (service/domain/cases/batch_files.py), re-checks what is due under the lock, acts on each case,
 and writes every case's new rows with one statement per table (service/domain/cases/batch_tail.py) and the changed
 case and deadline rows as executemany updates. The batch commits as a whole or not at all, so a crash mid-way
@@ -23,6 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.actor import system_actor
@@ -32,7 +35,7 @@ from service.domain.cases.batch_tail import RowBatch, Writer
 from service.domain.cases.casefile import CaseFile
 from service.domain.cases.tail_writes import changed_rows
 from service.domain.errors import DomainError
-from service.persistence.tables import Deadline
+from service.persistence.tables import Case, Deadline
 from service.telemetry import metrics
 from workflows.guards.registry import reads_history
 from workflows.registry import Registry
@@ -55,6 +58,24 @@ class SweepReport:
             f"fired {len(self.fired)}, flagged {len(self.flagged)}, reminded {len(self.reminded)}, "
             f"refused {len(self.refused)}, skipped {len(self.skipped)}"
         )
+
+
+def is_due(now: datetime) -> ColumnElement[bool]:
+    """A deadline row whose next action (a reminder day, or the due time) has come, in SQL (``due_rows`` in Python)."""
+    return (Deadline.next_action_at <= now) & (Deadline.status == "open") & Deadline.closed_at.is_(None)
+
+
+def _still_due(now: datetime) -> ColumnElement[bool]:
+    """A case row with a deadline still due (none of its due deadlines acted on since the sweep listed it)."""
+    return exists().where(Deadline.case_id == Case.id, is_due(now))
+
+
+async def _still_due_among(session: AsyncSession, case_ids: set[str], now: datetime) -> set[str]:
+    """Those of ``case_ids`` with a deadline still due, as the database sees it now (one statement)."""
+    if not case_ids:
+        return set()
+    query = select(Deadline.case_id).where(Deadline.case_id.in_(sorted(case_ids)), is_due(now)).distinct()
+    return set((await session.execute(query)).scalars())
 
 
 def due_rows(cf: CaseFile, now: datetime) -> list[Deadline]:
@@ -142,10 +163,11 @@ async def act_on_case(
 async def sweep_batch(
     session: AsyncSession, registry: Registry, case_ids: list[str], now: datetime, report: SweepReport
 ) -> list[str]:
-    """Sweep ``case_ids`` in the session's transaction (the caller commits); return the claimed cases left to the
-    one-by-one path. Cases another transaction holds are reported skipped."""
-    cases = await claim(session, case_ids)
-    held = set(case_ids) - {case.id for case in cases}
+    """Sweep those of ``case_ids`` still due in the session's transaction (the caller commits); return the claimed
+    cases left to the one-by-one path. Cases another transaction holds are reported skipped; those another sweeper
+    swept meanwhile are not claimed, nor reported."""
+    cases = await claim(session, case_ids, where=_still_due(now))
+    held = await _still_due_among(session, set(case_ids) - {case.id for case in cases}, now)
     report.skipped.extend(case_id for case_id in case_ids if case_id in held)
     files, left = await case_files(session, registry, cases)
     due: dict[str, list[Deadline]] = {}

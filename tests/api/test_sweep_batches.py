@@ -17,6 +17,7 @@ from service.domain.cases.replay import case_as_of
 from service.persistence.db import unit_of_work
 from service.persistence.tables import AuditEvent, Case, Deadline, DeadlineReminder, OutboxMessage
 from service.workers import deadlines as sweeper
+from service.workers import sweep_batches
 from service.workers.sweep_batches import SweepReport, sweep_batch
 from tests.helpers import Api
 
@@ -225,3 +226,37 @@ async def test_a_case_held_elsewhere_is_skipped_by_its_batch(pg_api: Api) -> Non
         assert report.fired == [(free, "lapse")]
         assert report.skipped == [held]
     assert (await _sweep(api, LAPSE_AT)).fired == [(held, "lapse")]
+
+
+async def test_a_batch_claims_none_of_the_cases_another_sweeper_swept_since_they_were_listed(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sweepers at work at once (one per server process) list the same due cases; a batch whose cases another one
+    swept meanwhile claims and reads none of them, fires nothing on them and does not call them skipped."""
+    done, left = await _open_cases(api, ["C1", "C2"]), (await _open_cases(api, ["C3"]))[0]
+    services = api.app.state.services
+    async with unit_of_work(services.sessions) as session:  # the other sweeper, first
+        assert await sweep_batch(session, services.registry, done, at(LAPSE_AT), SweepReport()) == []
+    read: list[str] = []
+    files = sweep_batches.case_files
+
+    async def reading(session: Any, registry: Any, cases: Any) -> Any:
+        cases = list(cases)
+        read.extend(case.id for case in cases)
+        return await files(session, registry, cases)
+
+    monkeypatch.setattr(sweep_batches, "case_files", reading)
+    report = SweepReport()
+    async with unit_of_work(services.sessions) as session:  # this one, with the list it read before
+        assert await sweep_batch(session, services.registry, [*done, left], at(LAPSE_AT), report) == []
+    assert read == [left]
+    assert report.fired == [(left, "lapse")]
+    assert report.skipped == []
+    assert await _lapses(api) == {case_id: 1 for case_id in [*done, left]}
+
+
+def test_sweepers_started_at_different_moments_tick_together() -> None:
+    assert sweeper.until_next_tick(60, 1_000.25) == pytest.approx(19.75)  # next tick at 1,020
+    assert sweeper.until_next_tick(60, 1_019.5) == pytest.approx(0.5)  # the same tick
+    assert sweeper.until_next_tick(60, 1_020.0) == 60  # on a tick: the next one
+    assert sweeper.until_next_tick(0.5, 10.2) == pytest.approx(0.3)

@@ -10,6 +10,7 @@ whose guards do not read them): a case whose change needs them is left to the on
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,17 +22,16 @@ from service.persistence.tables import Case, CaseIndicator, Deadline, Evidence
 from workflows.registry import Registry
 
 
-async def claim(session: AsyncSession, case_ids: Sequence[str]) -> list[Case]:
+async def claim(session: AsyncSession, case_ids: Sequence[str], *, where: Any = None) -> list[Case]:
     """The case rows of ``case_ids`` no other transaction holds, locked until this one ends and read fresh, in the
-    order asked for; a row held elsewhere (or gone) is left out."""
+    order asked for; a row held elsewhere (or gone) is left out, and so is one that does not meet ``where`` (a SQL
+    condition on the case row, e.g. that it still has something due) as the database sees it now."""
     if not case_ids:
         return []
-    query = (
-        select(Case)
-        .where(Case.id.in_(list(case_ids)))
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
+    query = select(Case).where(Case.id.in_(list(case_ids)))
+    if where is not None:
+        query = query.where(where)
+    query = query.with_for_update(skip_locked=True).execution_options(populate_existing=True)
     found = {case.id: case for case in (await session.execute(query)).scalars()}
     return [found[case_id] for case_id in case_ids if case_id in found]
 
