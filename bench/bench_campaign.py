@@ -5,7 +5,10 @@
   as its director (the API takes a province or a district), one after the other; the figure is the total.
   Goal < 10 s. (The campaigns API is issue 6's; where this tree does not have it yet, this part says so.)
 - Sweep: 10,600 cases (one per commune, cloned from a case opened through the API) whose submission deadline has
-  passed; one ``service.workers.deadlines.sweep`` fires ``lapse`` on each. Goal < 5 s.
+  passed; ``service.workers.deadlines.sweep`` fires ``lapse`` on each. Goal < 5 s, timed with ``--sweepers`` sweeper
+  processes sweeping at once (default 2: the deployment ``cdht serve --workers 2``, whose server processes each run
+  a sweeper, ticking together; ``bench/sweeper_proc.py``), from the moment they are told to start (imported and
+  connected) to the end of the last; then one sweeper alone (in-process) on another 10,600 due cases, for comparison.
 - Annual report: ``compile`` of the report (``bao_cao_ket_qua``) of a province of 500 communes whose 500 cases are
   decided (recognised; clones of a case walked through the API, 94 events each): ``POST /v1/reports`` then
   ``POST /v1/cases/{id}/transitions/compile``, timed three times (compile may be repeated). Goal < 2 s.
@@ -20,8 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import json
 import statistics
+import sys
 import time
+from asyncio.subprocess import PIPE
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,8 @@ from bench.common import (
 
 SWEEP_CYCLE = 2025  # cases opened in January 2025; their submission deadline is 28/02/2026
 SWEEP_AT = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+ALONE_CYCLE = 2026  # as many again, swept by one sweeper alone
+ALONE_AT = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
 PROFILE_CYCLE = 2027  # a second, smaller batch, swept under cProfile when the sweep misses its goal
 PROFILE_AT = datetime(2028, 3, 1, 2, 0, tzinfo=UTC)
 CAMPAIGN_CYCLE = 2028
@@ -71,6 +79,33 @@ async def sweep_once(db: str, now: datetime, profile: cProfile.Profile | None = 
         await engine.dispose()
 
 
+async def sweep_in_processes(db: str, now: datetime, count: int) -> tuple[float, dict[str, int], list[float]]:
+    """``count`` sweepers at ``now``, each in a process of its own (``bench.sweeper_proc``), told to start together
+    once all are ready: the seconds until the last is done, what they did in all, and each one's CPU seconds."""
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.sweeper_proc", db, now.isoformat(), stdin=PIPE, stdout=PIPE
+        )
+        for _ in range(count)
+    ]
+    try:
+        for proc in procs:
+            assert (await proc.stdout.readline()).strip() == b"ready"  # type: ignore[union-attr]
+        started = time.time()
+        for proc in procs:
+            proc.stdin.write(b"go\n")  # type: ignore[union-attr]
+            await proc.stdin.drain()  # type: ignore[union-attr]
+        done = [json.loads(await proc.stdout.readline()) for proc in procs]  # type: ignore[union-attr]
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.stdin.close()  # type: ignore[union-attr]
+            await proc.wait()
+    seconds = max(one["ended"] for one in done) - started
+    totals = {outcome: sum(one[outcome] for one in done) for outcome in ("fired", "skipped", "refused")}
+    return seconds, totals, [one["cpu"] for one in done]
+
+
 async def run(args: Any, db: str, out: Path, report: Report) -> None:
     log = lambda message: print(message, flush=True)  # noqa: E731
     rows = datagen.tree(args.communes, 34)
@@ -81,30 +116,69 @@ async def run(args: Any, db: str, out: Path, report: Report) -> None:
     if "sweep" in args.parts:
         await sweep_part(args, db, out, report, pairs, log)
     if "report" in args.parts:
-        await report_part(args, db, out, report, report_rows, len(pairs) + args.profile_cases, log)
+        swept = len(pairs) * (2 if args.sweepers > 1 else 1) + args.profile_cases  # the sweep's clones' serials
+        await report_part(args, db, out, report, report_rows, swept, log)
     if "campaign" in args.parts:
         await campaign_part(args, db, out, report, pairs, log)
 
 
 async def sweep_part(args: Any, db: str, out: Path, report: Report, pairs: list, log: Any) -> None:
-    """One case per commune, its submission deadline passed; one sweep fires lapse on each."""
-    planning = await datagen.make_templates(db, out / "data", [SWEEP_CYCLE, PROFILE_CYCLE], until="planning")
+    """One case per commune, its submission deadline passed; the sweepers fire lapse on each."""
+    cycles = [SWEEP_CYCLE, PROFILE_CYCLE] + ([ALONE_CYCLE] if args.sweepers > 1 else [])
+    planning = await datagen.make_templates(db, out / "data", cycles, until="planning")
     clones = [datagen.Clone(i, c, p, 0) for i, (c, p) in enumerate(pairs)]
     profiled = [datagen.Clone(len(clones) + i, c, p, 1) for i, (c, p) in enumerate(pairs[: args.profile_cases])]
-    ids = await datagen.load(db, planning, clones + profiled, chunk=500, progress=log)
+    serial = len(clones) + len(profiled)
+    alone = [datagen.Clone(serial + i, c, p, 2) for i, (c, p) in enumerate(pairs)] if args.sweepers > 1 else []
+    ids = await datagen.load(db, planning, clones + profiled + alone, chunk=500, progress=log)
     await datagen.check_clones(db, ids[:2])
-    seconds, result = await sweep_once(db, SWEEP_AT)
-    fired = len(result.fired)
-    log(f"[campaign] sweep: {result.summary()} in {seconds:.1f} s")
     report.figures.append(["step", "size", "seconds", "rate", "goal"])
-    report.figures.append(
-        ["sweep (lapse fired)", f"{fired:,} due cases", fmt(seconds, 2), f"{fired / seconds:,.0f} cases/s", "< 5 s"]
-    )
+    if args.sweepers > 1:
+        seconds, done, cpu = await sweep_in_processes(db, SWEEP_AT, args.sweepers)
+        fired, how = done["fired"], f"{args.sweepers} sweeper processes at once"
+        log(f"[campaign] sweep by {how}: {done} in {seconds:.1f} s (CPU seconds of each: {cpu})")
+        a_seconds, a_result = await sweep_once(db, ALONE_AT)
+        a_fired = len(a_result.fired)
+        log(f"[campaign] sweep by one sweeper: {a_result.summary()} in {a_seconds:.1f} s")
+        report.figures.append(
+            [
+                f"sweep (lapse fired), {how}",
+                f"{fired:,} due cases",
+                fmt(seconds, 2),
+                f"{fired / seconds:,.0f} cases/s",
+                "< 5 s",
+            ]
+        )
+        report.figures.append(
+            [
+                "sweep (lapse fired), one sweeper",
+                f"{a_fired:,} due cases",
+                fmt(a_seconds, 2),
+                f"{a_fired / a_seconds:,.0f} cases/s",
+                "",
+            ]
+        )
+        report.notes.append(
+            f"the sweep's goal is timed with {how} (the deployment `cdht serve --workers {args.sweepers}`: each server "
+            f"process runs a sweeper, their ticks aligned), CPU seconds of each {', '.join(f'{c:.2f}' for c in cpu)}; "
+            f"one sweeper alone took {a_seconds:.1f} s for {a_fired:,} cases"
+        )
+        summary = ", ".join(f"{k} {v}" for k, v in done.items())
+    else:
+        seconds, result = await sweep_once(db, SWEEP_AT)
+        fired, how, summary = len(result.fired), "one sweeper", result.summary()
+        log(f"[campaign] sweep: {summary} in {seconds:.1f} s")
+        report.figures.append(
+            ["sweep (lapse fired)", f"{fired:,} due cases", fmt(seconds, 2), f"{fired / seconds:,.0f} cases/s", "< 5 s"]
+        )
     report.goal(
-        f"one sweep of {len(clones):,} due deadlines", "< 5 s", f"{seconds:.1f} s for {fired:,} cases", seconds < 5
+        f"one sweep of {len(clones):,} due deadlines ({how})",
+        "< 5 s",
+        f"{seconds:.1f} s for {fired:,} cases",
+        seconds < 5,
     )
     if fired < len(clones):
-        report.notes.append(f"sweep fired {fired} of {len(clones)} due cases: {result.summary()}")
+        report.notes.append(f"sweep fired {fired} of {len(clones)} due cases: {summary}")
     if seconds >= 5 and not args.no_profile and profiled:
         profile = cProfile.Profile()
         p_seconds, p_result = await sweep_once(db, PROFILE_AT, profile)
@@ -219,6 +293,9 @@ def main() -> None:
         "--report-communes", type=int, help="communes of the report's province; default 500 (quick 100)"
     )
     parser.add_argument("--profile-cases", type=int, default=1000, help="due cases of the profiled second sweep")
+    parser.add_argument(
+        "--sweepers", type=int, default=2, help="sweeper processes sweeping at once for the goal (1: in-process)"
+    )
     parser.add_argument(
         "--parts", nargs="+", choices=["sweep", "report", "campaign"], default=["sweep", "report", "campaign"]
     )
