@@ -24,13 +24,14 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.actor import system_actor
 from service.domain.cases import engine, timers
-from service.domain.cases.batch_files import case_files, claim
+from service.domain.cases.batch_files import PerDialect, among_ids, case_files, claim, claim_statement
 from service.domain.cases.batch_tail import RowBatch, Writer
 from service.domain.cases.casefile import CaseFile
 from service.domain.cases.tail_writes import changed_rows
@@ -60,22 +61,30 @@ class SweepReport:
         )
 
 
-def is_due(now: datetime) -> ColumnElement[bool]:
+def is_due(now: Any) -> ColumnElement[bool]:
     """A deadline row whose next action (a reminder day, or the due time) has come, in SQL (``due_rows`` in Python)."""
     return (Deadline.next_action_at <= now) & (Deadline.status == "open") & Deadline.closed_at.is_(None)
 
 
-def _still_due(now: datetime) -> ColumnElement[bool]:
-    """A case row with a deadline still due (none of its due deadlines acted on since the sweep listed it)."""
-    return exists().where(Deadline.case_id == Case.id, is_due(now))
+# A case row with a deadline still due at ``:now`` (none of its due deadlines acted on since the sweep listed it).
+_CLAIM_DUE = claim_statement(
+    lambda: exists().where(Deadline.case_id == Case.id, is_due(bindparam("now", type_=Deadline.due_at.type)))
+)
+# Which of the cases ``:ids`` have a deadline still due at ``:now``.
+_STILL_DUE = PerDialect(
+    lambda postgresql: (
+        select(Deadline.case_id)
+        .where(among_ids(Deadline.case_id, postgresql), is_due(bindparam("now", type_=Deadline.due_at.type)))
+        .distinct()
+    )
+)
 
 
 async def _still_due_among(session: AsyncSession, case_ids: set[str], now: datetime) -> set[str]:
     """Those of ``case_ids`` with a deadline still due, as the database sees it now (one statement)."""
     if not case_ids:
         return set()
-    query = select(Deadline.case_id).where(Deadline.case_id.in_(sorted(case_ids)), is_due(now)).distinct()
-    return set((await session.execute(query)).scalars())
+    return set((await session.execute(_STILL_DUE.of(session), {"ids": sorted(case_ids), "now": now})).scalars())
 
 
 def due_rows(cf: CaseFile, now: datetime) -> list[Deadline]:
@@ -166,7 +175,7 @@ async def sweep_batch(
     """Sweep those of ``case_ids`` still due in the session's transaction (the caller commits); return the claimed
     cases left to the one-by-one path. Cases another transaction holds are reported skipped; those another sweeper
     swept meanwhile are not claimed, nor reported."""
-    cases = await claim(session, case_ids, where=_still_due(now))
+    cases = await claim(session, case_ids, statement=_CLAIM_DUE, now=now)
     held = await _still_due_among(session, set(case_ids) - {case.id for case in cases}, now)
     report.skipped.extend(case_id for case_id in case_ids if case_id in held)
     files, left = await case_files(session, registry, cases)

@@ -9,10 +9,10 @@ whose guards do not read them): a case whose change needs them is left to the on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, ColumnElement, Select, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.cases.casefile import CaseFile, pinned
@@ -22,23 +22,62 @@ from service.persistence.tables import Case, CaseIndicator, Deadline, Evidence
 from workflows.registry import Registry
 
 
-async def claim(session: AsyncSession, case_ids: Sequence[str], *, where: Any = None) -> list[Case]:
+def among_ids(column: Any, postgresql: bool) -> ColumnElement[bool]:
+    """``column`` among the ids bound as ``:ids``: on PostgreSQL ``= ANY(:ids)``, one array parameter whatever
+    the batch's size; elsewhere an expanding ``IN`` (a parameter per id, rendered at each execution)."""
+    if postgresql:
+        return column == any_(bindparam("ids", type_=ARRAY(column.type)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+class PerDialect:
+    """A statement built once for PostgreSQL and once for the others (``among_ids``), bound at each execution:
+    building a batch's statement (its ``IN`` list, its cache key) costs more Python than running it."""
+
+    def __init__(self, build: Callable[[bool], Any]) -> None:
+        self._built = {postgresql: build(postgresql) for postgresql in (True, False)}
+
+    def of(self, session: AsyncSession) -> Any:
+        return self._built[session.get_bind().dialect.name == "postgresql"]
+
+
+def claim_statement(where: Callable[[], ColumnElement[bool]] | None = None) -> PerDialect:
+    """What ``claim`` runs: the case rows of ``:ids`` (and meeting ``where()``, a condition on the case row whose
+    parameters ``claim`` is given), ``FOR UPDATE SKIP LOCKED``, read fresh."""
+
+    def build(postgresql: bool) -> Select:
+        query = select(Case).where(among_ids(Case.id, postgresql))
+        if where is not None:
+            query = query.where(where())
+        return query.with_for_update(skip_locked=True).execution_options(populate_existing=True)
+
+    return PerDialect(build)
+
+
+_CLAIM = claim_statement()
+_CHILDREN = {
+    model: PerDialect(lambda postgresql, model=model: select(model).where(among_ids(model.case_id, postgresql)))
+    for model in (CaseIndicator, Evidence, Deadline)
+}
+
+
+async def claim(
+    session: AsyncSession, case_ids: Sequence[str], *, statement: PerDialect = _CLAIM, **params: Any
+) -> list[Case]:
     """The case rows of ``case_ids`` no other transaction holds, locked until this one ends and read fresh, in the
-    order asked for; a row held elsewhere (or gone) is left out, and so is one that does not meet ``where`` (a SQL
-    condition on the case row, e.g. that it still has something due) as the database sees it now."""
+    order asked for; a row held elsewhere (or gone) is left out, and so is one that does not meet the condition of
+    ``statement`` (``claim_statement``; ``params`` its parameters, e.g. that it still has something due) as the
+    database sees it now."""
     if not case_ids:
         return []
-    query = select(Case).where(Case.id.in_(list(case_ids)))
-    if where is not None:
-        query = query.where(where)
-    query = query.with_for_update(skip_locked=True).execution_options(populate_existing=True)
-    found = {case.id: case for case in (await session.execute(query)).scalars()}
-    return [found[case_id] for case_id in case_ids if case_id in found]
+    found = await session.execute(statement.of(session), {"ids": list(case_ids), **params})
+    rows = {case.id: case for case in found.scalars()}
+    return [rows[case_id] for case_id in case_ids if case_id in rows]
 
 
 async def _by_case(session: AsyncSession, model: type, ids: list[str]) -> dict[str, list]:
     out: dict[str, list] = {case_id: [] for case_id in ids}
-    for row in (await session.execute(select(model).where(model.case_id.in_(ids)))).scalars():  # type: ignore[attr-defined]
+    for row in (await session.execute(_CHILDREN[model].of(session), {"ids": ids})).scalars():
         out[row.case_id].append(row)
     return out
 
