@@ -8,8 +8,9 @@ through the engine's checks and write tail (``engine.fire_on_file``). The one-by
 
 ``sweep_batch`` sweeps a batch of cases in one transaction: it claims the rows of those still due (``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL: a case another sweeper or a request holds is skipped, and swept by the next sweep; one
-another sweeper swept since this sweep listed it is not claimed at all, so that several sweepers at work at once —
-one per server process — share a sweep's cases without reading any case twice), reads their files
+another sweeper swept since this sweep listed it is not claimed at all, and a batch of the very cases another
+sweeper's batch is at is passed over whole, so that several sweepers at work at once — one per server process, ticking
+together — share a sweep's batches without reading any case twice), reads their files
 in a few statements (service/domain/cases/batch_files.py), re-checks what is due under the lock, acts on each case,
 and writes every case's new rows with one statement per table (service/domain/cases/batch_tail.py) and the changed
 case and deadline rows as executemany updates. The batch commits as a whole or not at all, so a crash mid-way
@@ -20,13 +21,14 @@ file cannot be read here is handed back untouched, for the one-by-one path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, exists, select
+from sqlalchemy import ColumnElement, bindparam, exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.actor import system_actor
@@ -85,6 +87,22 @@ async def _still_due_among(session: AsyncSession, case_ids: set[str], now: datet
     if not case_ids:
         return set()
     return set((await session.execute(_STILL_DUE.of(session), {"ids": sorted(case_ids), "now": now})).scalars())
+
+
+_TRY_TAKE = text("SELECT pg_try_advisory_xact_lock(:key)")
+
+
+async def _taken_elsewhere(session: AsyncSession, case_ids: list[str]) -> bool:
+    """Whether another sweeper is at a batch of these very cases (PostgreSQL; else this transaction takes the batch
+    until it ends): sweepers that tick together list the same due cases and cut them alike, so each takes whole
+    batches instead of splitting each batch's rows between them (``FOR UPDATE SKIP LOCKED`` still keeps apart the
+    batches of sweepers whose lists differ). The key is a 64-bit hash of the ids; another sweeper's batch with the
+    same key is all of these cases, which it sweeps (or, failing, leaves due for the next sweep)."""
+    if not case_ids or session.get_bind().dialect.name != "postgresql":
+        return False
+    digest = hashlib.blake2b("\n".join(case_ids).encode(), digest_size=8, person=b"cdht.sweep").digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    return not (await session.execute(_TRY_TAKE, {"key": key})).scalar_one()
 
 
 def due_rows(cf: CaseFile, now: datetime) -> list[Deadline]:
@@ -174,7 +192,9 @@ async def sweep_batch(
 ) -> list[str]:
     """Sweep those of ``case_ids`` still due in the session's transaction (the caller commits); return the claimed
     cases left to the one-by-one path. Cases another transaction holds are reported skipped; those another sweeper
-    swept meanwhile are not claimed, nor reported."""
+    swept meanwhile are not claimed, nor reported; nor is a batch of the very same cases another sweeper is at."""
+    if await _taken_elsewhere(session, case_ids):
+        return []
     cases = await claim(session, case_ids, statement=_CLAIM_DUE, now=now)
     held = await _still_due_among(session, set(case_ids) - {case.id for case in cases}, now)
     report.skipped.extend(case_id for case_id in case_ids if case_id in held)

@@ -260,3 +260,26 @@ def test_sweepers_started_at_different_moments_tick_together() -> None:
     assert sweeper.until_next_tick(60, 1_019.5) == pytest.approx(0.5)  # the same tick
     assert sweeper.until_next_tick(60, 1_020.0) == 60  # on a tick: the next one
     assert sweeper.until_next_tick(0.5, 10.2) == pytest.approx(0.3)
+
+
+async def test_a_batch_another_sweeper_is_at_is_passed_over_whole(pg_api: Api) -> None:
+    """PostgreSQL: sweepers that tick together list the same due cases and cut them into the same batches; a batch
+    whose very cases another sweeper's batch is at is passed over (neither claimed, read nor called skipped), and
+    swept by that sweeper; a batch of other cases is not held up by it."""
+    api = pg_api
+    cases = await _open_cases(api, ["C1", "C2", "C3"])
+    services = api.app.state.services
+    async with unit_of_work(services.sessions) as other:
+        assert await sweep_batches._taken_elsewhere(other, cases[:2]) is False  # the other sweeper takes it
+        report = SweepReport()
+        async with unit_of_work(services.sessions) as session:
+            assert await sweep_batch(session, services.registry, cases[:2], at(LAPSE_AT), report) == []
+        assert report == SweepReport()
+        async with unit_of_work(services.sessions) as session:  # another cut of the cases: swept
+            assert await sweep_batch(session, services.registry, cases[1:], at(LAPSE_AT), report) == []
+        assert report.fired == [(cases[1], "lapse"), (cases[2], "lapse")]
+    report = SweepReport()
+    async with unit_of_work(services.sessions) as session:  # the other sweeper gone (it swept nothing): swept
+        assert await sweep_batch(session, services.registry, cases[:2], at(LAPSE_AT), report) == []
+    assert report.fired == [(cases[0], "lapse")]
+    assert await _lapses(api) == {case_id: 1 for case_id in cases}
