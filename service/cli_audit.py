@@ -107,7 +107,7 @@ def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
         try:
             async with unit_of_work(session_factory(engine)) as session:
                 checkpoint = await create_checkpoint(
-                    session, settings=settings, actor=system_actor("cli"), now=settings.clock()
+                    session, settings=settings, actor=system_actor("cli"), now=settings.clock(), reseal=args.reseal
                 )
         finally:
             await engine.dispose()
@@ -129,7 +129,7 @@ def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_audit_commands(sub: Any) -> None:
     """``cdht audit verify FILE``, ``cdht audit verify-db [--deep] [--case ID] [--incremental [--checkpoint ID]]``,
-    ``cdht audit checkpoint``."""
+    ``cdht audit checkpoint [--output FILE] [--reseal]``."""
     audit = sub.add_parser("audit", help="the audit log: verification, signed checkpoints")
     commands = audit.add_subparsers(dest="audit_command", required=True)
     verify_export = commands.add_parser(
@@ -161,4 +161,10 @@ def add_audit_commands(sub: Any) -> None:
     verify_db.set_defaults(run=_verify_database)
     checkpoint = commands.add_parser("checkpoint", help="sign the heads of every chain now")
     checkpoint.add_argument("--output", type=Path, help="write the checkpoint document here, not stdout")
+    checkpoint.add_argument(
+        "--reseal",
+        action="store_true",
+        help="compare every case's tables with its digest and seal them afresh (PostgreSQL), instead of carrying "
+        "forward the previous checkpoint's seals of cases with nothing new",
+    )
     checkpoint.set_defaults(run=_checkpoint)

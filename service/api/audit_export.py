@@ -253,7 +253,8 @@ class CheckpointDocument(BaseModel):
     chains_total: int
     heads: dict[str, list[Any]] = Field(
         description="{chain: [seq, hash]}, or for a case whose tables matched its digest when signed (PostgreSQL) "
-        "[seq, hash, seal]: the SHA-256 of its tables as the server wrote them, which the incremental verify compares"
+        "[seq, hash, seal]: the SHA-256 of its tables as the server wrote them, which the incremental verify compares "
+        "(carried forward from the previous checkpoint while the case's head has not moved)"
     )
 
 

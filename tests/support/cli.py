@@ -1,6 +1,6 @@
 """The ``cdht`` command run as an operator runs it: a real process, in a directory of the test's, with only the
-``CDHT_*`` settings the test gives (none inherited from the environment running the tests); and ``verify_db``,
-``cdht audit verify-db`` run in the test's process on the test's own database."""
+``CDHT_*`` settings the test gives (none inherited from the environment running the tests); and ``in_process``,
+``cdht`` run in the test's process on the test's own database (``verify_db``: ``cdht audit verify-db``)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ def cdht(
 
 async def verify_db(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> int:
     """``cdht audit verify-db ARGS`` on the test's database, in this process; its exit code."""
+    return await in_process(monkeypatch, api, "audit", "verify-db", *args)
+
+
+async def in_process(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> int:
+    """``cdht ARGS`` on the test's database, in this process (what the test patched applies); its exit code."""
     for name, value in {
         "CDHT_ENV": "test",
         "CDHT_DATABASE_URL": api.settings.resolved_database_url,
@@ -45,4 +50,4 @@ async def verify_db(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> in
         "CDHT_AUTH_DEV_SECRET": api.settings.auth_dev_secret,
     }.items():
         monkeypatch.setenv(name, value)
-    return await asyncio.to_thread(cdht_main, ["audit", "verify-db", *args])
+    return await asyncio.to_thread(cdht_main, list(args))

@@ -13,6 +13,9 @@ copies of the checkpoints elsewhere can check that without trusting the database
 event's digest when it was signed is ``[seq, hash, seal]`` (``table_seals``), which an incremental verify uses to
 skip re-encoding that case's tables while they are unchanged. The signature covers the heads as they are, so both
 kinds are signed and verified the same way, and checkpoints signed before seals existed verify as they were.
+A checkpoint carries forward the seals of the newest checkpoint for the cases whose head has not moved since, once
+that checkpoint's signature verifies with the service's key (``trusted_previous``, ``table_seals.carry_seals``), and
+seals only the others: signing costs what changed since, not every case's tables.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.config import Settings
 from service.domain.actor import Actor
 from service.domain.audit.canonical import canonical_json, case_chain, format_time
-from service.domain.audit.table_seals import seal_heads
+from service.domain.audit.table_seals import carry_seals, seal_heads
 from service.domain.audit.verify import CASE_COLUMNS, CASE_TABLES
 from service.domain.audit.verify import verify as verify_chains
 from service.persistence.keys import key_id, signing_key
@@ -117,15 +120,52 @@ async def current_heads(session: AsyncSession) -> dict[str, list[Any]]:
     return dict(sorted(heads.items()))
 
 
+def newest_first() -> Any:
+    """The checkpoints, newest first: at one instant (a frozen clock) the one covering more events is the later,
+    since chains only grow."""
+    return select(AuditCheckpoint).order_by(
+        AuditCheckpoint.created_at.desc(), AuditCheckpoint.events_total.desc(), AuditCheckpoint.id.desc()
+    )
+
+
+async def trusted_previous(session: AsyncSession, public: Ed25519PublicKey) -> AuditCheckpoint | None:
+    """The newest checkpoint, if its signature verifies with ``public`` (the service's key): what a new checkpoint
+    may take seals from. None when there is none, or when it does not verify (then nothing is taken from it)."""
+    newest = (await session.execute(newest_first().limit(1))).scalars().first()
+    if newest is None:
+        return None
+    problem = signature_problem(document_of(newest), public)
+    if problem is not None:
+        log.warning("audit checkpoint %s %s: no seal is carried forward from it", newest.id, problem)
+        return None
+    return newest
+
+
+async def _seal(
+    session: AsyncSession, heads: dict[str, list[Any]], public: Ed25519PublicKey, *, reseal: bool
+) -> tuple[int, int]:
+    """Seal the case heads (PostgreSQL): carried forward from the trusted previous checkpoint where the head has
+    not moved, sealed anew otherwise (every one with ``reseal``); (carried, sealed)."""
+    previous = None if reseal else await trusted_previous(session, public)
+    left = carry_seals(heads, previous.heads if previous is not None else {})
+    carried = sum(1 for chain, head in heads.items() if chain.startswith("case:") and len(head) == 3)
+    if previous is not None:
+        session.expunge(previous)
+    sealed = await seal_heads(session, {chain: heads[chain] for chain in left}, CASE_COLUMNS, CASE_TABLES)
+    return carried, sealed
+
+
 async def create_checkpoint(
-    session: AsyncSession, *, settings: Settings, actor: Actor, now: datetime
+    session: AsyncSession, *, settings: Settings, actor: Actor, now: datetime, reseal: bool = False
 ) -> AuditCheckpoint:
-    """Sign the heads of every chain and store the checkpoint (the caller commits)."""
+    """Sign the heads of every chain and store the checkpoint (the caller commits). On PostgreSQL each case's seal
+    is carried forward from the previous checkpoint where its head has not moved; ``reseal`` compares every case's
+    tables with its digest again instead (after an upgrade that changes how the server writes them)."""
     key = signing_key(settings)
     heads = await current_heads(session)
-    sealed = 0
+    carried = sealed = 0
     if session.get_bind().dialect.name == "postgresql":
-        sealed = await seal_heads(session, heads, CASE_COLUMNS, CASE_TABLES)
+        carried, sealed = await _seal(session, heads, key.public_key(), reseal=reseal)
     identity = {
         "id": str(uuid.uuid4()),
         "created_at": format_time(now),
@@ -147,10 +187,12 @@ async def create_checkpoint(
     session.add(checkpoint)
     await session.flush()
     log.info(
-        "audit checkpoint %s by %s: %d chains (%d cases' tables sealed), %d events, digest %s, key %s",
+        "audit checkpoint %s by %s: %d chains (%d cases' seals carried forward, %d sealed anew), %d events, digest %s, "
+        "key %s",
         checkpoint.id,
         actor.sub,
         checkpoint.chains_total,
+        carried,
         sealed,
         checkpoint.events_total,
         digest,

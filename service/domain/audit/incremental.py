@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.config import Settings
 from service.domain.audit.canonical import EVENT_COLUMNS, case_chain, format_time, row_hash
 from service.domain.audit.case_walk import CaseChainWalker, Finished, PartReport, problem_at
-from service.domain.audit.checkpoints import current_heads, document_of, signature_problem
+from service.domain.audit.checkpoints import current_heads, document_of, newest_first, signature_problem
 from service.domain.audit.event_reader import CHAIN, CHECK_COLUMNS, HASH, KIND, PAYLOAD_KINDS, SEQ, columns
 from service.domain.audit.table_seals import seals_now
 from service.domain.audit.verify import CASE_COLUMNS, CASE_TABLES, VerifyReport, check_heads, merge_parts
@@ -90,11 +90,7 @@ async def _checkpoint(session: AsyncSession, checkpoint_id: str | None) -> Audit
     if checkpoint_id is not None:
         found = await session.get(AuditCheckpoint, checkpoint_id)
     else:
-        # At one instant (a frozen clock) the one covering more events is the later: chains only grow.
-        newest = select(AuditCheckpoint).order_by(
-            AuditCheckpoint.created_at.desc(), AuditCheckpoint.events_total.desc(), AuditCheckpoint.id.desc()
-        )
-        found = (await session.execute(newest.limit(1))).scalars().first()
+        found = (await session.execute(newest_first().limit(1))).scalars().first()
     if found is None:
         raise NoCheckpoint(checkpoint_id)
     return found

@@ -13,6 +13,18 @@ An incremental verify then has the server recompute the seal of each sealed case
 (``seals_now``): the same text gives the same SHA-256, so the same values, which matched the digest. A case whose
 seal differs (its tables changed, or the server writes the text otherwise) is compared with its digest as before.
 SQLite keeps no seals: its checkpoints sign heads alone.
+
+**Carried forward.** Sealing every case costs about what the head check of a full verify costs (the document
+built, decoded and compared with the digest: 53 s at 10M events), so a checkpoint seals only what changed since the
+previous one (``carry_seals``): a case whose head (seq, hash) is the one the previous checkpoint signed *with a
+seal* keeps that seal, without reading its tables. That is as sound as sealing it again, provided the previous
+checkpoint verifies with the service's key (``checkpoints.trusted_previous`` checks its signature before anything is
+taken from it): a seal is only ever made by ``seal_heads`` after its comparison with the digest, and it is bound to
+the head it was signed with, whose hash covers the digest the tables were compared with. A case whose tables were
+changed since its seal was made keeps the seal of the tables as they were, so the incremental verify still finds
+them different from the seal and compares them with their digest. Cases with new events, cases opened since, and
+cases the previous checkpoint signed without a seal (their tables did not match, or it made no seals) are sealed
+as before.
 """
 
 from __future__ import annotations
@@ -29,6 +41,25 @@ from service.domain.audit.event_reader import case_document_sql, driver_of
 
 SEAL_BATCH = 200  # cases sealed or re-sealed per statement (its decoding holds the event loop meanwhile)
 _SEAL = "encode(sha256(convert_to(d.document, 'UTF8')), 'hex')"
+
+
+def _is_seal(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def carry_seals(heads: dict[str, list[Any]], previous: dict[str, Any]) -> list[str]:
+    """Add to each case's head (``heads``: chain -> [seq, hash]) the seal that ``previous`` (the heads of a checkpoint
+    whose signature the caller checked) signed with the same seq and hash, in place; the case chains left to seal."""
+    left = []
+    for chain, head in heads.items():
+        if not chain.startswith("case:"):
+            continue
+        before = previous.get(chain)
+        if isinstance(before, list) and len(before) == 3 and before[:2] == head[:2] and _is_seal(before[2]):
+            head.append(before[2])
+        else:
+            left.append(chain)
+    return left
 
 
 async def seal_heads(
