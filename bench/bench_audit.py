@@ -15,8 +15,9 @@ worker), one client at a time:
   an actor, a week, a trigger since a date nationally, a citation prefix), random values;
 - as_of p99: ``GET /v1/cases/{id}?as_of=`` at a time in the middle of the case's history (a replay);
 - full verify throughput: ``GET /v1/audit/verify`` as a national auditor (every chain, every case's tables);
-- incremental verify: a checkpoint signed (``POST /v1/audit/checkpoints``), then
-  ``GET /v1/audit/verify?mode=incremental`` from it: its fixed cost with nothing new since;
+- incremental verify: a checkpoint signed (``POST /v1/audit/checkpoints``: the first, every case's tables sealed),
+  signed again with nothing new (the seals carried forward), then ``GET /v1/audit/verify?mode=incremental`` from it:
+  its fixed cost with nothing new since;
 - the hashing limit: the canonical text and SHA-256 of each event alone, in Python and in PostgreSQL
   (``bench/verify_limit.py``), the most any full verify can reach on the machine;
 - export throughput: ``GET /v1/audit/export?format=jsonl`` as a national auditor, streamed and counted.
@@ -417,7 +418,8 @@ def main() -> None:
                     "verify incremental (nothing new since a checkpoint signed just before)",
                     f"{incremental['events_trusted']:,} events trusted, {incremental['events_checked']:,} re-hashed",
                     f"{incremental['seconds']:,.1f} s",
-                    f"signing the checkpoint {incremental['sign_seconds']:,.1f} s",
+                    f"signing the first checkpoint {incremental['sign_seconds']:,.1f} s, again with nothing new "
+                    f"{incremental['sign_again_seconds']:,.1f} s",
                     f"ok={incremental['ok']}",
                     "",
                 ]
@@ -505,13 +507,19 @@ def latency_report(
 
 
 async def verify_incremental(http: Http, headers: dict[str, str]) -> dict[str, Any]:
-    """Sign a checkpoint, then the incremental verify from it: its fixed cost (the signature, the signed heads looked
-    up, every chain's numbering, every case row against its newest event) with nothing new to re-hash."""
+    """Sign a checkpoint (the first: every case sealed), sign one again with nothing new (every seal carried
+    forward), then the incremental verify from it: its fixed cost (the signature, the signed heads looked up, every
+    chain's numbering, every case's seal) with nothing new to re-hash."""
     import json
 
     t0 = time.perf_counter()
     status, body = await http.request("POST", "/v1/audit/checkpoints", headers=headers)
     signed = time.perf_counter() - t0
+    again = 0.0
+    if status == 201:
+        t0 = time.perf_counter()
+        status, body = await http.request("POST", "/v1/audit/checkpoints", headers=headers)
+        again = time.perf_counter() - t0
     if status != 201:
         return {
             "ok": False,
@@ -520,6 +528,7 @@ async def verify_incremental(http: Http, headers: dict[str, str]) -> dict[str, A
             "events_checked": 0,
             "seconds": 0.0,
             "sign_seconds": signed,
+            "sign_again_seconds": again,
         }
     t0 = time.perf_counter()
     status, body = await http.request("GET", "/v1/audit/verify?mode=incremental", headers=headers)
@@ -531,6 +540,7 @@ async def verify_incremental(http: Http, headers: dict[str, str]) -> dict[str, A
         "events_checked": answer.get("events_checked") or 0,
         "seconds": seconds,
         "sign_seconds": signed,
+        "sign_again_seconds": again,
         **({"first_bad_event": answer["first_bad_event"]} if answer.get("first_bad_event") else {}),
     }
 
