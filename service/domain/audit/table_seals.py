@@ -30,6 +30,7 @@ as before.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,8 +44,11 @@ SEAL_BATCH = 200  # cases sealed or re-sealed per statement (its decoding holds 
 _SEAL = "encode(sha256(convert_to(d.document, 'UTF8')), 'hex')"
 
 
+_SEAL_TEXT = re.compile(r"[0-9a-f]{64}")
+
+
 def _is_seal(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and _SEAL_TEXT.fullmatch(value) is not None
 
 
 def carry_seals(heads: dict[str, list[Any]], previous: dict[str, Any]) -> list[str]:
