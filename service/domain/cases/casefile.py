@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.audit.digest import case_state_digest, recorded_digest_holds
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason, UnknownCase
-from service.domain.units.recognitions import inheritance, prior_recognitions
+from service.domain.units.recognitions import HELD_COLUMNS, carriers, held_by, held_conditions, inheritance, lines_at
 from service.domain.units.tree_cache import TREE_VERSION, unit_path_at
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
 from workflows.criteria import IndicatorRecord
@@ -220,23 +220,34 @@ _CASE = select(Case, TREE_VERSION).where(Case.id == bindparam("case_id"))
 _CASE_LOCKED = _CASE.with_for_update(of=Case).execution_options(populate_existing=True)
 
 
-def _children_statement() -> Select:
+def _children_statement(with_held: bool) -> Select:
     """A case's indicators, evidence and deadlines in one statement (one round trip instead of three): a row per
     record, of the shape (indicator, None, None), (None, evidence, None) or (None, None, deadline), from three
-    kinds outer-joined each to its own table only (a kind with no record gives one row of Nones)."""
-    kinds = union_all(*(select(literal(k).label("kind")) for k in (1, 2, 3))).subquery("kinds")
+    kinds outer-joined each to its own table only (a kind with no record gives one row of Nones). ``with_held``: a
+    fourth kind, the recognitions the unit holds (``recognitions.held_conditions``: ``:units``, ``:procedure``,
+    ``:subject``, ``:exclude_case``), their ``HELD_COLUMNS`` after the three entities, in order of decision."""
+    kinds = union_all(*(select(literal(k).label("kind")) for k in (1, 2, 3, 4)[: 4 if with_held else 3]))
+    kinds = kinds.subquery("kinds")
     case_id = bindparam("case_id")
-    return (
-        select(CaseIndicator, Evidence, Deadline)
+    columns: list[Any] = [CaseIndicator, Evidence, Deadline]
+    order: list[Any] = [kinds.c.kind, CaseIndicator.code, Evidence.id, Deadline.id]
+    query = (
+        select(*columns)
         .select_from(kinds)
         .outerjoin(CaseIndicator, and_(kinds.c.kind == 1, CaseIndicator.case_id == case_id))
         .outerjoin(Evidence, and_(kinds.c.kind == 2, Evidence.case_id == case_id))
         .outerjoin(Deadline, and_(kinds.c.kind == 3, Deadline.case_id == case_id))
-        .order_by(kinds.c.kind, CaseIndicator.code, Evidence.id, Deadline.id)
     )
+    if with_held:
+        held = Case.__table__.alias("held")  # type: ignore[attr-defined]
+        query = query.outerjoin(
+            held, and_(kinds.c.kind == 4, *held_conditions(held, excluding=True, decided_by=False))
+        ).add_columns(*(held.c[c] for c in HELD_COLUMNS))
+        order += [held.c.decided_on, held.c.id]
+    return query.order_by(*order)
 
 
-_CHILDREN = _children_statement()
+_CHILDREN = {with_held: _children_statement(with_held) for with_held in (False, True)}
 
 
 async def case_row(session: AsyncSession, case_id: str, *, lock: bool) -> Case:
@@ -262,31 +273,33 @@ async def case_file_of(
     tree_version: int | None = None,
 ) -> CaseFile:
     """The rest of the case file around its row: the unit path, indicators, evidence, deadlines and, when
-    ``with_history``, the unit's recognitions on record (a succession walk and a query). With the unit tree's
+    ``with_history``, the unit's recognitions on record (a succession walk), in one statement. With the unit tree's
     ``tree_version`` (read with the case row), the path and the walk come from what this process read at that
     version when it can (``units.tree_cache``)."""
     unit, units = await unit_path_at(session, case.unit_code, tree_version)
+    params: dict[str, Any] = {"case_id": case.id}
+    carried_by: dict[str, list[str]] = {}
+    if with_history:
+        # The unit's recognitions on record come in the same statement (one round trip less).
+        policy = inheritance((case.pinned or {}).get("settings"))
+        lines = await lines_at(session, case.unit_code, policy, tree_version)
+        carried_by = await carriers(session, [case.unit_code], subject=case.subject, policy=policy, lines=lines)
+        params |= {"units": sorted(carried_by), "procedure": case.procedure, "subject": case.subject}
+        params["exclude_case"] = case.id
     rows: list[CaseIndicator] = []
     evidence: list[Evidence] = []
     deadlines: list[Deadline] = []
-    for indicator, proof, deadline in (await session.execute(_CHILDREN, {"case_id": case.id})).all():
+    held: list[Any] = []
+    for indicator, proof, deadline, *recognition in (await session.execute(_CHILDREN[with_history], params)).all():
         if indicator is not None:
             rows.append(indicator)
         elif proof is not None:
             evidence.append(proof)
         elif deadline is not None:
             deadlines.append(deadline)
-    prior = None
-    if with_history:
-        prior = await prior_recognitions(
-            session,
-            unit_code=case.unit_code,
-            procedure=case.procedure,
-            subject=case.subject,
-            exclude_case=case.id,
-            policy=inheritance((case.pinned or {}).get("settings")),
-            tree_version=tree_version,
-        )
+        elif recognition and recognition[0] is not None:
+            held.append(recognition)
+    prior = held_by(held, carried_by, [case.unit_code])[case.unit_code] if with_history else None
     return CaseFile(
         case=case,
         procedure=procedure,

@@ -14,12 +14,12 @@ The successions themselves are walked by service.domain.units.successions; a uni
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.units.successions import lineage, walk_many
@@ -59,10 +59,7 @@ async def prior_recognitions(
 ) -> tuple[PriorRecognition, ...]:
     """Recognitions of this procedure held by the unit or a unit whose recognitions it carries, oldest first. With
     the unit tree's ``tree_version``, the succession walk comes from what this process read at that version."""
-    lines = None
-    if tree_version is not None and policy != "none":
-        sole = policy == "sole_predecessor"
-        lines = {unit_code: await walk_at(session, unit_code, tree_version, backwards=True, sole=sole)}
+    lines = await lines_at(session, unit_code, policy, tree_version)
     held = await prior_recognitions_of(
         session,
         [unit_code],
@@ -76,6 +73,35 @@ async def prior_recognitions(
     return held[unit_code]
 
 
+async def lines_at(
+    session: AsyncSession, unit_code: str, policy: str, tree_version: int | None
+) -> dict[str, list[str]] | None:
+    """The units whose recognitions ``unit_code`` carries, walked on the tree this process read at
+    ``tree_version``; None when there is no version to walk at (``carriers`` walks the database's records)."""
+    if tree_version is None or policy == "none":
+        return None
+    sole = policy == "sole_predecessor"
+    return {unit_code: await walk_at(session, unit_code, tree_version, backwards=True, sole=sole)}
+
+
+def held_conditions(table: Table, *, excluding: bool, decided_by: bool) -> list[ColumnElement[bool]]:
+    """What makes a row of the cases ``table`` (or an alias of it) a recognition held by one of the units
+    ``:units`` for ``:procedure`` and ``:subject`` (not ``:exclude_case``, decided by ``:decided_by`` when asked)."""
+    conditions = [
+        table.c.unit_code.in_(bindparam("units", expanding=True)),
+        table.c.procedure == bindparam("procedure"),
+        table.c.subject == bindparam("subject"),
+        table.c.level.is_not(None),
+        table.c.decided_on.is_not(None),
+    ]
+    if excluding:
+        conditions.append(table.c.id != bindparam("exclude_case"))
+    if decided_by:
+        conditions.append(table.c.decided_on <= bindparam("decided_by"))
+    return conditions
+
+
+HELD_COLUMNS = ("id", "level", "decided_on", "unit_code", "pinned")  # what a recognition is built from
 _HELD: dict[tuple[bool, bool], Select] = {}
 
 
@@ -83,19 +109,48 @@ def _held_statement(excluding: bool, decided_by: bool) -> Select:
     """The recognitions held by a set of units (``:units``), built once per shape (a case left out, a date)."""
     query = _HELD.get((excluding, decided_by))
     if query is None:
-        query = select(Case.id, Case.level, Case.decided_on, Case.unit_code, Case.pinned).where(
-            Case.unit_code.in_(bindparam("units", expanding=True)),
-            Case.procedure == bindparam("procedure"),
-            Case.subject == bindparam("subject"),
-            Case.level.is_not(None),
-            Case.decided_on.is_not(None),
+        table = Case.__table__  # type: ignore[attr-defined]
+        query = select(*(table.c[c] for c in HELD_COLUMNS)).where(
+            *held_conditions(table, excluding=excluding, decided_by=decided_by)
         )
-        if excluding:
-            query = query.where(Case.id != bindparam("exclude_case"))
-        if decided_by:
-            query = query.where(Case.decided_on <= bindparam("decided_by"))
-        query = _HELD[(excluding, decided_by)] = query.order_by(Case.decided_on, Case.id)
+        query = _HELD[(excluding, decided_by)] = query.order_by(table.c.decided_on, table.c.id)
     return query
+
+
+async def carriers(
+    session: AsyncSession,
+    codes: list[str],
+    *,
+    subject: str,
+    policy: str,
+    lines: dict[str, list[str]] | None,
+) -> dict[str, list[str]]:
+    """Each unit whose recognitions count, with the units of ``codes`` that carry them; ``lines``: the units whose
+    recognitions each carries, when already walked."""
+    if lines is None and policy == "none":
+        lines = {code: [code] for code in codes}
+    elif lines is None:
+        lines = await walk_many(session, codes, backwards=True, sole=policy == "sole_predecessor")
+    carried_by: dict[str, list[str]] = {}
+    for origin, line in lines.items():
+        # An organisation's recognitions (TT24: subject) follow the organisation, wherever in the unit's area its
+        # earlier cases were opened: the district before the reform, the province that the profile seats after it.
+        area = await subtree_codes(session, *line) if subject else line
+        for code in dict.fromkeys([*line, *area]):
+            carried_by.setdefault(code, []).append(origin)
+    return carried_by
+
+
+def held_by(
+    rows: Iterable[Sequence[Any]], carried_by: dict[str, list[str]], codes: Iterable[str]
+) -> dict[str, tuple[PriorRecognition, ...]]:
+    """The recognitions each of ``codes`` holds, from rows of ``HELD_COLUMNS`` in order of decision."""
+    held: dict[str, list[PriorRecognition]] = {code: [] for code in codes}
+    for case_id, level, decided_on, unit_code, pinned in rows:
+        recognition = PriorRecognition(case_id, level, decided_on, valid_until(decided_on, pinned), unit_code)
+        for origin in carried_by[unit_code]:
+            held[origin].append(recognition)
+    return {code: tuple(found) for code, found in held.items()}
 
 
 async def prior_recognitions_of(
@@ -112,26 +167,11 @@ async def prior_recognitions_of(
     """``prior_recognitions`` of many units in a few queries (a campaign opening a province's communes); ``lines``:
     the units whose recognitions each carries, when already walked."""
     codes = list(unit_codes)
-    if lines is None and policy == "none":
-        lines = {code: [code] for code in codes}
-    elif lines is None:
-        lines = await walk_many(session, codes, backwards=True, sole=policy == "sole_predecessor")
-    carried_by: dict[str, list[str]] = {}
-    for origin, line in lines.items():
-        # An organisation's recognitions (TT24: subject) follow the organisation, wherever in the unit's area its
-        # earlier cases were opened: the district before the reform, the province that the profile seats after it.
-        area = await subtree_codes(session, *line) if subject else line
-        for code in dict.fromkeys([*line, *area]):
-            carried_by.setdefault(code, []).append(origin)
+    carried_by = await carriers(session, codes, subject=subject, policy=policy, lines=lines)
     query = _held_statement(exclude_case is not None, decided_by is not None)
     bound = {"units": sorted(carried_by), "procedure": procedure, "subject": subject}
     bound |= {"exclude_case": exclude_case, "decided_by": decided_by}
-    held: dict[str, list[PriorRecognition]] = {code: [] for code in codes}
-    for r in (await session.execute(query, bound)).all():
-        recognition = PriorRecognition(r.id, r.level, r.decided_on, valid_until(r.decided_on, r.pinned), r.unit_code)
-        for origin in carried_by[r.unit_code]:
-            held[origin].append(recognition)
-    return {code: tuple(found) for code, found in held.items()}
+    return held_by((await session.execute(query, bound)).all(), carried_by, codes)
 
 
 # How TC4.1 counts a subordinate unit as recognised (the setting ``tc41_counts`` of the district and province
