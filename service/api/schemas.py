@@ -12,7 +12,6 @@ from service.domain.cases.casefile import CaseFile
 from service.domain.cases.deadlines import is_overdue
 from service.persistence.tables import AdminUnit, AuditEvent, Deadline, Evidence
 from workflows.calendar import LOCAL_TZ
-from workflows.criteria import assess
 
 
 class Out(BaseModel):
@@ -294,11 +293,7 @@ def case_out(cf: CaseFile, *, allowed: list[str], now: datetime) -> CaseOut:
     if not definition.criteria:
         assessed = None
     else:
-        assessed = (
-            assess(definition, cf.indicators, disadvantaged=cf.disadvantaged, subject_kind=cf.subject_kind).level
-            if cf.indicator_rows
-            else 0
-        )
+        assessed = cf.assessed().level if cf.indicator_rows else 0
     return CaseOut(
         id=case.id,
         procedure=case.procedure,

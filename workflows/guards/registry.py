@@ -75,9 +75,14 @@ class GuardContext:
     prior_recognitions: tuple[PriorRecognition, ...] = ()
     subject: str = ""  # the organisation a case is about (TT24), "" for a unit's own case
     subject_kind: str | None = None  # its kind (TT24/2023 Điều 2 k1–4), whose traits decide which indicators apply
+    # ``assess`` of this context's definition, indicators, disadvantaged and subject_kind, by one who keeps it (a
+    # case file reuses one assessment across the contexts it builds while its records stay the same); None: here.
+    assessor: Callable[[], Assessment] | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def assessment(self) -> Assessment:
+        if self.assessor is not None:
+            return self.assessor()
         return assess(
             self.definition, self.indicators, disadvantaged=self.disadvantaged, subject_kind=self.subject_kind
         )

@@ -22,7 +22,7 @@ from service.domain.errors import Conflict, NotFound, Reason, UnknownCase
 from service.domain.units.recognitions import HELD_COLUMNS, carriers, held_by, held_conditions, inheritance, lines_at
 from service.domain.units.tree_cache import TREE_VERSION, unit_path_at
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
-from workflows.criteria import IndicatorRecord
+from workflows.criteria import Assessment, IndicatorRecord, assess
 from workflows.guards.registry import DeadlineView, GuardContext, PriorRecognition, reads_history
 from workflows.registry import Procedure, Registry
 from workflows.schema import Definition, Profile, Transition
@@ -114,19 +114,44 @@ class CaseFile:
 
     @property
     def indicators(self) -> dict[str, IndicatorRecord]:
+        """The indicators' records as they are now: the same dict as the last time asked while they are equal (so
+        the contexts a write builds before and after its change share one assessment of them, ``assessment``)."""
         counts = self.evidence_counts
-        return {
+        records = {
             code: IndicatorRecord(code, row.state, row.assignee_org, row.rating, row.figures, counts.get(code, 0))
             for code, row in self.indicator_rows.items()
         }
+        last = self.__dict__.get("_records")
+        if last is not None and last == records:
+            return last
+        self.__dict__["_records"] = records
+        return records
+
+    def assessment(
+        self, records: dict[str, IndicatorRecord], definition: Definition, disadvantaged: bool, kind: str | None
+    ) -> Assessment:
+        """``criteria.assess`` of ``records`` (from ``indicators``), kept while the same records are asked about
+        under the same definition, disadvantage and subject kind."""
+        key = (records, definition, disadvantaged, kind)
+        last = self.__dict__.get("_assessed")
+        if last is not None and last[0][0] is records and last[0][1] is definition and last[0][2:] == key[2:]:
+            return last[1]
+        found = assess(definition, records, disadvantaged=disadvantaged, subject_kind=kind)
+        self.__dict__["_assessed"] = (key, found)
+        return found
+
+    def assessed(self) -> Assessment:
+        """The assessment of the indicators as they are now (``assessment``: one while they stay the same)."""
+        return self.assessment(self.indicators, self.procedure.definition, self.disadvantaged, self.subject_kind)
 
     def guard_context(
         self, transition: Transition, *, payload: dict[str, Any], now: datetime, indicator: str | None = None
     ) -> GuardContext:
         """The frozen context the guards of ``transition`` read (and its effects, once it fires)."""
-        records = self.indicators
+        records, definition = self.indicators, self.procedure.definition
+        disadvantaged, kind = self.disadvantaged, self.subject_kind
         return GuardContext(
-            definition=self.procedure.definition,
+            definition=definition,
             trigger=transition.trigger,
             state=self.case.state,
             kind=self.case.kind,
@@ -136,7 +161,7 @@ class CaseFile:
             settings=self.settings,
             target_level=self.case.target_level,
             requested_level=self.case.requested_level,
-            disadvantaged=self.disadvantaged,
+            disadvantaged=disadvantaged,
             dossier=self.case.dossier or {},
             indicators=records,
             indicator=records.get(indicator) if indicator else None,
@@ -147,7 +172,8 @@ class CaseFile:
             },
             prior_recognitions=self._prior_for(transition),
             subject=self.case.subject or "",
-            subject_kind=self.subject_kind,
+            subject_kind=kind,
+            assessor=lambda: self.assessment(records, definition, disadvantaged, kind),
         )
 
     def _prior_for(self, transition: Transition) -> tuple[PriorRecognition, ...]:
