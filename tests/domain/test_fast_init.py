@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlmodel import SQLModel
 
-from service.persistence.tables import AuditEvent, Case, Deadline, OutboxMessage
+from service.persistence.tables import AdminUnit, AuditEvent, Case, Deadline, OutboxMessage
 from tests.helpers import Api
 
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
@@ -70,6 +70,7 @@ ROWS: list[tuple[type[SQLModel], dict[str, Any]]] = [
         OutboxMessage,
         dict(event_uid="u-1", case_id="c-1", seq=1, type="case.transitioned", body={"a": 1}, created_at=NOW),
     ),
+    (AdminUnit, dict(code="C1", name="Xã Một", level="commune", parent_code="D1", valid_from=NOW.date())),
 ]
 
 
