@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import time
@@ -132,6 +133,15 @@ class RequestContext:
             log_context.reset(log_scope)
 
 
+def settle_heap() -> None:
+    """Take what the process holds once started (definitions, routes, schemas, the modules) out of the cyclic
+    garbage collector's reach (``gc.freeze`` after a collection): it lives as long as the process, and a full
+    collection walked all of it (about 200,000 objects, 0.4–0.5 s a time on the benchmark machine, every few hundred
+    requests: the longest waits of a worker under load). Objects made later are collected as ever."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = registry or settings.registry()
@@ -154,6 +164,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             )
             workers.append(asyncio.create_task(run_dispatcher(services.sessions, settings, settings.clock, stop=stop)))
             workers.append(asyncio.create_task(run_checkpointer(services.sessions, settings, settings.clock, stop)))
+        settle_heap()
         yield
         stop.set()
         await asyncio.gather(*workers)
