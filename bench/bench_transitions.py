@@ -16,6 +16,9 @@ the same load generator (bench/loadgen.py, a process of its own, closed loop). G
 the ceiling's and p99 ≤ 2 × the ceiling's p99 at every concurrency; peak RSS (VmHWM) of each API worker < 200 MB.
 
     python -m bench.bench_transitions [--quick] [--cases N] [--duration S]
+
+The default number of cases scales with the runs (``cases_needed``: ``PLANNED_RATE`` per second the service is
+loaded), so that no run runs out of cases: 50,501 at full size (about 5 minutes to make), 16,301 with ``--quick``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,18 @@ NOW = datetime(CYCLE + 1, 2, 10, 8, 0, tzinfo=UTC)  # 15:00 local on 10/02: afte
 TRIGGER = "submit_dossier"
 CONCURRENCY = (1, 16, 64)
 RESERVED = 101  # cases kept aside: one for the in-process statement count, the rest for an in-process profile
+# The most submit_dossier per second the service is planned to take on this machine (the goal at 16 clients, 0.3 x
+# the ceiling's 1,852/s, is 556/s; the service took 305/s at most on 2026-12-05). Each case is fired once, so the
+# default number of cases is this rate over every second the service is loaded, and no run runs dry (a client whose
+# items ran out stops, and the run's rate would count the time it stood idle).
+PLANNED_RATE = 600
+
+
+def cases_needed(concurrencies: int, duration: float, warmup: float, warm: float, profiled: float) -> int:
+    """Cases for the service's runs at ``PLANNED_RATE``: the warm-up run, each concurrency's run (warm-up and
+    measured seconds), the profile's run, and the cases kept aside."""
+    seconds = warm + concurrencies * (warmup + duration) + profiled
+    return int(PLANNED_RATE * seconds) + RESERVED
 
 
 async def setup(db: str, data: Path, communes: int, log: Any) -> list[str]:
@@ -174,14 +189,17 @@ async def profile_in_process(db: str, data: Path, reserved: list[tuple[str, str]
 
 def main() -> None:
     parser = base_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, help="cases prepared (each is fired once); default 15,000 (quick 2,500)")
+    parser.add_argument(
+        "--cases", type=int, help="cases prepared (each is fired once); default: enough for PLANNED_RATE req/s"
+    )
     parser.add_argument("--duration", type=float, help="measured seconds per run; default 20 (quick 5)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY), help="clients per run")
     args = parser.parse_args()
-    cases = args.cases or (2500 if args.quick else 15000)
     duration = args.duration or (5.0 if args.quick else 20.0)
     warmup = 1.0 if args.quick else 2.0
+    warm_seconds, profile_seconds = (1.0, 8.0) if args.quick else (3.0, 15.0)
+    cases = args.cases or cases_needed(len(args.concurrency), duration, warmup, warm_seconds, profile_seconds)
     out = work_dir(args, "transitions")
     report = Report(
         "transitions",
@@ -214,7 +232,7 @@ def main() -> None:
             ceiling.start()
             load = CpuLoad()
             for name, server, path in (("ceiling", ceiling, ceil_path), ("service", service, svc_path)):
-                warm = loadgen(server.port, path, offsets[name], 4, 1.0 if args.quick else 3.0, 0)
+                warm = loadgen(server.port, path, offsets[name], 4, warm_seconds, 0)
                 offsets[name] += warm["consumed"]
             for concurrency in args.concurrency:
                 for name, server, path in (("ceiling", ceiling, ceil_path), ("service", service, svc_path)):
@@ -285,10 +303,12 @@ def main() -> None:
 
             missed = [g for g in report.goals if not g.met]
             if missed and not args.no_profile:
-                seconds = 8.0 if args.quick else 15.0
+                seconds = profile_seconds
                 spy = PySpy(service.workers(), seconds + 2, out, "transitions")
                 time.sleep(1.0)
-                loadgen(service.port, svc_path, offsets["service"], 16, seconds, 0)
+                profiled = loadgen(service.port, svc_path, offsets["service"], 16, seconds, 0)
+                if profiled["exhausted"]:
+                    report.notes.append("the profile's run ran out of prepared cases (use --cases)")
                 report.profiles[f"service workers under 16 clients (py-spy, {seconds:g} s)"] = spy.finish()
         finally:
             service.stop()

@@ -1,0 +1,122 @@
+"""The CPU one ``submit_dossier`` costs in-process (the whole app behind an ASGI client, no network), for a
+before → after on the same data in minutes (bench_transitions' cases: clones in review_meeting_held).
+
+    python -m bench.transition_cpu --make 1500 --work-dir DIR       # make the cases once, keep their database
+    python -m bench.transition_cpu --reuse NAME --work-dir DIR --count 300 [--profile]
+
+Each measurement copies the kept database (``CREATE DATABASE … TEMPLATE``), fires ``--count`` transitions one after
+the other (the first 20 untimed), prints this process's CPU time per transition (``time.process_time``: the app
+and the ASGI client), wall time and the cyclic garbage collector's time, then drops the copy. The app's heap is
+settled first as a server's worker settles it (``service.main.settle_heap``, when the code measured has it).
+``--profile`` adds cProfile's top costs and the Python function calls per transition (a count, which the machine's
+load does not move).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import time
+from importlib import import_module
+from pathlib import Path
+
+from bench import datagen
+from bench.bench_transitions import CYCLE, NOW, TRIGGER, setup
+from bench.common import _admin, cprofile_summary, database, token
+
+WARM = 20
+
+
+class Collections:
+    """The cyclic garbage collector's runs by generation and the time they took (a ``gc.callbacks`` entry)."""
+
+    def __init__(self) -> None:
+        self.runs, self.seconds, self.started, self.longest = [0, 0, 0], 0.0, 0.0, 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            took = time.perf_counter() - self.started
+            self.seconds, self.longest = self.seconds + took, max(self.longest, took)
+            self.runs[info["generation"]] += 1
+
+
+async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bool) -> None:
+    import cProfile
+
+    from service import walkthrough as w
+
+    api = datagen.InProcess(db, data, NOW)
+    settle = getattr(import_module("service.main"), "settle_heap", None)
+    if settle is not None:
+        settle()  # what a server's worker does once started (the app's lifespan; the ASGI client runs none)
+    body = {"data": w.submit_dossier(CYCLE)}
+    calls = [
+        (f"/v1/cases/{case_id}/transitions/{TRIGGER}", token(f"chu-tich.{commune}", "commune_leader", commune))
+        for case_id, commune in cases
+    ]
+    try:
+        for path, tok in calls[:WARM]:
+            await api.call("POST", path, tok, json=body)
+        timed = calls[WARM:]
+        prof = cProfile.Profile() if profile else None
+        collector = Collections()
+        gc.callbacks.append(collector)
+        cpu, wall = time.process_time(), time.perf_counter()
+        if prof:
+            prof.enable()
+        for path, tok in timed:
+            await api.call("POST", path, tok, json=body)
+        if prof:
+            prof.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        gc.callbacks.remove(collector)
+    finally:
+        await api.close()
+    load = os.getloadavg()[0]
+    print(
+        f"{len(timed)} {TRIGGER}: CPU {1000 * cpu / len(timed):.2f} ms each, wall {1000 * wall / len(timed):.2f} ms "
+        f"(load average {load:.1f}){' profiled' if prof else ''}; garbage collector "
+        f"{1000 * collector.seconds / len(timed):.2f} ms each (collections by generation {collector.runs}, "
+        f"the longest {1000 * collector.longest:.0f} ms)",
+        flush=True,
+    )
+    if prof:
+        import pstats
+
+        calls = pstats.Stats(prof).total_calls  # type: ignore[attr-defined]
+        print(f"{calls / len(timed):,.0f} Python function calls per transition (cProfile; steady under load)")
+        print("\n".join(cprofile_summary(prof, top=30)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--make", type=int, help="make this many cases and keep their database")
+    parser.add_argument("--reuse", help="the kept database to copy")
+    parser.add_argument("--work-dir", type=Path, required=True, help="the cases' data directory lives here")
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--skip", type=int, default=0, help="cases to leave out at the start")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    data = args.work_dir / "data"
+    if args.make:
+        with database("cpu", keep=True) as db:
+            ids = asyncio.run(setup(db, data, args.make, lambda m: print(m, flush=True)))
+            (args.work_dir / "ids").write_text("\n".join(ids))
+        return
+    ids = (args.work_dir / "ids").read_text().split()
+    communes = [c for c, _ in datagen.communes_of(datagen.tree(len(ids)))]
+    cases = list(zip(ids, communes, strict=True))[args.skip : args.skip + args.count]
+    copy = f"{args.reuse}_copy_{os.getpid()}"
+    asyncio.run(_admin(f'CREATE DATABASE "{copy}" TEMPLATE "{args.reuse}"'))
+    try:
+        asyncio.run(measure(copy, data, cases, args.profile))
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
