@@ -6,10 +6,10 @@ before → after on the same data in minutes (bench_transitions' cases: clones i
 
 Each measurement copies the kept database (``CREATE DATABASE … TEMPLATE``), fires ``--count`` transitions one after
 the other (the first 20 untimed), prints this process's CPU time per transition (``time.process_time``: the app
-and the ASGI client), wall time and the cyclic garbage collector's time, then drops the copy. The app's heap is
-settled first as a server's worker settles it (``service.main.settle_heap``, when the code measured has it).
-``--profile`` adds cProfile's top costs and the Python function calls per transition (a count, which the machine's
-load does not move).
+and the ASGI client), the CPU of PostgreSQL's backends serving it (from /proc), wall time and the cyclic garbage
+collector's time, then drops the copy. The app's heap is settled first as a server's worker settles it
+(``service.main.settle_heap``, when the code measured has it). ``--profile`` adds cProfile's top costs and the
+Python function calls per transition (a count, which the machine's load does not move).
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ import time
 from importlib import import_module
 from pathlib import Path
 
+import asyncpg
+
 from bench import datagen
 from bench.bench_transitions import CYCLE, NOW, TRIGGER, setup
-from bench.common import _admin, cprofile_summary, database, token
+from bench.common import _admin, cprofile_summary, cpu_seconds, database, dsn, token
 
 WARM = 20
 
@@ -42,6 +44,16 @@ class Collections:
             took = time.perf_counter() - self.started
             self.seconds, self.longest = self.seconds + took, max(self.longest, took)
             self.runs[info["generation"]] += 1
+
+
+async def server_processes(db: str) -> list[int]:
+    """The PostgreSQL backends serving ``db`` (the app's pooled connections, opened by the untimed transitions)."""
+    connection = await asyncpg.connect(dsn())
+    try:
+        rows = await connection.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
+        return [row["pid"] for row in rows]
+    finally:
+        await connection.close()
 
 
 async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bool) -> None:
@@ -65,6 +77,8 @@ async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bo
         prof = cProfile.Profile() if profile else None
         collector = Collections()
         gc.callbacks.append(collector)
+        backends = await server_processes(db)
+        server = sum(cpu_seconds(pid) for pid in backends)
         cpu, wall = time.process_time(), time.perf_counter()
         if prof:
             prof.enable()
@@ -73,13 +87,15 @@ async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bo
         if prof:
             prof.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        server = sum(cpu_seconds(pid) for pid in backends) - server
         gc.callbacks.remove(collector)
     finally:
         await api.close()
     load = os.getloadavg()[0]
     print(
         f"{len(timed)} {TRIGGER}: CPU {1000 * cpu / len(timed):.2f} ms each, wall {1000 * wall / len(timed):.2f} ms "
-        f"(load average {load:.1f}){' profiled' if prof else ''}; garbage collector "
+        f"(load average {load:.1f}){' profiled' if prof else ''}; PostgreSQL's backends "
+        f"{1000 * server / len(timed):.2f} ms each; garbage collector "
         f"{1000 * collector.seconds / len(timed):.2f} ms each (collections by generation {collector.runs}, "
         f"the longest {1000 * collector.longest:.0f} ms)",
         flush=True,
