@@ -122,6 +122,10 @@ async def run(args: Any, db: str, out: Path, report: Report) -> None:
         await campaign_part(args, db, out, report, pairs, log)
 
 
+def _sweep_row(step: str, fired: int, seconds: float, goal: str) -> list[str]:
+    return [step, f"{fired:,} due cases", fmt(seconds, 2), f"{fired / seconds:,.0f} cases/s", goal]
+
+
 async def sweep_part(args: Any, db: str, out: Path, report: Report, pairs: list, log: Any) -> None:
     """One case per commune, its submission deadline passed; the sweepers fire lapse on each."""
     cycles = [SWEEP_CYCLE, PROFILE_CYCLE] + ([ALONE_CYCLE] if args.sweepers > 1 else [])
@@ -140,24 +144,8 @@ async def sweep_part(args: Any, db: str, out: Path, report: Report, pairs: list,
         a_seconds, a_result = await sweep_once(db, ALONE_AT)
         a_fired = len(a_result.fired)
         log(f"[campaign] sweep by one sweeper: {a_result.summary()} in {a_seconds:.1f} s")
-        report.figures.append(
-            [
-                f"sweep (lapse fired), {how}",
-                f"{fired:,} due cases",
-                fmt(seconds, 2),
-                f"{fired / seconds:,.0f} cases/s",
-                "< 5 s",
-            ]
-        )
-        report.figures.append(
-            [
-                "sweep (lapse fired), one sweeper",
-                f"{a_fired:,} due cases",
-                fmt(a_seconds, 2),
-                f"{a_fired / a_seconds:,.0f} cases/s",
-                "",
-            ]
-        )
+        report.figures.append(_sweep_row(f"sweep (lapse fired), {how}", fired, seconds, "< 5 s"))
+        report.figures.append(_sweep_row("sweep (lapse fired), one sweeper", a_fired, a_seconds, ""))
         report.notes.append(
             f"the sweep's goal is timed with {how} (the deployment `cdht serve --workers {args.sweepers}`: each server "
             f"process runs a sweeper, their ticks aligned), CPU seconds of each {', '.join(f'{c:.2f}' for c in cpu)}; "
@@ -168,9 +156,7 @@ async def sweep_part(args: Any, db: str, out: Path, report: Report, pairs: list,
         seconds, result = await sweep_once(db, SWEEP_AT)
         fired, how, summary = len(result.fired), "one sweeper", result.summary()
         log(f"[campaign] sweep: {summary} in {seconds:.1f} s")
-        report.figures.append(
-            ["sweep (lapse fired)", f"{fired:,} due cases", fmt(seconds, 2), f"{fired / seconds:,.0f} cases/s", "< 5 s"]
-        )
+        report.figures.append(_sweep_row("sweep (lapse fired)", fired, seconds, "< 5 s"))
     report.goal(
         f"one sweep of {len(clones):,} due deadlines ({how})",
         "< 5 s",

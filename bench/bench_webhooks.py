@@ -30,6 +30,7 @@ from bench.common import (
     CpuLoad,
     PySpy,
     Report,
+    backend_pids,
     base_parser,
     cpu_seconds,
     database,
@@ -107,17 +108,8 @@ def backends(db: str) -> dict[int, float]:
     """CPU seconds so far of each PostgreSQL backend connected to ``db`` (the dispatcher's connections: nothing else
     uses the benchmark's database meanwhile), read from /proc where the server runs on this machine."""
 
-    async def pids() -> list[int]:
-        connection = await asyncpg.connect(dsn(db))
-        try:
-            mine = await connection.fetchval("SELECT pg_backend_pid()")
-            rows = await connection.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
-            return [row["pid"] for row in rows if row["pid"] != mine]
-        finally:
-            await connection.close()
-
     out = {}
-    for pid in asyncio.run(pids()):
+    for pid in asyncio.run(backend_pids(db)):
         if cpu := cpu_seconds(pid):  # 0.0: the backend ended meanwhile
             out[pid] = cpu
     return out

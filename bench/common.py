@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -288,6 +288,25 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_clock(pid: int) -> Callable[[], float]:
+    """A clock of the CPU time the PostgreSQL backend ``pid`` has used, when the server runs on this machine (/proc),
+    so that other sessions' load does not count; else the wall clock."""
+    if not Path(f"/proc/{pid}/stat").exists():
+        return time.perf_counter
+    return lambda: cpu_seconds(pid)
+
+
+async def backend_pids(db: str) -> list[int]:
+    """The PostgreSQL backends connected to ``db`` (this query's own left out)."""
+    connection = await asyncpg.connect(dsn(db))
+    try:
+        mine = await connection.fetchval("SELECT pg_backend_pid()")
+        rows = await connection.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
+        return [row["pid"] for row in rows if row["pid"] != mine]
+    finally:
+        await connection.close()
 
 
 def memory_kb(pid: int) -> dict[str, int]:

@@ -27,8 +27,7 @@ from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bench.common import sa_url
-from bench.verify_limit import _backend_cpu
+from bench.common import backend_clock, sa_url
 from service.config import Settings
 from service.domain.actor import system_actor
 from service.domain.audit import checkpoints
@@ -40,7 +39,7 @@ SIGNER = system_actor("bench")
 
 async def _sign(engine: Any, settings: Settings, now: datetime) -> dict[str, Any]:
     async with AsyncSession(engine) as session, session.begin():
-        clock = _backend_cpu((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        clock = backend_clock((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
         backend, python, wall = clock(), time.process_time(), time.perf_counter()
         made = await checkpoints.create_checkpoint(session, settings=settings, actor=SIGNER, now=now)
         backend, python, wall = clock() - backend, time.process_time() - python, time.perf_counter() - wall

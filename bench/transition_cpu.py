@@ -22,11 +22,9 @@ import time
 from importlib import import_module
 from pathlib import Path
 
-import asyncpg
-
 from bench import datagen
 from bench.bench_transitions import CYCLE, NOW, TRIGGER, setup
-from bench.common import _admin, cprofile_summary, cpu_seconds, database, dsn, token
+from bench.common import _admin, backend_pids, cprofile_summary, cpu_seconds, database, token
 
 WARM = 20
 
@@ -44,16 +42,6 @@ class Collections:
             took = time.perf_counter() - self.started
             self.seconds, self.longest = self.seconds + took, max(self.longest, took)
             self.runs[info["generation"]] += 1
-
-
-async def server_processes(db: str) -> list[int]:
-    """The PostgreSQL backends serving ``db`` (the app's pooled connections, opened by the untimed transitions)."""
-    connection = await asyncpg.connect(dsn())
-    try:
-        rows = await connection.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
-        return [row["pid"] for row in rows]
-    finally:
-        await connection.close()
 
 
 async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bool) -> None:
@@ -77,7 +65,7 @@ async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bo
         prof = cProfile.Profile() if profile else None
         collector = Collections()
         gc.callbacks.append(collector)
-        backends = await server_processes(db)
+        backends = await backend_pids(db)
         server = sum(cpu_seconds(pid) for pid in backends)
         cpu, wall = time.process_time(), time.perf_counter()
         if prof:

@@ -26,11 +26,10 @@ import asyncio
 import hashlib
 import os
 import time
-from pathlib import Path
 
 import asyncpg
 
-from bench.common import dsn
+from bench.common import backend_clock, dsn
 from service.domain.audit.canonical import EVENT_COLUMNS, SORTED_FIELDS, canonical_json, format_stored_time, row_hash
 
 _TIME = EVENT_COLUMNS.index("occurred_at")
@@ -87,21 +86,6 @@ _HASHED = ", ".join(
 )
 
 
-def _backend_cpu(pid: int):  # type: ignore[no-untyped-def]
-    """The CPU time of the server process serving this connection when it runs on this machine (/proc), so that
-    other sessions' load does not count; else the wall time."""
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
-        return time.perf_counter
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def seconds() -> float:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    return seconds
-
-
 async def postgres_limit(connection: asyncpg.Connection, events: int) -> dict[str, float]:
     source = f"(SELECT * FROM audit_event ORDER BY chain, seq LIMIT {events}) AS e"
     lateral = f"CROSS JOIN LATERAL (SELECT {_HASHED}) AS h"
@@ -116,7 +100,7 @@ async def postgres_limit(connection: asyncpg.Connection, events: int) -> dict[st
         ),
     }
     backend = await connection.fetchval("SELECT pg_backend_pid()")
-    clock = _backend_cpu(backend)
+    clock = backend_clock(backend)
     out: dict[str, float] = {}
     for name, sql in queries.items():
         await connection.fetchval(sql)  # warm the cache
@@ -148,7 +132,7 @@ async def verify_cost(database: str) -> dict[str, float]:
             chains = (await chain_ranges(session, 8))[0]
         async with AsyncSession(engine) as session:
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            clock = _backend_cpu((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            clock = backend_clock((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
             backend, python, wall = clock(), time.process_time(), time.perf_counter()
             part = await verify_part(session, chains=chains, batch=5000)
             backend, python, wall = clock() - backend, time.process_time() - python, time.perf_counter() - wall
