@@ -132,12 +132,12 @@ class CaseFile:
     ) -> Assessment:
         """``criteria.assess`` of ``records`` (from ``indicators``), kept while the same records are asked about
         under the same definition, disadvantage and subject kind."""
-        key = (records, definition, disadvantaged, kind)
+        asked = (definition, disadvantaged, kind)
         last = self.__dict__.get("_assessed")
-        if last is not None and last[0][0] is records and last[0][1] is definition and last[0][2:] == key[2:]:
-            return last[1]
+        if last is not None and last[0] is records and last[1] == asked:  # a tuple compares its items by identity first
+            return last[2]
         found = assess(definition, records, disadvantaged=disadvantaged, subject_kind=kind)
-        self.__dict__["_assessed"] = (key, found)
+        self.__dict__["_assessed"] = (records, asked, found)
         return found
 
     def assessed(self) -> Assessment:
