@@ -286,7 +286,7 @@ class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_delivery"
     __table_args__ = (
         sa.UniqueConstraint("subscription_id", "outbox_id", name="uq_delivery_subscription_outbox"),
-        sa.Index("ix_delivery_due", "status", "next_attempt_at"),
+        sa.Index("ix_delivery_due", "status", "held", "next_attempt_at"),
         sa.Index("ix_delivery_subscription", "subscription_id", "created_at"),
     )
 
@@ -297,6 +297,9 @@ class WebhookDelivery(SQLModel, table=True):
     event_type: str = Field(max_length=64)
     case_id: str | None = Field(default=None, max_length=36)
     status: str = Field(max_length=16)  # pending, delivered, failed, cancelled
+    # A pending delivery of a disabled subscription: left out of every claim until the subscription is enabled again
+    # (set and cleared by ``webhooks.subscriptions.hold``; migration 0007). Left as it was once no longer pending.
+    held: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     attempts: int = 0  # every attempt ever (numbers the attempt log)
     retries: int = 0  # attempts in the current cycle (reset by redeliver and replay): drives the schedule
     cycle_started_at: datetime | None = _time(default=None)

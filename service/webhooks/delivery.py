@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import false, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
@@ -81,6 +81,7 @@ async def claim(
     sealer = subscriptions.Sealer(settings.sealing_key())
     conditions = [
         D.status == "pending",
+        D.held == false(),  # a disabled subscription's deliveries are never read (subscriptions.hold)
         D.next_attempt_at <= now,
         or_(D.leased_until.is_(None), D.leased_until <= now),
         S.status == "active",
@@ -108,9 +109,9 @@ async def claim(
                 .join(SUBSCRIPTIONS, S.id == D.subscription_id)
                 .join(OUTBOX, OUTBOX.c.id == D.outbox_id)
                 .where(*conditions)
-                # The order ix_delivery_due (status, next_attempt_at) gives, so the scan stops at ``batch`` rows: a
-                # tie-break by id sorted every due delivery first (a fan-out's hundreds share one time; 40 ms a
-                # claim with 5,000 waiting). No order between deliveries is promised (``data.seq`` orders a case).
+                # The order ix_delivery_due (status, held, next_attempt_at) gives, so the scan stops at ``batch``
+                # rows: a tie-break by id sorted every due delivery first (a fan-out's hundreds share one time; 40 ms
+                # a claim with 5,000 waiting). No order between deliveries is promised (``data.seq`` orders a case).
                 .order_by(D.next_attempt_at)
                 .limit(batch)
                 .with_for_update(of=DELIVERIES, skip_locked=True)

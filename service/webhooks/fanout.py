@@ -51,7 +51,7 @@ def matches(subscription: WebhookSubscription, message: Message, ancestors: Sequ
 
 
 def delivery_row(subscription: WebhookSubscription, message: Message, now: datetime) -> dict[str, Any]:
-    """The columns of a new pending delivery of ``message`` to ``subscription``."""
+    """The columns of a new pending delivery of ``message`` to ``subscription`` (held while it is disabled)."""
     return {
         "id": str(uuid.uuid4()),
         "subscription_id": subscription.id,
@@ -60,6 +60,7 @@ def delivery_row(subscription: WebhookSubscription, message: Message, now: datet
         "event_type": message.type,
         "case_id": message.case_id,
         "status": "pending",
+        "held": subscription.status != "active",
         "attempts": 0,
         "retries": 0,
         "next_attempt_at": now,
@@ -128,14 +129,16 @@ async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime, 
     return len(messages)
 
 
-def requeue(delivery: WebhookDelivery, now: datetime) -> None:
-    """Back in the queue for a new cycle of retries (same webhook-id); refused while a dispatcher holds it."""
+def requeue(delivery: WebhookDelivery, subscription: WebhookSubscription, now: datetime) -> None:
+    """Back in the queue for a new cycle of retries (same webhook-id), held while the subscription is disabled;
+    refused while a dispatcher holds it."""
     if delivery.leased_until is not None and delivery.leased_until > now:
         raise Conflict(
             "this delivery is being posted right now",
             reasons=[Reason("delivery_in_flight", "retry when the current attempt is recorded")],
         )
     delivery.status, delivery.next_attempt_at, delivery.retries, delivery.cycle_started_at = "pending", now, 0, None
+    delivery.held = subscription.status != "active"
 
 
 async def redeliver(
@@ -152,7 +155,7 @@ async def redeliver(
         raise NotFound(
             f"no delivery {delivery_id} for this subscription", reasons=[Reason("delivery_unknown", "check the ids")]
         )
-    requeue(delivery, now)
+    requeue(delivery, subscription, now)
     return delivery
 
 
@@ -203,5 +206,5 @@ async def replay(
                 session.add(new_delivery(subscription, message, now))
                 created += 1
             elif existing[message.id].leased_until is None or existing[message.id].leased_until <= now:
-                requeue(existing[message.id], now)
+                requeue(existing[message.id], subscription, now)
                 requeued += 1

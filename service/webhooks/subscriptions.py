@@ -237,9 +237,27 @@ async def enable(
         subscription.url, allow_private=settings.allow_private_webhooks, allowed_ports=settings.webhook_ports
     )
     subscription.status, subscription.disabled_reason, subscription.updated_at = "active", None, now
+    await hold(session, subscription, held=False)
     await _audit(session, actor, "webhook_enabled", subscription, now)
     await session.flush()
     return subscription
+
+
+async def hold(session: AsyncSession, subscription: WebhookSubscription, *, held: bool) -> None:
+    """Hold a disabled subscription's pending deliveries out of every claim, or put them back when it is enabled
+    again: each as it was (its next attempt's time, its retries), so the dispatcher resumes them in their order.
+    (A fan-out that commits while the subscription is being disabled may leave its new deliveries unheld: the claim
+    still passes over them by the subscription's status, and enabling delivers them.)"""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription.id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.held == (not held),
+        )
+        .values(held=held)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 async def disable(
@@ -248,6 +266,7 @@ async def disable(
     """Disabled by the dispatcher (410 Gone, or failing for the whole retry window): audited, and announced to
     subscribers of ``webhook.disabled`` through the outbox like any other event."""
     subscription.status, subscription.disabled_reason, subscription.updated_at = "disabled", reason[:500], now
+    await hold(session, subscription, held=True)
     event = await append_chain_event(
         session,
         chain=CHAIN,
