@@ -7,7 +7,11 @@ deadlines, the unit path, prior recognitions), checks authority and five guards 
 upgrade interval, before the submission deadline, no future dates), moves the state, records the requested level
 in the dossier, closes the ``submission`` deadline (met) and opens the ``decision`` deadline (31/03), appends the
 hash-chained audit event with the case's digest and the outbox row, commits, and answers with the case as the
-caller now sees it. The cases are clones of one case walked through the API (bench/datagen.py), one per commune.
+caller now sees it. The cases are clones of a case walked through the API (bench/datagen.py), one template per
+cycle. Each run (the warm-up, each concurrency, the profile) fires the cases of a cycle of its own, the service's
+clock moved between runs (the dev clock of its data directory) into that cycle's window for the dossier: windows of
+two cycles never overlap. A commune thus has a case in every cycle, and the unit tree every worker keeps is the size
+of the country's (``NATIONAL_UNITS``), not one commune per case.
 
 The ceiling is bench/ceiling_app.py: a bare FastAPI route that parses the same JSON body and does one transaction
 updating one row and inserting one, served the same way (uvicorn, 2 workers each on its own SO_REUSEPORT socket:
@@ -25,8 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import subprocess
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,9 +62,9 @@ from bench.common import (
     uvicorn_argv,
     work_dir,
 )
+from service import clock_file
 
-CYCLE = 2025
-NOW = datetime(CYCLE + 1, 2, 10, 8, 0, tzinfo=UTC)  # 15:00 local on 10/02: after every clone's last event
+CYCLE = 2025  # the first run's cycle; each run after it fires the cases of the next cycle
 TRIGGER = "submit_dossier"
 CONCURRENCY = (1, 16, 64)
 RESERVED = 101  # cases kept aside: one for the in-process statement count, the rest for an in-process profile
@@ -66,41 +73,124 @@ RESERVED = 101  # cases kept aside: one for the in-process statement count, the 
 # default number of cases is this rate over every second the service is loaded, and no run runs dry (a client whose
 # items ran out stops, and the run's rate would count the time it stood idle).
 PLANNED_RATE = 600
+# Units of a national tree: the two official lists the service ships and a deployment imports
+# (service/persistence/unit_lists.py): 63 provinces, 696 districts and 10,051 communes until 30/06/2025, 34 provinces
+# and 3,321 communes since. The benchmark's tree has as many (34 provinces, the rest communes) and more only if one
+# run needs more communes than that (each commune has one case per cycle, and a run fires one cycle).
+NATIONAL_UNITS = 63 + 696 + 10_051 + 34 + 3_321
+PROVINCES = 34
+
+
+def moment(cycle: int) -> datetime:
+    """The service's clock while a run fires the cases of ``cycle``: 15:00 local on 10/02 of the year after, after
+    every clone's last event (the review meeting of 20/01) and before the submission deadline (28/02)."""
+    return datetime(cycle + 1, 2, 10, 8, 0, tzinfo=UTC)
+
+
+NOW = moment(CYCLE)
+
+
+@dataclass
+class Run:
+    """One load of the service (the warm-up, each concurrency, the profile) and the cases it fires: those of one
+    cycle, the service's clock at ``moment(cycle)``. A commune has one case per cycle, so cases share communes and
+    the tree is national-sized: the windows of ``submit_dossier`` of two cycles never overlap (the self-assessment
+    comes after the cycle's end, the dossier is due by 28/02 of the next year), hence one cycle per run."""
+
+    name: str
+    seconds: float
+    cycle: int = 0
+    cases: int = 0
+    ids: list[str] = field(default_factory=list)
+    communes: list[str] = field(default_factory=list)
+    first: int = 0  # the serial of its first clone (the ceiling's row)
+
+
+def plan(concurrencies: Sequence[int], duration: float, warmup: float, warm: float, profiled: float) -> list[Run]:
+    """The runs in order, their cases at ``PLANNED_RATE`` over the seconds each loads the service; the last (the
+    profile's) also holds the ``RESERVED`` cases."""
+    runs = [Run("warm", warm)] + [Run(f"c{c}", warmup + duration) for c in concurrencies] + [Run("profile", profiled)]
+    for k, run in enumerate(runs):
+        run.cycle, run.cases = CYCLE + k, math.ceil(PLANNED_RATE * run.seconds)
+    runs[-1].cases += RESERVED
+    return runs
 
 
 def cases_needed(concurrencies: int, duration: float, warmup: float, warm: float, profiled: float) -> int:
     """Cases for the service's runs at ``PLANNED_RATE``: the warm-up run, each concurrency's run (warm-up and
     measured seconds), the profile's run, and the cases kept aside."""
-    seconds = warm + concurrencies * (warmup + duration) + profiled
-    return int(PLANNED_RATE * seconds) + RESERVED
+    return sum(run.cases for run in plan(range(concurrencies), duration, warmup, warm, profiled))
 
 
-async def setup(db: str, data: Path, communes: int, log: Any) -> list[str]:
-    rows = datagen.tree(communes)
-    await datagen.add_units(db, datagen.template_units(1) + rows)
-    templates = await datagen.make_templates(db, data, [CYCLE], until="review_meeting_held", returns=0)
+def scaled(runs: list[Run], cases: int) -> None:
+    """``--cases``: that many in all, shared among the runs by their seconds (the reserved ones first)."""
+    rest, seconds = cases - RESERVED, sum(run.seconds for run in runs)
+    for run in runs:
+        run.cases = max(1, int(rest * run.seconds / seconds))
+    runs[-1].cases += RESERVED
+
+
+def tree_communes(runs: list[Run]) -> int:
+    return max(NATIONAL_UNITS - PROVINCES, *(run.cases for run in runs))
+
+
+async def setup(db: str, data: Path, runs: list[Run], log: Any) -> None:
+    """Each run's cases in review_meeting_held (a template per cycle, cloned), spread over the communes."""
+    rows = datagen.tree(tree_communes(runs), PROVINCES)
+    await datagen.add_units(db, datagen.template_units(len(runs)) + rows)
+    cycles = [run.cycle for run in runs]
+    templates = await datagen.make_templates(db, data, cycles, until="review_meeting_held", returns=0)
     pairs = datagen.communes_of(rows)
-    clones = [datagen.Clone(i, commune, province, 0) for i, (commune, province) in enumerate(pairs)]
+    clones, serial = [], 0
+    for k, run in enumerate(runs):
+        run.first = serial
+        for i in range(run.cases):
+            commune, province = pairs[(serial + i) % len(pairs)]  # consecutive communes, on from the last run's
+            clones.append(datagen.Clone(serial + i, commune, province, k))
+            run.communes.append(commune)
+        serial += run.cases
     ids = await datagen.load(db, templates, clones, chunk=250, progress=log)
-    await datagen.check_clones(db, ids[:2])
+    for run in runs:
+        run.ids = ids[run.first : run.first + run.cases]
+    await datagen.check_clones(db, [run.ids[0] for run in runs])
     await prepare(dsn(db), len(ids))
-    log(f"[transitions] {len(ids):,} cases in review_meeting_held ({templates[0].events} events each)")
-    return ids
+    log(
+        f"[transitions] {len(ids):,} cases in review_meeting_held ({templates[0].events} events each), cycles "
+        f"{cycles[0]}–{cycles[-1]} (one per run), {len(pairs):,} communes in {PROVINCES} provinces"
+    )
 
 
-def items(case_ids: list[str], communes: list[str]) -> tuple[list[dict], list[dict]]:
+def leader(commune: str, cycle: int) -> str:
+    """The commune leader's token for a case of ``cycle``: each case its own token, as before cases shared
+    communes (the sub names the cycle: the same claims signed in the same second would give the same token)."""
+    return token(f"chu-tich.{commune}.{cycle}", "commune_leader", commune)
+
+
+def items(run: Run) -> tuple[list[dict], list[dict]]:
     from service import walkthrough as w
 
-    body = json.dumps({"data": w.submit_dossier(CYCLE, 1)}, ensure_ascii=False)
+    body = json.dumps({"data": w.submit_dossier(run.cycle, 1)}, ensure_ascii=False)
     service, ceiling = [], []
-    for i, (case_id, commune) in enumerate(zip(case_ids, communes, strict=True)):
-        headers = {
-            "Authorization": f"Bearer {token(f'chu-tich.{commune}', 'commune_leader', commune)}",
-            "Content-Type": "application/json",
-        }
+    for i, (case_id, commune) in enumerate(zip(run.ids, run.communes, strict=True)):
+        headers = {"Authorization": f"Bearer {leader(commune, run.cycle)}", "Content-Type": "application/json"}
         service.append({"p": f"/v1/cases/{case_id}/transitions/{TRIGGER}", "h": headers, "b": body})
-        ceiling.append({"p": f"/ceiling/{i}", "h": headers, "b": body})
+        ceiling.append({"p": f"/ceiling/{run.first + i}", "h": headers, "b": body})
     return service, ceiling
+
+
+def write_items(run: Run, out: Path, keep: int = 0) -> dict[str, Path]:
+    """The run's items for the service and the ceiling, in files (without the last ``keep``)."""
+    paths = {}
+    for name, rows in zip(("service", "ceiling"), items(run), strict=True):
+        paths[name] = out / f"items-{run.name}-{name}.json"
+        paths[name].write_text(json.dumps(rows[: len(rows) - keep]))
+    return paths
+
+
+def set_clock(data: Path, cycle: int) -> None:
+    """Move the service's clock (the dev clock of its data directory, read at every reading of the clock by every
+    worker) to ``moment(cycle)``, from its frozen ``NOW``."""
+    clock_file.write(data, clock_file.DevClock(moment(cycle) - NOW, set_by="bench"))
 
 
 def loadgen(
@@ -138,11 +228,11 @@ async def backends(db: str) -> tuple[int, int]:
         await connection.close()
 
 
-async def statements_per_transition(db: str, data: Path, case_id: str, commune: str) -> tuple[int, float]:
+async def statements_per_transition(db: str, data: Path, case_id: str, commune: str, cycle: int) -> tuple[int, float]:
     """SQL statements one transition issues (and its in-process time), counted on the engine."""
     from sqlalchemy import event
 
-    api = datagen.InProcess(db, data, NOW)
+    api = datagen.InProcess(db, data, moment(cycle))
     count = [0]
 
     def before(*_args: Any) -> None:
@@ -151,27 +241,24 @@ async def statements_per_transition(db: str, data: Path, case_id: str, commune: 
     from service import walkthrough as w
 
     event.listen(api.app.state.services.engine.sync_engine, "before_cursor_execute", before)
-    leader = token(f"chu-tich.{commune}", "commune_leader", commune)
+    tok = leader(commune, cycle)
     started = time.perf_counter()
-    await api.call("POST", f"/v1/cases/{case_id}/transitions/{TRIGGER}", leader, json={"data": w.submit_dossier(CYCLE)})
+    await api.call("POST", f"/v1/cases/{case_id}/transitions/{TRIGGER}", tok, json={"data": w.submit_dossier(cycle)})
     elapsed = time.perf_counter() - started
     await api.close()
     return count[0], elapsed
 
 
-async def profile_in_process(db: str, data: Path, reserved: list[tuple[str, str]]) -> list[str]:
+async def profile_in_process(db: str, data: Path, reserved: list[tuple[str, str]], cycle: int) -> list[str]:
     """cProfile around transitions fired one after the other through the whole app in-process (wall time: the
     share spent waiting for PostgreSQL shows as epoll)."""
     import cProfile
 
     from service import walkthrough as w
 
-    api = datagen.InProcess(db, data, NOW)
-    body = {"data": w.submit_dossier(CYCLE)}
-    calls = [
-        (f"/v1/cases/{case_id}/transitions/{TRIGGER}", token(f"chu-tich.{commune}", "commune_leader", commune))
-        for case_id, commune in reserved
-    ]
+    api = datagen.InProcess(db, data, moment(cycle))
+    body = {"data": w.submit_dossier(cycle)}
+    calls = [(f"/v1/cases/{case_id}/transitions/{TRIGGER}", leader(commune, cycle)) for case_id, commune in reserved]
     profile = cProfile.Profile()
     started = time.perf_counter()
     try:
@@ -199,25 +286,27 @@ def main() -> None:
     duration = args.duration or (5.0 if args.quick else 20.0)
     warmup = 1.0 if args.quick else 2.0
     warm_seconds, profile_seconds = (1.0, 8.0) if args.quick else (3.0, 15.0)
-    cases = args.cases or cases_needed(len(args.concurrency), duration, warmup, warm_seconds, profile_seconds)
+    runs = plan(args.concurrency, duration, warmup, warm_seconds, profile_seconds)
+    if args.cases:
+        scaled(runs, args.cases)
+    cases = sum(run.cases for run in runs)
     out = work_dir(args, "transitions")
     report = Report(
         "transitions",
         "1. Transitions over HTTP (PostgreSQL, uvicorn workers) and 5. peak RSS of an API worker",
-        size=f"{TRIGGER}, {args.workers} workers, {duration:g} s per run after {warmup:g} s warm-up, {cases:,} cases",
+        size=f"{TRIGGER}, {args.workers} workers, {duration:g} s per run after {warmup:g} s warm-up, {cases:,} cases "
+        f"of cycles {runs[0].cycle}–{runs[-1].cycle} (one per run) in {tree_communes(runs):,} communes",
     )
     started = time.monotonic()
     load = None
+    data = out / "data"
     with database("tx", keep=args.keep) as db:
-        case_ids = asyncio.run(setup(db, out / "data", cases, lambda m: print(m, flush=True)))
-        communes = [c for c, _ in datagen.communes_of(datagen.tree(cases))]
-        service_items, ceiling_items = items(case_ids, communes)
-        reserved = list(zip(case_ids[-RESERVED:], communes[-RESERVED:], strict=True))
-        svc_path, ceil_path = out / "items-service.json", out / "items-ceiling.json"
-        svc_path.write_text(json.dumps(service_items[:-RESERVED]))
-        ceil_path.write_text(json.dumps(ceiling_items[:-RESERVED]))
+        asyncio.run(setup(db, data, runs, lambda m: print(m, flush=True)))
+        last = runs[-1]
+        reserved = list(zip(last.ids[-RESERVED:], last.communes[-RESERVED:], strict=True))
+        paths = {run.name: write_items(run, out, RESERVED if run is last else 0) for run in runs}
 
-        env = service_env(db, NOW, out / "data")
+        env = service_env(db, NOW, data)
         svc_port, ceil_port = free_port(), free_port()
         service = Server(
             "service", uvicorn_argv("bench.app_factory:create", svc_port, args.workers), env, svc_port, out
@@ -225,19 +314,18 @@ def main() -> None:
         ceiling = Server(
             "ceiling", uvicorn_argv("bench.ceiling_app:create", ceil_port, args.workers), env, ceil_port, out
         )
-        offsets = {"service": 0, "ceiling": 0}
         results: dict[tuple[str, int], dict] = {}
         try:
             service.start()
             ceiling.start()
             load = CpuLoad()
-            for name, server, path in (("ceiling", ceiling, ceil_path), ("service", service, svc_path)):
-                warm = loadgen(server.port, path, offsets[name], 4, warm_seconds, 0)
-                offsets[name] += warm["consumed"]
-            for concurrency in args.concurrency:
-                for name, server, path in (("ceiling", ceiling, ceil_path), ("service", service, svc_path)):
-                    result = loadgen(server.port, path, offsets[name], concurrency, duration, warmup, db)
-                    offsets[name] += result["consumed"]
+            set_clock(data, runs[0].cycle)
+            for name, server in (("ceiling", ceiling), ("service", service)):
+                loadgen(server.port, paths["warm"][name], 0, 4, warm_seconds, 0)
+            for run, concurrency in zip(runs[1:], args.concurrency, strict=False):
+                set_clock(data, run.cycle)
+                for name, server in (("ceiling", ceiling), ("service", service)):
+                    result = loadgen(server.port, paths[run.name][name], 0, concurrency, duration, warmup, db)
                     results[(name, concurrency)] = result
                     lat = result["latency_ms"]
                     print(
@@ -306,18 +394,20 @@ def main() -> None:
                 seconds = profile_seconds
                 spy = PySpy(service.workers(), seconds + 2, out, "transitions")
                 time.sleep(1.0)
-                profiled = loadgen(service.port, svc_path, offsets["service"], 16, seconds, 0)
+                set_clock(data, last.cycle)
+                profiled = loadgen(service.port, paths[last.name]["service"], 0, 16, seconds, 0)
                 if profiled["exhausted"]:
                     report.notes.append("the profile's run ran out of prepared cases (use --cases)")
                 report.profiles[f"service workers under 16 clients (py-spy, {seconds:g} s)"] = spy.finish()
         finally:
             service.stop()
             ceiling.stop()
+            clock_file.clear(data)  # the in-process app below reads it too: it runs on its own frozen clock
         case_id, commune = reserved[0]
-        statements, elapsed = asyncio.run(statements_per_transition(db, out / "data", case_id, commune))
+        statements, elapsed = asyncio.run(statements_per_transition(db, data, case_id, commune, last.cycle))
         if any(not g.met for g in report.goals) and not args.no_profile:
             report.profiles[f"{len(reserved) - 1} {TRIGGER} one after the other, in-process (cProfile)"] = asyncio.run(
-                profile_in_process(db, out / "data", reserved[1:])
+                profile_in_process(db, data, reserved[1:], last.cycle)
             )
         report.notes.append(
             f"one {TRIGGER} in-process issues {statements} SQL statements (the ceiling: 2 plus BEGIN/COMMIT); "

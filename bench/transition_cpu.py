@@ -23,7 +23,7 @@ from importlib import import_module
 from pathlib import Path
 
 from bench import datagen
-from bench.bench_transitions import CYCLE, NOW, TRIGGER, setup
+from bench.bench_transitions import CYCLE, NOW, TRIGGER, Run, setup
 from bench.common import _admin, backend_pids, cprofile_summary, cpu_seconds, database, token
 
 WARM = 20
@@ -108,11 +108,16 @@ def main() -> None:
     data = args.work_dir / "data"
     if args.make:
         with database("cpu", keep=True) as db:
-            ids = asyncio.run(setup(db, data, args.make, lambda m: print(m, flush=True)))
-            (args.work_dir / "ids").write_text("\n".join(ids))
+            run = Run("cpu", 0.0, CYCLE, args.make)
+            asyncio.run(setup(db, data, [run], lambda m: print(m, flush=True)))
+            (args.work_dir / "ids").write_text("\n".join(run.ids))
+            (args.work_dir / "communes").write_text("\n".join(run.communes))
         return
     ids = (args.work_dir / "ids").read_text().split()
-    communes = [c for c, _ in datagen.communes_of(datagen.tree(len(ids)))]
+    kept = args.work_dir / "communes"  # a database made before cases shared communes has one per case in tree order
+    communes = (
+        kept.read_text().split() if kept.exists() else [c for c, _ in datagen.communes_of(datagen.tree(len(ids)))]
+    )
     cases = list(zip(ids, communes, strict=True))[args.skip : args.skip + args.count]
     copy = f"{args.reuse}_copy_{os.getpid()}"
     asyncio.run(_admin(f'CREATE DATABASE "{copy}" TEMPLATE "{args.reuse}"'))
