@@ -34,6 +34,7 @@ from service.api import (
     procedures,
     reports,
     transitions,
+    trigger_front,
     webhooks,
 )
 from service.api.deps import Services
@@ -231,9 +232,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         dev,
     ):
         app.include_router(module.router)
-    trigger_router = transitions.APIRouter(prefix="/v1")
-    transitions.add_trigger_routes(trigger_router, registry)
-    app.include_router(trigger_router)
+    # The trigger routes are the app's own routes, after the others (the OpenAPI document's order), and are
+    # matched first, with one lookup, by the front put before the app's router.
+    trigger_front.install(app.router, transitions.add_trigger_routes(app.router, registry))
     console.install(app)  # the browser console under /console, and / sending there
 
     def openapi() -> dict[str, Any]:

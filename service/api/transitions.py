@@ -17,6 +17,7 @@ from service.api.cases import ActorDep, IdempotencyKey, IfMatch, NowDep, Service
 from service.api.deps import Services, request_id
 from service.api.errors import problems
 from service.api.schemas import CaseOut, OpenCaseIn, TransitionOut, case_out, etag_of, event_out
+from service.api.trigger_front import TriggerRoutes
 from service.domain.actor import Actor
 from service.domain.cases import engine, idempotency, opening
 from service.domain.cases.checks import unknown_trigger
@@ -305,11 +306,13 @@ async def _unknown_trigger(case_id: str, trigger: str, request: Request, actor: 
     raise unknown_trigger(cf.procedure.definition, trigger, indicator="code" in request.path_params)
 
 
-def add_trigger_routes(router: APIRouter, registry: Registry) -> None:
-    """One OpenAPI operation per trigger, with its payload schema, bodies, guards and legal source."""
+def add_trigger_routes(router: APIRouter, registry: Registry) -> TriggerRoutes:
+    """One OpenAPI operation per trigger, with its payload schema, bodies, guards and legal source, added to the
+    app's own router (``/v1/…``); the routes by name, for the front that matches them (``trigger_front``)."""
+    routes = TriggerRoutes()
     for indicator, path, make, prefix, tag in (
-        (False, "/cases/{case_id}/transitions/", _case_route, "transition_", "transitions"),
-        (True, "/cases/{case_id}/indicators/{code}/transitions/", _indicator_route, "indicator_", "indicators"),
+        (False, "/v1/cases/{case_id}/transitions/", _case_route, "transition_", "transitions"),
+        (True, "/v1/cases/{case_id}/indicators/{code}/transitions/", _indicator_route, "indicator_", "indicators"),
     ):
         for trigger, variants in trigger_docs.human_triggers(registry, indicator=indicator).items():
             router.add_api_route(
@@ -324,6 +327,9 @@ def add_trigger_routes(router: APIRouter, registry: Registry) -> None:
                 openapi_extra={"requestBody": trigger_docs.request_body(variants, indicator=indicator)},
                 responses=problems(401, 403, 404, 409, 412, 422),
             )
+            routes.named[indicator][trigger] = router.routes[-1]
         # Any other trigger (a typo, or the system's lapse and expire): 404 trigger_unknown naming the triggers of
         # the case's procedure, once the case is known to be readable, instead of the router's bare "Not Found".
         router.add_api_route(path + "{trigger}", _unknown_trigger, methods=["POST"], include_in_schema=False)
+        routes.unknown[indicator] = router.routes[-1]
+    return routes
