@@ -34,6 +34,7 @@ import jwt
 from service.config import ConfigurationError, Settings
 from service.domain.actor import Actor
 from service.domain.errors import Reason, Unauthenticated
+from service.token_cache import VerifiedTokens
 from workflows.schema import ROLES
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ _SYSTEM_SUBJECT_PREFIX = "system:"
 # The JWKS is fetched with blocking urllib from inside request handling; a short timeout bounds how long
 # an unreachable identity provider can stall a request before it becomes a 401.
 _JWKS_TIMEOUT_SECONDS = 5.0
+# How long the identity provider's key set is kept before it is fetched again, and a verified token at most.
+_JWKS_LIFESPAN_SECONDS = 300
 
 
 def _refused(code: str, message: str, vi: str | None = None) -> Unauthenticated:
@@ -189,13 +192,15 @@ def _decode_refusal(error: jwt.PyJWTError) -> Unauthenticated:
 
 
 class TokenVerifier:
-    """Verifies bearer tokens for one `Settings`; hold one per application (the JWKS cache lives here)."""
+    """Verifies bearer tokens for one `Settings`; hold one per application (the JWKS cache and the tokens it
+    accepted, ``token_cache``, live here)."""
 
     def __init__(self, settings: Settings):
         self._settings = settings
         self._jwks_client: jwt.PyJWKClient | None = None
         self._dev_secret: str | None = None
         self._lock = threading.Lock()
+        self._verified = VerifiedTokens(leeway_seconds=settings.auth_leeway_seconds)
         if settings.is_production:
             missing = [
                 name
@@ -226,13 +231,22 @@ class TokenVerifier:
         its cache is cold); a dev token is checked against a local secret, read once."""
         return self._settings.is_production or self._dev_secret is None
 
+    def known(self, token: str) -> Actor | None:
+        """The actor of a token this verifier accepted before and that has not expired since (``token_cache``);
+        None when it must be checked (``verify``)."""
+        return self._verified.get(token)
+
     def verify(self, token: str) -> Actor:
         """The actor a token speaks for; raises `Unauthenticated` with one reason on any failure."""
+        if (actor := self._verified.get(token)) is not None:
+            return actor
         if self._settings.is_production:
-            claims = self._verify_production(token)
+            claims, ttl = self._verify_production(token), _JWKS_LIFESPAN_SECONDS
         else:
-            claims = self._verify_dev(token)
-        return actor_from_claims(claims)
+            claims, ttl = self._verify_dev(token), None
+        actor = actor_from_claims(claims)
+        self._verified.keep(token, actor, claims, ttl_seconds=ttl)
+        return actor
 
     def _decode(self, token: str, key: Any, *, issuer: str, audience: str) -> dict[str, Any]:
         try:
@@ -255,11 +269,11 @@ class TokenVerifier:
         return self._decode(token, self._dev_secret, issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
 
     def _verify_production(self, token: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+        try:  # parsed once, for the checks by name and the key's id
+            parsed = jwt.decode_complete(token, options={"verify_signature": False})
         except jwt.PyJWTError as error:
             raise _decode_refusal(error) from error
+        header, unverified = parsed["header"], parsed["payload"]
         alg = header.get("alg")
         # Refused by name before any key lookup, so that the 401 says what happened rather than
         # surfacing as an unknown key or a disallowed algorithm.
@@ -267,14 +281,14 @@ class TokenVerifier:
             raise _refused("dev_token_refused", "dev-signed tokens are refused in production")
         if alg not in self._algorithms:
             raise _refused("algorithm_not_allowed", f"the signing algorithm {alg!r} is not accepted")
-        key = self._signing_key(token)
+        key = self._signing_key(header.get("kid"))
         assert self._settings.auth_issuer and self._settings.auth_audience  # checked in __init__
         return self._decode(token, key, issuer=self._settings.auth_issuer, audience=self._settings.auth_audience)
 
-    def _signing_key(self, token: str) -> jwt.PyJWK:
+    def _signing_key(self, kid: Any) -> jwt.PyJWK:
         client = self._client()
         try:
-            return client.get_signing_key_from_jwt(token)
+            return client.get_signing_key(kid)
         except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, ValueError) as error:
             # ValueError: the endpoint answered with something that is not JSON.
             log.warning("JWKS %s unusable: %s", self._settings.auth_jwks_url, error)
@@ -294,7 +308,7 @@ class TokenVerifier:
                 self._jwks_client = jwt.PyJWKClient(
                     self._settings.auth_jwks_url,
                     cache_keys=True,
-                    lifespan=300,
+                    lifespan=_JWKS_LIFESPAN_SECONDS,
                     timeout=_JWKS_TIMEOUT_SECONDS,
                 )
             return self._jwks_client

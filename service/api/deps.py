@@ -37,7 +37,9 @@ async def current_actor(request: Request) -> Actor:
     """The verified caller; 401 with a reason when the token is missing or bad."""
     token = bearer_token(request.headers.get("authorization"))
     verifier: TokenVerifier = request.app.state.services.verifier
-    if verifier.may_block:
+    if (known := verifier.known(token)) is not None:  # accepted before and not expired: no check, no thread hop
+        actor = known
+    elif verifier.may_block:
         actor = await run_in_threadpool(verifier.verify, token)
     else:
         actor = verifier.verify(token)
