@@ -63,12 +63,15 @@ def note_auditor_read(actor: Actor, case_id: str) -> None:
         access_log.info("auditor read case=%s by=%s unit=%s", case_id, actor.sub, actor.unit)
 
 
-def json_response(body: Any, status: int, *, etag: str | None = None, replayed: bool = False) -> JSONResponse:
+def json_response(body: Any, status: int, *, etag: str | None = None, replayed: bool = False) -> Response:
+    """An answer of JSON values, or of JSON text already written (bytes), with its ETag and replay mark."""
     headers = {}
     if etag:
         headers["ETag"] = etag
     if replayed:
         headers["Idempotent-Replayed"] = "true"
+    if isinstance(body, bytes):
+        return Response(body, status_code=status, headers=headers, media_type="application/json")
     return JSONResponse(body, status_code=status, headers=headers)
 
 

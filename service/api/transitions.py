@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api import trigger_docs
@@ -61,7 +61,7 @@ async def open_case(
     svc: ServicesDep,
     at: NowDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await open_and_answer(
         request,
         svc=svc,
@@ -81,7 +81,7 @@ async def open_case(
 
 async def _answered_before(
     session: AsyncSession, actor: Actor, idem: IdempotencyRequest | None, *, etag: bool
-) -> JSONResponse | None:
+) -> Response | None:
     """The stored answer to a retry of the same key and body (the write is not run again); None for a first try."""
     stored = await idempotency.find(session, actor, idem) if idem else None
     if stored is None:
@@ -105,7 +105,7 @@ async def open_and_answer(
     subject_kind: str | None = None,
     idempotency_key: str | None = None,
     idempotency_body: Any = None,
-) -> JSONResponse:
+) -> Response:
     """The HTTP side of ``opening.open_case``: one unit of work, answered from the case file the opening built,
     201."""
     idem = idempotency.idempotency_request(idempotency_key, f"POST {request.url.path}", idempotency_body)
@@ -183,7 +183,7 @@ async def fire(
     indicator: str | None,
     if_match: str | None,
     idempotency_key: str | None,
-) -> JSONResponse:
+) -> Response:
     """The HTTP side of the single write path: the body read, then ``fire_payload``."""
     data, comment = await read_body(request)
     out, status, etag, replayed = await fire_payload(
@@ -222,10 +222,12 @@ async def fire_payload(
     idempotency_key: str | None,
     scope: str,
     request_id: str | None,
-) -> tuple[dict[str, Any], int, str | None, bool]:
+) -> tuple[dict[str, Any] | bytes, int, str | None, bool]:
     """One unit of work around ``engine.apply_transition``, which reads the app clock once it holds the case's
-    lock, answered from the case file the write left: (body, status, ETag, replayed). Shared by the API and the
-    console, so both refuse and accept exactly the same."""
+    lock, answered from the case file the write left: (body, status, ETag, replayed), the body its JSON values
+    (with an Idempotency-Key, as the record keeps them; a replay) or, without one, its JSON text, written by
+    pydantic straight from ``TransitionOut``. Shared by the API and the console, so both refuse and accept
+    exactly the same."""
     idem = idempotency.idempotency_request(idempotency_key, scope, {"data": data, "comment": comment})
     async with unit_of_work(svc.sessions) as session:
         stored = await idempotency.find(session, actor, idem) if idem else None
@@ -245,11 +247,15 @@ async def fire_payload(
             request_id=request_id,
             comment=comment,
         )
-        out = TransitionOut(
+        answer = TransitionOut(
             case=case_out(outcome.case_file, allowed=outcome.allowed, now=outcome.at), event=event_out(outcome.event)
-        ).model_dump(mode="json", by_alias=True)
-        if idem:
+        )
+        out: dict[str, Any] | bytes
+        if idem:  # the idempotency record keeps the body as JSON values
+            out = answer.model_dump(mode="json", by_alias=True)
             idempotency.remember(session, actor, idem, status_code=200, body=out, now=outcome.at)
+        else:  # written straight to JSON text: no dict of it in between
+            out = TransitionOut.__pydantic_serializer__.to_json(answer, by_alias=True)
     return out, 200, etag_of(outcome.case.row_version), False
 
 
@@ -261,7 +267,7 @@ def _case_route(trigger: str):  # noqa: ANN202 - a route function, typed by its 
         svc: ServicesDep,
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> JSONResponse:
+    ) -> Response:
         return await fire(
             request,
             svc=svc,
@@ -285,7 +291,7 @@ def _indicator_route(trigger: str):  # noqa: ANN202
         svc: ServicesDep,
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> JSONResponse:
+    ) -> Response:
         return await fire(
             request,
             svc=svc,

@@ -1,8 +1,10 @@
 """The trigger front (service/api/trigger_front.py): a trigger's request goes straight to the route the router would
-have chosen; anything else still goes through the router."""
+have chosen; anything else still goes through the router. And the trigger's answer, written straight to JSON text,
+is the text it was."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Match
 
 from service import walkthrough as w
+from service.api.schemas import TransitionOut
 from service.api.trigger_front import TriggerFront
 from tests.helpers import Api
 
@@ -75,3 +78,45 @@ async def test_triggers_are_answered_by_the_front_and_the_rest_by_the_router(
     read = await api.get(leader, f"/v1/cases/{case_id}")
     assert read.status_code == 200
     assert router_saw == [f"GET /v1/cases/{case_id}/transitions/issue_plan", f"GET /v1/cases/{case_id}"]
+
+
+def _as_starlette_writes(values: Any) -> bytes:
+    """JSON values as ``JSONResponse`` writes them (what the transition's answer was before it was written by
+    pydantic straight from ``TransitionOut``)."""
+    return json.dumps(values, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+async def test_a_transitions_answer_is_the_text_it_was_and_a_replay_means_the_same(api: Api) -> None:
+    case_id, leader = await api.new_case("C3", 2025)
+    comment = "Kế hoạch đã ban hành — “đúng hạn”"
+    fired = await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), comment=comment)
+    assert fired.status_code == 200, fired.text
+    assert fired.headers["content-type"] == "application/json"
+    assert fired.headers["etag"] == fired.json()["case"]["etag"]
+    answer = TransitionOut.model_validate(fired.json())
+    assert fired.content == _as_starlette_writes(answer.model_dump(mode="json", by_alias=True))
+    assert fired.json()["event"]["payload"]["comment"] == comment
+    # The same step with an Idempotency-Key (answered from JSON values, which the record keeps) and its replay.
+    other_case, other_leader = await api.new_case("C1", 2025)
+    headers = {"Idempotency-Key": "plan-once"}
+    keyed = await api.fire(other_leader, other_case, "issue_plan", w.issue_plan(2025), headers=headers, comment=comment)
+    replay = await api.fire(
+        other_leader, other_case, "issue_plan", w.issue_plan(2025), headers=headers, comment=comment
+    )
+    assert keyed.status_code == replay.status_code == 200
+    assert keyed.headers["content-type"] == replay.headers["content-type"] == "application/json"
+    assert replay.json() == keyed.json()
+    assert replay.content == keyed.content
+    keyed_values = keyed.json()
+    assert keyed_values["event"]["idempotency_key"] == "plan-once"
+    keyed_values["event"]["idempotency_key"] = None
+    assert _shape(keyed_values) == _shape(fired.json())
+
+
+def _shape(values: Any) -> Any:
+    """Keys and value types, in order, for comparing two answers about different cases."""
+    if isinstance(values, dict):
+        return [(key, _shape(value)) for key, value in values.items()]
+    if isinstance(values, list):
+        return [_shape(value) for value in values]
+    return type(values).__name__
