@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from fastapi import FastAPI, Header
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from service.api import openapi_doc
+from service.api import openapi_doc, trigger_docs
+from service.api.cases import IDEMPOTENCY_KEY, IF_MATCH, IdempotencyKey
 from service.openapi_dump import document
 from workflows.examples import example
 from workflows.published import published_schema
@@ -149,3 +152,23 @@ def test_the_per_procedure_document_carries_one_procedure() -> None:
     assert "TT25/2023 Điều 24 k1" in issue_plan["description"] and "cdht_huyen" not in issue_plan["description"]
     assert not [n for n in narrowed["components"]["schemas"] if n.startswith(("CdhtHuyen", "CdhtTinh", "DonVi"))]
     assert "get_procedure_openapi" in ops and "open_case" in ops
+
+
+def test_the_trigger_operations_document_their_headers_as_fastapi_documents_declared_headers() -> None:
+    """The trigger routes read If-Match and Idempotency-Key themselves (service/api/transitions.py); their parameters
+    are what FastAPI writes for the same headers declared."""
+    app = FastAPI()
+
+    @app.post("/x")
+    async def declared(
+        if_match: Annotated[str | None, Header(alias="If-Match", description=IF_MATCH)] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> None: ...
+
+    fastapi_writes = app.openapi()["paths"]["/x"]["post"]["parameters"]
+    assert fastapi_writes == [
+        trigger_docs.header_parameter("If-Match", IF_MATCH),
+        trigger_docs.header_parameter("Idempotency-Key", IDEMPOTENCY_KEY),
+    ]
+    for operation_id in ("transition_submit_dossier", "indicator_accept"):
+        assert OPERATIONS[operation_id]["parameters"][-2:] == fastapi_writes, operation_id

@@ -36,8 +36,9 @@ access_log = logging.getLogger("cdht.audit.access")
 ActorDep = Annotated[Actor, Depends(current_actor)]
 ServicesDep = Annotated[Services, Depends(services)]
 NowDep = Annotated[datetime, Depends(now)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retry-safe key (≤ 200 chars)")]
-IfMatch = Annotated[str | None, Header(alias="If-Match", description="The case's ETag; 412 when stale")]
+IDEMPOTENCY_KEY = "Retry-safe key (≤ 200 chars)"
+IF_MATCH = "The case's ETag; 412 when stale"  # documented on the trigger operations (trigger_docs)
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_KEY)]
 
 
 async def require_read_in_tree(

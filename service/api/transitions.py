@@ -13,7 +13,16 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api import trigger_docs
-from service.api.cases import ActorDep, IdempotencyKey, IfMatch, NowDep, ServicesDep, json_response, readable_case
+from service.api.cases import (
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    ActorDep,
+    IdempotencyKey,
+    NowDep,
+    ServicesDep,
+    json_response,
+    readable_case,
+)
 from service.api.deps import Services, request_id
 from service.api.errors import problems
 from service.api.schemas import CaseOut, OpenCaseIn, TransitionOut, case_out, etag_of, event_out
@@ -173,29 +182,21 @@ async def read_body(request: Request) -> tuple[dict[str, Any], str | None]:
     return data, comment
 
 
-async def fire(
-    request: Request,
-    *,
-    svc: Services,
-    actor: Actor,
-    case_id: str,
-    trigger: str,
-    indicator: str | None,
-    if_match: str | None,
-    idempotency_key: str | None,
-) -> Response:
-    """The HTTP side of the single write path: the body read, then ``fire_payload``."""
+async def fire(request: Request, *, actor: Actor, case_id: str, trigger: str, indicator: str | None) -> Response:
+    """The HTTP side of the single write path: the body and the If-Match and Idempotency-Key headers read (as
+    FastAPI reads a declared header: the first of that name), then ``fire_payload``."""
     data, comment = await read_body(request)
+    headers = request.headers
     out, status, etag, replayed = await fire_payload(
-        svc,
+        request.app.state.services,
         actor=actor,
         case_id=case_id,
         trigger=trigger,
         indicator=indicator,
         data=data,
         comment=comment,
-        if_match=if_match,
-        idempotency_key=idempotency_key,
+        if_match=headers.get("if-match"),
+        idempotency_key=headers.get("idempotency-key"),
         scope=f"POST {request.url.path}",
         request_id=request_id(request),
     )
@@ -260,48 +261,15 @@ async def fire_payload(
 
 
 def _case_route(trigger: str):  # noqa: ANN202 - a route function, typed by its signature
-    async def fire_case(
-        case_id: str,
-        request: Request,
-        actor: ActorDep,
-        svc: ServicesDep,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
-        return await fire(
-            request,
-            svc=svc,
-            actor=actor,
-            case_id=case_id,
-            trigger=trigger,
-            indicator=None,
-            if_match=if_match,
-            idempotency_key=idempotency_key,
-        )
+    async def fire_case(case_id: str, request: Request, actor: ActorDep) -> Response:
+        return await fire(request, actor=actor, case_id=case_id, trigger=trigger, indicator=None)
 
     return fire_case
 
 
 def _indicator_route(trigger: str):  # noqa: ANN202
-    async def fire_indicator(
-        case_id: str,
-        code: str,
-        request: Request,
-        actor: ActorDep,
-        svc: ServicesDep,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
-        return await fire(
-            request,
-            svc=svc,
-            actor=actor,
-            case_id=case_id,
-            trigger=trigger,
-            indicator=code,
-            if_match=if_match,
-            idempotency_key=idempotency_key,
-        )
+    async def fire_indicator(case_id: str, code: str, request: Request, actor: ActorDep) -> Response:
+        return await fire(request, actor=actor, case_id=case_id, trigger=trigger, indicator=code)
 
     return fire_indicator
 
@@ -310,6 +278,14 @@ async def _unknown_trigger(case_id: str, trigger: str, request: Request, actor: 
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
     raise unknown_trigger(cf.procedure.definition, trigger, indicator="code" in request.path_params)
+
+
+def _header_docs() -> list[dict[str, Any]]:
+    """If-Match and Idempotency-Key, which ``fire`` reads from the request, documented as declared headers are."""
+    return [
+        trigger_docs.header_parameter("If-Match", IF_MATCH),
+        trigger_docs.header_parameter("Idempotency-Key", IDEMPOTENCY_KEY),
+    ]
 
 
 def add_trigger_routes(router: APIRouter, registry: Registry) -> TriggerRoutes:
@@ -330,7 +306,10 @@ def add_trigger_routes(router: APIRouter, registry: Registry) -> TriggerRoutes:
                 summary=trigger_docs.summary(trigger, variants),
                 tags=[tag],
                 description=trigger_docs.describe(variants, indicator=indicator),
-                openapi_extra={"requestBody": trigger_docs.request_body(variants, indicator=indicator)},
+                openapi_extra={
+                    "parameters": _header_docs(),
+                    "requestBody": trigger_docs.request_body(variants, indicator=indicator),
+                },
                 responses=problems(401, 403, 404, 409, 412, 422),
             )
             routes.named[indicator][trigger] = router.routes[-1]

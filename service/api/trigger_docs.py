@@ -122,6 +122,15 @@ def only(operation: dict[str, Any], definition: Definition, transition: Transiti
     operation["requestBody"] = copy.deepcopy(request_body([(definition, transition)], indicator=indicator))
 
 
+def header_parameter(name: str, description: str) -> dict[str, Any]:
+    """An optional text header as FastAPI documents ``Annotated[str | None, Header(alias=name, description=…)]``:
+    the trigger routes read If-Match and Idempotency-Key from the request themselves (two parameters fewer for
+    FastAPI to resolve on every transition) and document them with this (tests/test_openapi.py compares it with
+    what FastAPI writes for ``POST /v1/cases``)."""
+    schema = {"anyOf": [{"type": "string"}, {"type": "null"}], "description": description, "title": name}
+    return {"name": name, "in": "header", "required": False, "schema": schema, "description": description}
+
+
 def summary(trigger: str, variants: list[Variant]) -> str:
     """One procedure's step is named by it; a trigger several procedures share is named by what they share."""
     if len(variants) == 1:
