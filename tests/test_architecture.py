@@ -50,6 +50,7 @@ OUTSIDE_THE_LAYERS = {
     "service.clock_file": "the dev clock's file in the data directory, read by Settings.clock",
     "service.demo": "the demo data of `cdht seed-demo`",
     "service.openapi_dump": "writes openapi/openapi.json",
+    "service.token_cache": "the tokens service.auth verified, kept until they expire (auth's own)",
     "service.telemetry": "log context, JSON logs, metrics and tracing, used by every layer; imports only itself",
     "service.walkthrough": "well-formed example payloads for the demo and the tests",
 }
