@@ -2,7 +2,8 @@
 
 They are ``async def`` so that FastAPI runs them on the event loop instead of handing each to its thread pool (a
 thread hop per dependency per request); only a token whose check may fetch the identity provider's keys (production,
-JWKS over the network) is verified in the thread pool."""
+JWKS over the network) is verified in the thread pool, and a token the verifier accepted before and that has not
+expired since is not checked again (``service.token_cache``)."""
 
 from __future__ import annotations
 
