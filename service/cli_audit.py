@@ -1,5 +1,5 @@
 """The ``cdht audit`` commands: verify an export offline, verify the database (``--deep`` for the evidence files),
-and sign a checkpoint now."""
+and sign a checkpoint now (``--verify``: after a full verify of its heads passed, which it then records signed)."""
 
 from __future__ import annotations
 
@@ -74,12 +74,7 @@ def _verify_database(args: argparse.Namespace, settings: Settings) -> int:
     if since is None:
         print("full verify: every event re-hashed")
     else:
-        signed = since.checkpoint
-        print(
-            f"incremental verify from checkpoint {signed['id']} (signed {signed['created_at']}, key "
-            f"{signed['key_id']}): {since.events_trusted} events up to its heads taken on its signature, only the "
-            "events after them re-hashed (a full verify re-hashes them all)"
-        )
+        print(_trusted(since.checkpoint, since.events_trusted))
     if chains.ok:
         print(f"chains OK: {chains.events_checked} events in {chains.chains_checked} chains")
     else:
@@ -94,26 +89,61 @@ def _verify_database(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if chains.ok and (files is None or files.ok) else 1
 
 
+def _trusted(signed: dict[str, Any], trusted: int) -> str:
+    """Which checkpoint an incremental verify started from, and what that trusts."""
+    start = (
+        f"incremental verify from checkpoint {signed['id']} (signed {signed['created_at']}, key {signed['key_id']}): "
+        f"{trusted} events up to its heads taken on its signature, only the events after them re-hashed"
+    )
+    verified = signed.get("verified")
+    if verified:
+        return (
+            f"{start}; a full verify of {verified['events_checked']} events in {verified['chains_checked']} chains "
+            "passed over exactly those heads before it was signed, and the checkpoint signs that too"
+        )
+    return (
+        f"{start}; no full verify is recorded over them: they are trusted as they were when it was signed, whatever "
+        "they were (sign one after a full verify: cdht audit checkpoint --verify)"
+    )
+
+
 def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
-    """Sign the heads of every chain now; print the checkpoint document (or write it to --output)."""
+    """Sign the heads of every chain now (``--verify``: only after a full verify of them passes, marked verified);
+    print the checkpoint document (or write it to --output). Exit 1, signing nothing, when that verify fails."""
     from service.domain.actor import system_actor
     from service.domain.audit.checkpoints import create_checkpoint, document_of
     from service.persistence.db import make_engine, session_factory, unit_of_work
+    from service.workers.verified_checkpoint import verify_and_sign
 
     settings.check()
 
-    async def run() -> dict:
+    async def run() -> dict | None:
         engine = make_engine(settings.resolved_database_url)
+        actor, now = system_actor("cli"), settings.clock()
         try:
-            async with unit_of_work(session_factory(engine)) as session:
-                checkpoint = await create_checkpoint(
-                    session, settings=settings, actor=system_actor("cli"), now=settings.clock(), reseal=args.reseal
+            if args.verify:
+                report, checkpoint = await verify_and_sign(
+                    session_factory(engine), settings, actor=actor, now=now, reseal=args.reseal
                 )
+                if checkpoint is None:
+                    print(f"chains FAILED: {json.dumps(report.first_bad_event, ensure_ascii=False)}", file=sys.stderr)
+                    return None
+                print(
+                    f"full verify OK: {report.events_checked} events in {report.chains_checked} chains", file=sys.stderr
+                )
+            else:
+                async with unit_of_work(session_factory(engine)) as session:
+                    checkpoint = await create_checkpoint(
+                        session, settings=settings, actor=actor, now=now, reseal=args.reseal
+                    )
         finally:
             await engine.dispose()
         return document_of(checkpoint)
 
     document = asyncio.run(run())
+    if document is None:
+        print("cdht audit checkpoint --verify: the full verify found a problem; nothing was signed", file=sys.stderr)
+        return 1
     text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     if args.output:
         args.output.write_text(text, encoding="utf-8")
@@ -121,7 +151,7 @@ def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(text)
     print(
         f"checkpoint {document['id']}: {document['chains_total']} chains, {document['events_total']} events, "
-        f"key {document['key_id']}",
+        f"key {document['key_id']}{', marked verified' if document['verified'] else ''}",
         file=sys.stderr,
     )
     return 0
@@ -129,7 +159,7 @@ def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_audit_commands(sub: Any) -> None:
     """``cdht audit verify FILE``, ``cdht audit verify-db [--deep] [--case ID] [--incremental [--checkpoint ID]]``,
-    ``cdht audit checkpoint [--output FILE] [--reseal]``."""
+    ``cdht audit checkpoint [--output FILE] [--reseal] [--verify]``."""
     audit = sub.add_parser("audit", help="the audit log: verification, signed checkpoints")
     commands = audit.add_subparsers(dest="audit_command", required=True)
     verify_export = commands.add_parser(
@@ -166,5 +196,11 @@ def add_audit_commands(sub: Any) -> None:
         action="store_true",
         help="compare every case's tables with its digest and seal them afresh (PostgreSQL), instead of carrying "
         "forward the previous checkpoint's seals of cases with nothing new",
+    )
+    checkpoint.add_argument(
+        "--verify",
+        action="store_true",
+        help="verify every chain in full first and sign only if that finds nothing: the heads that verify read, "
+        "marked verified (the incremental verify starts from the newest checkpoint so marked)",
     )
     checkpoint.set_defaults(run=_checkpoint)

@@ -230,6 +230,11 @@ _GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
             ("subscription_deleted", "Đăng ký webhook đã bị xóa", "The webhook subscription is deleted"),
             ("replay_failed", "Không dựng lại được hồ sơ từ nhật ký", "The case cannot be rebuilt from its history"),
             (
+                "audit_not_verified",
+                "Kiểm tra toàn bộ nhật ký phát hiện sai lệch: không ký điểm kiểm tra",
+                "The full verify found a problem: no checkpoint was signed",
+            ),
+            (
                 "replay_mismatch",
                 "Hồ sơ dựng lại khác với nhật ký ghi nhận",
                 "The rebuilt case differs from the record",

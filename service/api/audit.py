@@ -163,11 +163,14 @@ async def search_events(
     summary="Recompute the hash chains and name the first bad event; `deep=true` also checks the evidence files",
     description="With `case`, that case's chain (anyone who may read the case); without it, every chain "
     "(a national auditor or admin). `mode=full` (the default) re-hashes every event. `mode=incremental` starts "
-    "from a signed checkpoint (the newest, or `checkpoint=<id>`; 404 `checkpoint_unknown` when there is none): it "
+    "from a signed checkpoint (the newest marked verified — signed right after a full verify passed over its heads, "
+    "`POST /v1/audit/checkpoints?verify=true` — or the newest of all when none is, or `checkpoint=<id>`; 404 "
+    "`checkpoint_unknown` when there is none): it "
     "checks the checkpoint's signature with the service's key, that every event the checkpoint signed still carries "
     "the signed hash and that every chain is still numbered without a gap, then re-hashes only the events after the "
-    "signed heads and compares every chain's head and case row; the answer names the checkpoint (`checkpoint`) and "
-    "the events taken on its word (`events_trusted`). An event before the checkpoint changed with its stored hash "
+    "signed heads and compares every chain's head and case row; the answer names the checkpoint (`checkpoint`, with "
+    "`verified`: its signed record of the full verify over its heads, or null) and the events taken on its word "
+    "(`events_trusted`). An event before the checkpoint changed with its stored hash "
     "left as it was is found by the full verify only. With `deep=true` every evidence file on disk (or the "
     "case's) is hashed and compared with its recorded SHA-256 and size; `files` lists each record whose file is "
     "missing or changed.",

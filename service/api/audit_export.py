@@ -13,12 +13,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.api.audit import as_utc
 from service.api.cases import ActorDep, NowDep, ServicesDep
+from service.api.checkpoint_out import (
+    SUMMARY_COLUMNS,
+    CheckpointDocument,
+    CheckpointOut,
+    CheckpointPage,
+    CheckpointProblem,
+    CheckpointVerifyOut,
+    summary_of,
+)
 from service.api.errors import problems
 from service.api.params import Instant, aware_datetime, decode_cursor, encode_cursor, strict_str
 from service.domain import authority
@@ -26,11 +34,12 @@ from service.domain.actor import Actor
 from service.domain.audit import checkpoints
 from service.domain.audit.canonical import case_chain, format_time
 from service.domain.audit.offline import EXPORT_FIELDS
-from service.domain.errors import NotFound, Reason
+from service.domain.errors import Conflict, NotFound, Reason
 from service.persistence import keys
 from service.persistence.db import unit_of_work
 from service.persistence.queries import unit_subtree
 from service.persistence.tables import AuditCheckpoint, AuditEvent
+from service.workers.verified_checkpoint import verify_and_sign
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 access_log = logging.getLogger("cdht.audit.access")
@@ -225,80 +234,6 @@ async def export_audit(
 # --- checkpoints -------------------------------------------------------------------------------------------------
 
 
-class CheckpointOut(BaseModel):
-    id: str
-    created_at: datetime
-    created_by: str
-    digest: str = Field(description="SHA-256 (hex) of the canonical JSON of the heads")
-    signature: str = Field(description="Ed25519 signature (base64) of the digest's 32 bytes")
-    key_id: str = Field(description="First 16 hex digits of SHA-256 over the raw public key")
-    events_total: int = Field(description="Events the checkpoint covers (the sum of the heads' seq)")
-    chains_total: int = Field(description="Number of chain heads recorded")
-
-
-class CheckpointPage(BaseModel):
-    items: list[CheckpointOut]
-    next_cursor: str | None = None
-
-
-class CheckpointDocument(BaseModel):
-    id: str
-    created_at: datetime
-    created_by: str
-    algorithm: str
-    key_id: str
-    digest: str
-    signature: str
-    events_total: int
-    chains_total: int
-    heads: dict[str, list[Any]] = Field(
-        description="{chain: [seq, hash]}, or for a case whose tables matched its digest when signed (PostgreSQL) "
-        "[seq, hash, seal]: the SHA-256 of its tables as the server wrote them, which the incremental verify compares "
-        "(carried forward from the previous checkpoint while the case's head has not moved)"
-    )
-
-
-class CheckpointProblem(BaseModel):
-    checkpoint_id: str | None = Field(description="The checkpoint concerned; none for the chain recomputation")
-    chain: str | None = None
-    seq: int | None = None
-    problem: str
-
-
-class CheckpointVerifyOut(BaseModel):
-    ok: bool
-    key_id: str
-    checkpoints_checked: int
-    heads_checked: int
-    problems_total: int
-    problems: list[CheckpointProblem] = Field(description="The first 100 problems")
-
-
-def _summary(row: Any) -> CheckpointOut:
-    return CheckpointOut(
-        id=row.id,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        digest=row.digest,
-        signature=row.signature,
-        key_id=row.key_id,
-        events_total=row.events_total,
-        chains_total=row.chains_total,
-    )
-
-
-SUMMARY_COLUMNS = (
-    AuditCheckpoint.id,
-    AuditCheckpoint.created_at,
-    AuditCheckpoint.created_by,
-    AuditCheckpoint.digest,
-    AuditCheckpoint.signature,
-    AuditCheckpoint.key_id,
-    AuditCheckpoint.events_total,
-    AuditCheckpoint.chains_total,
-)
-
-
 @router.get(
     "/audit/checkpoints",
     response_model=CheckpointPage,
@@ -329,22 +264,45 @@ async def list_checkpoints(
     if len(rows) > size:
         last = rows[size - 1]
         next_cursor = encode_cursor([last.created_at.isoformat(), last.id])
-    return CheckpointPage(items=[_summary(row) for row in rows[:size]], next_cursor=next_cursor)
+    return CheckpointPage(items=[summary_of(row) for row in rows[:size]], next_cursor=next_cursor)
 
 
 @router.post(
     "/audit/checkpoints",
     response_model=CheckpointOut,
     status_code=201,
-    responses=problems(401, 403),
+    responses=problems(401, 403, 409),
     summary="Sign the heads of every chain now (a national auditor or admin)",
+    description="With `verify=true` the service first verifies every chain in full (as `GET /v1/audit/verify` "
+    "does), and signs only if that finds nothing: the heads of the verify's own snapshot, with `verified` (what the "
+    "verify covered) signed beside them; the incremental verify starts from the newest checkpoint so marked. A "
+    "verify that finds something signs nothing: 409 `audit_not_verified`, naming the first bad event.",
 )
-async def create_checkpoint(actor: ActorDep, svc: ServicesDep, now: NowDep, response: Response) -> CheckpointOut:
+async def create_checkpoint(
+    actor: ActorDep,
+    svc: ServicesDep,
+    now: NowDep,
+    response: Response,
+    verify: Annotated[bool, Query(description="Sign only after a full verify of these very heads passes")] = False,
+) -> CheckpointOut:
     authority.require(actor, authority.SIGN_CHECKPOINT)
-    async with unit_of_work(svc.sessions) as session:
-        checkpoint = await checkpoints.create_checkpoint(session, settings=svc.settings, actor=actor, now=now)
+    if verify:
+        authority.require(actor, authority.VERIFY_EVERY_CHAIN)
+        report, signed = await verify_and_sign(svc.sessions, svc.settings, actor=actor, now=now)
+        if signed is None:
+            bad = report.first_bad_event or {}
+            raise Conflict(
+                f"the full verify found a problem, so no checkpoint was signed: {bad.get('problem')}",
+                detail_vi="Kiểm tra toàn bộ nhật ký phát hiện sai lệch nên không ký điểm kiểm tra",
+                reasons=[Reason("audit_not_verified", "see first_bad_event; GET /v1/audit/verify says the same")],
+                extra={"first_bad_event": report.first_bad_event},
+            )
+        checkpoint = signed
+    else:
+        async with unit_of_work(svc.sessions) as session:
+            checkpoint = await checkpoints.create_checkpoint(session, settings=svc.settings, actor=actor, now=now)
     response.headers["Location"] = f"/v1/audit/checkpoints/{checkpoint.id}"
-    return _summary(checkpoint)
+    return summary_of(checkpoint)
 
 
 @router.get(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from service.api.checkpoint_out import VerifiedRecord
 from service.domain.cases.casefile import CaseFile
 from service.domain.cases.deadlines import is_overdue
 from service.persistence.tables import AdminUnit, AuditEvent, Deadline, Evidence
@@ -242,13 +243,17 @@ class FilesVerifyOut(Out):
 
 
 class VerifiedFrom(Out):
-    """The signed checkpoint an incremental verify started from: every event up to its heads was taken on its word."""
+    """The signed checkpoint an incremental verify started from: every event up to its heads was taken on its word.
+    ``verified`` is its signed record that a full verify passed over exactly those heads (the incremental verify
+    starts from the newest checkpoint that has one); null when none is recorded — then the events up to its heads
+    are trusted as they were when it was signed, whatever they were."""
 
     id: str
     created_at: str
     key_id: str
     events_total: int
     chains_total: int
+    verified: VerifiedRecord | None = None
 
 
 class VerifyOut(Out):

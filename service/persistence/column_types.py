@@ -29,3 +29,5 @@ class UTCDateTime(TypeDecorator):
 
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+# None stored as SQL NULL (JSONType stores JSON null), for a column queried with IS NULL.
+NullableJSONType = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")

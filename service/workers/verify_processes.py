@@ -64,13 +64,15 @@ async def chain_ranges(session: AsyncSession, count: int) -> list[ChainRange]:
     return list(zip(bounds, bounds[1:], strict=False))
 
 
-def _verify_range(url: str, chains: ChainRange, batch: int) -> PartReport:
-    """In a worker process: one range of chains on a connection of its own."""
-    return asyncio.run(_verify_range_async(url, chains, batch))
+def _verify_range(url: str, chains: ChainRange, batch: int, snapshot: str | None = None) -> PartReport:
+    """In a worker process: one range of chains on a connection of its own (in ``snapshot``, if given)."""
+    return asyncio.run(_verify_range_async(url, chains, batch, snapshot))
 
 
-async def _verify_range_async(url: str, chains: ChainRange, batch: int) -> PartReport:
-    return await in_own_session(url, lambda session: verify_part(session, chains=chains, batch=batch))
+async def _verify_range_async(url: str, chains: ChainRange, batch: int, snapshot: str | None) -> PartReport:
+    return await in_own_session(
+        url, lambda session: verify_part(session, chains=chains, batch=batch), snapshot=snapshot
+    )
 
 
 async def in_own_session(url: str, work: Callable[[AsyncSession], Awaitable[T]], *, snapshot: str | None = None) -> T:
@@ -110,10 +112,14 @@ def _pool(processes: int, ranges: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=min(processes, ranges), mp_context=multiprocessing.get_context("spawn"))
 
 
-async def verify_in_processes(session: AsyncSession, url: str, *, processes: int, batch: int = 5000) -> VerifyReport:
-    """Every chain, over ``processes`` spawned workers; ``session`` only cuts the ranges."""
+async def verify_in_processes(
+    session: AsyncSession, url: str, *, processes: int, batch: int = 5000, snapshot: str | None = None
+) -> VerifyReport:
+    """Every chain, over ``processes`` spawned workers; ``session`` only cuts the ranges. With ``snapshot``
+    (``pg_export_snapshot()`` of a transaction still open) every worker reads as of that transaction's moment."""
     ranges = await chain_ranges(session, processes * RANGES_PER_PROCESS)
-    return merge_parts(await in_workers(_verify_range, [(url, chains, batch) for chains in ranges], processes))
+    calls = [(url, chains, batch, snapshot) for chains in ranges]
+    return merge_parts(await in_workers(_verify_range, calls, processes))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,10 @@ from service.persistence.tables import AuditCheckpoint, AuditEvent, Case, ChainH
 
 log = logging.getLogger("cdht.audit.checkpoints")
 
-ALGORITHM = "Ed25519 over the 32 bytes of digest = sha256(canonical_json({id, created_at, key_id, heads}))"
+ALGORITHM = (
+    "Ed25519 over the 32 bytes of digest = sha256(canonical_json({id, created_at, key_id, heads})), "
+    "or with verified: {id, created_at, key_id, heads, verified}"
+)
 LOOKUP_BATCH = 500
 MAX_PROBLEMS = 100
 
@@ -54,12 +57,18 @@ MAX_PROBLEMS = 100
 
 
 SIGNED_FIELDS = ("id", "created_at", "key_id", "heads")
+VERIFIED = "verified"  # signed too when present: what the full verify that passed over these heads covered
 
 
 def checkpoint_digest(document: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of what a checkpoint asserts: its id, when, with which key, and the heads —
-    so neither the time nor the identity of a checkpoint can be changed without breaking its signature."""
+    so neither the time nor the identity of a checkpoint can be changed without breaking its signature — and,
+    when it has one, its record of the full verify that passed over those heads (``verified``): a checkpoint
+    without one signs exactly what it signed before the field existed, and one given afterwards (or taken away)
+    breaks the signature."""
     signed = {k: document.get(k) for k in SIGNED_FIELDS}
+    if document.get(VERIFIED) is not None:
+        signed[VERIFIED] = document[VERIFIED]
     # The time is signed in one spelling, whatever spelling a copy of the document uses (…Z, +00:00, no µs).
     created = signed["created_at"]
     if isinstance(created, str):
@@ -81,7 +90,7 @@ def signature_problem(document: dict[str, Any], key: Ed25519PublicKey) -> str | 
     if not isinstance(heads, dict):
         return "has no heads"
     if checkpoint_digest(document) != document.get("digest"):
-        return "its id, time, key or heads do not match its digest: the checkpoint was changed"
+        return "its id, time, key or heads (or its record of a full verify) do not match its digest: the checkpoint was changed"
     try:
         key.verify(base64.b64decode(str(document.get("signature")), validate=True), bytes.fromhex(document["digest"]))
     except (InvalidSignature, ValueError):
@@ -102,10 +111,22 @@ def document_of(checkpoint: AuditCheckpoint) -> dict[str, Any]:
         "events_total": checkpoint.events_total,
         "chains_total": checkpoint.chains_total,
         "heads": checkpoint.heads,
+        "verified": checkpoint.verified,
     }
 
 
 # --- creating ----------------------------------------------------------------------------------------------------
+
+
+class NotTheVerifiedHeads(RuntimeError):
+    """The heads about to be signed are not the ones the full verify read (their events or chains differ in number):
+    a checkpoint marked verified must be made in the verify's own snapshot."""
+
+    def __init__(self, covered: tuple[int, int], verified: dict[str, Any]) -> None:
+        super().__init__(
+            f"the heads cover {covered[0]} events in {covered[1]} chains, the full verify checked "
+            f"{verified['events_checked']} in {verified['chains_checked']}: not signed as verified"
+        )
 
 
 async def current_heads(session: AsyncSession) -> dict[str, list[Any]]:
@@ -156,13 +177,27 @@ async def _seal(
 
 
 async def create_checkpoint(
-    session: AsyncSession, *, settings: Settings, actor: Actor, now: datetime, reseal: bool = False
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    actor: Actor,
+    now: datetime,
+    reseal: bool = False,
+    verified: dict[str, Any] | None = None,
 ) -> AuditCheckpoint:
     """Sign the heads of every chain and store the checkpoint (the caller commits). On PostgreSQL each case's seal
     is carried forward from the previous checkpoint where its head has not moved; ``reseal`` compares every case's
-    tables with its digest again instead (after an upgrade that changes how the server writes them)."""
+    tables with its digest again instead (after an upgrade that changes how the server writes them).
+
+    ``verified`` is signed with the heads: what a full verify that passed in this very transaction's snapshot
+    covered (``service.workers.verified_checkpoint``). Its counts must be those of the heads read here, or nothing
+    is signed (``NotTheVerifiedHeads``)."""
     key = signing_key(settings)
     heads = await current_heads(session)
+    if verified is not None:
+        covered = (sum(head[0] for head in heads.values()), len(heads))
+        if covered != (verified["events_checked"], verified["chains_checked"]):
+            raise NotTheVerifiedHeads(covered, verified)
     carried = sealed = 0
     if session.get_bind().dialect.name == "postgresql":
         carried, sealed = await _seal(session, heads, key.public_key(), reseal=reseal)
@@ -171,6 +206,7 @@ async def create_checkpoint(
         "created_at": format_time(now),
         "key_id": key_id(key.public_key()),
         "heads": heads,
+        VERIFIED: verified,
     }
     digest = checkpoint_digest(identity)
     checkpoint = AuditCheckpoint(
@@ -183,12 +219,13 @@ async def create_checkpoint(
         key_id=identity["key_id"],
         events_total=sum(head[0] for head in heads.values()),
         chains_total=len(heads),
+        verified=verified,
     )
     session.add(checkpoint)
     await session.flush()
     log.info(
         "audit checkpoint %s by %s: %d chains (%d cases' seals carried forward, %d sealed anew), %d events, digest %s, "
-        "key %s",
+        "key %s, full verify recorded: %s",
         checkpoint.id,
         actor.sub,
         checkpoint.chains_total,
@@ -197,6 +234,7 @@ async def create_checkpoint(
         checkpoint.events_total,
         digest,
         checkpoint.key_id,
+        verified,
     )
     return checkpoint
 

@@ -7,7 +7,9 @@ database. Since each event's hash covers the hash before it, the signed head has
 event up to it. The incremental verify trusts that commitment and re-checks:
 
 1. the checkpoint's signature, with the service's key (a checkpoint that does not verify is reported, and nothing
-   is taken from it);
+   is taken from it) — the signature covers, when the checkpoint has one, its record that a full verify passed
+   over the very heads it signs (``verified``, ``service.workers.verified_checkpoint``); without ``checkpoint_id``
+   the verify starts from the newest checkpoint so marked, or from the newest of all when none is (and says so);
 2. for every chain the checkpoint signed, cheaply, that nothing before its head changed in a way the heads show:
    the event at the signed position is still there with the signed hash (an event rewritten before it with the
    hashes after it recomputed, an event removed and the rest renumbered, a chain removed: all change it), and the
@@ -22,11 +24,13 @@ event up to it. The incremental verify trusts that commitment and re-checks:
 What it does not re-check, and the full verify does: the contents of each event up to its chain's signed head.
 An event before the checkpoint whose contents were changed in the database with its stored hash left as it was
 keeps its position, its hash and the links around it, so only recomputing its hash shows it; so does any change
-made before the checkpoint was signed (the checkpoint then signed the changed heads). Nor does it compare, for a
-chain with nothing after the checkpoint, the case's pinned settings, subject and evidence rows with what its
-opening and upload events recorded (the case digest still covers the evidence rows), nor the unit tree with the
-digest an older event recorded. A full verify stays the default and is what proves the log; the incremental one is
-for checking often, between full verifies, that nothing since the last signed checkpoint went wrong.
+made before the checkpoint was signed (the checkpoint then signed the changed heads) — which a checkpoint marked
+verified rules out up to its heads, as far as the full verify that passed over them could see. Nor does it
+compare, for a chain with nothing after the checkpoint, the case's pinned settings, subject and evidence rows with
+what its opening and upload events recorded (the case digest still covers the evidence rows), nor the unit tree
+with the digest an older event recorded. A full verify stays the default and is what proves the log; the
+incremental one is for checking often, between full verifies, that nothing since the last signed checkpoint went
+wrong.
 
 The plan (which chains to walk from where, which to compare only: ``plan_since``) and the check of its chains
 (``check_chains``) are made here; ``service.workers.verify_processes.verify_since_checkpoint`` runs them on one
@@ -77,7 +81,7 @@ class IncrementalReport:
     chain compared with it) and the checkpoint it started from."""
 
     report: VerifyReport
-    checkpoint: dict[str, Any]  # id, created_at, key_id, events_total, chains_total
+    checkpoint: dict[str, Any]  # id, created_at, key_id, events_total, chains_total, verified (or None)
     events_trusted: int  # the events up to the signed heads, taken on the checkpoint's word
 
 
@@ -87,10 +91,15 @@ def batches(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 async def _checkpoint(session: AsyncSession, checkpoint_id: str | None) -> AuditCheckpoint:
+    """``checkpoint_id``'s checkpoint; else the newest marked verified, or, when none is, the newest (its answer
+    then says that no full verify is recorded over it)."""
     if checkpoint_id is not None:
         found = await session.get(AuditCheckpoint, checkpoint_id)
     else:
-        found = (await session.execute(newest_first().limit(1))).scalars().first()
+        verified = newest_first().where(AuditCheckpoint.verified.is_not(None)).limit(1)
+        found = (await session.execute(verified)).scalars().first()
+        if found is None:
+            found = (await session.execute(newest_first().limit(1))).scalars().first()
     if found is None:
         raise NoCheckpoint(checkpoint_id)
     return found
@@ -197,6 +206,7 @@ async def plan_since(
         "key_id": checkpoint.key_id,
         "events_total": checkpoint.events_total,
         "chains_total": checkpoint.chains_total,
+        "verified": checkpoint.verified,
     }
     part = PartReport()
     refused = signature_problem(document_of(checkpoint), public)
