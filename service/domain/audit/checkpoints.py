@@ -90,7 +90,10 @@ def signature_problem(document: dict[str, Any], key: Ed25519PublicKey) -> str | 
     if not isinstance(heads, dict):
         return "has no heads"
     if checkpoint_digest(document) != document.get("digest"):
-        return "its id, time, key or heads (or its record of a full verify) do not match its digest: the checkpoint was changed"
+        return (
+            "its id, time, key or heads (or its record of a full verify) do not match its digest: "
+            "the checkpoint was changed"
+        )
     try:
         key.verify(base64.b64decode(str(document.get("signature")), validate=True), bytes.fromhex(document["digest"]))
     except (InvalidSignature, ValueError):
