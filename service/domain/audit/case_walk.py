@@ -160,7 +160,7 @@ class CaseChainWalker:
                 self.terms["pinned"] = {**pinned, "settings": {**pinned["settings"], **added}}
         elif kind == "evidence_uploaded":
             uploaded = _loaded(payload)
-            self.uploads[uploaded.get("evidence_id")] = tuple(uploaded.get(name) for name in UPLOAD_FACTS)
+            self.uploads[uploaded.get("evidence_id")] = tuple(map(uploaded.get, UPLOAD_FACTS))
 
     def resume(self, chain: str, start: Any) -> None:
         """Walk ``chain`` on after ``start``, its event at a signed checkpoint's head (taken as sound): what its

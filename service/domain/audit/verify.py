@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import exists, literal, select
@@ -74,6 +75,7 @@ _C_ID, _C_PINNED, _C_SUBJECT, _C_SEQ, _C_HASH = (
 )
 # Where each fact an upload event records is in an evidence row of EVIDENCE_FIELDS.
 _UPLOAD_AT = [EVIDENCE_FIELDS.index(name) for name in UPLOAD_FACTS]
+_UPLOADED = itemgetter(*_UPLOAD_AT)  # those facts of a row, as a tuple like an upload's
 
 
 @dataclass
@@ -102,6 +104,8 @@ def merge_parts(parts: Iterable[PartReport]) -> VerifyReport:
 
 def _evidence_problem(case_id: str, rows: list[Any], uploads: dict[str, tuple[Any, ...]]) -> str | None:
     """The first evidence row of a case that differs from what its upload event recorded."""
+    if all(_UPLOADED(row) == uploads.get(row[0]) for row in rows):
+        return None  # every row as its upload recorded it (the usual case: one comparison a row)
     for row in sorted(rows, key=lambda r: r[0]):
         recorded = uploads.get(row[0])
         if recorded is None:
