@@ -356,7 +356,7 @@ class AuditCheckpoint(SQLModel, table=True):
     key_id: str = Field(max_length=16)  # sha256 of the raw public key, first 16 hex
     events_total: int  # the sum of the heads' sequence numbers: every event the checkpoint covers
     chains_total: int  # len(heads), so a listing need not load the heads
-    # What the full verify that passed over these very heads covered, signed with them (migration 0007); NULL when
+    # What the full verify that passed over these very heads covered, signed with them (migration 0008); NULL when
     # none is recorded. SQL NULL, not JSON null, so that the incremental verify can pick the verified ones.
     verified: dict[str, Any] | None = Field(default=None, sa_type=NullableJSONType, nullable=True)
 

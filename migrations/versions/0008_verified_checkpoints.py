@@ -7,8 +7,8 @@ own snapshot, records what that verify covered (``{"mode": "full", "events_check
 it with the heads; the incremental verify starts from the newest checkpoint so marked. SQL NULL for every other
 checkpoint (those signed before this revision included: their signature never covered the field).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06
 """
 
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
