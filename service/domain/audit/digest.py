@@ -111,13 +111,25 @@ def digest_text(
     return canonical_json(document)
 
 
+def _read(row: Any, names: tuple[str, ...]) -> list[Any]:
+    """The values of ``names`` of an ORM object, from its instance dict when it holds them all (what the ORM's
+    attributes would return, without a descriptor call each), else of a row with those attributes."""
+    values = getattr(row, "__dict__", None)
+    if values is not None:
+        try:
+            return [values[name] for name in names]
+        except KeyError:  # an attribute not loaded (expired, deferred): the ORM loads it
+            pass
+    return [getattr(row, name) for name in names]
+
+
 def _values(case: Any, indicators: Iterable[Any], deadlines: Iterable[Any], evidence: Iterable[Any]) -> tuple:
     """The values a digest covers, read from ORM objects or rows with those attributes."""
     return (
-        {name: getattr(case, name) for name in CASE_FIELDS},
-        [[getattr(i, name) for name in INDICATOR_FIELDS] for i in indicators],
-        [[getattr(d, name) for name in DEADLINE_FIELDS] for d in deadlines],
-        [[getattr(e, name) for name in EVIDENCE_FIELDS] for e in evidence],
+        dict(zip(CASE_FIELDS, _read(case, CASE_FIELDS), strict=True)),
+        [_read(i, INDICATOR_FIELDS) for i in indicators],
+        [_read(d, DEADLINE_FIELDS) for d in deadlines],
+        [_read(e, EVIDENCE_FIELDS) for e in evidence],
     )
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.domain.audit.digest import case_state_digest, recorded_digest_holds
+from service.domain.audit.digest import EVIDENCE_FIELDS, case_state_digest, recorded_digest_holds
 from service.domain.authority import AuthorityContext, UnitPath
 from service.domain.errors import Conflict, NotFound, Reason, UnknownCase
 from service.domain.units.recognitions import HELD_COLUMNS, carriers, held_by, held_conditions, inheritance, lines_at
@@ -27,6 +28,28 @@ from workflows.guards.registry import DeadlineView, GuardContext, PriorRecogniti
 from workflows.registry import Procedure, Registry
 from workflows.schema import Definition, Profile, Transition
 
+_RECORDED = itemgetter("state", "assignee_org", "rating", "figures")  # an indicator's values its record holds
+
+
+class EvidenceRow(NamedTuple):
+    """An evidence row as the case file reads it: plain values, not an ORM object (no write changes an evidence
+    row; an upload adds a new ``Evidence``). The columns the digest covers come first, in its order."""
+
+    id: str
+    indicator_code: str
+    sha256: str
+    size: int
+    media_type: str
+    filename: str
+    title: str | None
+    uploaded_by: str
+    uploaded_at: datetime
+    case_id: str
+
+
+assert EvidenceRow._fields[: len(EVIDENCE_FIELDS)] == EVIDENCE_FIELDS
+assert set(EvidenceRow._fields) == {c.key for c in Evidence.__table__.columns}  # type: ignore[attr-defined]
+
 
 @dataclass
 class CaseFile:
@@ -36,13 +59,20 @@ class CaseFile:
     unit: AdminUnit
     units: UnitPath
     indicator_rows: dict[str, CaseIndicator]
-    evidence: list[Evidence]
+    evidence: list[Evidence | EvidenceRow]  # as read (``EvidenceRow``), then any an upload added (``Evidence``)
     deadlines: dict[str, Deadline]
     prior: tuple[PriorRecognition, ...] | None  # None: not read (load_case_file, for a trigger that needs none)
 
     @property
     def evidence_counts(self) -> dict[str, int]:
-        return dict(Counter(row.indicator_code for row in self.evidence))
+        """Files per indicator; counted again only when the list of evidence grew (it is only ever appended to)."""
+        evidence = self.evidence
+        cached = self.__dict__.get("_counts")
+        if cached is not None and cached[0] is evidence and cached[1] == len(evidence):
+            return cached[2]
+        counts = dict(Counter(row.indicator_code for row in evidence))
+        self.__dict__["_counts"] = (evidence, len(evidence), counts)
+        return counts
 
     def indicator_row(self, code: str) -> CaseIndicator:
         """The case's record of an indicator; 404 when the indicator is not assigned in this case."""
@@ -117,10 +147,14 @@ class CaseFile:
         """The indicators' records as they are now: the same dict as the last time asked while they are equal (so
         the contexts a write builds before and after its change share one assessment of them, ``assessment``)."""
         counts = self.evidence_counts
-        records = {
-            code: IndicatorRecord(code, row.state, row.assignee_org, row.rating, row.figures, counts.get(code, 0))
-            for code, row in self.indicator_rows.items()
-        }
+        records = {}
+        for code, row in self.indicator_rows.items():
+            values = row.__dict__  # the loaded values themselves (an ORM object's attributes, without its descriptors)
+            try:
+                state, org, rating, figures = _RECORDED(values)
+            except KeyError:  # a value not loaded (expired): through the ORM, which loads it
+                state, org, rating, figures = row.state, row.assignee_org, row.rating, row.figures
+            records[code] = IndicatorRecord(code, state, org, rating, figures, counts.get(code, 0))
         last = self.__dict__.get("_records")
         if last is not None and last == records:
             return last
@@ -248,14 +282,16 @@ _CASE_LOCKED = _CASE.with_for_update(of=Case).execution_options(populate_existin
 
 def _children_statement(with_held: bool) -> Select:
     """A case's indicators, evidence and deadlines in one statement (one round trip instead of three): a row per
-    record, of the shape (indicator, None, None), (None, evidence, None) or (None, None, deadline), from three
-    kinds outer-joined each to its own table only (a kind with no record gives one row of Nones). ``with_held``: a
-    fourth kind, the recognitions the unit holds (``recognitions.held_conditions``: ``:units``, ``:procedure``,
-    ``:subject``, ``:exclude_case``), their ``HELD_COLUMNS`` after the three entities, in order of decision."""
+    record, of the shape (indicator, None, *Nones), (None, deadline, *Nones) or (None, None, *evidence), the
+    evidence as plain columns (``EvidenceRow``'s, no ORM object: nothing writes them), from three kinds outer-joined
+    each to its own table only (a kind with no record gives one row of Nones). ``with_held``: a fourth kind, the
+    recognitions the unit holds (``recognitions.held_conditions``: ``:units``, ``:procedure``, ``:subject``,
+    ``:exclude_case``), their ``HELD_COLUMNS`` after the evidence's, in order of decision."""
     kinds = union_all(*(select(literal(k).label("kind")) for k in (1, 2, 3, 4)[: 4 if with_held else 3]))
     kinds = kinds.subquery("kinds")
     case_id = bindparam("case_id")
-    columns: list[Any] = [CaseIndicator, Evidence, Deadline]
+    evidence = Evidence.__table__.c  # type: ignore[attr-defined]
+    columns: list[Any] = [CaseIndicator, Deadline, *(evidence[name] for name in EvidenceRow._fields)]
     order: list[Any] = [kinds.c.kind, CaseIndicator.code, Evidence.id, Deadline.id]
     query = (
         select(*columns)
@@ -313,18 +349,19 @@ async def case_file_of(
         params |= {"units": sorted(carried_by), "procedure": case.procedure, "subject": case.subject}
         params["exclude_case"] = case.id
     rows: list[CaseIndicator] = []
-    evidence: list[Evidence] = []
+    evidence: list[Evidence | EvidenceRow] = []
     deadlines: list[Deadline] = []
     held: list[Any] = []
-    for indicator, proof, deadline, *recognition in (await session.execute(_CHILDREN[with_history], params)).all():
+    width = len(EvidenceRow._fields)
+    for indicator, deadline, *rest in (await session.execute(_CHILDREN[with_history], params)).all():
         if indicator is not None:
             rows.append(indicator)
-        elif proof is not None:
-            evidence.append(proof)
         elif deadline is not None:
             deadlines.append(deadline)
-        elif recognition and recognition[0] is not None:
-            held.append(recognition)
+        elif rest[0] is not None:
+            evidence.append(EvidenceRow._make(rest[:width]))
+        elif len(rest) > width and rest[width] is not None:
+            held.append(rest[width:])
     prior = held_by(held, carried_by, [case.unit_code])[case.unit_code] if with_history else None
     return CaseFile(
         case=case,
