@@ -95,9 +95,12 @@ def format_stored_time(moment: datetime) -> str:
 
 def event_hash(event: AuditEvent) -> str:
     """The hash of an event (or of anything carrying its hashed fields, such as an exported line)."""
-    fields = {name: getattr(event, name) for name in HASHED_FIELDS}
-    fields["occurred_at"] = format_time(event.occurred_at)
-    return sha256_hex(canonical_json(fields))
+    return fields_hash({name: getattr(event, name) for name in HASHED_FIELDS})
+
+
+def fields_hash(fields: dict[str, Any]) -> str:
+    """``event_hash`` of an event's ``HASHED_FIELDS`` as values (the writer's, before it builds the row)."""
+    return sha256_hex(canonical_json({**fields, "occurred_at": format_time(fields["occurred_at"])}))
 
 
 def row_hash(row: Any) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.actor import Actor
-from service.domain.audit.canonical import GENESIS, canonical_json, case_chain, event_hash
+from service.domain.audit.canonical import GENESIS, canonical_json, case_chain, fields_hash
 from service.persistence.tables import AuditEvent, Case, ChainHead
 
 
@@ -49,7 +49,7 @@ def _build(
     unit_code: str | None = None,
     state_digest: str | None = None,
 ) -> AuditEvent:
-    event = AuditEvent(
+    fields = dict(
         uid=str(uuid.uuid4()),
         chain=chain,
         seq=seq,
@@ -73,10 +73,8 @@ def _build(
         idempotency_key=idempotency_key,
         state_digest=state_digest,
         prev_hash=prev_hash,
-        hash="",
     )
-    event.hash = event_hash(event)
-    return event
+    return AuditEvent(**fields, hash=fields_hash(fields))  # the hash of the values in hand, not read back
 
 
 def append_case_event(
