@@ -12,15 +12,16 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, literal, select, union_all
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.domain.audit.digest import EVIDENCE_FIELDS, case_state_digest, recorded_digest_holds
+from service.domain.audit.digest import case_state_digest, recorded_digest_holds
 from service.domain.authority import AuthorityContext, UnitPath
+from service.domain.cases.file_rows import EvidenceRow, IndicatorRow, read_file_rows
 from service.domain.errors import Conflict, NotFound, Reason, UnknownCase
-from service.domain.units.recognitions import HELD_COLUMNS, carriers, held_by, held_conditions, inheritance, lines_at
+from service.domain.units.recognitions import carriers, held_by, inheritance, lines_at
 from service.domain.units.tree_cache import TREE_VERSION, unit_path_at
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
 from workflows.criteria import Assessment, IndicatorRecord, assess
@@ -31,26 +32,6 @@ from workflows.schema import Definition, Profile, Transition
 _RECORDED = itemgetter("state", "assignee_org", "rating", "figures")  # an indicator's values its record holds
 
 
-class EvidenceRow(NamedTuple):
-    """An evidence row as the case file reads it: plain values, not an ORM object (no write changes an evidence
-    row; an upload adds a new ``Evidence``). The columns the digest covers come first, in its order."""
-
-    id: str
-    indicator_code: str
-    sha256: str
-    size: int
-    media_type: str
-    filename: str
-    title: str | None
-    uploaded_by: str
-    uploaded_at: datetime
-    case_id: str
-
-
-assert EvidenceRow._fields[: len(EVIDENCE_FIELDS)] == EVIDENCE_FIELDS
-assert set(EvidenceRow._fields) == {c.key for c in Evidence.__table__.columns}  # type: ignore[attr-defined]
-
-
 @dataclass
 class CaseFile:
     case: Case
@@ -58,7 +39,7 @@ class CaseFile:
     profile: Profile
     unit: AdminUnit
     units: UnitPath
-    indicator_rows: dict[str, CaseIndicator]
+    indicator_rows: dict[str, CaseIndicator | IndicatorRow]  # ORM objects, or plain rows where none may change
     evidence: list[Evidence | EvidenceRow]  # as read (``EvidenceRow``), then any an upload added (``Evidence``)
     deadlines: dict[str, Deadline]
     prior: tuple[PriorRecognition, ...] | None  # None: not read (load_case_file, for a trigger that needs none)
@@ -74,7 +55,7 @@ class CaseFile:
         self.__dict__["_counts"] = (evidence, len(evidence), counts)
         return counts
 
-    def indicator_row(self, code: str) -> CaseIndicator:
+    def indicator_row(self, code: str) -> CaseIndicator | IndicatorRow:
         """The case's record of an indicator; 404 when the indicator is not assigned in this case."""
         row = self.indicator_rows.get(code)
         if row is not None:
@@ -149,10 +130,9 @@ class CaseFile:
         counts = self.evidence_counts
         records = {}
         for code, row in self.indicator_rows.items():
-            values = row.__dict__  # the loaded values themselves (an ORM object's attributes, without its descriptors)
-            try:
-                state, org, rating, figures = _RECORDED(values)
-            except KeyError:  # a value not loaded (expired): through the ORM, which loads it
+            try:  # an ORM object's loaded values themselves, without its descriptors
+                state, org, rating, figures = _RECORDED(row.__dict__)
+            except (AttributeError, KeyError):  # a plain row, or a value not loaded (expired: the ORM loads it)
                 state, org, rating, figures = row.state, row.assignee_org, row.rating, row.figures
             records[code] = IndicatorRecord(code, state, org, rating, figures, counts.get(code, 0))
         last = self.__dict__.get("_records")
@@ -280,38 +260,6 @@ _CASE = select(Case, TREE_VERSION).where(Case.id == bindparam("case_id"))
 _CASE_LOCKED = _CASE.with_for_update(of=Case).execution_options(populate_existing=True)
 
 
-def _children_statement(with_held: bool) -> Select:
-    """A case's indicators, evidence and deadlines in one statement (one round trip instead of three): a row per
-    record, of the shape (indicator, None, *Nones), (None, deadline, *Nones) or (None, None, *evidence), the
-    evidence as plain columns (``EvidenceRow``'s, no ORM object: nothing writes them), from three kinds outer-joined
-    each to its own table only (a kind with no record gives one row of Nones). ``with_held``: a fourth kind, the
-    recognitions the unit holds (``recognitions.held_conditions``: ``:units``, ``:procedure``, ``:subject``,
-    ``:exclude_case``), their ``HELD_COLUMNS`` after the evidence's, in order of decision."""
-    kinds = union_all(*(select(literal(k).label("kind")) for k in (1, 2, 3, 4)[: 4 if with_held else 3]))
-    kinds = kinds.subquery("kinds")
-    case_id = bindparam("case_id")
-    evidence = Evidence.__table__.c  # type: ignore[attr-defined]
-    columns: list[Any] = [CaseIndicator, Deadline, *(evidence[name] for name in EvidenceRow._fields)]
-    order: list[Any] = [kinds.c.kind, CaseIndicator.code, Evidence.id, Deadline.id]
-    query = (
-        select(*columns)
-        .select_from(kinds)
-        .outerjoin(CaseIndicator, and_(kinds.c.kind == 1, CaseIndicator.case_id == case_id))
-        .outerjoin(Evidence, and_(kinds.c.kind == 2, Evidence.case_id == case_id))
-        .outerjoin(Deadline, and_(kinds.c.kind == 3, Deadline.case_id == case_id))
-    )
-    if with_held:
-        held = Case.__table__.alias("held")  # type: ignore[attr-defined]
-        query = query.outerjoin(
-            held, and_(kinds.c.kind == 4, *held_conditions(held, excluding=True, decided_by=False))
-        ).add_columns(*(held.c[c] for c in HELD_COLUMNS))
-        order += [held.c.decided_on, held.c.id]
-    return query.order_by(*order)
-
-
-_CHILDREN = {with_held: _children_statement(with_held) for with_held in (False, True)}
-
-
 async def case_row(session: AsyncSession, case_id: str, *, lock: bool) -> Case:
     """The case row, or 404. With ``lock``, a write's lock on it: ``SELECT … FOR UPDATE`` on PostgreSQL (SQLite
     holds its write lock since ``BEGIN IMMEDIATE``), read fresh, so concurrent writes to one case serialise here."""
@@ -333,11 +281,13 @@ async def case_file_of(
     *,
     with_history: bool,
     tree_version: int | None = None,
+    plain_indicators: bool = False,
 ) -> CaseFile:
     """The rest of the case file around its row: the unit path, indicators, evidence, deadlines and, when
     ``with_history``, the unit's recognitions on record (a succession walk), in one statement. With the unit tree's
     ``tree_version`` (read with the case row), the path and the walk come from what this process read at that
-    version when it can (``units.tree_cache``)."""
+    version when it can (``units.tree_cache``). ``plain_indicators``: the indicators as read-only ``IndicatorRow``s
+    (a write that changes none, ``file_rows``), else ORM objects."""
     unit, units = await unit_path_at(session, case.unit_code, tree_version)
     params: dict[str, Any] = {"case_id": case.id}
     carried_by: dict[str, list[str]] = {}
@@ -348,30 +298,17 @@ async def case_file_of(
         carried_by = await carriers(session, [case.unit_code], subject=case.subject, policy=policy, lines=lines)
         params |= {"units": sorted(carried_by), "procedure": case.procedure, "subject": case.subject}
         params["exclude_case"] = case.id
-    rows: list[CaseIndicator] = []
-    evidence: list[Evidence | EvidenceRow] = []
-    deadlines: list[Deadline] = []
-    held: list[Any] = []
-    width = len(EvidenceRow._fields)
-    for indicator, deadline, *rest in (await session.execute(_CHILDREN[with_history], params)).all():
-        if indicator is not None:
-            rows.append(indicator)
-        elif deadline is not None:
-            deadlines.append(deadline)
-        elif rest[0] is not None:
-            evidence.append(EvidenceRow._make(rest[:width]))
-        elif len(rest) > width and rest[width] is not None:
-            held.append(rest[width:])
-    prior = held_by(held, carried_by, [case.unit_code])[case.unit_code] if with_history else None
+    rows = await read_file_rows(session, params, with_held=with_history, plain_indicators=plain_indicators)
+    prior = held_by(rows.held, carried_by, [case.unit_code])[case.unit_code] if with_history else None
     return CaseFile(
         case=case,
         procedure=procedure,
         profile=profile,
         unit=unit,
         units=units,
-        indicator_rows={row.code: row for row in rows},
-        evidence=evidence,
-        deadlines={row.key: row for row in deadlines},
+        indicator_rows={row.code: row for row in rows.indicators},
+        evidence=rows.evidence,
+        deadlines={row.key: row for row in rows.deadlines},
         prior=prior,
     )
 

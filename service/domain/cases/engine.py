@@ -116,7 +116,16 @@ async def apply_transition(
         definition = procedure.definition
         transition = transition_of(definition, trigger, indicator)
         history = reads_recognitions(definition, transition, indicator)
-        cf = await case_file_of(session, case, procedure, profile, with_history=history, tree_version=tree_version)
+        # A transition of the case changes none of its indicators (it may create some): they are read as plain rows.
+        cf = await case_file_of(
+            session,
+            case,
+            procedure,
+            profile,
+            with_history=history,
+            tree_version=tree_version,
+            plain_indicators=indicator is None,
+        )
         rows = RowBatch()
         outcome = await fire_on_file(
             session,

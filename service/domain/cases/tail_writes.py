@@ -59,8 +59,8 @@ def changed_rows(cf: CaseFile) -> list[Any]:
     """The rows of the case file read from the database that the write changed (new rows are not among them)."""
     out = []
     for row in (cf.case, *cf.deadlines.values(), *cf.indicator_rows.values()):
-        state = instance_state(row)
-        if state.key is not None and state.modified:
+        state = getattr(row, "_sa_instance_state", None)  # None: a plain row (file_rows), which nothing changes
+        if state is not None and state.key is not None and state.modified:
             out.append(row)
     return out
 
