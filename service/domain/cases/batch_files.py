@@ -12,33 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Select, any_, bindparam, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.cases.casefile import CaseFile, pinned
 from service.domain.errors import DomainError
 from service.domain.units.paths import unit_paths
+from service.persistence.per_dialect import PerDialect, among
 from service.persistence.tables import Case, CaseIndicator, Deadline, Evidence
 from workflows.registry import Registry
 
 
 def among_ids(column: Any, postgresql: bool) -> ColumnElement[bool]:
-    """``column`` among the ids bound as ``:ids``: on PostgreSQL ``= ANY(:ids)``, one array parameter whatever
-    the batch's size; elsewhere an expanding ``IN`` (a parameter per id, rendered at each execution)."""
-    if postgresql:
-        return column == any_(bindparam("ids", type_=ARRAY(column.type)))
-    return column.in_(bindparam("ids", expanding=True))
-
-
-class PerDialect:
-    """A statement built once for PostgreSQL and once for the others (``among_ids``), bound at each execution:
-    building a batch's statement (its ``IN`` list, its cache key) costs more Python than running it."""
-
-    def __init__(self, build: Callable[[bool], Any]) -> None:
-        self._built = {postgresql: build(postgresql) for postgresql in (True, False)}
-
-    def of(self, session: AsyncSession) -> Any:
-        return self._built[session.get_bind().dialect.name == "postgresql"]
+    """``column`` among the ids bound as ``:ids`` (``per_dialect.among``)."""
+    return among(column, postgresql, "ids")
 
 
 def claim_statement(where: Callable[[], ColumnElement[bool]] | None = None) -> PerDialect:

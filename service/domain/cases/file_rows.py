@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.audit.digest import EVIDENCE_FIELDS, INDICATOR_FIELDS
 from service.domain.units.recognitions import HELD_COLUMNS, held_conditions
+from service.persistence.per_dialect import PerDialect
 from service.persistence.tables import Case, CaseIndicator, Deadline, Evidence
 
 
@@ -60,13 +61,13 @@ for _row, _model, _digested in (
     assert set(_row._fields) == {c.key for c in _model.__table__.columns}  # type: ignore[attr-defined]
 
 
-def _statement(with_held: bool, plain_indicators: bool) -> Select:
+def _statement(with_held: bool, plain_indicators: bool, postgresql: bool) -> Select:
     """A case's indicators, deadlines and evidence in one statement (one round trip instead of three): a row per
     record, from three kinds outer-joined each to its own table only (a kind with no record gives one row of
     Nones). Its columns: the indicator (an ORM object, or ``IndicatorRow``'s columns with ``plain_indicators``), the
     deadline (an ORM object), ``EvidenceRow``'s columns. ``with_held``: a fourth kind, the recognitions the unit
     holds (``recognitions.held_conditions``: ``:units``, ``:procedure``, ``:subject``, ``:exclude_case``), their
-    ``HELD_COLUMNS`` last, in order of decision."""
+    ``HELD_COLUMNS`` last, in order of decision; ``postgresql``: ``:units`` bound as one array."""
     kinds = union_all(*(select(literal(k).label("kind")) for k in (1, 2, 3, 4)[: 4 if with_held else 3]))
     kinds = kinds.subquery("kinds")
     case_id = bindparam("case_id")
@@ -87,16 +88,21 @@ def _statement(with_held: bool, plain_indicators: bool) -> Select:
     )
     if with_held:
         held = Case.__table__.alias("held")  # type: ignore[attr-defined]
-        query = query.outerjoin(
-            held, and_(kinds.c.kind == 4, *held_conditions(held, excluding=True, decided_by=False))
-        ).add_columns(*(held.c[c] for c in HELD_COLUMNS))
+        conditions = held_conditions(held, excluding=True, decided_by=False, postgresql=postgresql)
+        query = query.outerjoin(held, and_(kinds.c.kind == 4, *conditions)).add_columns(
+            *(held.c[c] for c in HELD_COLUMNS)
+        )
         order += [held.c.decided_on, held.c.id]
     return query.order_by(*order)
 
 
 # Built once (each call binds its case id): building a statement and its cache key costs more Python than
 # PostgreSQL takes to run it.
-_STATEMENTS = {(held, plain): _statement(held, plain) for held in (False, True) for plain in (False, True)}
+_STATEMENTS = {
+    (held, plain): PerDialect(lambda postgresql, held=held, plain=plain: _statement(held, plain, postgresql))
+    for held in (False, True)
+    for plain in (False, True)
+}
 
 
 class FileRows(NamedTuple):
@@ -113,7 +119,7 @@ async def read_file_rows(
     out = FileRows([], [], [], [])
     first = len(IndicatorRow._fields) if plain_indicators else 1  # the deadline's column
     evidence_at, held_at = first + 1, first + 1 + len(EvidenceRow._fields)
-    for row in (await session.execute(_STATEMENTS[(with_held, plain_indicators)], params)).all():
+    for row in (await session.execute(_STATEMENTS[(with_held, plain_indicators)].of(session), params)).all():
         if row[0] is not None:
             out.indicators.append(IndicatorRow._make(row[:first]) if plain_indicators else row[0])
         elif row[first] is not None:

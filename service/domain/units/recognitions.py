@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.units.successions import lineage, walk_many
 from service.domain.units.tree_cache import walk_at
+from service.persistence.per_dialect import among
 from service.persistence.queries import subtree_codes
 from service.persistence.tables import AdminUnit, Case
 from workflows.guards.registry import PriorRecognition
@@ -84,11 +85,14 @@ async def lines_at(
     return {unit_code: await walk_at(session, unit_code, tree_version, backwards=True, sole=sole)}
 
 
-def held_conditions(table: Table, *, excluding: bool, decided_by: bool) -> list[ColumnElement[bool]]:
+def held_conditions(
+    table: Table, *, excluding: bool, decided_by: bool, postgresql: bool = False
+) -> list[ColumnElement[bool]]:
     """What makes a row of the cases ``table`` (or an alias of it) a recognition held by one of the units
-    ``:units`` for ``:procedure`` and ``:subject`` (not ``:exclude_case``, decided by ``:decided_by`` when asked)."""
+    ``:units`` for ``:procedure`` and ``:subject`` (not ``:exclude_case``, decided by ``:decided_by`` when asked).
+    ``postgresql``: the units bound as one array (``per_dialect.among``), else an expanding ``IN``."""
     conditions = [
-        table.c.unit_code.in_(bindparam("units", expanding=True)),
+        among(table.c.unit_code, postgresql, "units"),
         table.c.procedure == bindparam("procedure"),
         table.c.subject == bindparam("subject"),
         table.c.level.is_not(None),
