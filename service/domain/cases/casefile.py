@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -29,7 +29,9 @@ from workflows.guards.registry import DeadlineView, GuardContext, PriorRecogniti
 from workflows.registry import Procedure, Registry
 from workflows.schema import Definition, Profile, Transition
 
-_RECORDED = itemgetter("state", "assignee_org", "rating", "figures")  # an indicator's values its record holds
+# An indicator's values its record holds: of a plain row, and of an ORM object's instance dict.
+_RECORDED = ("state", "assignee_org", "rating", "figures")
+_RECORDED_ROW, _RECORDED_DICT = attrgetter(*_RECORDED), itemgetter(*_RECORDED)
 
 
 @dataclass
@@ -131,8 +133,9 @@ class CaseFile:
         records = {}
         for code, row in self.indicator_rows.items():
             try:  # an ORM object's loaded values themselves, without its descriptors
-                state, org, rating, figures = _RECORDED(row.__dict__)
-            except (AttributeError, KeyError):  # a plain row, or a value not loaded (expired: the ORM loads it)
+                plain = isinstance(row, IndicatorRow)
+                state, org, rating, figures = _RECORDED_ROW(row) if plain else _RECORDED_DICT(row.__dict__)
+            except KeyError:  # a value not loaded (expired): through the ORM, which loads it
                 state, org, rating, figures = row.state, row.assignee_org, row.rating, row.figures
             records[code] = IndicatorRecord(code, state, org, rating, figures, counts.get(code, 0))
         last = self.__dict__.get("_records")
