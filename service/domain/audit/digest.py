@@ -115,7 +115,7 @@ def _read(row: Any, names: tuple[str, ...]) -> list[Any]:
     """The values of ``names`` of an ORM object, from its instance dict when it holds them all (what the ORM's
     attributes would return, without a descriptor call each), of a named tuple whose fields start with ``names``
     (the case file's plain rows), else of a row with those attributes."""
-    if getattr(type(row), "_fields", ())[: len(names)] == names:
+    if isinstance(row, tuple) and getattr(row, "_fields", ())[: len(names)] == names:
         return list(row[: len(names)])
     values = getattr(row, "__dict__", None)
     if values is not None:
