@@ -3,34 +3,16 @@ takes the column away. On SQLite, and on a PostgreSQL database of its own when `
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.persistence import migrate
-from tests.support.databases import POSTGRES_URL, create_database, drop_database, session_database_url
 
 AT = datetime(2026, 1, 5, 3, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'cdht.sqlite3'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("CDHT_TEST_POSTGRES_URL is not set")
-    own = session_database_url(POSTGRES_URL)
-    create_database(POSTGRES_URL, own)
-    try:
-        yield own
-    finally:
-        drop_database(POSTGRES_URL, own)
 
 
 async def _run(url: str, *statements: sa.TextClause) -> list[Any]:

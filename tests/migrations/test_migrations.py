@@ -1,16 +1,13 @@
 """The Alembic migrations round-trip and build exactly the schema of the models; the check is not vacuous.
 
 SQLite always runs (a file in tmp_path). PostgreSQL runs when ``CDHT_TEST_POSTGRES_URL`` is set, e.g.
-``postgresql+asyncpg://postgres@127.0.0.1:5432/cdht_test``; the test database is shared, so its ``public``
-schema is dropped and recreated before and after each test.
+``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``, each test on a database of its own (``conftest.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import pprint
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,51 +25,6 @@ from sqlmodel import SQLModel, select
 from service.persistence import migrate
 from service.persistence.db import make_engine, session_factory, unit_of_work
 from service.persistence.tables import AdminUnit, Case
-
-PG_URL = os.environ.get("CDHT_TEST_POSTGRES_URL")
-PG_SKIP = "CDHT_TEST_POSTGRES_URL is not set (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/cdht_test)"
-
-
-async def _reset_pg_schema(url: str) -> None:
-    """Leave the shared database an empty ``public`` schema, owned and granted as PostgreSQL creates it."""
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        async with engine.begin() as conn:
-            version = (await conn.execute(sa.text("SHOW server_version_num"))).scalar_one()
-            await conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-            if int(version) >= 140000:
-                await conn.execute(sa.text("CREATE SCHEMA public AUTHORIZATION pg_database_owner"))
-                await conn.execute(sa.text("GRANT USAGE ON SCHEMA public TO PUBLIC"))
-            else:
-                await conn.execute(sa.text("CREATE SCHEMA public"))
-                await conn.execute(sa.text("GRANT ALL ON SCHEMA public TO PUBLIC"))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'cdht.sqlite3'}"
-        return
-    if not PG_URL:
-        pytest.skip(PG_SKIP)
-    await _reset_pg_schema(PG_URL)
-    try:
-        yield PG_URL
-    finally:
-        await _reset_pg_schema(PG_URL)
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    if not PG_URL:
-        pytest.skip(PG_SKIP)
-    await _reset_pg_schema(PG_URL)
-    try:
-        yield PG_URL
-    finally:
-        await _reset_pg_schema(PG_URL)
 
 
 async def _on_connection(url: str, fn: Any) -> Any:
