@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from service.domain.audit.canonical import canonical_json, sha256_hex
+from service.persistence.loaded import LoadedValues
 from service.persistence.tables import Case, CaseIndicator, Deadline, Evidence
 
 DIGEST_VERSION = 2
@@ -111,19 +112,12 @@ def digest_text(
     return canonical_json(document)
 
 
+_READERS = {names: LoadedValues(*names) for names in (CASE_FIELDS, INDICATOR_FIELDS, DEADLINE_FIELDS, EVIDENCE_FIELDS)}
+
+
 def _read(row: Any, names: tuple[str, ...]) -> list[Any]:
-    """The values of ``names`` of an ORM object, from its instance dict when it holds them all (what the ORM's
-    attributes would return, without a descriptor call each), of a named tuple whose fields start with ``names``
-    (the case file's plain rows), else of a row with those attributes."""
-    if isinstance(row, tuple) and getattr(row, "_fields", ())[: len(names)] == names:
-        return list(row[: len(names)])
-    values = getattr(row, "__dict__", None)
-    if values is not None:
-        try:
-            return [values[name] for name in names]
-        except KeyError:  # an attribute not loaded (expired, deferred): the ORM loads it
-            pass
-    return [getattr(row, name) for name in names]
+    """The values of ``names`` of an ORM object or a plain row (``persistence.loaded``)."""
+    return list(_READERS[names](row))
 
 
 def _values(case: Any, indicators: Iterable[Any], deadlines: Iterable[Any], evidence: Iterable[Any]) -> tuple:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
-from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -23,15 +22,15 @@ from service.domain.cases.file_rows import EvidenceRow, IndicatorRow, read_file_
 from service.domain.errors import Conflict, NotFound, Reason, UnknownCase
 from service.domain.units.recognitions import carriers, held_by, inheritance, lines_at
 from service.domain.units.tree_cache import TREE_VERSION, unit_path_at
+from service.persistence.loaded import LoadedValues
 from service.persistence.tables import AdminUnit, Case, CaseIndicator, Deadline, Evidence
 from workflows.criteria import Assessment, IndicatorRecord, assess
 from workflows.guards.registry import DeadlineView, GuardContext, PriorRecognition, reads_history
 from workflows.registry import Procedure, Registry
 from workflows.schema import Definition, Profile, Transition
 
-# An indicator's values its record holds: of a plain row, and of an ORM object's instance dict.
-_RECORDED = ("state", "assignee_org", "rating", "figures")
-_RECORDED_ROW, _RECORDED_DICT = attrgetter(*_RECORDED), itemgetter(*_RECORDED)
+# An indicator's values its record holds, of a plain row or an ORM object (its loaded values).
+_RECORDED = LoadedValues("state", "assignee_org", "rating", "figures")
 
 
 @dataclass
@@ -132,11 +131,7 @@ class CaseFile:
         counts = self.evidence_counts
         records = {}
         for code, row in self.indicator_rows.items():
-            try:  # an ORM object's loaded values themselves, without its descriptors
-                plain = isinstance(row, IndicatorRow)
-                state, org, rating, figures = _RECORDED_ROW(row) if plain else _RECORDED_DICT(row.__dict__)
-            except KeyError:  # a value not loaded (expired): through the ORM, which loads it
-                state, org, rating, figures = row.state, row.assignee_org, row.rating, row.figures
+            state, org, rating, figures = _RECORDED(row)
             records[code] = IndicatorRecord(code, state, org, rating, figures, counts.get(code, 0))
         last = self.__dict__.get("_records")
         if last is not None and last == records:
