@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import re
 import time
@@ -44,6 +43,7 @@ from service.api.openapi_doc import TAGS, finish, operation_id
 from service.auth import TokenVerifier
 from service.config import Settings
 from service.console import web as console
+from service.heap import settle_heap
 from service.persistence.db import make_engine, session_factory
 from service.telemetry import context as log_context
 from service.telemetry import logs, tracing
@@ -132,15 +132,6 @@ class RequestContext:
                 extra={"method": scope["method"], "route": route, "status": status, "ms": round(elapsed * 1000, 1)},
             )
             log_context.reset(log_scope)
-
-
-def settle_heap() -> None:
-    """Take what the process holds once started (definitions, routes, schemas, the modules) out of the cyclic
-    garbage collector's reach (``gc.freeze`` after a collection): it lives as long as the process, and a full
-    collection walked all of it (about 200,000 objects, 0.4–0.5 s a time on the benchmark machine, every few hundred
-    requests: the longest waits of a worker under load). Objects made later are collected as ever."""
-    gc.collect()
-    gc.freeze()
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:

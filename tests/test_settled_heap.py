@@ -36,3 +36,12 @@ async def test_a_started_app_freezes_what_it_holds_and_still_serves(database_url
             assert answer.status_code == 200 and answer.json()["status"] == "ready"
     finally:
         gc.unfreeze()
+
+
+async def test_a_verify_worker_process_freezes_what_it_imported_before_it_walks() -> None:
+    """Each spawned worker of a full verify (``verify_processes``) starts with its imported modules frozen, so that
+    the walk's many short-lived objects do not make every full collection walk them."""
+    from service.workers import verify_processes
+
+    frozen = await verify_processes.in_workers(gc.get_freeze_count, [()], 1)
+    assert frozen[0] > 0

@@ -5,7 +5,7 @@ Chains are independent: the chain names are cut into consecutive ranges (about a
 verified by ``verify_part`` (``service.domain.audit.verify``) in a worker process with a connection and a snapshot
 of its own, and the parts are merged by ``merge_parts`` into exactly the report one pass over every chain gives.
 The workers are spawned (not forked) so that nothing of the API process (its event loop, its pooled connections)
-is inherited.
+is inherited; each freezes what it imported before it walks (``service.heap.settle_heap``).
 SQLite and small databases stay in the calling process: starting the workers costs about a second.
 ``verify_with_progress`` is the same verify reported range by range (the console's "verify everything");
 ``verify_since_checkpoint`` runs an incremental verify's plan (``service.domain.audit.incremental``) the same way.
@@ -31,6 +31,7 @@ from service.domain.audit.case_walk import PartReport
 from service.domain.audit.event_reader import EVERY_CHAIN, ChainRange
 from service.domain.audit.incremental import IncrementalReport, batches, check_chains, plan_since
 from service.domain.audit.verify import VerifyReport, merge_parts, verify, verify_part
+from service.heap import settle_heap
 from service.persistence.db import is_sqlite
 
 T = TypeVar("T")
@@ -109,7 +110,16 @@ async def processes_for(session: AsyncSession, settings: Settings) -> int:
 
 
 def _pool(processes: int, ranges: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=min(processes, ranges), mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=min(processes, ranges), mp_context=multiprocessing.get_context("spawn"), initializer=_settle_worker
+    )
+
+
+def _settle_worker() -> None:
+    """A worker process's start, once this module (and so the walk's modules) is imported: what it imported is
+    frozen (``settle_heap``), so that the collections the walk's many short-lived objects set off do not walk the
+    modules every time (measured over an eighth of 1M events: 7.5–8 µs of Python an event → 5.2–5.9)."""
+    settle_heap()
 
 
 async def verify_in_processes(
