@@ -49,6 +49,7 @@ OUTSIDE_THE_LAYERS = {
     "service.config": "settings, read by every layer",
     "service.clock_file": "the dev clock's file in the data directory, read by Settings.clock",
     "service.demo": "the demo data of `cdht seed-demo`",
+    "service.heap": "gc.freeze of what a long-lived process loaded, for the app's lifespan and the verify's workers",
     "service.openapi_dump": "writes openapi/openapi.json",
     "service.token_cache": "the tokens service.auth verified, kept until they expire (auth's own)",
     "service.telemetry": "log context, JSON logs, metrics and tracing, used by every layer; imports only itself",
