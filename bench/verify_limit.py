@@ -13,8 +13,8 @@ be read against it:
   so that the other sessions' load does not count); the differences are what the text and the hash cost.
 
 - with ``--verify``: the full verify itself (``verify_part``, in this process, over the first eighth of the chains
-  as the worker processes cut them), its CPU per event split between Python and its server backend, to set beside
-  the limit.
+  as the worker processes cut them, the heap frozen first as each worker's is), its CPU per event split between
+  Python and its server backend, and the Python spent in the garbage collector, to set beside the limit.
 
     python -m bench.verify_limit DATABASE [--events N] [--verify]
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import os
 import time
@@ -124,7 +125,16 @@ async def verify_cost(database: str) -> dict[str, float]:
 
     from bench.common import sa_url
     from service.domain.audit.verify import verify_part
+    from service.heap import settle_heap
     from service.workers.verify_processes import chain_ranges
+
+    collecting = [0.0, 0.0]  # CPU seconds inside the collector, the start of the running collection
+
+    def collector(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[1] = time.process_time()
+        else:
+            collecting[0] += time.process_time() - collecting[1]
 
     engine = create_async_engine(sa_url(database), poolclass=NullPool)
     try:
@@ -133,10 +143,14 @@ async def verify_cost(database: str) -> dict[str, float]:
         async with AsyncSession(engine) as session:
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             clock = backend_clock((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            settle_heap()  # as each worker process does before it walks (verify_processes)
+            gc.callbacks.append(collector)
             backend, python, wall = clock(), time.process_time(), time.perf_counter()
             part = await verify_part(session, chains=chains, batch=5000)
             backend, python, wall = clock() - backend, time.process_time() - python, time.perf_counter() - wall
     finally:
+        if collector in gc.callbacks:
+            gc.callbacks.remove(collector)
         await engine.dispose()
     n = max(part.events_checked, 1)
     sound = part.event_problem is None and part.head_problem is None
@@ -145,6 +159,7 @@ async def verify_cost(database: str) -> dict[str, float]:
         "chains": part.chains_checked,
         "sound": float(sound),
         "Python µs": python / n * 1e6,
+        "of which in the garbage collector µs": collecting[0] / n * 1e6,
         "backend µs": backend / n * 1e6,
         "wall µs": wall / n * 1e6,
     }
