@@ -8,6 +8,7 @@ file with the unit's recognitions only when that trigger, or what may follow it,
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -127,16 +128,25 @@ class CaseFile:
     @property
     def indicators(self) -> dict[str, IndicatorRecord]:
         """The indicators' records as they are now: the same dict as the last time asked while they are equal (so
-        the contexts a write builds before and after its change share one assessment of them, ``assessment``)."""
+        the contexts a write builds before and after its change share one assessment of them, ``assessment``).
+        Plain rows (``IndicatorRow``) cannot change: while the same ones are held and the evidence counts are the
+        same, the records are not built again."""
         counts = self.evidence_counts
+        rows = tuple(self.indicator_rows.values())
+        held = self.__dict__.get("_plain_records")
+        if held is not None and held[1] is counts and len(held[0]) == len(rows):
+            if all(map(operator.is_, held[0], rows)):
+                return held[2]
         records = {}
         for code, row in self.indicator_rows.items():
             state, org, rating, figures = _RECORDED(row)
             records[code] = IndicatorRecord(code, state, org, rating, figures, counts.get(code, 0))
         last = self.__dict__.get("_records")
         if last is not None and last == records:
-            return last
+            records = last
         self.__dict__["_records"] = records
+        if all(type(row) is IndicatorRow for row in rows):
+            self.__dict__["_plain_records"] = (rows, counts, records)
         return records
 
     def assessment(

@@ -51,7 +51,8 @@ _NUMBERED = {
 }
 _KEYS = {model: tuple(c.key for c in model.__table__.primary_key) for model in _UPDATED}  # type: ignore[attr-defined]
 _MAX_SHAPES = 512  # statements kept per process (a write has a handful of shapes; a new one is built on first use)
-_STATEMENTS: dict[tuple[Shape, ...], Any] = {}  # one case's writes on PostgreSQL, by their shapes
+# One case's writes on PostgreSQL, by their shapes: the statement and each part's parameter names.
+_STATEMENTS: dict[tuple[Shape, ...], tuple[Any, tuple[tuple[str, ...], ...]]] = {}
 _PLAIN: dict[tuple[type, str], Any] = {}  # a table's insert or update, its columns named by the parameters
 
 
@@ -75,21 +76,25 @@ def row_values(model: type, rows: Iterable[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _combined(shapes: tuple[Shape, ...]) -> Any:
+def _combined(shapes: tuple[Shape, ...]) -> tuple[Any, tuple[tuple[str, ...], ...]]:
     """One statement for the parts ``shapes`` (built once per shape): the parts before the last its data-modifying
-    CTEs, each part's values bound under names of its own (``p<i>_<column>``)."""
+    CTEs, each part's values bound under names of its own (``p<i>_<column>``); and, per part, those names in the
+    order of the part's values (``_parts``: the columns, then an update's keys)."""
     found = _STATEMENTS.get(shapes)
     if found is None:
-        parts = []
+        parts, names = [], []
         for i, (model, kind, columns) in enumerate(shapes):
             table, prefix = model.__table__, f"p{i}_"  # type: ignore[attr-defined]
             values = {c: bindparam(prefix + c, type_=table.c[c].type) for c in columns}
             if kind == "insert":
                 parts.append(insert(table).values(values))
+                names.append(tuple(prefix + c for c in columns))
             else:
                 keys = [table.c[k] == bindparam(f"{prefix}k_{k}", type_=table.c[k].type) for k in _KEYS[model]]
                 parts.append(update(table).where(and_(*keys)).values(values))
-        found = parts[-1].add_cte(*(part.cte(f"w{i}") for i, part in enumerate(parts[:-1])))
+                names.append(tuple(prefix + c for c in (*columns, *(f"k_{k}" for k in _KEYS[model]))))
+        statement = parts[-1].add_cte(*(part.cte(f"w{i}") for i, part in enumerate(parts[:-1])))
+        found = (statement, tuple(names))
         if len(_STATEMENTS) >= _MAX_SHAPES:
             _STATEMENTS.clear()
         _STATEMENTS[shapes] = found
@@ -134,11 +139,11 @@ async def write(
     changed = list(changed)
     parts = _parts(new, changed)
     if one_case and len(parts) > 1 and session.get_bind().dialect.name == "postgresql":
+        statement, names = _combined(tuple(shape for shape, _ in parts))
         params: dict[str, Any] = {}
-        for i, (_, values) in enumerate(parts):
-            prefix = f"p{i}_"
-            params.update({prefix + name: value for name, value in values.items()})
-        await session.execute(_combined(tuple(shape for shape, _ in parts)), params)
+        for (_, values), named in zip(parts, names, strict=True):
+            params.update(zip(named, values.values(), strict=True))
+        await session.execute(statement, params)
     else:
         grouped: dict[Shape, list[dict[str, Any]]] = {}
         for shape, values in parts:
