@@ -103,7 +103,7 @@ def event_hash(event: AuditEvent) -> str:
 
 def fields_hash(fields: dict[str, Any]) -> str:
     """``event_hash`` of an event's ``HASHED_FIELDS`` as values (the writer's, before it builds the row)."""
-    return sha256_hex(canonical_json({**fields, "occurred_at": format_time(fields["occurred_at"])}))
+    return sha256_hex(canonical_json({**fields, "occurred_at": format_stored_time(fields["occurred_at"])}))
 
 
 def row_hash(row: Any) -> str:

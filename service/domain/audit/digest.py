@@ -23,6 +23,7 @@ events: see ``verify``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from service.domain.audit.canonical import canonical_json, sha256_hex
@@ -100,33 +101,33 @@ def digest_text(
     if version == 1:
         evidence_rows = sorted(list(row[:_EVIDENCE_FIELDS_V1]) for row in evidence)
     elif version == 2:
-        evidence_rows = sorted((list(row) for row in evidence), key=lambda r: r[0])
+        evidence_rows = sorted(map(list, evidence), key=_FIRST)
     else:
         raise ValueError(f"unknown state digest version {version}")
     document = {
         "case": dict(case),
-        "indicators": sorted(indicators, key=lambda r: r[0]),
-        "deadlines": sorted(deadlines, key=lambda r: r[0]),
+        "indicators": sorted(indicators, key=_FIRST),
+        "deadlines": sorted(deadlines, key=_FIRST),
         "evidence": evidence_rows,
     }
     return canonical_json(document)
 
 
-_READERS = {names: LoadedValues(*names) for names in (CASE_FIELDS, INDICATOR_FIELDS, DEADLINE_FIELDS, EVIDENCE_FIELDS)}
-
-
-def _read(row: Any, names: tuple[str, ...]) -> list[Any]:
-    """The values of ``names`` of an ORM object or a plain row (``persistence.loaded``)."""
-    return list(_READERS[names](row))
+_FIRST = itemgetter(0)
+# The values of each kind of record as tuples, of ORM objects or plain rows (``persistence.loaded``); a tuple is
+# written as the same JSON array as a list.
+_CASE, _INDICATOR, _DEADLINE, _EVIDENCE = (
+    LoadedValues(*names) for names in (CASE_FIELDS, INDICATOR_FIELDS, DEADLINE_FIELDS, EVIDENCE_FIELDS)
+)
 
 
 def _values(case: Any, indicators: Iterable[Any], deadlines: Iterable[Any], evidence: Iterable[Any]) -> tuple:
     """The values a digest covers, read from ORM objects or rows with those attributes."""
     return (
-        dict(zip(CASE_FIELDS, _read(case, CASE_FIELDS), strict=True)),
-        [_read(i, INDICATOR_FIELDS) for i in indicators],
-        [_read(d, DEADLINE_FIELDS) for d in deadlines],
-        [_read(e, EVIDENCE_FIELDS) for e in evidence],
+        dict(zip(CASE_FIELDS, _CASE(case), strict=True)),
+        list(map(_INDICATOR, indicators)),
+        list(map(_DEADLINE, deadlines)),
+        list(map(_EVIDENCE, evidence)),
     )
 
 

@@ -32,6 +32,8 @@ from workflows.schema import Definition, Profile, Transition
 
 # An indicator's values its record holds, of a plain row or an ORM object (its loaded values).
 _RECORDED = LoadedValues("state", "assignee_org", "rating", "figures")
+# The case's values the guards judge.
+_JUDGED = LoadedValues("state", "kind", "cycle", "target_level", "requested_level", "dossier", "subject")
 
 
 @dataclass
@@ -172,19 +174,20 @@ class CaseFile:
         """The frozen context the guards of ``transition`` read (and its effects, once it fires)."""
         records, definition = self.indicators, self.procedure.definition
         disadvantaged, kind = self.disadvantaged, self.subject_kind
+        state, case_kind, cycle, target_level, requested_level, dossier, subject = _JUDGED(self.case)
         return GuardContext(
             definition=definition,
             trigger=transition.trigger,
-            state=self.case.state,
-            kind=self.case.kind,
-            cycle=self.case.cycle,
+            state=state,
+            kind=case_kind,
+            cycle=cycle,
             now=now,
             payload=payload,
             settings=self.settings,
-            target_level=self.case.target_level,
-            requested_level=self.case.requested_level,
+            target_level=target_level,
+            requested_level=requested_level,
             disadvantaged=disadvantaged,
-            dossier=self.case.dossier or {},
+            dossier=dossier or {},
             indicators=records,
             indicator=records.get(indicator) if indicator else None,
             deadlines={
@@ -193,7 +196,7 @@ class CaseFile:
                 if row.status == "open"
             },
             prior_recognitions=self._prior_for(transition),
-            subject=self.case.subject or "",
+            subject=subject or "",
             subject_kind=kind,
             assessor=lambda: self.assessment(records, definition, disadvantaged, kind),
         )

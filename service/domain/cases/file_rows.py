@@ -105,6 +105,9 @@ _STATEMENTS = {
 }
 
 
+_tuple = tuple.__new__
+
+
 class FileRows(NamedTuple):
     indicators: list[CaseIndicator | IndicatorRow]
     deadlines: list[Deadline]
@@ -120,12 +123,14 @@ async def read_file_rows(
     first = len(IndicatorRow._fields) if plain_indicators else 1  # the deadline's column
     evidence_at, held_at = first + 1, first + 1 + len(EvidenceRow._fields)
     for row in (await session.execute(_STATEMENTS[(with_held, plain_indicators)].of(session), params)).all():
+        # The named tuples made as ``_make`` makes them, without its call and length check: the statement's
+        # columns are their fields (``_statement``).
         if row[0] is not None:
-            out.indicators.append(IndicatorRow._make(row[:first]) if plain_indicators else row[0])
+            out.indicators.append(_tuple(IndicatorRow, row[:first]) if plain_indicators else row[0])
         elif row[first] is not None:
             out.deadlines.append(row[first])
         elif row[evidence_at] is not None:
-            out.evidence.append(EvidenceRow._make(row[evidence_at:held_at]))
+            out.evidence.append(_tuple(EvidenceRow, row[evidence_at:held_at]))
         elif with_held and row[held_at] is not None:
             out.held.append(row[held_at:])
     return out

@@ -14,12 +14,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.actor import Actor
-from service.domain.audit.canonical import format_time
+from service.domain.audit.canonical import format_stored_time
 from service.domain.audit.writer import append_case_event
 from service.domain.cases.appliers import Change, apply
 from service.domain.cases.casefile import CaseFile
+from service.persistence.loaded import LoadedValues
 from service.persistence.tables import AuditEvent, Case, OutboxMessage
 from workflows.registry import Registry
+
+
+# What an outbox row tells of the case and of the event (their loaded values, ``persistence.loaded``).
+_CASE_NAMED = LoadedValues("id", "procedure", "version", "unit_code", "cycle")
+_EVENT_NAMED = LoadedValues("from_state", "to_state", "trigger", "actor_sub", "uid", "seq")
 
 
 def _outbox(
@@ -31,28 +37,30 @@ def _outbox(
     now: datetime,
     extra: dict[str, Any] | None = None,
 ) -> None:
+    case_id, procedure, version, unit, cycle = _CASE_NAMED(case)
+    from_state, to_state, trigger, actor, uid, seq = _EVENT_NAMED(event)
     data = {
-        "case_id": case.id,
-        "procedure": case.procedure,
-        "version": case.version,
-        "unit": case.unit_code,
-        "cycle": case.cycle,
-        "from": event.from_state,
-        "to": event.to_state,
-        "trigger": event.trigger,
-        "actor": event.actor_sub,
-        "event_id": event.uid,
-        "seq": event.seq,
+        "case_id": case_id,
+        "procedure": procedure,
+        "version": version,
+        "unit": unit,
+        "cycle": cycle,
+        "from": from_state,
+        "to": to_state,
+        "trigger": trigger,
+        "actor": actor,
+        "event_id": uid,
+        "seq": seq,
         **(extra or {}),
     }
     session.add(
         OutboxMessage(
-            event_uid=event.uid,
-            case_id=case.id,
-            seq=event.seq,
+            event_uid=uid,
+            case_id=case_id,
+            seq=seq,
             type=type_,
-            unit_code=case.unit_code,
-            body={"type": type_, "timestamp": format_time(now), "data": data},
+            unit_code=unit,
+            body={"type": type_, "timestamp": format_stored_time(now), "data": data},
             created_at=now,
         )
     )
