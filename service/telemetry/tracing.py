@@ -33,6 +33,11 @@ class _NotTraced:
 _NOT_TRACED = _NotTraced()
 
 
+def recording() -> bool:
+    """Whether ``span`` records (``setup`` has set a provider); a loop of many short steps may skip them when not."""
+    return _provider is not None
+
+
 def span(name: str, **attributes: Any) -> AbstractContextManager[trace.Span]:
     """A span named ``name`` around the block; ``attributes`` (those not None) as ``cdht.<name>``. Until ``setup``
     has set a provider, the non-recording span from one shared context object (a batch of thousands of writes

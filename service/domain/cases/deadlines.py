@@ -52,12 +52,20 @@ def reminder_offsets(cf: CaseFile, key: str) -> list[int]:
 
 def reminder_starts(due_at: datetime, offsets: list[int]) -> dict[int, datetime]:
     """Each reminder goes out at the start (00:00 local) of the day ``d`` days before the due day."""
-    return {d: start_of_local_day(local_date(due_at) - timedelta(days=d)) for d in offsets}
+    if not offsets:
+        return {}
+    due_day = local_date(due_at)
+    return {d: start_of_local_day(due_day - timedelta(days=d)) for d in offsets}
 
 
 def open_reminder(due_at: datetime, offsets: list[int], now: datetime) -> int | None:
     """The most urgent reminder whose day has come before the deadline, if any (a late sweep sends only it)."""
-    started = [d for d, at in reminder_starts(due_at, offsets).items() if at <= now < due_at]
+    return _open_of(reminder_starts(due_at, offsets), due_at, now)
+
+
+def _open_of(starts: dict[int, datetime], due_at: datetime, now: datetime) -> int | None:
+    """``open_reminder`` of the reminders' ``starts``."""
+    started = [d for d, at in starts.items() if at <= now < due_at]
     return min(started) if started else None
 
 
@@ -66,11 +74,12 @@ def schedule(row: Deadline, offsets: list[int], now: datetime, *, sent: set[int]
     if row.status != "open" or row.closed_at is not None:
         row.next_action_at = None
         return
-    pending = open_reminder(row.due_at, offsets, now)
+    starts = reminder_starts(row.due_at, offsets)  # worked out once for both questions
+    pending = _open_of(starts, row.due_at, now)
     if pending is not None and pending not in sent:
         row.next_action_at = now
         return
-    later = [at for at in reminder_starts(row.due_at, offsets).values() if now < at < row.due_at]
+    later = [at for at in starts.values() if now < at < row.due_at]
     row.next_action_at = min([*later, row.due_at])
 
 
