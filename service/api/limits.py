@@ -10,9 +10,11 @@ Starlette's ``BaseHTTPMiddleware`` reaches the error handlers wrapped in an ``Ex
   before they are even buffered);
 * bodies: a ``Content-Length`` over the limit is a 413 before a byte is read; a body that grows past it while
   arriving (``Transfer-Encoding: chunked``) is a 413 as soon as it does. A JSON body (anything but multipart or a
-  form) is read whole here, within ``max_body_bytes``, and handed on as read; an upload (multipart) streams to the
-  route, which checks authority and state before reading it: when it grows past the limit the 413 is sent from
-  here and the route is told that the client went away (``http.disconnect``), and whatever it answers is dropped;
+  form) is read whole here, within ``max_body_bytes``, and handed on as read, with its JSON values when it is
+  JSON (``PARSED_BODY`` in the request's scope: a route reading the body need not parse it again); an upload
+  (multipart) streams to the route, which checks authority and state before reading it: when it grows past the
+  limit the 413 is sent from here and the route is told that the client went away (``http.disconnect``), and
+  whatever it answers is dropped;
 * numbers: JSON admits ``1e309`` (infinity once read), ``NaN`` and integers of thousands of digits. A JSON body
   holding a number that is not finite, or an integer outside what a 64-bit column holds, is a 422
   ``number_out_of_range`` naming where it is.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import chain
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -56,16 +59,19 @@ def _no_constant(name: str) -> Any:
     raise NumberOutOfRange(f"{name} is not a finite number")
 
 
-def number_out_of_range(body: bytes) -> str | None:
-    """What is wrong with a number in ``body`` if it is JSON holding one no route could store, else None (also when
-    it is not JSON at all: the route says what is wrong with that)."""
+PARSED_BODY = "cdht.json_body"  # in a request's scope: (the body as read, its JSON values), when it is JSON
+NOT_JSON = object()
+
+
+def read_json(body: bytes) -> tuple[Any, str | None]:
+    """``body``'s JSON values and None; or ``NOT_JSON`` and what is wrong with a number in it, when it holds one no
+    route could store; or ``NOT_JSON`` and None when it is not JSON at all (the route says what is wrong)."""
     try:
-        json.loads(body, parse_float=_finite_float, parse_int=_bounded_int, parse_constant=_no_constant)
+        return json.loads(body, parse_float=_finite_float, parse_int=_bounded_int, parse_constant=_no_constant), None
     except NumberOutOfRange as exc:
-        return str(exc)
+        return NOT_JSON, str(exc)
     except (ValueError, RecursionError):
-        return None
-    return None
+        return NOT_JSON, None
 
 
 class RequestLimits:
@@ -122,7 +128,7 @@ class RequestLimits:
         if len(fields) > self.max_headers:
             return JSONResponse(too_many_headers(len(fields), self.max_headers), 431, media_type=PROBLEM)
         size = len(scope.get("raw_path") or scope["path"]) + len(scope.get("query_string", b""))
-        size += sum(len(name) + len(value) + 4 for name, value in fields)  # "name: value\r\n"
+        size += sum(map(len, chain.from_iterable(fields))) + 4 * len(fields)  # "name: value\r\n" each
         if size > self.max_header_bytes:
             return JSONResponse(headers_too_large(self.max_header_bytes), 431, media_type=PROBLEM)
         return None
@@ -143,7 +149,8 @@ class RequestLimits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if problem := number_out_of_range(body):
+        value, problem = read_json(body)
+        if problem:
             await problem_response(
                 422,
                 "Invalid request",
@@ -154,6 +161,8 @@ class RequestLimits:
                 lang=lang,
             )(scope, receive, send)
             return
+        if value is not NOT_JSON:  # parsed once: the route takes the values from here (``transitions.read_body``)
+            scope[PARSED_BODY] = (body, value)
         delivered = False
 
         async def replay() -> Message:

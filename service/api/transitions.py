@@ -25,6 +25,7 @@ from service.api.cases import (
 )
 from service.api.deps import Services, request_id
 from service.api.errors import problems
+from service.api.limits import PARSED_BODY
 from service.api.schemas import CaseOut, OpenCaseIn, TransitionOut, case_out, etag_of, event_out
 from service.api.trigger_front import TriggerRoutes
 from service.domain.actor import Actor
@@ -159,11 +160,15 @@ def _nul_paths(value: Any, path: str = "data") -> list[str]:
 async def read_body(request: Request) -> tuple[dict[str, Any], str | None]:
     """``{data: {...}, comment?}``; anything else is a 422 that changes nothing."""
     raw = await request.body()
-    try:
-        body = json.loads(raw, parse_constant=_no_constants) if raw.strip() else {}
-    except (ValueError, RecursionError) as exc:
-        message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise InvalidPayload("the body is not acceptable JSON", reasons=[Reason("body_not_json", message)]) from exc
+    parsed = request.scope.get(PARSED_BODY)
+    if parsed is not None and parsed[0] == raw:  # parsed by ``RequestLimits``, its numbers checked
+        body = parsed[1]
+    else:
+        try:
+            body = json.loads(raw, parse_constant=_no_constants) if raw.strip() else {}
+        except (ValueError, RecursionError) as exc:
+            message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise InvalidPayload("the body is not acceptable JSON", reasons=[Reason("body_not_json", message)]) from exc
     if not isinstance(body, dict) or set(body) - {"data", "comment"}:
         raise InvalidPayload(
             "the body must be an object {data, comment?}",
@@ -175,7 +180,9 @@ async def read_body(request: Request) -> tuple[dict[str, Any], str | None]:
             "data must be an object and comment a string",
             reasons=[Reason("body_shape", "data: object; comment: string")],
         )
-    if bad := _nul_paths(body):
+    # A NUL in a JSON string is written \u0000 (a bare control character is not JSON); a body without one, and
+    # without NUL bytes (as UTF-16 and UTF-32 have), has none to look for.
+    if (b"\\u0000" in raw or b"\x00" in raw) and (bad := _nul_paths(body)):
         raise InvalidPayload(
             "text may not contain NUL characters", reasons=[Reason("nul_character", f"at {p}") for p in bad]
         )

@@ -148,3 +148,43 @@ async def test_request_ids_and_metrics_survive_the_pure_asgi_middleware(api: Api
     assert refused.status_code == 431
     metrics = await client.get("/metrics")
     assert 'cdht_http_requests_total{method="GET",route="/v1/cases",status="200"}' in metrics.text
+
+
+async def test_a_trigger_body_is_parsed_once(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JSON ``RequestLimits`` read (checking its numbers) is the JSON the trigger route takes: the route does
+    not parse the body again."""
+    from service.api import transitions
+
+    class Unused:
+        @staticmethod
+        def loads(*_args: object, **_kwargs: object) -> None:
+            raise AssertionError("the trigger route parsed the body again")
+
+    case_id, leader = await api.new_case("C1", 2025)
+    monkeypatch.setattr(transitions, "json", Unused)
+    response = await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025))
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "nul"),
+    [
+        ('{"data": {"plan": {"number": "1/KH\\u0000", "date": "2025-01-15"}}}'.encode(), True),
+        ('{"data": {"plan": {"number": "1/KH\\u0000", "date": "2025-01-15"}}}'.encode("utf-16"), True),
+        ('{"data": {"plan": {"number": "1/KH\\u0000", "date": "2025-01-15"}}}'.encode("utf-32-le"), True),
+        ('{"data": {"plan": {"number": "1/KH", "date": "2025-01-15"}, "\\u0000": 1}}'.encode(), True),
+        ('{"data": {"plan": {"number": "1/KH\\\\u0000", "date": "2025-01-15"}}}'.encode(), False),  # \ and u0000
+    ],
+)
+async def test_nul_in_a_trigger_body_is_422_however_it_is_written(api: Api, body: bytes, nul: bool) -> None:
+    case_id, leader = await api.new_case("C1", 2025)
+    response = await api.client.post(
+        f"/v1/cases/{case_id}/transitions/issue_plan",
+        headers={**leader.headers, "Content-Type": "application/json"},
+        content=body,
+    )
+    if nul:
+        assert response.status_code == 422, response.text
+        assert [r["code"] for r in response.json()["reasons"]] == ["nul_character"]
+    else:
+        assert response.status_code == 200, response.text
