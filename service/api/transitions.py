@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api import trigger_docs
@@ -23,11 +24,11 @@ from service.api.cases import (
     json_response,
     readable_case,
 )
-from service.api.deps import Services, request_id
+from service.api.deps import Services, current_actor, request_id
 from service.api.errors import problems
 from service.api.limits import PARSED_BODY
 from service.api.schemas import CaseOut, OpenCaseIn, TransitionOut, case_out, etag_of, event_out
-from service.api.trigger_front import TriggerRoutes
+from service.api.trigger_front import Direct, TriggerRoutes
 from service.domain.actor import Actor
 from service.domain.cases import engine, idempotency, opening
 from service.domain.cases.checks import unknown_trigger
@@ -281,6 +282,23 @@ def _indicator_route(trigger: str):  # noqa: ANN202
     return fire_indicator
 
 
+def _direct(route: APIRoute) -> Direct:
+    """The route's endpoint called with the caller and its path parameters (strings), as FastAPI's request handler
+    calls it, for the trigger front (``trigger_front``); only for an endpoint whose one dependency is the caller and
+    whose other parameters are the request and the path's."""
+    dependant = route.dependant
+    calls = [dependency.call for dependency in dependant.dependencies]
+    others = dependant.query_params + dependant.header_params + dependant.cookie_params + dependant.body_params
+    if calls != [current_actor] or others or dependant.request_param_name != "request":
+        raise RuntimeError(f"{route.path}: not a trigger route the front can answer directly")
+    endpoint = route.endpoint
+
+    async def answer(request: Request) -> Response:
+        return await endpoint(request=request, actor=await current_actor(request), **request.path_params)
+
+    return answer
+
+
 async def _unknown_trigger(case_id: str, trigger: str, request: Request, actor: ActorDep, svc: ServicesDep) -> None:
     async with svc.sessions() as session:
         cf = await readable_case(session, svc.registry, case_id, actor)
@@ -320,6 +338,7 @@ def add_trigger_routes(router: APIRouter, registry: Registry) -> TriggerRoutes:
                 responses=problems(401, 403, 404, 409, 412, 422),
             )
             routes.named[indicator][trigger] = router.routes[-1]
+            routes.direct[id(router.routes[-1])] = _direct(router.routes[-1])
         # Any other trigger (a typo, or the system's lapse and expire): 404 trigger_unknown naming the triggers of
         # the case's procedure, once the case is known to be readable, instead of the router's bare "Not Found".
         router.add_api_route(path + "{trigger}", _unknown_trigger, methods=["POST"], include_in_schema=False)

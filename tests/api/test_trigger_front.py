@@ -120,3 +120,50 @@ def _shape(values: Any) -> Any:
     if isinstance(values, list):
         return [_shape(value) for value in values]
     return type(values).__name__
+
+
+async def test_a_named_trigger_is_answered_without_fastapis_request_handler_unless_a_dependency_is_overridden(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fastapi.routing
+
+    from service.api.deps import current_actor
+
+    solved: list[str] = []
+    solve = fastapi.routing.solve_dependencies
+
+    async def counting_solve(*args: Any, **kwargs: Any) -> Any:
+        if "/transitions/" in kwargs["request"].url.path:
+            solved.append(kwargs["request"].url.path)
+        return await solve(*args, **kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting_solve)
+    case_id, leader = await api.new_case("C3", 2025)
+    fired = await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025))
+    assert fired.status_code == 200, fired.text
+    refused = await api.fire(leader, case_id, "issue_plan", w.issue_plan(2025), headers={"Authorization": "Bearer x"})
+    assert refused.status_code == 401
+    assert refused.json()["reasons"][0]["code"] == "malformed_token"
+    unknown = await api.client.post(
+        f"/v1/cases/{case_id}/transitions/teleport", json={"data": {}}, headers=leader.headers
+    )
+    assert unknown.status_code == 404
+    assert solved == [f"/v1/cases/{case_id}/transitions/teleport"]  # the catch-all is FastAPI's
+    # An overridden dependency is honoured: FastAPI's handler answers while there is one.
+    other_case, other_leader = await api.new_case("C1", 2025)
+    someone_else = api.who("commune_leader", "C3")
+    actor = await current_actor(_request(someone_else.headers["Authorization"], api))
+    api.app.dependency_overrides[current_actor] = lambda: actor
+    try:
+        overridden = await api.fire(other_leader, other_case, "issue_plan", w.issue_plan(2025))
+    finally:
+        api.app.dependency_overrides.clear()
+    assert overridden.status_code == 403, overridden.text  # C3's leader acting on C1's case
+    assert solved[-1] == f"/v1/cases/{other_case}/transitions/issue_plan"
+
+
+def _request(authorization: str, api: Api) -> Any:
+    from starlette.requests import Request
+
+    scope = {"type": "http", "headers": [(b"authorization", authorization.encode())], "app": api.app}
+    return Request(scope)
