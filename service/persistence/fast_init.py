@@ -11,7 +11,9 @@ attribute implementation (so the new row is pending-modified as before), then th
 SQLModel does not validate a table model either. It takes the place of SQLAlchemy's ``original_init`` for the
 classes given (the constructor SQLAlchemy's instrumented ``__init__`` calls once it has made the instance's state),
 and steps aside when SQLModel builds an instance for validation (``finish_init`` unset), as SQLModel's does.
-tests/domain/test_fast_init.py checks that it builds exactly what SQLModel's constructor builds.
+The same classes set a column afterwards (a case's state, a deadline's status: ~18 a transition) in one step too
+(``fast_setattr``: SQLAlchemy's set, then pydantic's bookkeeping, as SQLModel's ``__setattr__`` does them).
+tests/domain/test_fast_init.py checks that both build exactly what SQLModel's own code builds.
 """
 
 from __future__ import annotations
@@ -47,12 +49,41 @@ def _fields(cls: type[SQLModel]) -> tuple[tuple[str, Any, Callable[[], Any] | No
 
 
 def install(*classes: type[SQLModel]) -> None:
-    """Build instances of ``classes`` with ``fast_init``."""
+    """Build instances of ``classes`` with ``fast_init``, and set their columns with ``fast_setattr``."""
     for cls in classes:
         manager = cls._sa_class_manager  # type: ignore[attr-defined]
         if getattr(manager.original_init, "_cdht_fast", False):
             continue
         manager.original_init = _constructor(cls, manager.original_init)
+        setter = _setter(cls)
+        if setter is not None:
+            cls.__setattr__ = setter  # type: ignore[method-assign,assignment]
+
+
+def _setter(cls: type[SQLModel]) -> Callable[[Any, str, Any], None] | None:
+    """SQLModel's ``__setattr__`` for a column of ``cls`` in one step: the value set through SQLAlchemy (so the row
+    is marked changed, as before), then pydantic's bookkeeping for a model field (the instance dict, the fields
+    set: ``pydantic.main._model_field_setattr_handler``); without SQLModel's per-call questions (is the class a
+    table, is the name instrumented) and pydantic's handler lookup. Anything else, a subclass's instance, or a class
+    that validates assignments or is frozen: SQLModel's own."""
+    sqlmodel_setattr = cls.__setattr__
+    if cls.model_config.get("validate_assignment") or cls.model_config.get("frozen"):
+        return None
+    manager = cls._sa_class_manager  # type: ignore[attr-defined]
+    relationships = cls.__sqlmodel_relationships__  # type: ignore[attr-defined]
+    columns = frozenset(
+        name for name in cls.model_fields if name not in relationships and manager.is_instrumented(name, search=True)
+    )
+
+    def fast_setattr(self: Any, name: str, value: Any) -> None:
+        if name in columns and type(self) is cls:
+            attributes.set_attribute(self, name, value)
+            self.__dict__[name] = value
+            self.__pydantic_fields_set__.add(name)
+            return
+        sqlmodel_setattr(self, name, value)
+
+    return fast_setattr
 
 
 def _constructor(cls: type[SQLModel], sqlmodel_init: Callable[..., None]) -> Callable[..., None]:

@@ -116,3 +116,40 @@ async def test_a_row_built_fast_is_stored_and_read_back(api: Api) -> None:
             await session.execute(select(Deadline).where(Deadline.case_id == case_id, Deadline.key == "extra"))
         ).scalar_one()
         assert (row.due_at, row.inputs, row.status, row.closed_at) == (NOW, {}, "open", None)
+
+
+# A column of each row set again, as the engine sets them (a state, a status, a time, a JSON value).
+CHANGES: dict[type[SQLModel], dict[str, Any]] = {
+    Deadline: {"status": "met", "closed_at": NOW, "inputs": {"b": 2}},
+    Case: {"state": "submitted", "dossier": {"submit": {}}, "row_version": 2, "updated_at": NOW},
+    AuditEvent: {"seq": 2},
+    OutboxMessage: {"body": {"b": 2}},
+    AdminUnit: {"name": "Xã Hai"},
+}
+
+
+@pytest.mark.parametrize(("cls", "values"), ROWS, ids=[cls.__name__ for cls, _ in ROWS])
+def test_a_column_set_as_sqlmodel_sets_it(cls: type[SQLModel], values: dict[str, Any]) -> None:
+    assert cls.__setattr__ is not SQLModel.__setattr__  # fast_init's setter installed
+    fast, slow = cls(**values), cls(**values)
+    for row in (fast, slow):
+        inspect(row).committed_state.clear()  # as if read from the database: nothing pending
+        inspect(row).modified = False
+    for name, value in CHANGES.get(cls, {}).items():
+        setattr(fast, name, value)
+        SQLModel.__setattr__(slow, name, value)
+    assert {k: v for k, v in fast.__dict__.items() if k != "_sa_instance_state"} == {
+        k: v for k, v in slow.__dict__.items() if k != "_sa_instance_state"
+    }
+    assert fast.__pydantic_fields_set__ == slow.__pydantic_fields_set__
+    fast_state, slow_state = inspect(fast), inspect(slow)
+    assert fast_state.committed_state == slow_state.committed_state and set(fast_state.committed_state) == set(
+        CHANGES.get(cls, {})
+    )
+    assert fast_state.modified == slow_state.modified
+
+
+def test_a_name_that_is_not_a_column_goes_to_sqlmodel() -> None:
+    row = Deadline(**ROWS[0][1])
+    with pytest.raises(ValueError):  # pydantic: no such field
+        row.not_a_column = 1
