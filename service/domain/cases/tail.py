@@ -22,7 +22,6 @@ from service.persistence.loaded import LoadedValues
 from service.persistence.tables import AuditEvent, Case, OutboxMessage
 from workflows.registry import Registry
 
-
 # What an outbox row tells of the case and of the event (their loaded values, ``persistence.loaded``).
 _CASE_NAMED = LoadedValues("id", "procedure", "version", "unit_code", "cycle")
 _EVENT_NAMED = LoadedValues("from_state", "to_state", "trigger", "actor_sub", "uid", "seq")
