@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +206,22 @@ def loadavg() -> tuple[float, float, float]:
         return (math.nan, math.nan, math.nan)
 
 
+# The libraries a request goes through: a fresh venv resolves them anew (pyproject.toml has lower bounds only), so a
+# run records which it measured.
+STACK = ("fastapi", "starlette", "uvicorn", "uvloop", "sqlalchemy", "sqlmodel", "asyncpg", "pydantic", "pydantic-core")
+
+
+def stack_versions() -> dict[str, str]:
+    found = {}
+    for name in STACK:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
+
+
 def machine() -> dict[str, Any]:
     return {
+        "libraries": stack_versions(),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "ram_gib": round(ram_gib(), 1),

@@ -47,6 +47,11 @@ def markdown(run: dict[str, Any], reports: list[dict[str, Any]]) -> str:
         f"PostgreSQL {m['postgresql']}; Linux {m['kernel']}. Load average at the start: "
         f"{', '.join(f'{x:.2f}' for x in m['loadavg'])} (the machine is shared: other engineers' test runs "
         "compete for its 2 cores, so figures are noisy). Arguments: `" + " ".join(run["argv"]) + "`.",
+        *(
+            ["Libraries: " + ", ".join(f"{name} {version}" for name, version in m["libraries"].items()) + "."]
+            if m.get("libraries")
+            else []
+        ),
         "",
         *([run["note"], ""] if run.get("note") else []),
         "| benchmark | goal | target | measured | |",
