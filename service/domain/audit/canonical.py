@@ -49,9 +49,6 @@ _TIME = EVENT_COLUMNS.index("occurred_at")
 
 def encode_default(value: Any) -> Any:
     """How the canonical encoding writes what JSON has no type for: times as ``format_time``, dates in ISO form."""
-    if type(value) is datetime and value.tzinfo is timezone.utc and value.year >= 1000:
-        # format_stored_time inline: the times rows hold (a state digest writes one for each evidence file)
-        return value.isoformat(timespec="microseconds")[:-6] + "Z"
     if isinstance(value, datetime):
         return format_stored_time(value)  # format_time's text, without strftime for the UTC times rows hold
     if isinstance(value, date):
