@@ -409,6 +409,12 @@ def main() -> None:
             report.profiles[f"{len(reserved) - 1} {TRIGGER} one after the other, in-process (cProfile)"] = asyncio.run(
                 profile_in_process(db, data, reserved[1:], last.cycle)
             )
+            from bench.statement_floor import measured  # here: it imports this module
+
+            report.profiles[
+                "the floor under a transition: its statements replayed on asyncpg alone, against the whole service "
+                "in-process and the ceiling's transaction (bench/statement_floor.py)"
+            ] = measured(out)
         report.notes.append(
             f"one {TRIGGER} in-process issues {statements} SQL statements (the ceiling: 2 plus BEGIN/COMMIT); "
             f"{elapsed * 1000:.0f} ms on this machine now"
