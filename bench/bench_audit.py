@@ -3,7 +3,7 @@
 Loads ``--events`` audit events (default 10 million: 10,600-odd communes × 10 cycles × 94 events) as whole,
 valid case chains: ten template cases (one per cycle 2025–2034, each walked through the API to ``recognized``:
 15 indicators with evidence, 13 returned once and resubmitted, 94 events) cloned onto every commune with new ids,
-units and times, hashes and digests recomputed (bench/datagen.py), COPY-loaded in time order across every case (as
+units and times, hashes and digests recomputed (bench/datagen/), COPY-loaded in time order across every case (as
 real years write them: the events of all provinces interleave in id order), the audit table's secondary indexes
 built after the load and the table vacuumed. ``--keep`` keeps the database; ``--reuse NAME`` measures a kept one
 again without loading (upgrade it first when the migrations changed). Then, against the service (uvicorn, one
@@ -30,237 +30,22 @@ Goals: history p99 < 10 ms, search p99 < 50 ms, verify ≥ 200,000 events/s.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
 import random
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-import asyncpg
+from bench.audit_data import FIRST_CYCLE, build, middle_times, reuse_or_create, reused
+from bench.audit_latency import explain, latency_report, query_latencies, search_requests, timed_gets
+from bench.audit_throughput import hashing_limit, profile_verify, stream_count, verify_incremental
+from bench.datagen import case_clones
+from bench.machine import CpuLoad, cpu_seconds
+from bench.profiles import PySpy
+from bench.results import Report, base_parser, latency_summary, work_dir
+from bench.servers import Http, Server, bearer, free_port, uvicorn_argv
+from bench.service_config import service_env, token
 
-from bench import datagen
-from bench.common import (
-    CpuLoad,
-    Http,
-    PySpy,
-    Report,
-    Server,
-    base_parser,
-    bearer,
-    cprofile_summary,
-    cpu_seconds,
-    database,
-    dsn,
-    fmt,
-    free_port,
-    latency_summary,
-    service_env,
-    token,
-    uvicorn_argv,
-    work_dir,
-)
-
-FIRST_CYCLE = 2025
 NATIONAL = "VN"
-
-
-async def build(db: str, data: Path, events: int, cycles: int, log: Any) -> dict[str, Any]:
-    cases = math.ceil(events / datagen.EVENTS_PER_FULL_CASE)
-    communes = math.ceil(cases / cycles)
-    rows = datagen.tree(communes, 34)
-    await datagen.add_units(db, datagen.template_units(cycles) + rows)
-    t0 = time.monotonic()
-    templates = await datagen.make_templates(db, data, [FIRST_CYCLE + c for c in range(cycles)])
-    log(f"[audit] {cycles} templates walked through the API in {time.monotonic() - t0:.0f} s")
-    pairs = datagen.communes_of(rows)
-    clones = []
-    for c in range(cycles):  # cycle after cycle, as the years go by (ids follow time)
-        for commune, province in pairs:
-            if len(clones) < cases:
-                clones.append(datagen.Clone(len(clones), commune, province, c))
-    t0 = time.monotonic()
-    ids = await datagen.load(db, templates, clones, rebuild_indexes=events > 300_000, interleave=True, progress=log)
-    load_seconds = time.monotonic() - t0
-    sample = random.Random(7).sample(range(len(ids)), 3)
-    await datagen.check_clones(db, [ids[i] for i in sample])
-    connection = await asyncpg.connect(dsn(db))
-    total = await connection.fetchval("SELECT count(*) FROM audit_event")
-    size = await connection.fetchval("SELECT pg_size_pretty(pg_total_relation_size('audit_event'))")
-    db_size = await connection.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
-    await connection.close()
-    return {
-        "case_ids": ids,
-        "clones": clones,
-        "templates": templates,
-        "events": total,
-        "load_seconds": load_seconds,
-        "table_size": size,
-        "db_size": db_size,
-        "communes": communes,
-    }
-
-
-@contextlib.contextmanager
-def reuse_or_create(name: str | None, *, keep: bool) -> Iterator[str]:
-    """The kept database ``name`` as it is (never dropped here), or a new one (``bench.common.database``)."""
-    if name:
-        yield name
-        return
-    with database("audit", keep=keep) as db:
-        yield db
-
-
-async def reused(db: str) -> dict[str, Any]:
-    """What ``build`` returns, read from a kept database (``--reuse``)."""
-    connection = await asyncpg.connect(dsn(db))
-    try:
-        rows = await connection.fetch(
-            "SELECT c.id, c.unit_code, u.parent_code FROM cases AS c JOIN admin_unit AS u ON u.code = c.unit_code "
-            f"WHERE u.parent_code <> '{datagen.TPL_PROVINCE}' ORDER BY c.created_at, c.id"
-        )
-        total = await connection.fetchval("SELECT count(*) FROM audit_event")
-        size = await connection.fetchval("SELECT pg_size_pretty(pg_total_relation_size('audit_event'))")
-        db_size = await connection.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
-    finally:
-        await connection.close()
-    clones = [datagen.Clone(i, row["unit_code"], row["parent_code"], 0) for i, row in enumerate(rows)]
-    return {
-        "case_ids": [row["id"] for row in rows],
-        "clones": clones,
-        "events": total,
-        "load_seconds": float("nan"),
-        "table_size": size,
-        "db_size": db_size,
-        "communes": len({clone.commune for clone in clones}),
-    }
-
-
-async def middle_times(db: str, case_ids: list[str]) -> list[datetime]:
-    """The time of the event in the middle of each case's history (where an as_of replay stops)."""
-    connection = await asyncpg.connect(dsn(db))
-    try:
-        return [
-            await connection.fetchval(
-                "SELECT occurred_at FROM audit_event WHERE case_id = $1 ORDER BY seq "
-                "OFFSET (SELECT count(*) / 2 FROM audit_event WHERE case_id = $1) LIMIT 1",
-                case_id,
-            )
-            for case_id in case_ids
-        ]
-    finally:
-        await connection.close()
-
-
-async def timed_gets(port: int, requests: list[tuple[str, dict[str, str]]]) -> tuple[list[float], list[str]]:
-    http = Http(port)
-    latencies, problems = [], []
-    try:
-        for path, headers in requests:
-            t0 = time.perf_counter()
-            status, body = await http.request("GET", path, headers=headers)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            if status != 200 and len(problems) < 3:
-                problems.append(f"{status} {path[:120]}: {body[:200]!r}")
-    finally:
-        await http.close()
-    return latencies, problems
-
-
-async def query_latencies(db: str, case_ids: list[str]) -> list[float]:
-    """The query behind the history endpoint, alone (asyncpg, a prepared statement)."""
-    connection = await asyncpg.connect(dsn(db))
-    statement = await connection.prepare("SELECT * FROM audit_event WHERE case_id = $1 ORDER BY seq")
-    latencies = []
-    try:
-        for case_id in case_ids:
-            t0 = time.perf_counter()
-            await statement.fetch(case_id)
-            latencies.append((time.perf_counter() - t0) * 1000)
-    finally:
-        await connection.close()
-    return latencies
-
-
-async def stream_count(port: int, path: str, headers: dict[str, str]) -> tuple[int, int, float, int]:
-    """Lines and bytes of a streamed answer, and the seconds it took."""
-    counts = [0, 0]
-
-    def sink(chunk: bytes) -> None:
-        counts[0] += chunk.count(b"\n")
-        counts[1] += len(chunk)
-
-    http = Http(port)
-    t0 = time.perf_counter()
-    try:
-        status, _ = await http.request("GET", path, headers=headers, sink=sink)
-    finally:
-        await http.close()
-    return counts[0], counts[1], time.perf_counter() - t0, status
-
-
-def search_requests(
-    rng: random.Random, n: int, pick: Any, province_tokens: dict[str, str], national: str, cycles: int
-) -> dict[str, list[tuple[str, dict[str, str]]]]:
-    """Six kinds of filtered searches, first page (the default 50), random values."""
-    kinds: dict[str, list[tuple[str, dict[str, str]]]] = {k: [] for k in SEARCHES}
-    for i in range(n):
-        kind = SEARCHES[i % len(SEARCHES)]
-        commune, province = pick()
-        year = FIRST_CYCLE + rng.randrange(cycles)
-        headers = bearer(province_tokens[province])
-        if kind == "rare trigger in the province":
-            params = {"kind": "transition", "trigger": rng.choice(["recognize", "form_council", "submit_dossier"])}
-        elif kind == "one commune":
-            params = {"unit": commune}
-        elif kind == "one actor":
-            params = {"actor": f"chu-tich.{commune}"}
-        elif kind == "a week":
-            start = datetime(year, 2, 1, tzinfo=UTC) + timedelta(days=rng.randrange(200))
-            params = {"since": start.isoformat(), "until": (start + timedelta(days=7)).isoformat()}
-        elif kind == "national trigger since a date":
-            headers = bearer(national)
-            params = {"trigger": "record_appraisal", "since": f"{year + 1}-01-01T00:00:00+00:00"}
-        else:
-            params = {"citation": "TT25/2023 Điều 9 k2"}
-        kinds[kind].append((f"/v1/audit/events?{urlencode(params, quote_via=quote)}", headers))
-    return kinds
-
-
-SEARCHES = (
-    "rare trigger in the province",
-    "one commune",
-    "one actor",
-    "a week",
-    "national trigger since a date",
-    "citation prefix",
-)
-
-
-async def profile_verify(db: str, case_ids: list[str]) -> list[str]:
-    """Where verify's time goes: cProfile around verify over many cases' chains, in-process."""
-    import cProfile
-
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from bench.common import sa_url
-    from service.domain.audit.verify import verify
-    from service.persistence.db import session_factory
-
-    engine = create_async_engine(sa_url(db))
-    profile = cProfile.Profile()
-    try:
-        async with session_factory(engine)() as session:
-            profile.enable()
-            for case_id in case_ids:
-                await verify(session, case_id=case_id)
-            profile.disable()
-    finally:
-        await engine.dispose()
-    return cprofile_summary(profile)
 
 
 def main() -> None:
@@ -309,7 +94,7 @@ def main() -> None:
         national = token("kiem-toan.VN", "auditor", NATIONAL)
         rng = random.Random(2024)
 
-        def pick_case() -> tuple[str, datagen.Clone]:
+        def pick_case() -> tuple[str, case_clones.Clone]:
             i = rng.randrange(len(case_ids))
             return case_ids[i], clones[i]
 
@@ -475,134 +260,11 @@ def main() -> None:
     report.save(args.json)
 
 
-def latency_report(
-    report: Report,
-    history_ms: list[float],
-    query_ms: list[float],
-    search_ms: dict[str, list[float]],
-    as_of_ms: list[float],
-    problems: list[str],
-) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    """The latency figures and goals (history, search, as_of) into ``report``; the summaries of history, its query
-    alone and every search pooled."""
-    report.notes = [note for note in report.notes if not note.startswith("measured as they came")]
-    h, q, a = latency_summary(history_ms), latency_summary(query_ms), latency_summary(as_of_ms)
-    s = latency_summary([ms for values in search_ms.values() for ms in values])
-    row = lambda name, k, places=1: [name, str(k["n"]), *(fmt(k[p], places) for p in ("p50", "p95", "p99", "max"))]  # noqa: E731
-    report.figures.append(["measure", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"])
-    report.figures.append(row("history (HTTP)", h))
-    report.figures.append(row("history query alone (asyncpg)", q, 2))
-    for kind, values in search_ms.items():
-        report.figures.append(row(f"search: {kind}", latency_summary(values)))
-    report.figures.append(row("search: all kinds", s))
-    report.figures.append(row("as_of (replay, HTTP)", a))
-    report.goal(
-        "history p99", "< 10 ms", f"{h['p99']:.1f} ms over HTTP ({q['p99']:.2f} ms the query alone)", h["p99"] < 10
-    )
-    report.goal("filtered search first page p99", "< 50 ms", f"{s['p99']:.1f} ms", s["p99"] < 50)
-    report.goal("as_of p99", "< 50 ms", f"{a['p99']:.1f} ms", a["p99"] < 50)
-    if problems:
-        report.notes.append("non-200 answers: " + "; ".join(problems[:3]))
-    return h, q, s
-
-
-async def verify_incremental(http: Http, headers: dict[str, str]) -> dict[str, Any]:
-    """Sign a checkpoint (the first: every case sealed), sign one again with nothing new (every seal carried
-    forward), then the incremental verify from it: its fixed cost (the signature, the signed heads looked up, every
-    chain's numbering, every case's seal) with nothing new to re-hash."""
-    import json
-
-    t0 = time.perf_counter()
-    status, body = await http.request("POST", "/v1/audit/checkpoints", headers=headers)
-    signed = time.perf_counter() - t0
-    again = 0.0
-    if status == 201:
-        t0 = time.perf_counter()
-        status, body = await http.request("POST", "/v1/audit/checkpoints", headers=headers)
-        again = time.perf_counter() - t0
-    if status != 201:
-        return {
-            "ok": False,
-            "error": body[:300],
-            "events_trusted": 0,
-            "events_checked": 0,
-            "seconds": 0.0,
-            "sign_seconds": signed,
-            "sign_again_seconds": again,
-        }
-    t0 = time.perf_counter()
-    status, body = await http.request("GET", "/v1/audit/verify?mode=incremental", headers=headers)
-    seconds = time.perf_counter() - t0
-    answer = json.loads(body) if status == 200 else {"ok": False, "error": body[:300]}
-    return {
-        "ok": answer.get("ok"),
-        "events_trusted": answer.get("events_trusted") or 0,
-        "events_checked": answer.get("events_checked") or 0,
-        "seconds": seconds,
-        "sign_seconds": signed,
-        "sign_again_seconds": again,
-        **({"first_bad_event": answer["first_bad_event"]} if answer.get("first_bad_event") else {}),
-    }
-
-
-async def hashing_limit(db: str, events: int = 100_000) -> dict[str, float]:
-    """What building each event's canonical text and hashing it costs alone, per event on one core
-    (``bench.verify_limit``), and the throughput two cores doing nothing else would reach with the cheaper side."""
-    from bench.verify_limit import postgres_limit, python_limit
-
-    connection = await asyncpg.connect(dsn(db))
-    try:
-        py = await python_limit(connection, events)
-        pg = await postgres_limit(connection, events)
-    finally:
-        await connection.close()
-    per_event = min(py["text µs"] + py["sha256 µs"], pg["read + text + sha256 + hex"])
-    return {
-        "events": py["events"],
-        "python_text": py["text µs"],
-        "python_sha256": py["sha256 µs"],
-        "pg_read": pg["read"],
-        "pg_text": pg["text µs"],
-        "pg_sha256": pg["sha256 + hex µs"],
-        "ceiling": 2 / (per_event / 1e6) if per_event > 0 else 0.0,
-    }
-
-
 async def _once(http: Http, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
     try:
         return await http.request("GET", path, headers=headers)
     finally:
         await http.close()
-
-
-async def explain(db: str, out: Path, now: datetime, path: str, tok: str) -> list[str]:
-    """EXPLAIN ANALYZE of the audit query one search request runs (captured from the app in-process)."""
-    from sqlalchemy import event
-
-    api = datagen.InProcess(db, out / "data", now)
-    captured: list[tuple[str, Any]] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        if "FROM audit_event" in statement:
-            captured.append((statement, parameters))
-
-    event.listen(api.app.state.services.engine.sync_engine, "before_cursor_execute", before)
-    try:
-        await api.call("GET", path, tok)
-    finally:
-        await api.close()
-    if not captured:
-        return ["(no audit query captured)"]
-    statement, parameters = captured[-1]
-    connection = await asyncpg.connect(dsn(db))
-    try:
-        plan = await connection.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *parameters)
-    finally:
-        await connection.close()
-    # The recursive CTEs resolving the unit subtrees come first in the plan; the scan of audit_event is what counts.
-    lines = [row[0] for row in plan]
-    start = next((i for i, line in enumerate(lines) if "Semi Join" in line or "audit_event" in line), 0)
-    return [f"GET {path[:150]}", lines[0], *lines[start : start + 30], *[x for x in lines if "Execution Time" in x]]
 
 
 if __name__ == "__main__":

@@ -32,18 +32,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import datagen
-from bench.common import (
-    CpuLoad,
-    Report,
-    base_parser,
-    cprofile_summary,
-    database,
-    fmt,
-    sa_url,
-    token,
-    work_dir,
-)
+from bench.databases import database, sa_url
+from bench.datagen import case_clones, case_templates, unit_tree
+from bench.datagen.in_process import InProcess
+from bench.machine import CpuLoad
+from bench.profiles import cprofile_summary
+from bench.results import Report, base_parser, fmt, work_dir
+from bench.service_config import token
 
 SWEEP_CYCLE = 2025  # cases opened in January 2025; their submission deadline is 28/02/2026
 SWEEP_AT = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
@@ -108,10 +103,10 @@ async def sweep_in_processes(db: str, now: datetime, count: int) -> tuple[float,
 
 async def run(args: Any, db: str, out: Path, report: Report) -> None:
     log = lambda message: print(message, flush=True)  # noqa: E731
-    rows = datagen.tree(args.communes, 34)
-    report_rows = datagen.tree(args.report_communes, 1, prefix=REPORT_PREFIX)
-    await datagen.add_units(db, datagen.template_units(3) + rows + report_rows)
-    pairs = datagen.communes_of(rows)
+    rows = unit_tree.tree(args.communes, 34)
+    report_rows = unit_tree.tree(args.report_communes, 1, prefix=REPORT_PREFIX)
+    await unit_tree.add_units(db, unit_tree.template_units(3) + rows + report_rows)
+    pairs = unit_tree.communes_of(rows)
 
     if "sweep" in args.parts:
         await sweep_part(args, db, out, report, pairs, log)
@@ -129,13 +124,13 @@ def _sweep_row(step: str, fired: int, seconds: float, goal: str) -> list[str]:
 async def sweep_part(args: Any, db: str, out: Path, report: Report, pairs: list, log: Any) -> None:
     """One case per commune, its submission deadline passed; the sweepers fire lapse on each."""
     cycles = [SWEEP_CYCLE, PROFILE_CYCLE] + ([ALONE_CYCLE] if args.sweepers > 1 else [])
-    planning = await datagen.make_templates(db, out / "data", cycles, until="planning")
-    clones = [datagen.Clone(i, c, p, 0) for i, (c, p) in enumerate(pairs)]
-    profiled = [datagen.Clone(len(clones) + i, c, p, 1) for i, (c, p) in enumerate(pairs[: args.profile_cases])]
+    planning = await case_templates.make_templates(db, out / "data", cycles, until="planning")
+    clones = [case_clones.Clone(i, c, p, 0) for i, (c, p) in enumerate(pairs)]
+    profiled = [case_clones.Clone(len(clones) + i, c, p, 1) for i, (c, p) in enumerate(pairs[: args.profile_cases])]
     serial = len(clones) + len(profiled)
-    alone = [datagen.Clone(serial + i, c, p, 2) for i, (c, p) in enumerate(pairs)] if args.sweepers > 1 else []
-    ids = await datagen.load(db, planning, clones + profiled + alone, chunk=500, progress=log)
-    await datagen.check_clones(db, ids[:2])
+    alone = [case_clones.Clone(serial + i, c, p, 2) for i, (c, p) in enumerate(pairs)] if args.sweepers > 1 else []
+    ids = await case_clones.load(db, planning, clones + profiled + alone, chunk=500, progress=log)
+    await case_clones.check_clones(db, ids[:2])
     report.figures.append(["step", "size", "seconds", "rate", "goal"])
     if args.sweepers > 1:
         seconds, done, cpu = await sweep_in_processes(db, SWEEP_AT, args.sweepers)
@@ -175,14 +170,14 @@ async def sweep_part(args: Any, db: str, out: Path, report: Report, pairs: list,
 
 async def report_part(args: Any, db: str, out: Path, report: Report, report_rows: list, serial: int, log: Any) -> None:
     """The annual report of a province whose communes' cases are all decided: compile, three times."""
-    decided = await datagen.make_templates(db, out / "data", [REPORT_CYCLE], first_index=2)
-    report_pairs = datagen.communes_of(report_rows)
-    await datagen.load(
-        db, decided, [datagen.Clone(serial + i, c, p, 0) for i, (c, p) in enumerate(report_pairs)], progress=log
+    decided = await case_templates.make_templates(db, out / "data", [REPORT_CYCLE], first_index=2)
+    report_pairs = unit_tree.communes_of(report_rows)
+    await case_clones.load(
+        db, decided, [case_clones.Clone(serial + i, c, p, 0) for i, (c, p) in enumerate(report_pairs)], progress=log
     )
     office = report_rows[0][0]
     officer = token(f"chuyen-vien.{office}", "province_officer", office)
-    api = datagen.InProcess(db, out / "data", REPORT_AT)
+    api = InProcess(db, out / "data", REPORT_AT)
     try:
         opened = await api.call("POST", "/v1/reports", officer, json={"unit": office, "cycle": REPORT_CYCLE})
         times = []
@@ -220,7 +215,7 @@ async def report_part(args: Any, db: str, out: Path, report: Report, report_rows
 async def campaign_part(args: Any, db: str, out: Path, report: Report, pairs: list, log: Any) -> None:
     """Cycle N for every commune, one campaign per province, one after the other."""
     provinces = sorted({p for _, p in pairs})
-    api = datagen.InProcess(db, out / "data", CAMPAIGN_AT)
+    api = InProcess(db, out / "data", CAMPAIGN_AT)
     try:
         body = {"procedure": "cdht_xa", "cycle": CAMPAIGN_CYCLE, "kind": "first", "dry_run": False}
         first = token(f"giam-doc.{provinces[0]}", "province_director", provinces[0])

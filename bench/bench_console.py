@@ -17,21 +17,13 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import (
-    PY,
-    PySpy,
-    Report,
-    Server,
-    base_parser,
-    database,
-    free_port,
-    latency_summary,
-    machine,
-    service_env,
-    settings_for,
-    token,
-)
-from bench.datagen import add_units
+from bench.databases import database
+from bench.datagen.unit_tree import add_units
+from bench.machine import machine
+from bench.profiles import PySpy
+from bench.results import Report, base_parser, latency_summary
+from bench.servers import Server, free_port
+from bench.service_config import PY, service_env, settings_for, token
 
 NOW = datetime.fromisoformat("2027-01-20T09:00:00+07:00")
 PROVINCE, DIRECTOR = "DEMO-LS", "province-director"

@@ -7,7 +7,7 @@ deadlines, the unit path, prior recognitions), checks authority and five guards 
 upgrade interval, before the submission deadline, no future dates), moves the state, records the requested level
 in the dossier, closes the ``submission`` deadline (met) and opens the ``decision`` deadline (31/03), appends the
 hash-chained audit event with the case's digest and the outbox row, commits, and answers with the case as the
-caller now sees it. The cases are clones of a case walked through the API (bench/datagen.py), one template per
+caller now sees it. The cases are clones of a case walked through the API (bench/datagen/), one template per
 cycle. Each run (the warm-up, each concurrency, the profile) fires the cases of a cycle of its own, the service's
 clock moved between runs (the dev clock of its data directory) into that cycle's window for the dossier: windows of
 two cycles never overlap. A commune thus has a case in every cycle, and the unit tree every worker keeps is the size
@@ -40,28 +40,15 @@ from typing import Any
 
 import asyncpg
 
-from bench import datagen
 from bench.ceiling_app import prepare
-from bench.common import (
-    PY,
-    ROOT,
-    CpuLoad,
-    PySpy,
-    Report,
-    Server,
-    base_parser,
-    cprofile_summary,
-    cpu_seconds,
-    database,
-    dsn,
-    fmt,
-    free_port,
-    memory_kb,
-    service_env,
-    token,
-    uvicorn_argv,
-    work_dir,
-)
+from bench.databases import database, dsn
+from bench.datagen import case_clones, case_templates, unit_tree
+from bench.datagen.in_process import InProcess
+from bench.machine import CpuLoad, cpu_seconds, memory_kb
+from bench.profiles import PySpy, cprofile_summary
+from bench.results import Report, base_parser, fmt, work_dir
+from bench.servers import Server, free_port, uvicorn_argv
+from bench.service_config import PY, ROOT, service_env, token
 from service import clock_file
 
 CYCLE = 2025  # the first run's cycle; each run after it fires the cases of the next cycle
@@ -136,23 +123,23 @@ def tree_communes(runs: list[Run]) -> int:
 
 async def setup(db: str, data: Path, runs: list[Run], log: Any) -> None:
     """Each run's cases in review_meeting_held (a template per cycle, cloned), spread over the communes."""
-    rows = datagen.tree(tree_communes(runs), PROVINCES)
-    await datagen.add_units(db, datagen.template_units(len(runs)) + rows)
+    rows = unit_tree.tree(tree_communes(runs), PROVINCES)
+    await unit_tree.add_units(db, unit_tree.template_units(len(runs)) + rows)
     cycles = [run.cycle for run in runs]
-    templates = await datagen.make_templates(db, data, cycles, until="review_meeting_held", returns=0)
-    pairs = datagen.communes_of(rows)
+    templates = await case_templates.make_templates(db, data, cycles, until="review_meeting_held", returns=0)
+    pairs = unit_tree.communes_of(rows)
     clones, serial = [], 0
     for k, run in enumerate(runs):
         run.first = serial
         for i in range(run.cases):
             commune, province = pairs[(serial + i) % len(pairs)]  # consecutive communes, on from the last run's
-            clones.append(datagen.Clone(serial + i, commune, province, k))
+            clones.append(case_clones.Clone(serial + i, commune, province, k))
             run.communes.append(commune)
         serial += run.cases
-    ids = await datagen.load(db, templates, clones, chunk=250, progress=log)
+    ids = await case_clones.load(db, templates, clones, chunk=250, progress=log)
     for run in runs:
         run.ids = ids[run.first : run.first + run.cases]
-    await datagen.check_clones(db, [run.ids[0] for run in runs])
+    await case_clones.check_clones(db, [run.ids[0] for run in runs])
     await prepare(dsn(db), len(ids))
     log(
         f"[transitions] {len(ids):,} cases in review_meeting_held ({templates[0].events} events each), cycles "
@@ -232,7 +219,7 @@ async def statements_per_transition(db: str, data: Path, case_id: str, commune: 
     """SQL statements one transition issues (and its in-process time), counted on the engine."""
     from sqlalchemy import event
 
-    api = datagen.InProcess(db, data, moment(cycle))
+    api = InProcess(db, data, moment(cycle))
     count = [0]
 
     def before(*_args: Any) -> None:
@@ -256,7 +243,7 @@ async def profile_in_process(db: str, data: Path, reserved: list[tuple[str, str]
 
     from service import walkthrough as w
 
-    api = datagen.InProcess(db, data, moment(cycle))
+    api = InProcess(db, data, moment(cycle))
     body = {"data": w.submit_dossier(cycle)}
     calls = [(f"/v1/cases/{case_id}/transitions/{TRIGGER}", leader(commune, cycle)) for case_id, commune in reserved]
     profile = cProfile.Profile()

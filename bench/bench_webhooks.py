@@ -23,24 +23,14 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import datagen
-from bench.common import (
-    PY,
-    ROOT,
-    CpuLoad,
-    PySpy,
-    Report,
-    backend_pids,
-    base_parser,
-    cpu_seconds,
-    database,
-    dsn,
-    free_port,
-    get_once,
-    service_env,
-    token,
-    work_dir,
-)
+from bench.databases import database, dsn
+from bench.datagen import unit_tree
+from bench.datagen.in_process import InProcess
+from bench.machine import CpuLoad, backend_pids, cpu_seconds
+from bench.profiles import PySpy
+from bench.results import Report, base_parser, work_dir
+from bench.servers import free_port, get_once
+from bench.service_config import PY, ROOT, service_env, token
 
 NOW = datetime(2026, 2, 10, 8, 0, tzinfo=UTC)
 
@@ -80,7 +70,7 @@ async def outbox_rows(db: str, count: int, communes: list[tuple[str, str]], firs
 
 
 async def subscribe(db: str, data: Path, url: str) -> str:
-    api = datagen.InProcess(db, data, NOW)
+    api = InProcess(db, data, NOW)
     try:
         admin = token("quan-tri.VN", "admin", "VN")
         created = await api.call(
@@ -135,9 +125,9 @@ def main() -> None:
     report = Report("webhooks", "4. Webhook deliveries, one dispatcher", size=f"{events:,} events, one subscription")
     started = time.monotonic()
     with database("webhooks", keep=args.keep) as db:
-        rows = datagen.tree(1000, 34)
-        asyncio.run(datagen.add_units(db, rows))
-        communes = datagen.communes_of(rows)
+        rows = unit_tree.tree(1000, 34)
+        asyncio.run(unit_tree.add_units(db, rows))
+        communes = unit_tree.communes_of(rows)
         port = free_port()
         asyncio.run(subscribe(db, out / "data", f"http://127.0.0.1:{port}/hooks/cdht"))
         asyncio.run(outbox_rows(db, events, communes))

@@ -28,7 +28,9 @@ from typing import Any
 import asyncpg
 from sqlalchemy import event
 
-from bench.common import backend_pids, bench_database, cpu_seconds, dsn, settings_for
+from bench.databases import bench_database, dsn
+from bench.machine import backend_pids, cpu_seconds
+from bench.service_config import settings_for
 
 NOW = datetime(2026, 2, 10, 8, 0, tzinfo=UTC)
 

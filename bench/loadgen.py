@@ -19,7 +19,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.common import Http, latency_summary
+from bench.results import latency_summary
+from bench.servers import Http
 
 
 async def run(args: argparse.Namespace) -> dict:

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, ROOT, machine
+from bench.machine import machine
+from bench.service_config import PY, ROOT
 
 BENCHMARKS = {  # the longest (the audit load) last
     "transitions": "bench.bench_transitions",

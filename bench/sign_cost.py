@@ -27,7 +27,8 @@ from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bench.common import backend_clock, sa_url
+from bench.databases import sa_url
+from bench.machine import backend_clock
 from service.config import Settings
 from service.domain.actor import system_actor
 from service.domain.audit import checkpoints

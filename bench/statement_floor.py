@@ -33,9 +33,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from bench import datagen
 from bench.bench_transitions import CYCLE, NOW, TRIGGER, Run, leader, moment, setup
-from bench.common import _admin, backend_pids, cpu_seconds, database, settings_for, token
+from bench.databases import _admin, database
+from bench.datagen.in_process import InProcess
+from bench.machine import backend_pids, cpu_seconds
+from bench.service_config import settings_for, token
 
 WARM = 20
 CEILING_ROWS = 1000
@@ -61,7 +63,7 @@ async def _service(
     db: str, data: Path, now: datetime, calls: list[tuple[str, str]], body: dict, captured: Captured
 ) -> tuple[float, float]:
     """Fire the transitions through the app; CPU of this process and of the backends per transition (timed ones)."""
-    api = datagen.InProcess(db, data, now)
+    api = InProcess(db, data, now)
     try:
         for path, tok in calls[:WARM]:
             await api.call("POST", path, tok, json=body)

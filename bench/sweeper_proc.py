@@ -20,7 +20,7 @@ async def run(database: str, now: datetime) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from bench.common import sa_url
+    from bench.databases import sa_url
     from service.persistence.db import session_factory
     from service.workers.deadlines import sweep
     from workflows.registry import default_registry

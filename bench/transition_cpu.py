@@ -22,9 +22,13 @@ import time
 from importlib import import_module
 from pathlib import Path
 
-from bench import datagen
 from bench.bench_transitions import CYCLE, NOW, TRIGGER, Run, setup
-from bench.common import _admin, backend_pids, cprofile_summary, cpu_seconds, database, token
+from bench.databases import _admin, database
+from bench.datagen import unit_tree
+from bench.datagen.in_process import InProcess
+from bench.machine import backend_pids, cpu_seconds
+from bench.profiles import cprofile_summary
+from bench.service_config import token
 
 WARM = 20
 
@@ -49,7 +53,7 @@ async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bo
 
     from service import walkthrough as w
 
-    api = datagen.InProcess(db, data, NOW)
+    api = InProcess(db, data, NOW)
     settle = getattr(import_module("service.main"), "settle_heap", None)
     if settle is not None:
         settle()  # what a server's worker does once started (the app's lifespan; the ASGI client runs none)
@@ -116,7 +120,7 @@ def main() -> None:
     ids = (args.work_dir / "ids").read_text().split()
     kept = args.work_dir / "communes"  # a database made before cases shared communes has one per case in tree order
     communes = (
-        kept.read_text().split() if kept.exists() else [c for c, _ in datagen.communes_of(datagen.tree(len(ids)))]
+        kept.read_text().split() if kept.exists() else [c for c, _ in unit_tree.communes_of(unit_tree.tree(len(ids)))]
     )
     cases = list(zip(ids, communes, strict=True))[args.skip : args.skip + args.count]
     copy = f"{args.reuse}_copy_{os.getpid()}"

@@ -30,7 +30,8 @@ import time
 
 import asyncpg
 
-from bench.common import backend_clock, dsn
+from bench.databases import dsn
+from bench.machine import backend_clock
 from service.domain.audit.canonical import EVENT_COLUMNS, SORTED_FIELDS, canonical_json, format_stored_time, row_hash
 
 _TIME = EVENT_COLUMNS.index("occurred_at")
@@ -123,7 +124,7 @@ async def verify_cost(database: str) -> dict[str, float]:
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
     from sqlalchemy.pool import NullPool
 
-    from bench.common import sa_url
+    from bench.databases import sa_url
     from service.domain.audit.verify import verify_part
     from service.heap import settle_heap
     from service.workers.verify_processes import chain_ranges
