@@ -31,13 +31,13 @@ RUN groupadd --system --gid 10001 cdht \
 
 WORKDIR /app
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY service ./service
 COPY workflows ./workflows
 COPY migrations ./migrations
 COPY openapi ./openapi
 
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir -c constraints.txt . \
  && mkdir -p /app/var \
  && chown cdht:cdht /app/var
 

@@ -8,6 +8,7 @@
 #   make openapi  regenerate openapi/openapi.json
 #   make tools    the npm tools the tests use (Spectral) into tools/node_modules, when npm is installed
 #   make readme   rewrite the README's list of reason codes from workflows/reasons.py
+#   make constraints  resolve pyproject.toml's ranges afresh into constraints.txt (the versions .venv is built with)
 #   make clean    remove .venv, var/ and caches
 
 PY          ?= python3
@@ -26,15 +27,16 @@ BIN  := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test lint openapi readme clean bench tools
+.PHONY: help run test lint openapi readme clean bench tools constraints
 
 help:
 	@echo "targets: run (HOST=$(HOST) PORT=$(PORT)), test (PYTEST_ARGS=...), lint, openapi, clean"
 
-# The virtualenv is a file target: it is rebuilt whenever pyproject.toml is newer than it.
+# The virtualenv is a file target: it is rebuilt whenever pyproject.toml or constraints.txt is newer than it. It
+# holds the versions pinned in constraints.txt: those the tests ran on (the Dockerfile installs the same).
 # On failure its mtime is reset to 1970 so that the next `make` retries instead of trusting
 # a half-built environment.
-$(VENV): pyproject.toml
+$(VENV): pyproject.toml constraints.txt
 	@command -v $(PY) >/dev/null 2>&1 || { \
 	  echo "error: '$(PY)' not found. Install Python >= 3.11 (Debian: apt-get install python3 python3-venv)" \
 	       "or pass PY=/path/to/python3." >&2; exit 1; }
@@ -49,7 +51,7 @@ $(VENV): pyproject.toml
 	       "then run make again." >&2; \
 	  exit 1; }
 	$(BIN)/pip install --upgrade pip || { touch -t 197001010000 $(VENV) 2>/dev/null; exit 1; }
-	$(BIN)/pip install -e '.[test]' || { touch -t 197001010000 $(VENV) 2>/dev/null; exit 1; }
+	$(BIN)/pip install -c constraints.txt -e '.[test]' || { touch -t 197001010000 $(VENV) 2>/dev/null; exit 1; }
 	touch $(VENV)
 
 run: $(VENV)
@@ -85,8 +87,18 @@ lint: $(VENV)
 # database of its own): prints the figures and prepends them to bench/RESULTS.md. Full sizes take an hour or more;
 # `make bench BENCH_ARGS=--quick` is the quick look. py-spy (the `bench` extra) profiles every missed goal.
 bench: $(VENV)
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,bench]'
 	PYTHONPATH=. $(BIN)/python -m bench.run_all $(BENCH_ARGS)
+
+# constraints.txt afresh: the newest releases pyproject.toml's ranges admit, resolved in a scratch venv and pinned
+# (its header kept). Then run the whole test suite on both databases before committing it.
+constraints:
+	rm -rf build/constraints-venv && $(PY) -m venv build/constraints-venv
+	build/constraints-venv/bin/pip install -q --upgrade pip
+	build/constraints-venv/bin/pip install -q -e '.[test,bench]'
+	{ grep '^#' constraints.txt; build/constraints-venv/bin/pip freeze --exclude-editable | grep -v '^#'; } \
+	  > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
+	rm -rf build/constraints-venv
 
 # Spectral (tests/test_openapi_lint.py), pinned by tools/package-lock.json; install scripts are not run (none is
 # needed, and one dependency's would only report the download).
