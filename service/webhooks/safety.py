@@ -30,6 +30,7 @@ exactly why its URL was rejected.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Collection
@@ -151,7 +152,7 @@ def _why_not_public(ip: IPAddress) -> str | None:
 def _parse(url: str, allow_private: bool, allowed_ports: Collection[int] | None) -> tuple[httpx.URL, str, int]:
     """Check the URL's shape; return it parsed with its IDNA host and effective port."""
     try:
-        parsed = httpx.URL(url)
+        parsed = _url(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise _refuse("url_invalid", f"not a valid URL: {exc}") from None
     if not parsed.scheme:
@@ -177,6 +178,22 @@ def _parse(url: str, allow_private: bool, allowed_ports: Collection[int] | None)
     return parsed, host, port
 
 
+# Parsed once per URL and per address, not once per delivery: a dispatcher posts to the same few subscriber URLs and
+# addresses over and over. Only the parsing is kept (httpx.URL and ipaddress objects are immutable); every delivery
+# still resolves its host and checks every address it got.
+@functools.lru_cache(maxsize=1024)
+def _url(url: str) -> httpx.URL:
+    return httpx.URL(url)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pinned_url(url: str, address: str) -> httpx.URL:
+    """``url`` with its host replaced by ``address`` (copy_with puts an IPv6 address in brackets; the port stays
+    explicit only if it was given)."""
+    return _url(url).copy_with(host=address)
+
+
+@functools.lru_cache(maxsize=1024)
 def _ip_literal(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host)
@@ -261,7 +278,7 @@ async def post_pinned(
     except TimeoutError:
         raise httpx.ConnectTimeout(f"resolving the webhook host of {target_url!r} timed out") from None
 
-    url = httpx.URL(target_url)
+    url = _url(target_url)
     request_headers = httpx.Headers(headers)
     # The receiver routes and authenticates by name, not by the address we pinned.
     request_headers["Host"] = url.netloc.decode("ascii")
@@ -276,10 +293,12 @@ async def post_pinned(
     limits = timeout.as_dict()
     last_error: httpx.ConnectError | None = None
     for address in target.addresses:
-        # copy_with puts IPv6 addresses in brackets; the port stays explicit only if it was given.
-        pinned = url.copy_with(host=address)
         request = httpx.Request(
-            "POST", pinned, content=content, headers=request_headers, extensions={**extensions, "timeout": limits}
+            "POST",
+            _pinned_url(target_url, address),
+            content=content,
+            headers=request_headers,
+            extensions={**extensions, "timeout": limits},
         )
         try:
             if isinstance(client, httpx.AsyncClient):

@@ -44,8 +44,9 @@ async def run_dispatcher(
             try:
                 if fanned or not pipeline.busy or time.monotonic() - last_fan_out >= FAN_OUT_EVERY:
                     fanned, last_fan_out = await fan_out(sessions, now=clock()), time.monotonic()
+                    pipeline.news()  # new events, or retries come due with time
                 claimed = 0
-                if not pipeline.busy or pipeline.room() * 4 >= pipeline.limit:
+                if not pipeline.exhausted and pipeline.wants_claim():
                     claimed = await pipeline.fill()
                 if pipeline.busy:
                     await pipeline.settle(timeout=FAN_OUT_EVERY)
