@@ -14,7 +14,10 @@
   ``POST /v1/cases/{id}/transitions/compile``, timed three times (compile may be repeated). Goal < 2 s.
 
 Requests go through the whole app (create_app behind an in-process ASGI client: routing, auth, validation,
-serialisation; no network), so a missed goal can be profiled in the same process (cProfile).
+serialisation; no network), so a missed goal can be profiled in the same process (cProfile). Each process that sweeps
+or runs the campaign settles its heap first, as a server process does once started (``service.heap.settle_heap``:
+the app's lifespan, which the ASGI client does not run; the sweeper of ``cdht serve`` starts after it), and the
+time it then spends in the cyclic garbage collector is reported beside each figure.
 
     python -m bench.bench_campaign [--quick] [--communes N] [--report-communes N]
 """
@@ -35,7 +38,7 @@ from typing import Any
 from bench.databases import database, sa_url
 from bench.datagen import case_clones, case_templates, unit_tree
 from bench.datagen.in_process import InProcess
-from bench.machine import CpuLoad
+from bench.machine import Collections, CpuLoad
 from bench.profiles import cprofile_summary
 from bench.results import Report, base_parser, fmt, work_dir
 from bench.service_config import token
@@ -53,30 +56,35 @@ REPORT_AT = datetime(2026, 4, 15, 2, 0, tzinfo=UTC)
 REPORT_PREFIX = "R"  # the report's province and communes: RP01, RX00001...
 
 
-async def sweep_once(db: str, now: datetime, profile: cProfile.Profile | None = None) -> tuple[float, Any]:
+async def sweep_once(db: str, now: datetime, profile: cProfile.Profile | None = None) -> tuple[float, Any, Collections]:
+    """One sweeper in this process at ``now``, its heap settled first: seconds, its report, the collector's runs."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    from service.heap import settle_heap
     from service.persistence.db import session_factory
     from service.workers.deadlines import sweep
     from workflows.registry import default_registry
 
     engine = create_async_engine(sa_url(db), pool_size=10, max_overflow=20)
     registry = default_registry()
+    settle_heap()
     try:
         t0 = time.perf_counter()
         if profile:
             profile.enable()
-        result = await sweep(session_factory(engine), registry, now=now)
+        with Collections() as collector:
+            result = await sweep(session_factory(engine), registry, now=now)
         if profile:
             profile.disable()
-        return time.perf_counter() - t0, result
+        return time.perf_counter() - t0, result, collector
     finally:
         await engine.dispose()
 
 
-async def sweep_in_processes(db: str, now: datetime, count: int) -> tuple[float, dict[str, int], list[float]]:
+async def sweep_in_processes(db: str, now: datetime, count: int) -> tuple[float, dict[str, int], list[dict]]:
     """``count`` sweepers at ``now``, each in a process of its own (``bench.sweeper_proc``), told to start together
-    once all are ready: the seconds until the last is done, what they did in all, and each one's CPU seconds."""
+    once all are ready: the seconds until the last is done, what they did in all, and what each one says of itself
+    (``cpu``: its CPU seconds, ``gc``: its seconds in the garbage collector)."""
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.sweeper_proc", db, now.isoformat(), stdin=PIPE, stdout=PIPE
@@ -98,7 +106,7 @@ async def sweep_in_processes(db: str, now: datetime, count: int) -> tuple[float,
             await proc.wait()
     seconds = max(one["ended"] for one in done) - started
     totals = {outcome: sum(one[outcome] for one in done) for outcome in ("fired", "skipped", "refused")}
-    return seconds, totals, [one["cpu"] for one in done]
+    return seconds, totals, done
 
 
 async def run(args: Any, db: str, out: Path, report: Report) -> None:
@@ -133,24 +141,29 @@ async def sweep_part(args: Any, db: str, out: Path, report: Report, pairs: list,
     await case_clones.check_clones(db, ids[:2])
     report.figures.append(["step", "size", "seconds", "rate", "goal"])
     if args.sweepers > 1:
-        seconds, done, cpu = await sweep_in_processes(db, SWEEP_AT, args.sweepers)
+        seconds, done, each = await sweep_in_processes(db, SWEEP_AT, args.sweepers)
         fired, how = done["fired"], f"{args.sweepers} sweeper processes at once"
-        log(f"[campaign] sweep by {how}: {done} in {seconds:.1f} s (CPU seconds of each: {cpu})")
-        a_seconds, a_result = await sweep_once(db, ALONE_AT)
+        cpu, in_gc = [one["cpu"] for one in each], [one.get("gc", 0.0) for one in each]
+        log(
+            f"[campaign] sweep by {how}: {done} in {seconds:.1f} s (CPU seconds of each: {cpu}; "
+            f"in the garbage collector: {in_gc})"
+        )
+        a_seconds, a_result, a_gc = await sweep_once(db, ALONE_AT)
         a_fired = len(a_result.fired)
-        log(f"[campaign] sweep by one sweeper: {a_result.summary()} in {a_seconds:.1f} s")
+        log(f"[campaign] sweep by one sweeper: {a_result.summary()} in {a_seconds:.1f} s; {a_gc.summary()}")
         report.figures.append(_sweep_row(f"sweep (lapse fired), {how}", fired, seconds, "< 5 s"))
         report.figures.append(_sweep_row("sweep (lapse fired), one sweeper", a_fired, a_seconds, ""))
         report.notes.append(
             f"the sweep's goal is timed with {how} (the deployment `cdht serve --workers {args.sweepers}`: each server "
-            f"process runs a sweeper, their ticks aligned), CPU seconds of each {', '.join(f'{c:.2f}' for c in cpu)}; "
-            f"one sweeper alone took {a_seconds:.1f} s for {a_fired:,} cases"
+            f"process runs a sweeper, their ticks aligned), CPU seconds of each {', '.join(f'{c:.2f}' for c in cpu)} "
+            f"(of which in the garbage collector {', '.join(f'{c:.2f}' for c in in_gc)}); "
+            f"one sweeper alone took {a_seconds:.1f} s for {a_fired:,} cases ({a_gc.summary()})"
         )
         summary = ", ".join(f"{k} {v}" for k, v in done.items())
     else:
-        seconds, result = await sweep_once(db, SWEEP_AT)
+        seconds, result, collector = await sweep_once(db, SWEEP_AT)
         fired, how, summary = len(result.fired), "one sweeper", result.summary()
-        log(f"[campaign] sweep: {summary} in {seconds:.1f} s")
+        log(f"[campaign] sweep: {summary} in {seconds:.1f} s; {collector.summary()}")
         report.figures.append(_sweep_row("sweep (lapse fired)", fired, seconds, "< 5 s"))
     report.goal(
         f"one sweep of {len(clones):,} due deadlines ({how})",
@@ -162,7 +175,7 @@ async def sweep_part(args: Any, db: str, out: Path, report: Report, pairs: list,
         report.notes.append(f"sweep fired {fired} of {len(clones)} due cases: {summary}")
     if seconds >= 5 and not args.no_profile and profiled:
         profile = cProfile.Profile()
-        p_seconds, p_result = await sweep_once(db, PROFILE_AT, profile)
+        p_seconds, p_result, _ = await sweep_once(db, PROFILE_AT, profile)
         report.profiles[f"sweep of {len(p_result.fired):,} more due cases under cProfile ({p_seconds:.1f} s)"] = (
             cprofile_summary(profile)
         )
@@ -231,17 +244,23 @@ async def campaign_part(args: Any, db: str, out: Path, report: Report, pairs: li
             )
             report.goal("open cycle N for 10,600 communes", "< 10 s", "not available in this tree", False)
             return
+        api.settle()  # as the server's worker is, once started
         opened, per_province, started = 0, [], time.perf_counter()
-        for province in provinces:
-            director = token(f"giam-doc.{province}", "province_director", province)
-            t0 = time.perf_counter()
-            out_ = await api.call("POST", "/v1/campaigns", director, json={**body, "unit": province})
-            per_province.append(time.perf_counter() - t0)
-            opened += out_["counts"].get("opened", 0)
-            if out_["counts"].get("cannot"):
-                report.notes.append(f"campaign {province}: {out_['counts']} {out_.get('cannot', [])[:2]}")
+        with Collections() as collector:
+            for province in provinces:
+                director = token(f"giam-doc.{province}", "province_director", province)
+                t0 = time.perf_counter()
+                out_ = await api.call("POST", "/v1/campaigns", director, json={**body, "unit": province})
+                per_province.append(time.perf_counter() - t0)
+                opened += out_["counts"].get("opened", 0)
+                if out_["counts"].get("cannot"):
+                    report.notes.append(f"campaign {province}: {out_['counts']} {out_.get('cannot', [])[:2]}")
         seconds = time.perf_counter() - started
-        log(f"[campaign] campaigns: {opened:,} cases opened in {seconds:.1f} s ({len(provinces)} provinces)")
+        log(
+            f"[campaign] campaigns: {opened:,} cases opened in {seconds:.1f} s ({len(provinces)} provinces); "
+            f"{collector.summary()}"
+        )
+        report.notes.append(f"the campaign's process: {collector.summary()} of its {seconds:.1f} s")
         report.figures.append(
             [
                 "campaign (all provinces)",

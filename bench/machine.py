@@ -1,12 +1,14 @@
 """The machine a benchmark runs on and what its processes use: the CPU, RAM, kernel, load and library versions a run
-records (``machine``), the whole machine's CPU use during a measurement (``CpuLoad``), and per-process readings from
-/proc (children, command line, CPU time, a PostgreSQL backend's CPU clock, peak memory).
+records (``machine``), the whole machine's CPU use during a measurement (``CpuLoad``), the time this process spends in
+the cyclic garbage collector (``Collections``), and per-process readings from /proc (children, command line, CPU
+time, a PostgreSQL backend's CPU clock, peak memory).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import platform
@@ -102,6 +104,35 @@ class CpuLoad:
         total1, idle1 = self._read()
         busy = 100.0 * (1 - (idle1 - idle0) / (total1 - total0)) if total1 > total0 else math.nan
         return {"loadavg_start": self.load_start, "loadavg_end": loadavg()[0], "cpu_busy_pct": round(busy, 1)}
+
+
+class Collections:
+    """This process's cyclic garbage collector: its runs by generation and the time they took, while the block runs
+    (``with Collections() as collector:``; a ``gc.callbacks`` entry)."""
+
+    def __init__(self) -> None:
+        self.runs, self.seconds, self.started, self.longest = [0, 0, 0], 0.0, 0.0, 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            took = time.perf_counter() - self.started
+            self.seconds, self.longest = self.seconds + took, max(self.longest, took)
+            self.runs[info["generation"]] += 1
+
+    def __enter__(self) -> Collections:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+    def summary(self) -> str:
+        return (
+            f"{self.seconds:.2f} s in the garbage collector (collections by generation {self.runs}, the longest "
+            f"{1000 * self.longest:.0f} ms)"
+        )
 
 
 def children(pid: int) -> list[int]:

@@ -3,8 +3,10 @@ server processes of ``cdht serve --workers N`` each run one, ticking together: s
 
     python -m bench.sweeper_proc DATABASE NOW_ISO
 
-It imports the service, loads the registry and opens a connection, prints ``ready``, waits for a line on stdin,
-runs one ``sweep`` at NOW, and prints what it did as one JSON line: seconds, CPU seconds, fired, skipped, refused.
+It imports the service, loads the registry, opens a connection and settles its heap as a server process does once
+started (``service.heap.settle_heap``, the app's lifespan, before its sweeper's first sweep), prints ``ready``, waits
+for a line on stdin, runs one ``sweep`` at NOW, and prints what it did as one JSON line: seconds, CPU seconds, the
+seconds of those in the cyclic garbage collector, fired, skipped, refused.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ async def run(database: str, now: datetime) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from bench.databases import sa_url
+    from bench.machine import Collections
+    from service.heap import settle_heap
     from service.persistence.db import session_factory
     from service.workers.deadlines import sweep
     from workflows.registry import default_registry
@@ -30,12 +34,14 @@ async def run(database: str, now: datetime) -> None:
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+        settle_heap()
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
         cpu, started = time.process_time(), time.perf_counter()
-        report = await sweep(session_factory(engine), registry, now=now)
+        with Collections() as collector:
+            report = await sweep(session_factory(engine), registry, now=now)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        done = {"seconds": seconds, "cpu": cpu, "ended": time.time()}
+        done = {"seconds": seconds, "cpu": cpu, "gc": collector.seconds, "ended": time.time()}
         done.update({outcome: len(getattr(report, outcome)) for outcome in ("fired", "skipped", "refused")})
         print(json.dumps(done), flush=True)
     finally:

@@ -19,33 +19,17 @@ import asyncio
 import gc
 import os
 import time
-from importlib import import_module
 from pathlib import Path
 
 from bench.bench_transitions import CYCLE, NOW, TRIGGER, Run, setup
 from bench.databases import _admin, database
 from bench.datagen import unit_tree
 from bench.datagen.in_process import InProcess
-from bench.machine import backend_pids, cpu_seconds
+from bench.machine import Collections, backend_pids, cpu_seconds
 from bench.profiles import cprofile_summary
 from bench.service_config import token
 
 WARM = 20
-
-
-class Collections:
-    """The cyclic garbage collector's runs by generation and the time they took (a ``gc.callbacks`` entry)."""
-
-    def __init__(self) -> None:
-        self.runs, self.seconds, self.started, self.longest = [0, 0, 0], 0.0, 0.0, 0.0
-
-    def __call__(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self.started = time.perf_counter()
-        else:
-            took = time.perf_counter() - self.started
-            self.seconds, self.longest = self.seconds + took, max(self.longest, took)
-            self.runs[info["generation"]] += 1
 
 
 async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bool) -> None:
@@ -54,9 +38,7 @@ async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bo
     from service import walkthrough as w
 
     api = InProcess(db, data, NOW)
-    settle = getattr(import_module("service.main"), "settle_heap", None)
-    if settle is not None:
-        settle()  # what a server's worker does once started (the app's lifespan; the ASGI client runs none)
+    api.settle()
     body = {"data": w.submit_dossier(CYCLE)}
     calls = [
         (f"/v1/cases/{case_id}/transitions/{TRIGGER}", token(f"chu-tich.{commune}", "commune_leader", commune))
