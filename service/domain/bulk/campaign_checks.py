@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.actor import Actor
@@ -17,6 +17,7 @@ from service.domain.authority import AuthorityContext, UnitPath, decide, require
 from service.domain.cases.opening import procedure_in_force
 from service.domain.errors import InvalidPayload, NotAuthorised, Reason
 from service.domain.units.paths import unit_path
+from service.persistence.per_dialect import PerDialect, among
 from service.persistence.queries import unit_subtree
 from service.persistence.tables import AdminUnit, Case
 from workflows.payloads import payload_errors
@@ -76,6 +77,28 @@ async def surveyed_tree(session: AsyncSession, scope: str) -> dict[str, AdminUni
     for code in path.codes:
         tree.setdefault(code, await session.get(AdminUnit, code))
     return tree
+
+
+# Which of the units ``:units`` have the campaign's case: the units bound as a list (an index condition on the case
+# table), not as the scope's recursive subtree joined to it, which the planner can apply only as a filter over every
+# case of the procedure (``queries.subtree_codes``; ~110 ms a province at 10,600 cases, most of a campaign's time).
+_WITH_THE_CASE = PerDialect(
+    lambda postgresql: select(Case.unit_code).where(
+        Case.procedure == bindparam("procedure"),
+        among(Case.unit_code, postgresql, "units"),
+        Case.subject == "",
+        Case.cycle == bindparam("cycle"),
+        Case.kind == bindparam("kind"),
+    )
+)
+
+
+async def _with_the_case(session: AsyncSession, procedure: str, request: CampaignRequest, units: list[str]) -> set[str]:
+    """Those of ``units`` that have the campaign's case already (its procedure, cycle and kind, no subject)."""
+    if not units:
+        return set()
+    bound = {"procedure": procedure, "units": units, "cycle": request.cycle, "kind": request.kind}
+    return set((await session.execute(_WITH_THE_CASE.of(session), bound)).scalars())
 
 
 def path_in(tree: dict[str, AdminUnit], code: str) -> UnitPath:
@@ -152,19 +175,7 @@ async def survey(
     # The tree holds the scope's subtree and its ancestors; only the subtree has units below the scope's level.
     candidates = sorted((u for u in tree.values() if u.level == subject_level), key=lambda u: u.code)
     in_cycle = [u.code for u in candidates if _in_cycle(u, request.cycle)]
-    have = set(
-        (
-            await session.execute(
-                select(Case.unit_code).where(
-                    Case.procedure == definition.key,
-                    Case.unit_code.in_(unit_subtree(request.unit)),
-                    Case.subject == "",
-                    Case.cycle == request.cycle,
-                    Case.kind == request.kind,
-                )
-            )
-        ).scalars()
-    )
+    have = await _with_the_case(session, definition.key, request, in_cycle)
     units = [code for code in in_cycle if code not in have]
     scope_facts = Scope(definition, units, len(in_cycle) - len(units), len(candidates) - len(in_cycle), tree)
     contexts = {}
