@@ -48,6 +48,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     """The background workers on their own (deadline sweeper, webhook dispatcher, audit checkpoints), until
     SIGTERM."""
+    from service.heap import settle_heap
     from service.persistence.db import make_engine, session_factory
     from service.workers.checkpoints import run_checkpointer
     from service.workers.deadlines import run_sweeper
@@ -72,10 +73,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
                 settings.worker_metrics_host, settings.worker_metrics_port, sessions, settings.clock
             )
         try:
+            registry = settings.registry()
+            settle_heap()  # what the process keeps from now on, out of the collector's reach (as a server's lifespan)
             await asyncio.gather(
-                run_sweeper(
-                    sessions, settings.registry(), settings.clock, interval=settings.sweep_interval_seconds, stop=stop
-                ),
+                run_sweeper(sessions, registry, settings.clock, interval=settings.sweep_interval_seconds, stop=stop),
                 run_dispatcher(sessions, settings, settings.clock, stop=stop),
                 run_checkpointer(sessions, settings, settings.clock, stop),
             )

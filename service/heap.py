@@ -1,9 +1,9 @@
 """What a long-lived process holds once started, taken out of the cyclic garbage collector's reach.
 
 ``settle_heap`` is called where a process has loaded what it keeps for its lifetime: the app's lifespan (its
-definitions, routes, schemas) and each worker process of a full verify (the modules it imported to walk the
-chains, ``service.workers.verify_processes``). A full collection otherwise walks all of it again every few hundred
-allocations' worth of new generations.
+definitions, routes, schemas), ``cdht worker`` before its sweeper, dispatcher and checkpointer start, and each worker
+process of a full verify (the modules it imported to walk the chains, ``service.workers.verify_processes``). A full
+collection otherwise walks all of it again every few hundred allocations' worth of new generations.
 """
 
 from __future__ import annotations

@@ -45,3 +45,28 @@ async def test_a_verify_worker_process_freezes_what_it_imported_before_it_walks(
 
     frozen = await verify_processes.in_workers(gc.get_freeze_count, [()], 1)
     assert frozen[0] > 0
+
+
+def test_cdht_worker_freezes_what_it_loaded_before_its_workers_start(tmp_path: Path, monkeypatch) -> None:
+    """``cdht worker`` (the sweeper, dispatcher and checkpointer on their own) settles its heap as a server's
+    lifespan does, once it has loaded the definitions and before its workers' first round."""
+    import argparse
+
+    from service import cli
+    from service.workers import checkpoints, deadlines, webhooks
+
+    frozen_at_start = []
+
+    async def worker(*args: object, **kwargs: object) -> None:
+        frozen_at_start.append(gc.get_freeze_count())
+
+    for module, name in ((deadlines, "run_sweeper"), (webhooks, "run_dispatcher"), (checkpoints, "run_checkpointer")):
+        monkeypatch.setattr(module, name, worker)
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'cdht.sqlite3'}", tmp_path / "data")
+    settings = settings.model_copy(update={"worker_metrics_port": 0})
+    gc.unfreeze()
+    try:
+        assert cli._worker(argparse.Namespace(), settings) == 0
+    finally:
+        gc.unfreeze()
+    assert len(frozen_at_start) == 3 and all(count > 0 for count in frozen_at_start)
