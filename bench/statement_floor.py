@@ -8,16 +8,17 @@ ceiling's two statements through the same driver.
 ``bench_transitions`` runs the second when a goal is missed (in its profiles).
 
 It copies the kept database twice (``CREATE DATABASE … TEMPLATE``). On the first copy it fires ``--count``
-transitions through the real app behind an in-process ASGI client (as ``bench.transition_cpu``), timing the
-process's CPU, and captures every statement the app sends with its parameters as the driver receives them
-(SQLAlchemy's ``before_cursor_execute``: SQL text in asyncpg's ``$n`` style, parameters after SQLAlchemy's bind
-processing). On the second copy (the same rows as the first had before) it replays each transition's statements
-on one asyncpg connection of the service's own engine (so with the type codecs SQLAlchemy installs: JSON decoded
-by Python, as the service's reads are) in a transaction of its own — the same rows read, locked, written and
-committed — timing the CPU again: that is the driver's share with nothing of SQLAlchemy, FastAPI or our code.
-Then the ceiling's transaction (one ``UPDATE``, one ``INSERT``, ``bench.ceiling_app``) the same way, on its tables
-in that copy (made when missing). Each figure is CPU per transaction of this process (``time.process_time``) and of the
-PostgreSQL backends serving it; the copies are dropped at the end.
+transitions through the real app behind an in-process ASGI client (``bench.transition_cpu.fire_timed``: its heap
+settled as a server's worker settles it, the first 20 untimed), timing the process's CPU, and captures every
+statement the app sends with its parameters as the driver receives them (SQLAlchemy's ``before_cursor_execute``: SQL
+text in asyncpg's ``$n`` style, parameters after SQLAlchemy's bind processing). On the second copy (the same rows as
+the first had before) it replays each transition's statements on one asyncpg connection of the service's own engine
+(so with the type codecs SQLAlchemy installs: JSON decoded by Python, as the service's reads are) in a transaction
+of its own — the same rows read, locked, written and committed — timing the CPU again: that is the driver's share
+with nothing of SQLAlchemy, FastAPI or our code. Then the ceiling's transaction (one ``UPDATE``, one ``INSERT``,
+``bench.ceiling_app``) the same way, on its tables in that copy (made when missing). Each figure is CPU per
+transaction of this process (``time.process_time``) and of the PostgreSQL backends serving it; the copies are
+dropped at the end.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bench.bench_transitions import CYCLE, NOW, TRIGGER, Run, leader, moment, setup
-from bench.databases import _admin, database
+from bench.databases import _admin, database, sa_url
 from bench.datagen.in_process import InProcess
-from bench.machine import backend_pids, cpu_seconds
-from bench.service_config import settings_for, token
+from bench.machine import cpu_seconds
+from bench.service_config import token
+from bench.transition_cpu import WARM, fire_timed
 
-WARM = 20
 CEILING_ROWS = 1000
 
 
@@ -51,7 +52,12 @@ class Captured:
         self.recording = False
 
     def start(self) -> None:
+        """A new transition: what the driver receives from now on is its (until ``stop``)."""
         self.transitions.append([])
+        self.recording = True
+
+    def stop(self) -> None:
+        self.recording = False
 
     def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
         if self.recording:
@@ -62,32 +68,23 @@ class Captured:
 async def _service(
     db: str, data: Path, now: datetime, calls: list[tuple[str, str]], body: dict, captured: Captured
 ) -> tuple[float, float]:
-    """Fire the transitions through the app; CPU of this process and of the backends per transition (timed ones)."""
+    """Fire the transitions through the app (``transition_cpu.fire_timed``: its heap settled, the first ``WARM``
+    untimed), capturing the timed ones' statements; CPU of this process and of the backends per transition."""
     api = InProcess(db, data, now)
     try:
-        for path, tok in calls[:WARM]:
-            await api.call("POST", path, tok, json=body)
-        backends = await backend_pids(db)
-        server, cpu = sum(cpu_seconds(pid) for pid in backends), time.process_time()
-        captured.recording = True
-        for path, tok in calls[WARM:]:
-            captured.start()
-            await api.call("POST", path, tok, json=body)
-        captured.recording = False
-        cpu, server = time.process_time() - cpu, sum(cpu_seconds(pid) for pid in backends) - server
+        timed = await fire_timed(api, db, calls, body, each=captured.start)
     finally:
+        captured.stop()
         await api.close()
-    n = len(calls) - WARM
-    return cpu / n, server / n
+    return timed.cpu / timed.count, timed.server / timed.count
 
 
-async def _replay(db: str, data: Path, now: datetime, transitions: list[list[tuple[str, tuple[Any, ...]]]]) -> dict:
+async def _replay(db: str, transitions: list[list[tuple[str, tuple[Any, ...]]]]) -> dict:
     """Replay the captured transitions, then the ceiling's, each in a transaction of its own on one connection of
     the service's engine; CPU per transaction (this process, the backends) and round trips per transaction."""
-    from service.main import create_app
+    from service.persistence.db import make_engine
 
-    app = create_app(settings_for(db, now, data))
-    engine = app.state.services.engine
+    engine = make_engine(sa_url(db))  # the service's own engine: SQLAlchemy's asyncpg codecs installed
     out: dict[str, Any] = {}
     try:
         async with engine.connect() as sa_connection:
@@ -127,7 +124,7 @@ async def _replay(db: str, data: Path, now: datetime, transitions: list[list[tup
             update = "UPDATE bench_ceiling_row SET value = value + 1, updated_at = now() WHERE id = $1"
             insert = "INSERT INTO bench_ceiling_log (row_id, at, body) VALUES ($1, now(), $2)"
             body = '{"data": {"note": "ceiling"}}'
-            for i in range(WARM):
+            for i in range(WARM):  # as the service's warm-up
                 async with conn.transaction():
                     await conn.fetch(update, i)
                     await conn.fetch(insert, i, body)
@@ -161,7 +158,7 @@ def floor(template: str, data: Path, now: datetime, calls: list[tuple[str, str]]
         # Only the timed transitions were captured; their cases are untouched by the warm-up's, so the second
         # copy holds each as the first did when the app fired it (the audit chains' heads aside: a replayed event
         # numbers past a gap where the warm-up's would be, which nothing checks while writing).
-        figures = asyncio.run(_replay(second, data, now, captured.transitions))
+        figures = asyncio.run(_replay(second, captured.transitions))
     finally:
         for copy in (first, second):
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))

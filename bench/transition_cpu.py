@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
+import cProfile
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.bench_transitions import CYCLE, NOW, TRIGGER, Run, setup
@@ -32,53 +34,79 @@ from bench.service_config import token
 WARM = 20
 
 
-async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bool) -> None:
-    import cProfile
+@dataclass
+class Timed:
+    """What firing the timed calls cost: CPU of this process, wall time and PostgreSQL's backends' CPU (seconds),
+    and the cyclic garbage collector's runs meanwhile."""
 
+    count: int
+    cpu: float
+    wall: float
+    server: float
+    collector: Collections
+
+
+async def fire_timed(
+    api: InProcess,
+    db: str,
+    calls: list[tuple[str, str]],
+    body: dict,
+    *,
+    each: Callable[[], None] | None = None,
+    profile: cProfile.Profile | None = None,
+) -> Timed:
+    """Fire ``calls`` (path, token) one after the other, the first ``WARM`` untimed, the rest timed (``each`` called
+    before each timed one; ``profile`` enabled around them). The app's heap is settled first, as a server's worker
+    settles it before its first request."""
+    api.settle()
+    for path, tok in calls[:WARM]:
+        await api.call("POST", path, tok, json=body)
+    timed = calls[WARM:]
+    backends = await backend_pids(db)
+    with Collections() as collector:
+        server = sum(cpu_seconds(pid) for pid in backends)
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profile:
+            profile.enable()
+        for path, tok in timed:
+            if each:
+                each()
+            await api.call("POST", path, tok, json=body)
+        if profile:
+            profile.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        server = sum(cpu_seconds(pid) for pid in backends) - server
+    return Timed(len(timed), cpu, wall, server, collector)
+
+
+async def measure(db: str, data: Path, cases: list[tuple[str, str]], profile: bool) -> None:
     from service import walkthrough as w
 
     api = InProcess(db, data, NOW)
-    api.settle()
     body = {"data": w.submit_dossier(CYCLE)}
     calls = [
         (f"/v1/cases/{case_id}/transitions/{TRIGGER}", token(f"chu-tich.{commune}", "commune_leader", commune))
         for case_id, commune in cases
     ]
+    prof = cProfile.Profile() if profile else None
     try:
-        for path, tok in calls[:WARM]:
-            await api.call("POST", path, tok, json=body)
-        timed = calls[WARM:]
-        prof = cProfile.Profile() if profile else None
-        collector = Collections()
-        gc.callbacks.append(collector)
-        backends = await backend_pids(db)
-        server = sum(cpu_seconds(pid) for pid in backends)
-        cpu, wall = time.process_time(), time.perf_counter()
-        if prof:
-            prof.enable()
-        for path, tok in timed:
-            await api.call("POST", path, tok, json=body)
-        if prof:
-            prof.disable()
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        server = sum(cpu_seconds(pid) for pid in backends) - server
-        gc.callbacks.remove(collector)
+        t = await fire_timed(api, db, calls, body, profile=prof)
     finally:
         await api.close()
-    load = os.getloadavg()[0]
+    load, n, collector = os.getloadavg()[0], t.count, t.collector
     print(
-        f"{len(timed)} {TRIGGER}: CPU {1000 * cpu / len(timed):.2f} ms each, wall {1000 * wall / len(timed):.2f} ms "
+        f"{n} {TRIGGER}: CPU {1000 * t.cpu / n:.2f} ms each, wall {1000 * t.wall / n:.2f} ms "
         f"(load average {load:.1f}){' profiled' if prof else ''}; PostgreSQL's backends "
-        f"{1000 * server / len(timed):.2f} ms each; garbage collector "
-        f"{1000 * collector.seconds / len(timed):.2f} ms each (collections by generation {collector.runs}, "
+        f"{1000 * t.server / n:.2f} ms each; garbage collector "
+        f"{1000 * collector.seconds / n:.2f} ms each (collections by generation {collector.runs}, "
         f"the longest {1000 * collector.longest:.0f} ms)",
         flush=True,
     )
     if prof:
         import pstats
 
-        calls = pstats.Stats(prof).total_calls  # type: ignore[attr-defined]
-        print(f"{calls / len(timed):,.0f} Python function calls per transition (cProfile; steady under load)")
+        calls_made = pstats.Stats(prof).total_calls  # type: ignore[attr-defined]
+        print(f"{calls_made / n:,.0f} Python function calls per transition (cProfile; steady under load)")
         print("\n".join(cprofile_summary(prof, top=30)))
 
 
